@@ -1,1 +1,16 @@
-//! placeholder
+//! Pure decisions of callcore: aggregates (commands, events, state, errors) and policies.
+//!
+//! Nothing here does I/O, reads a clock or generates ids: time, ids and looked-up data come in
+//! the commands. Every aggregate implements `esrs::Aggregate`; its events are the stored
+//! contract (each variant has a stable `type` name).
+
+pub mod account;
+pub mod announcement;
+pub mod enterprise;
+pub mod ids;
+pub mod permission;
+pub mod role;
+pub mod testing;
+pub mod validate;
+
+pub use permission::{Permission, PermissionScope, PermissionSetting};

@@ -18,7 +18,10 @@ pub trait Backend: Send + Sync + 'static {
     /// Commits the accepted requests of `batch` in one transaction and returns one outcome per
     /// request, in order. A request whose version check fails is refused alone; the others
     /// still commit. Positions are dense and follow commit order.
-    async fn commit_batch(&self, batch: &[AppendRequest]) -> Result<Vec<BatchOutcome>, EventLogError>;
+    async fn commit_batch(
+        &self,
+        batch: &[AppendRequest],
+    ) -> Result<Vec<BatchOutcome>, EventLogError>;
 
     /// Up to `limit` events with a position greater than `after`, in position order.
     async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, EventLogError>;

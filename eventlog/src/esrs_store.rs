@@ -11,7 +11,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::{AppendRequest, EventLog, EventLogError, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use crate::{
+    AppendRequest, EventLog, EventLogError, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
+};
 
 /// Failure of a [`LogStore`] operation.
 #[derive(Debug, thiserror::Error)]
@@ -98,9 +100,15 @@ where
         Ok(EventStoreLockGuard::new(OptimisticLock))
     }
 
-    async fn by_aggregate_id(&self, aggregate_id: Uuid) -> Result<Vec<StoreEvent<A::Event>>, StoreError> {
+    async fn by_aggregate_id(
+        &self,
+        aggregate_id: Uuid,
+    ) -> Result<Vec<StoreEvent<A::Event>>, StoreError> {
         let rows = self.log.read_stream(aggregate_id).await?;
-        let rows = rows.into_iter().filter(|r| r.stream_type == A::NAME).collect();
+        let rows = rows
+            .into_iter()
+            .filter(|r| r.stream_type == A::NAME)
+            .collect();
         to_store_events(rows)
     }
 

@@ -31,8 +31,12 @@ pub async fn open_backend(
     database_url: &str,
 ) -> Result<std::sync::Arc<dyn Backend>, EventLogError> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(PostgresBackend::connect(database_url).await?))
+        Ok(std::sync::Arc::new(
+            PostgresBackend::connect(database_url).await?,
+        ))
     } else {
-        Ok(std::sync::Arc::new(SqliteBackend::open(database_url).await?))
+        Ok(std::sync::Arc::new(
+            SqliteBackend::open(database_url).await?,
+        ))
     }
 }

@@ -80,7 +80,10 @@ impl EventLog {
 
     /// Appends events to one stream atomically, after its version check. Returns the events as
     /// committed (with positions) once they are durable.
-    pub async fn append(&self, request: AppendRequest) -> Result<Vec<RecordedEvent>, EventLogError> {
+    pub async fn append(
+        &self,
+        request: AppendRequest,
+    ) -> Result<Vec<RecordedEvent>, EventLogError> {
         let sender = self
             .inner
             .requests
@@ -97,7 +100,11 @@ impl EventLog {
     }
 
     /// Up to `limit` events after position `after`.
-    pub async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, EventLogError> {
+    pub async fn read_all(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, EventLogError> {
         self.inner.backend.read_all(after, limit).await
     }
 

@@ -82,7 +82,10 @@ impl Subscription {
     }
 
     /// Up to `max` events already available without waiting (possibly none).
-    pub async fn next_batch(&mut self, max: usize) -> Result<Vec<Arc<RecordedEvent>>, EventLogError> {
+    pub async fn next_batch(
+        &mut self,
+        max: usize,
+    ) -> Result<Vec<Arc<RecordedEvent>>, EventLogError> {
         let mut out = Vec::new();
         out.push(self.next().await?);
         while out.len() < max {

@@ -1,0 +1,34 @@
+//! Deterministic stream ids for things whose natural key must be unique, so that two
+//! concurrent creations of the same key meet on one stream and one is refused.
+
+use uuid::Uuid;
+
+/// Namespace of callcore's name-based ids.
+const NAMESPACE: Uuid = Uuid::from_u128(0x6c1c_07e5_4f0a_4d8e_9b1e_63a1_1c0c_07e5);
+
+/// The id of the enterprise whose account code is `code` (case-insensitive).
+pub fn enterprise_id(code: &str) -> Uuid {
+    Uuid::new_v5(
+        &NAMESPACE,
+        format!("enterprise:{}", code.to_lowercase()).as_bytes(),
+    )
+}
+
+/// The id of sub-account `account` (case-insensitive) of enterprise `enterprise_id`.
+pub fn account_id(enterprise_id: Uuid, account: &str) -> Uuid {
+    Uuid::new_v5(
+        &NAMESPACE,
+        format!("account:{enterprise_id}:{}", account.to_lowercase()).as_bytes(),
+    )
+}
+
+/// The id of the platform operator's enterprise.
+pub fn platform_enterprise_id() -> Uuid {
+    enterprise_id(PLATFORM_CODE)
+}
+
+/// The account code of the platform operator's enterprise.
+pub const PLATFORM_CODE: &str = "platform";
+
+/// The sub-account name of the platform operator.
+pub const OPERATOR_ACCOUNT: &str = "admin";
