@@ -1,1 +1,21 @@
-//! placeholder
+//! Read models built from the event log: each has a name, documents keyed by id, and a
+//! checkpoint stored in the same transaction as its writes. They are kept in memory for
+//! queries, persisted beside the log, and can be dropped and rebuilt from position 0.
+
+mod doc_store;
+mod docs;
+mod error;
+mod models;
+mod rebuild;
+mod runner;
+
+pub use doc_store::DocStore;
+pub use docs::{Doc, Docs};
+pub use error::ProjectionError;
+pub use models::{
+    accounts::AccountDoc, announcements::AnnouncementDoc, audit_log::AuditEntry,
+    credentials::CredentialDoc, enterprises::EnterpriseDoc, roles::RoleDoc, sessions::SessionDoc,
+    all_projections,
+};
+pub use rebuild::{digest, rebuild_and_compare, ModelDigest};
+pub use runner::{Projection, ReadModel, ReadModels};

@@ -1,0 +1,68 @@
+//! Documents of a read model and the overlay a projection writes through while applying a batch.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use uuid::Uuid;
+
+/// One document of a read model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Doc {
+    /// The enterprise it belongs to, for tenant scoping (`None`: platform-wide).
+    pub tenant_id: Option<Uuid>,
+    /// The JSON document (object keys sorted, so its text is canonical).
+    pub value: serde_json::Value,
+}
+
+impl Doc {
+    /// Decodes the document into `T`; `None` when it does not fit.
+    pub fn decode<T: DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_value(self.value.clone()).ok()
+    }
+}
+
+/// The view a projection has of its documents while applying events: reads fall through to the
+/// committed documents, writes stay in the overlay until the batch commits.
+pub struct Docs<'a> {
+    pub(crate) base: &'a BTreeMap<String, Doc>,
+    pub(crate) overlay: &'a mut BTreeMap<String, Option<Doc>>,
+}
+
+impl Docs<'_> {
+    /// The document at `key`, including writes of this batch.
+    pub fn get(&self, key: &str) -> Option<&Doc> {
+        match self.overlay.get(key) {
+            Some(written) => written.as_ref(),
+            None => self.base.get(key),
+        }
+    }
+
+    /// The document at `key` decoded as `T`.
+    pub fn get_as<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        self.get(key).and_then(Doc::decode)
+    }
+
+    /// Writes the document at `key`.
+    pub fn put<T: Serialize>(&mut self, key: impl Into<String>, tenant_id: Option<Uuid>, value: &T) {
+        // Serializing plain read-model structs cannot fail; a failure would leave the key as is.
+        if let Ok(value) = serde_json::to_value(value) {
+            self.overlay.insert(key.into(), Some(Doc { tenant_id, value }));
+        }
+    }
+
+    /// Changes the document at `key` in place, when it exists and decodes as `T`.
+    pub fn update<T: Serialize + DeserializeOwned>(&mut self, key: &str, change: impl FnOnce(&mut T)) {
+        let Some(doc) = self.get(key) else { return };
+        let tenant_id = doc.tenant_id;
+        if let Some(mut value) = doc.decode::<T>() {
+            change(&mut value);
+            self.put(key, tenant_id, &value);
+        }
+    }
+
+    /// Removes the document at `key`.
+    pub fn remove(&mut self, key: &str) {
+        self.overlay.insert(key.to_owned(), None);
+    }
+}

@@ -1,0 +1,68 @@
+//! Read model `audit_log` (日志): who did what and when, one entry per event that an account
+//! caused, with secrets removed.
+
+use chrono::{DateTime, Utc};
+use eventlog::RecordedEvent;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{Docs, Projection, ProjectionError};
+
+/// Payload fields never shown in the audit log.
+const SECRET_FIELDS: &[&str] = &["password_hash", "token_hash"];
+
+/// One audit entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Position of the event in the log.
+    pub position: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor_id: Uuid,
+    /// Kind of thing changed.
+    pub stream_type: String,
+    /// The thing changed.
+    pub stream_id: Uuid,
+    /// What happened.
+    pub event_type: String,
+    /// The event's details, secrets removed.
+    pub details: serde_json::Value,
+}
+
+/// Key of an entry: its position, zero-padded so keys sort in log order.
+pub fn audit_key(position: i64) -> String {
+    format!("{position:020}")
+}
+
+/// The projection.
+pub struct AuditLog;
+
+impl Projection for AuditLog {
+    fn name(&self) -> &'static str {
+        "audit_log"
+    }
+
+    fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {
+        let Some(actor_id) = event.metadata.actor_id else { return Ok(()) };
+        let mut details: serde_json::Value = serde_json::from_str(&event.payload)
+            .map_err(|source| ProjectionError::Json { position: event.position, source })?;
+        if let Some(object) = details.as_object_mut() {
+            object.remove("type");
+            for field in SECRET_FIELDS {
+                object.remove(*field);
+            }
+        }
+        let entry = AuditEntry {
+            position: event.position,
+            at: event.recorded_at,
+            actor_id,
+            stream_type: event.stream_type.clone(),
+            stream_id: event.stream_id,
+            event_type: event.event_type.clone(),
+            details,
+        };
+        docs.put(audit_key(event.position), event.metadata.tenant_id, &entry);
+        Ok(())
+    }
+}

@@ -1,0 +1,41 @@
+//! The read models of callcore, one module each.
+
+pub mod accounts;
+pub mod announcements;
+pub mod audit_log;
+pub mod credentials;
+pub mod enterprises;
+pub mod roles;
+pub mod sessions;
+
+use eventlog::RecordedEvent;
+use serde::de::DeserializeOwned;
+
+use crate::runner::Projection;
+use crate::ProjectionError;
+
+/// A fresh instance of every projection.
+pub fn all_projections() -> Vec<Box<dyn Projection>> {
+    vec![
+        Box::new(enterprises::Enterprises),
+        Box::new(accounts::Accounts),
+        Box::new(credentials::Credentials),
+        Box::new(roles::Roles),
+        Box::new(announcements::Announcements),
+        Box::new(sessions::Sessions),
+        Box::new(audit_log::AuditLog),
+    ]
+}
+
+/// The event's payload as `E` when it belongs to aggregate `A`.
+pub(crate) fn decode<A: esrs::Aggregate>(event: &RecordedEvent) -> Result<Option<A::Event>, ProjectionError>
+where
+    A::Event: DeserializeOwned,
+{
+    if event.stream_type != A::NAME {
+        return Ok(None);
+    }
+    serde_json::from_str(&event.payload)
+        .map(Some)
+        .map_err(|source| ProjectionError::Json { position: event.position, source })
+}

@@ -1,0 +1,217 @@
+//! The projection runner: feeds committed events to every read model, commits their documents
+//! and checkpoints together, and tells waiters how far the read models have come.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use eventlog::{EventLog, RecordedEvent};
+use tokio::sync::{broadcast, watch};
+use tracing::error;
+
+use crate::doc_store::{DocStore, ModelChanges};
+use crate::docs::{Doc, Docs};
+use crate::ProjectionError;
+
+/// Events applied per transaction at most.
+const BATCH: usize = 2_000;
+
+/// A read model's logic: how one event changes its documents. Must be deterministic: the same
+/// events always give the same documents (that is what replay checks).
+pub trait Projection: Send + Sync + 'static {
+    /// Stable name; also the name of its stored documents.
+    fn name(&self) -> &'static str;
+
+    /// Applies one event. Events the model does not care about are ignored.
+    fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError>;
+}
+
+/// One read model: its projection, its documents in memory and its checkpoint.
+pub struct ReadModel {
+    projection: Box<dyn Projection>,
+    docs: RwLock<BTreeMap<String, Doc>>,
+    checkpoint: AtomicI64,
+}
+
+impl std::fmt::Debug for ReadModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadModel")
+            .field("name", &self.projection.name())
+            .field("checkpoint", &self.checkpoint.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl ReadModel {
+    pub(crate) fn new(projection: Box<dyn Projection>, checkpoint: i64, docs: BTreeMap<String, Doc>) -> Self {
+        Self { projection, docs: RwLock::new(docs), checkpoint: AtomicI64::new(checkpoint) }
+    }
+
+    /// The model's name.
+    pub fn name(&self) -> &'static str {
+        self.projection.name()
+    }
+
+    /// Position of the last event applied.
+    pub fn checkpoint(&self) -> i64 {
+        self.checkpoint.load(Ordering::Acquire)
+    }
+
+    /// Read access to the documents.
+    pub fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Doc>> {
+        // A poisoned lock only means a reader panicked; the map itself is intact.
+        self.docs.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The document at `key`.
+    pub fn get(&self, key: &str) -> Option<Doc> {
+        self.read().get(key).cloned()
+    }
+
+    /// Applies `events` (those after the checkpoint) into an overlay, without committing.
+    pub(crate) fn stage(&self, events: &[Arc<RecordedEvent>]) -> Result<Option<ModelChanges>, ProjectionError> {
+        let checkpoint = self.checkpoint();
+        let fresh: Vec<_> = events.iter().filter(|e| e.position > checkpoint).collect();
+        let Some(last) = fresh.last() else { return Ok(None) };
+        let base = self.read();
+        let mut overlay = BTreeMap::new();
+        let mut docs = Docs { base: &base, overlay: &mut overlay };
+        for event in &fresh {
+            self.projection.apply(event, &mut docs)?;
+        }
+        Ok(Some(ModelChanges { model: self.name().to_owned(), writes: overlay, checkpoint: last.position }))
+    }
+
+    /// Makes committed changes visible.
+    pub(crate) fn publish(&self, changes: ModelChanges) {
+        let mut docs = self.docs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (key, doc) in changes.writes {
+            match doc {
+                Some(doc) => docs.insert(key, doc),
+                None => docs.remove(&key),
+            };
+        }
+        self.checkpoint.store(changes.checkpoint, Ordering::Release);
+    }
+
+    /// Every document, for digests.
+    pub fn snapshot(&self) -> BTreeMap<String, Doc> {
+        self.read().clone()
+    }
+}
+
+/// Every read model of a node, and the task that keeps them current.
+#[derive(Clone)]
+pub struct ReadModels {
+    models: Arc<BTreeMap<&'static str, Arc<ReadModel>>>,
+    store: DocStore,
+    applied: watch::Receiver<i64>,
+    applied_tx: Arc<watch::Sender<i64>>,
+    feed: broadcast::Sender<Arc<RecordedEvent>>,
+}
+
+impl std::fmt::Debug for ReadModels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadModels").field("models", &self.models.keys()).finish()
+    }
+}
+
+impl ReadModels {
+    /// Loads the stored documents and checkpoints of `projections`.
+    pub async fn load(store: DocStore, projections: Vec<Box<dyn Projection>>) -> Result<Self, ProjectionError> {
+        let mut models = BTreeMap::new();
+        for projection in projections {
+            let (checkpoint, docs) = store.load(projection.name()).await?;
+            models.insert(projection.name(), Arc::new(ReadModel::new(projection, checkpoint, docs)));
+        }
+        let low = models.values().map(|m| m.checkpoint()).min().unwrap_or(0);
+        let (applied_tx, applied) = watch::channel(low);
+        let (feed, _) = broadcast::channel(16_384);
+        Ok(Self { models: Arc::new(models), store, applied, applied_tx: Arc::new(applied_tx), feed })
+    }
+
+    /// The model called `name`.
+    pub fn model(&self, name: &str) -> Result<&Arc<ReadModel>, ProjectionError> {
+        self.models.get(name).ok_or_else(|| ProjectionError::UnknownModel(name.to_owned()))
+    }
+
+    /// Every model.
+    pub fn models(&self) -> impl Iterator<Item = &Arc<ReadModel>> {
+        self.models.values()
+    }
+
+    /// The lowest checkpoint of all models.
+    pub fn applied(&self) -> i64 {
+        *self.applied.borrow()
+    }
+
+    /// Waits until every model has applied `position` (or `timeout` passes; returns whether
+    /// it was reached).
+    pub async fn wait_for(&self, position: i64, timeout: Duration) -> bool {
+        let mut applied = self.applied.clone();
+        tokio::time::timeout(timeout, applied.wait_for(|p| *p >= position)).await.is_ok_and(|r| r.is_ok())
+    }
+
+    /// Events as they become visible in the read models, for live feeds.
+    pub fn feed(&self) -> broadcast::Receiver<Arc<RecordedEvent>> {
+        self.feed.subscribe()
+    }
+
+    /// Applies every event up to the log's current head, then returns (used at start and by tools).
+    pub async fn catch_up(&self, log: &EventLog) -> Result<(), ProjectionError> {
+        let head = log.stored_head().await?;
+        let mut subscription = log.subscribe(self.applied());
+        while subscription.position() < head {
+            let batch = subscription.next_batch(BATCH).await?;
+            self.apply_batch(&batch).await?;
+        }
+        Ok(())
+    }
+
+    /// Follows the log forever (until the log shuts down), applying batches as they come.
+    pub async fn run(self, log: EventLog) {
+        let mut subscription = log.subscribe(self.applied());
+        loop {
+            let batch = match subscription.next_batch(BATCH).await {
+                Ok(batch) => batch,
+                Err(eventlog::EventLogError::Closed) => return,
+                Err(e) => {
+                    error!(error = %e, "read models: reading the log failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    subscription = log.subscribe(self.applied());
+                    continue;
+                }
+            };
+            if let Err(e) = self.apply_batch(&batch).await {
+                error!(error = %e, "read models: applying events failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                subscription = log.subscribe(self.applied());
+            }
+        }
+    }
+
+    /// Applies one batch to every model and commits documents and checkpoints together.
+    pub async fn apply_batch(&self, batch: &[Arc<RecordedEvent>]) -> Result<(), ProjectionError> {
+        let Some(last) = batch.last() else { return Ok(()) };
+        let mut touched = Vec::new();
+        let mut changes = Vec::new();
+        for model in self.models.values() {
+            if let Some(change) = model.stage(batch)? {
+                touched.push(model.clone());
+                changes.push(change);
+            }
+        }
+        if !changes.is_empty() {
+            self.store.commit(&changes).await?;
+        }
+        for (model, change) in touched.into_iter().zip(changes) {
+            model.publish(change);
+        }
+        self.applied_tx.send_replace(last.position);
+        for event in batch {
+            let _ = self.feed.send(event.clone());
+        }
+        Ok(())
+    }
+}
