@@ -1,1 +1,13 @@
-//! placeholder
+//! The composition root of callcore: configuration, the HTTP/GraphQL server, authentication,
+//! command execution and the `callcore` command-line tools.
+
+pub mod app;
+pub mod auth;
+pub mod bootstrap;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod metrics;

@@ -1,1 +1,16 @@
-fn main() {}
+//! The `callcore` binary.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CALLCORE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let code = api::cli::run(api::cli::Cli::parse()).await?;
+    std::process::exit(code);
+}

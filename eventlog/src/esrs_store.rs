@@ -38,6 +38,18 @@ pub struct LogStore<A> {
     aggregate: PhantomData<fn() -> A>,
 }
 
+impl<A> Clone for LogStore<A> {
+    /// A handle on the same store: events committed through either show in both.
+    fn clone(&self) -> Self {
+        Self {
+            log: self.log.clone(),
+            metadata: self.metadata.clone(),
+            committed: self.committed.clone(),
+            aggregate: PhantomData,
+        }
+    }
+}
+
 impl<A> LogStore<A> {
     /// A store that stamps `metadata` on every event it appends.
     pub fn new(log: EventLog, metadata: Metadata) -> Self {

@@ -25,7 +25,8 @@ pub struct DocStore {
 fn decode_doc(position: i64, tenant: Option<Uuid>, text: &str) -> Result<Doc, ProjectionError> {
     Ok(Doc {
         tenant_id: tenant,
-        value: serde_json::from_str(text).map_err(|source| ProjectionError::Json { position, source })?,
+        value: serde_json::from_str(text)
+            .map_err(|source| ProjectionError::Json { position, source })?,
     })
 }
 
@@ -42,15 +43,18 @@ impl DocStore {
         match &self.pool {
             DbPool::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
-                checkpoint = sqlx::query_scalar::<_, i64>("SELECT position FROM read_model_checkpoints WHERE model = ?")
-                    .bind(model)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .unwrap_or(0);
-                for row in sqlx::query("SELECT key, tenant_id, doc FROM read_model_docs WHERE model = ?")
-                    .bind(model)
-                    .fetch_all(&mut *tx)
-                    .await?
+                checkpoint = sqlx::query_scalar::<_, i64>(
+                    "SELECT position FROM read_model_checkpoints WHERE model = ?",
+                )
+                .bind(model)
+                .fetch_optional(&mut *tx)
+                .await?
+                .unwrap_or(0);
+                for row in
+                    sqlx::query("SELECT key, tenant_id, doc FROM read_model_docs WHERE model = ?")
+                        .bind(model)
+                        .fetch_all(&mut *tx)
+                        .await?
                 {
                     let tenant: Option<String> = row.try_get("tenant_id")?;
                     let tenant = tenant.and_then(|t| Uuid::parse_str(&t).ok());
@@ -61,19 +65,27 @@ impl DocStore {
             }
             DbPool::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *tx).await?;
-                checkpoint = sqlx::query_scalar::<_, i64>("SELECT position FROM read_model_checkpoints WHERE model = $1")
-                    .bind(model)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .unwrap_or(0);
-                for row in sqlx::query("SELECT key, tenant_id, doc FROM read_model_docs WHERE model = $1")
-                    .bind(model)
-                    .fetch_all(&mut *tx)
-                    .await?
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    .execute(&mut *tx)
+                    .await?;
+                checkpoint = sqlx::query_scalar::<_, i64>(
+                    "SELECT position FROM read_model_checkpoints WHERE model = $1",
+                )
+                .bind(model)
+                .fetch_optional(&mut *tx)
+                .await?
+                .unwrap_or(0);
+                for row in
+                    sqlx::query("SELECT key, tenant_id, doc FROM read_model_docs WHERE model = $1")
+                        .bind(model)
+                        .fetch_all(&mut *tx)
+                        .await?
                 {
                     let text: String = row.try_get("doc")?;
-                    docs.insert(row.try_get("key")?, decode_doc(0, row.try_get("tenant_id")?, &text)?);
+                    docs.insert(
+                        row.try_get("key")?,
+                        decode_doc(0, row.try_get("tenant_id")?, &text)?,
+                    );
                 }
                 tx.commit().await?;
             }
@@ -102,11 +114,13 @@ impl DocStore {
                                 .await?;
                             }
                             None => {
-                                sqlx::query("DELETE FROM read_model_docs WHERE model = ? AND key = ?")
-                                    .bind(&change.model)
-                                    .bind(key)
-                                    .execute(&mut *tx)
-                                    .await?;
+                                sqlx::query(
+                                    "DELETE FROM read_model_docs WHERE model = ? AND key = ?",
+                                )
+                                .bind(&change.model)
+                                .bind(key)
+                                .execute(&mut *tx)
+                                .await?;
                             }
                         }
                     }
@@ -139,11 +153,13 @@ impl DocStore {
                                 .await?;
                             }
                             None => {
-                                sqlx::query("DELETE FROM read_model_docs WHERE model = $1 AND key = $2")
-                                    .bind(&change.model)
-                                    .bind(key)
-                                    .execute(&mut *tx)
-                                    .await?;
+                                sqlx::query(
+                                    "DELETE FROM read_model_docs WHERE model = $1 AND key = $2",
+                                )
+                                .bind(&change.model)
+                                .bind(key)
+                                .execute(&mut *tx)
+                                .await?;
                             }
                         }
                     }
@@ -167,14 +183,26 @@ impl DocStore {
         match &self.pool {
             DbPool::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
-                sqlx::query("DELETE FROM read_model_docs WHERE model = ?").bind(model).execute(&mut *tx).await?;
-                sqlx::query("DELETE FROM read_model_checkpoints WHERE model = ?").bind(model).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM read_model_docs WHERE model = ?")
+                    .bind(model)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM read_model_checkpoints WHERE model = ?")
+                    .bind(model)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
             }
             DbPool::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                sqlx::query("DELETE FROM read_model_docs WHERE model = $1").bind(model).execute(&mut *tx).await?;
-                sqlx::query("DELETE FROM read_model_checkpoints WHERE model = $1").bind(model).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM read_model_docs WHERE model = $1")
+                    .bind(model)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM read_model_checkpoints WHERE model = $1")
+                    .bind(model)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
             }
         }
@@ -192,7 +220,11 @@ impl DocStore {
                     "UPDATE read_model_docs SET model = ?2 WHERE model = ?1",
                     "UPDATE read_model_checkpoints SET model = ?2 WHERE model = ?1",
                 ] {
-                    sqlx::query(sql).bind(from).bind(to).execute(&mut *tx).await?;
+                    sqlx::query(sql)
+                        .bind(from)
+                        .bind(to)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
             }
@@ -204,7 +236,11 @@ impl DocStore {
                     "UPDATE read_model_docs SET model = $2 WHERE model = $1",
                     "UPDATE read_model_checkpoints SET model = $2 WHERE model = $1",
                 ] {
-                    sqlx::query(sql).bind(from).bind(to).execute(&mut *tx).await?;
+                    sqlx::query(sql)
+                        .bind(from)
+                        .bind(to)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
             }

@@ -44,15 +44,25 @@ impl Docs<'_> {
     }
 
     /// Writes the document at `key`.
-    pub fn put<T: Serialize>(&mut self, key: impl Into<String>, tenant_id: Option<Uuid>, value: &T) {
+    pub fn put<T: Serialize>(
+        &mut self,
+        key: impl Into<String>,
+        tenant_id: Option<Uuid>,
+        value: &T,
+    ) {
         // Serializing plain read-model structs cannot fail; a failure would leave the key as is.
         if let Ok(value) = serde_json::to_value(value) {
-            self.overlay.insert(key.into(), Some(Doc { tenant_id, value }));
+            self.overlay
+                .insert(key.into(), Some(Doc { tenant_id, value }));
         }
     }
 
     /// Changes the document at `key` in place, when it exists and decodes as `T`.
-    pub fn update<T: Serialize + DeserializeOwned>(&mut self, key: &str, change: impl FnOnce(&mut T)) {
+    pub fn update<T: Serialize + DeserializeOwned>(
+        &mut self,
+        key: &str,
+        change: impl FnOnce(&mut T),
+    ) {
         let Some(doc) = self.get(key) else { return };
         let tenant_id = doc.tenant_id;
         if let Some(mut value) = doc.decode::<T>() {

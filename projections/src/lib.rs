@@ -13,9 +13,9 @@ pub use doc_store::DocStore;
 pub use docs::{Doc, Docs};
 pub use error::ProjectionError;
 pub use models::{
-    accounts::AccountDoc, announcements::AnnouncementDoc, audit_log::AuditEntry,
-    credentials::CredentialDoc, enterprises::EnterpriseDoc, roles::RoleDoc, sessions::SessionDoc,
-    all_projections,
+    accounts::AccountDoc, all_projections, announcements::AnnouncementDoc, audit_log::audit_key,
+    audit_log::AuditEntry, credentials::CredentialDoc, enterprises::EnterpriseDoc, roles::RoleDoc,
+    sessions::SessionDoc,
 };
 pub use rebuild::{digest, rebuild_and_compare, ModelDigest};
 pub use runner::{Projection, ReadModel, ReadModels};

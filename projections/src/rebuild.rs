@@ -43,7 +43,12 @@ pub fn digest(docs: &BTreeMap<String, Doc>) -> String {
     for (key, doc) in docs {
         hasher.update(key.as_bytes());
         hasher.update([0]);
-        hasher.update(doc.tenant_id.map(|t| t.to_string()).unwrap_or_default().as_bytes());
+        hasher.update(
+            doc.tenant_id
+                .map(|t| t.to_string())
+                .unwrap_or_default()
+                .as_bytes(),
+        );
         hasher.update([0]);
         hasher.update(doc.value.to_string().as_bytes());
         hasher.update([b'\n']);
@@ -77,7 +82,11 @@ pub async fn rebuild_and_compare(
         position = last.position;
         let page: Vec<_> = page.into_iter().map(Arc::new).collect();
         for (model, (checkpoint, _)) in fresh.iter().zip(&live) {
-            let upto: Vec<_> = page.iter().filter(|e| e.position <= *checkpoint).cloned().collect();
+            let upto: Vec<_> = page
+                .iter()
+                .filter(|e| e.position <= *checkpoint)
+                .cloned()
+                .collect();
             if let Some(changes) = model.stage(&upto)? {
                 model.publish(changes);
             }

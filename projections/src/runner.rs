@@ -44,8 +44,16 @@ impl std::fmt::Debug for ReadModel {
 }
 
 impl ReadModel {
-    pub(crate) fn new(projection: Box<dyn Projection>, checkpoint: i64, docs: BTreeMap<String, Doc>) -> Self {
-        Self { projection, docs: RwLock::new(docs), checkpoint: AtomicI64::new(checkpoint) }
+    pub(crate) fn new(
+        projection: Box<dyn Projection>,
+        checkpoint: i64,
+        docs: BTreeMap<String, Doc>,
+    ) -> Self {
+        Self {
+            projection,
+            docs: RwLock::new(docs),
+            checkpoint: AtomicI64::new(checkpoint),
+        }
     }
 
     /// The model's name.
@@ -61,7 +69,9 @@ impl ReadModel {
     /// Read access to the documents.
     pub fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Doc>> {
         // A poisoned lock only means a reader panicked; the map itself is intact.
-        self.docs.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.docs
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The document at `key`.
@@ -70,22 +80,37 @@ impl ReadModel {
     }
 
     /// Applies `events` (those after the checkpoint) into an overlay, without committing.
-    pub(crate) fn stage(&self, events: &[Arc<RecordedEvent>]) -> Result<Option<ModelChanges>, ProjectionError> {
+    pub(crate) fn stage(
+        &self,
+        events: &[Arc<RecordedEvent>],
+    ) -> Result<Option<ModelChanges>, ProjectionError> {
         let checkpoint = self.checkpoint();
         let fresh: Vec<_> = events.iter().filter(|e| e.position > checkpoint).collect();
-        let Some(last) = fresh.last() else { return Ok(None) };
+        let Some(last) = fresh.last() else {
+            return Ok(None);
+        };
         let base = self.read();
         let mut overlay = BTreeMap::new();
-        let mut docs = Docs { base: &base, overlay: &mut overlay };
+        let mut docs = Docs {
+            base: &base,
+            overlay: &mut overlay,
+        };
         for event in &fresh {
             self.projection.apply(event, &mut docs)?;
         }
-        Ok(Some(ModelChanges { model: self.name().to_owned(), writes: overlay, checkpoint: last.position }))
+        Ok(Some(ModelChanges {
+            model: self.name().to_owned(),
+            writes: overlay,
+            checkpoint: last.position,
+        }))
     }
 
     /// Makes committed changes visible.
     pub(crate) fn publish(&self, changes: ModelChanges) {
-        let mut docs = self.docs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut docs = self
+            .docs
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (key, doc) in changes.writes {
             match doc {
                 Some(doc) => docs.insert(key, doc),
@@ -113,27 +138,43 @@ pub struct ReadModels {
 
 impl std::fmt::Debug for ReadModels {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReadModels").field("models", &self.models.keys()).finish()
+        f.debug_struct("ReadModels")
+            .field("models", &self.models.keys())
+            .finish()
     }
 }
 
 impl ReadModels {
     /// Loads the stored documents and checkpoints of `projections`.
-    pub async fn load(store: DocStore, projections: Vec<Box<dyn Projection>>) -> Result<Self, ProjectionError> {
+    pub async fn load(
+        store: DocStore,
+        projections: Vec<Box<dyn Projection>>,
+    ) -> Result<Self, ProjectionError> {
         let mut models = BTreeMap::new();
         for projection in projections {
             let (checkpoint, docs) = store.load(projection.name()).await?;
-            models.insert(projection.name(), Arc::new(ReadModel::new(projection, checkpoint, docs)));
+            models.insert(
+                projection.name(),
+                Arc::new(ReadModel::new(projection, checkpoint, docs)),
+            );
         }
         let low = models.values().map(|m| m.checkpoint()).min().unwrap_or(0);
         let (applied_tx, applied) = watch::channel(low);
         let (feed, _) = broadcast::channel(16_384);
-        Ok(Self { models: Arc::new(models), store, applied, applied_tx: Arc::new(applied_tx), feed })
+        Ok(Self {
+            models: Arc::new(models),
+            store,
+            applied,
+            applied_tx: Arc::new(applied_tx),
+            feed,
+        })
     }
 
     /// The model called `name`.
     pub fn model(&self, name: &str) -> Result<&Arc<ReadModel>, ProjectionError> {
-        self.models.get(name).ok_or_else(|| ProjectionError::UnknownModel(name.to_owned()))
+        self.models
+            .get(name)
+            .ok_or_else(|| ProjectionError::UnknownModel(name.to_owned()))
     }
 
     /// Every model.
@@ -150,7 +191,9 @@ impl ReadModels {
     /// it was reached).
     pub async fn wait_for(&self, position: i64, timeout: Duration) -> bool {
         let mut applied = self.applied.clone();
-        tokio::time::timeout(timeout, applied.wait_for(|p| *p >= position)).await.is_ok_and(|r| r.is_ok())
+        tokio::time::timeout(timeout, applied.wait_for(|p| *p >= position))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// Events as they become visible in the read models, for live feeds.
@@ -193,7 +236,9 @@ impl ReadModels {
 
     /// Applies one batch to every model and commits documents and checkpoints together.
     pub async fn apply_batch(&self, batch: &[Arc<RecordedEvent>]) -> Result<(), ProjectionError> {
-        let Some(last) = batch.last() else { return Ok(()) };
+        let Some(last) = batch.last() else {
+            return Ok(());
+        };
         let mut touched = Vec::new();
         let mut changes = Vec::new();
         for model in self.models.values() {

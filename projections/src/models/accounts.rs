@@ -46,11 +46,21 @@ impl Projection for Accounts {
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {
-        let Some(e) = decode::<Account>(event)? else { return Ok(()) };
+        let Some(e) = decode::<Account>(event)? else {
+            return Ok(());
+        };
         let id = event.stream_id;
         let key = id.to_string();
         match e {
-            AccountEvent::AccountCreated { enterprise_id, account, profile, permissions, operator, at, .. } => {
+            AccountEvent::AccountCreated {
+                enterprise_id,
+                account,
+                profile,
+                permissions,
+                operator,
+                at,
+                ..
+            } => {
                 let doc = AccountDoc {
                     id,
                     enterprise_id,
@@ -66,16 +76,20 @@ impl Projection for Accounts {
                 };
                 docs.put(key, Some(enterprise_id), &doc);
             }
-            AccountEvent::AccountUpdated { profile, at } => docs.update(&key, |d: &mut AccountDoc| {
-                d.name = profile.name;
-                d.agent_number = profile.agent_number;
-                d.role_id = profile.role_id;
-                d.updated_at = at;
-            }),
-            AccountEvent::AccountPermissionsSet { permissions, at } => docs.update(&key, |d: &mut AccountDoc| {
-                d.permissions = permissions;
-                d.updated_at = at;
-            }),
+            AccountEvent::AccountUpdated { profile, at } => {
+                docs.update(&key, |d: &mut AccountDoc| {
+                    d.name = profile.name;
+                    d.agent_number = profile.agent_number;
+                    d.role_id = profile.role_id;
+                    d.updated_at = at;
+                })
+            }
+            AccountEvent::AccountPermissionsSet { permissions, at } => {
+                docs.update(&key, |d: &mut AccountDoc| {
+                    d.permissions = permissions;
+                    d.updated_at = at;
+                })
+            }
             AccountEvent::AccountDisabled { at } => docs.update(&key, |d: &mut AccountDoc| {
                 d.enabled = false;
                 d.updated_at = at;

@@ -39,11 +39,17 @@ impl Projection for Announcements {
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {
-        let Some(e) = decode::<Announcement>(event)? else { return Ok(()) };
+        let Some(e) = decode::<Announcement>(event)? else {
+            return Ok(());
+        };
         let id = event.stream_id;
         let key = id.to_string();
         match e {
-            AnnouncementEvent::AnnouncementPublished { enterprise_id, content, at } => {
+            AnnouncementEvent::AnnouncementPublished {
+                enterprise_id,
+                content,
+                at,
+            } => {
                 let doc = AnnouncementDoc {
                     id,
                     enterprise_id,
@@ -55,12 +61,14 @@ impl Projection for Announcements {
                 };
                 docs.put(key, Some(enterprise_id), &doc);
             }
-            AnnouncementEvent::AnnouncementEdited { content, at } => docs.update(&key, |d: &mut AnnouncementDoc| {
-                d.title = content.title;
-                d.body = content.body;
-                d.targets = content.targets;
-                d.edited_at = Some(at);
-            }),
+            AnnouncementEvent::AnnouncementEdited { content, at } => {
+                docs.update(&key, |d: &mut AnnouncementDoc| {
+                    d.title = content.title;
+                    d.body = content.body;
+                    d.targets = content.targets;
+                    d.edited_at = Some(at);
+                })
+            }
             AnnouncementEvent::AnnouncementDeleted { .. } => docs.remove(&key),
         }
         Ok(())

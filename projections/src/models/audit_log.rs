@@ -44,9 +44,14 @@ impl Projection for AuditLog {
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {
-        let Some(actor_id) = event.metadata.actor_id else { return Ok(()) };
-        let mut details: serde_json::Value = serde_json::from_str(&event.payload)
-            .map_err(|source| ProjectionError::Json { position: event.position, source })?;
+        let Some(actor_id) = event.metadata.actor_id else {
+            return Ok(());
+        };
+        let mut details: serde_json::Value =
+            serde_json::from_str(&event.payload).map_err(|source| ProjectionError::Json {
+                position: event.position,
+                source,
+            })?;
         if let Some(object) = details.as_object_mut() {
             object.remove("type");
             for field in SECRET_FIELDS {

@@ -26,15 +26,30 @@ impl Projection for Credentials {
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {
-        let Some(e) = decode::<Account>(event)? else { return Ok(()) };
+        let Some(e) = decode::<Account>(event)? else {
+            return Ok(());
+        };
         let account_id = event.stream_id;
         let key = account_id.to_string();
         match e {
-            AccountEvent::AccountCreated { enterprise_id, password_hash, .. } => {
-                docs.put(key, Some(enterprise_id), &CredentialDoc { account_id, password_hash });
+            AccountEvent::AccountCreated {
+                enterprise_id,
+                password_hash,
+                ..
+            } => {
+                docs.put(
+                    key,
+                    Some(enterprise_id),
+                    &CredentialDoc {
+                        account_id,
+                        password_hash,
+                    },
+                );
             }
             AccountEvent::AccountPasswordChanged { password_hash, .. } => {
-                docs.update(&key, |d: &mut CredentialDoc| d.password_hash = password_hash);
+                docs.update(&key, |d: &mut CredentialDoc| {
+                    d.password_hash = password_hash
+                });
             }
             AccountEvent::AccountDeleted { .. } => docs.remove(&key),
             _ => {}

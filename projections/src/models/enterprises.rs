@@ -37,22 +37,44 @@ impl Projection for Enterprises {
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {
-        let Some(e) = decode::<Enterprise>(event)? else { return Ok(()) };
+        let Some(e) = decode::<Enterprise>(event)? else {
+            return Ok(());
+        };
         let id = event.stream_id;
         let key = id.to_string();
         match e {
-            EnterpriseEvent::EnterpriseCreated { code, name, time_zone, platform, at } => {
-                let doc = EnterpriseDoc { id, code, name, time_zone, enabled: true, platform, created_at: at };
+            EnterpriseEvent::EnterpriseCreated {
+                code,
+                name,
+                time_zone,
+                platform,
+                at,
+            } => {
+                let doc = EnterpriseDoc {
+                    id,
+                    code,
+                    name,
+                    time_zone,
+                    enabled: true,
+                    platform,
+                    created_at: at,
+                };
                 docs.put(key, Some(id), &doc);
             }
-            EnterpriseEvent::EnterpriseUpdated { name, time_zone, .. } => {
+            EnterpriseEvent::EnterpriseUpdated {
+                name, time_zone, ..
+            } => {
                 docs.update(&key, |d: &mut EnterpriseDoc| {
                     d.name = name;
                     d.time_zone = time_zone;
                 });
             }
-            EnterpriseEvent::EnterpriseDisabled { .. } => docs.update(&key, |d: &mut EnterpriseDoc| d.enabled = false),
-            EnterpriseEvent::EnterpriseEnabled { .. } => docs.update(&key, |d: &mut EnterpriseDoc| d.enabled = true),
+            EnterpriseEvent::EnterpriseDisabled { .. } => {
+                docs.update(&key, |d: &mut EnterpriseDoc| d.enabled = false)
+            }
+            EnterpriseEvent::EnterpriseEnabled { .. } => {
+                docs.update(&key, |d: &mut EnterpriseDoc| d.enabled = true)
+            }
         }
         Ok(())
     }

@@ -28,7 +28,9 @@ pub fn all_projections() -> Vec<Box<dyn Projection>> {
 }
 
 /// The event's payload as `E` when it belongs to aggregate `A`.
-pub(crate) fn decode<A: esrs::Aggregate>(event: &RecordedEvent) -> Result<Option<A::Event>, ProjectionError>
+pub(crate) fn decode<A: esrs::Aggregate>(
+    event: &RecordedEvent,
+) -> Result<Option<A::Event>, ProjectionError>
 where
     A::Event: DeserializeOwned,
 {
@@ -37,5 +39,8 @@ where
     }
     serde_json::from_str(&event.payload)
         .map(Some)
-        .map_err(|source| ProjectionError::Json { position: event.position, source })
+        .map_err(|source| ProjectionError::Json {
+            position: event.position,
+            source,
+        })
 }

@@ -36,14 +36,33 @@ impl Projection for Roles {
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {
-        let Some(e) = decode::<Role>(event)? else { return Ok(()) };
+        let Some(e) = decode::<Role>(event)? else {
+            return Ok(());
+        };
         let id = event.stream_id;
         let key = id.to_string();
         match e {
-            RoleEvent::RoleCreated { enterprise_id, name, permissions, at } => {
-                docs.put(key, Some(enterprise_id), &RoleDoc { id, enterprise_id, name, permissions, created_at: at });
+            RoleEvent::RoleCreated {
+                enterprise_id,
+                name,
+                permissions,
+                at,
+            } => {
+                docs.put(
+                    key,
+                    Some(enterprise_id),
+                    &RoleDoc {
+                        id,
+                        enterprise_id,
+                        name,
+                        permissions,
+                        created_at: at,
+                    },
+                );
             }
-            RoleEvent::RoleUpdated { name, permissions, .. } => docs.update(&key, |d: &mut RoleDoc| {
+            RoleEvent::RoleUpdated {
+                name, permissions, ..
+            } => docs.update(&key, |d: &mut RoleDoc| {
                 d.name = name;
                 d.permissions = permissions;
             }),

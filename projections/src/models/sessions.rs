@@ -31,10 +31,22 @@ impl Projection for Sessions {
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {
-        let Some(e) = decode::<Account>(event)? else { return Ok(()) };
+        let Some(e) = decode::<Account>(event)? else {
+            return Ok(());
+        };
         match e {
-            AccountEvent::SessionOpened { session_id, token_hash, expires_at, .. } => {
-                let doc = SessionDoc { session_id, account_id: event.stream_id, token_hash, expires_at };
+            AccountEvent::SessionOpened {
+                session_id,
+                token_hash,
+                expires_at,
+                ..
+            } => {
+                let doc = SessionDoc {
+                    session_id,
+                    account_id: event.stream_id,
+                    token_hash,
+                    expires_at,
+                };
                 docs.put(session_id.to_string(), event.metadata.tenant_id, &doc);
             }
             AccountEvent::SessionClosed { session_id, .. } => docs.remove(&session_id.to_string()),

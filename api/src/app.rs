@@ -1,0 +1,64 @@
+//! The running node: event log, read models and the services the API uses.
+
+use std::sync::Arc;
+
+use eventlog::{EventLog, EventLogConfig};
+use projections::{all_projections, DocStore, ReadModels};
+
+use crate::auth::{Auth, LoginPolicy};
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+/// Shared state of a node. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    /// The event log.
+    pub log: EventLog,
+    /// The read models.
+    pub models: ReadModels,
+    /// Authentication.
+    pub auth: Arc<Auth>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("log", &self.log).finish()
+    }
+}
+
+impl App {
+    /// Opens the database, starts the log writer, loads and catches up the read models, and
+    /// starts following the log.
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        if config.database_url.is_none() {
+            std::fs::create_dir_all(&config.data_dir)?;
+        }
+        let backend = eventlog::open_backend(&config.database()).await?;
+        let log = EventLog::start(backend, EventLogConfig::default()).await?;
+        let models = ReadModels::load(DocStore::new(log.pool()), all_projections()).await?;
+        models.catch_up(&log).await?;
+        tokio::spawn(models.clone().run(log.clone()));
+        let policy = LoginPolicy {
+            session: chrono::Duration::hours(i64::from(config.session_hours)),
+            max_failures: config.max_failed_logins,
+            lockout: chrono::Duration::minutes(i64::from(config.lockout_minutes)),
+        };
+        Ok(Self {
+            auth: Arc::new(Auth::new(policy)),
+            metrics: Arc::new(Metrics::default()),
+            log,
+            models,
+        })
+    }
+
+    /// Stops taking appends, commits what was accepted and lets read models apply it.
+    pub async fn shutdown(&self) {
+        self.log.shutdown().await;
+        let head = self.log.head();
+        self.models
+            .wait_for(head, std::time::Duration::from_secs(10))
+            .await;
+    }
+}

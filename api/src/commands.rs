@@ -1,0 +1,52 @@
+//! Running a domain command: load the aggregate through `esrs::AggregateManager` over the log,
+//! decide, append, and wait until the read models show the result (read-your-writes).
+
+use std::time::Duration;
+
+use esrs::manager::AggregateManager;
+use esrs::{Aggregate, AggregateState};
+use eventlog::{LogStore, Metadata, RecordedEvent};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::error::{ApiError, ApiResult};
+
+/// How long a mutation waits for read models before answering anyway.
+const READ_MODEL_WAIT: Duration = Duration::from_secs(5);
+
+impl App {
+    /// Decides `command` on stream `id` of aggregate `A` and commits the events with `metadata`.
+    /// Returns the committed events (none when the command changed nothing).
+    pub async fn execute<A>(
+        &self,
+        id: Uuid,
+        command: A::Command,
+        metadata: Metadata,
+    ) -> ApiResult<Vec<RecordedEvent>>
+    where
+        A: Aggregate + Send + Sync,
+        A::State: Send + Sync,
+        A::Command: Send,
+        A::Event: Serialize + DeserializeOwned + Send + Sync,
+        A::Error: Into<ApiError>,
+    {
+        let store = LogStore::<A>::new(self.log.clone(), metadata);
+        let manager = AggregateManager::new(store.clone());
+        let state = manager
+            .load(id)
+            .await?
+            .unwrap_or_else(|| AggregateState::with_id(id));
+        match manager.handle_command(state, command).await? {
+            Ok(_) => {}
+            Err(rejection) => return Err(rejection.into()),
+        }
+        let committed = store.committed();
+        if let Some(last) = committed.last() {
+            self.metrics.events_appended(committed.len());
+            self.models.wait_for(last.position, READ_MODEL_WAIT).await;
+        }
+        Ok(committed)
+    }
+}

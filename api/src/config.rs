@@ -1,0 +1,161 @@
+//! Configuration: command-line flags override `CALLCORE_*` environment variables, which
+//! override an optional TOML file, which overrides the defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Settings a TOML file may hold (every key optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Data directory.
+    pub data_dir: Option<PathBuf>,
+    /// HTTP listen address.
+    pub http: Option<SocketAddr>,
+    /// Database URL (PostgreSQL); empty for SQLite under the data directory.
+    pub database_url: Option<String>,
+    /// Hours a login session lasts.
+    pub session_hours: Option<u32>,
+    /// Failed logins before a sub-account is locked.
+    pub max_failed_logins: Option<u32>,
+    /// Minutes a locked sub-account stays locked.
+    pub lockout_minutes: Option<u32>,
+}
+
+/// The settings in force.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Data directory (SQLite file, recordings, files).
+    pub data_dir: PathBuf,
+    /// HTTP listen address.
+    pub http: SocketAddr,
+    /// Database URL; `None` for SQLite under the data directory.
+    pub database_url: Option<String>,
+    /// Hours a login session lasts.
+    pub session_hours: u32,
+    /// Failed logins before a sub-account is locked.
+    pub max_failed_logins: u32,
+    /// Minutes a locked sub-account stays locked.
+    pub lockout_minutes: u32,
+}
+
+/// What flags and environment gave (clap merges the two).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--data-dir` / `CALLCORE_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--http` / `CALLCORE_HTTP`.
+    pub http: Option<SocketAddr>,
+    /// `--database-url` / `CALLCORE_DATABASE_URL`.
+    pub database_url: Option<String>,
+    /// `--config` / `CALLCORE_CONFIG`.
+    pub config_file: Option<PathBuf>,
+}
+
+/// A configuration problem, named for a person.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for callcore.
+    #[error("config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: toml::de::Error,
+    },
+}
+
+impl Config {
+    /// Resolves the settings from `overrides` and the TOML file they name (if any).
+    pub fn resolve(overrides: Overrides) -> Result<Self, ConfigError> {
+        let file = match &overrides.config_file {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = overrides
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let database_url = overrides
+            .database_url
+            .or(file.database_url)
+            .filter(|u| !u.trim().is_empty());
+        Ok(Self {
+            data_dir,
+            http: overrides
+                .http
+                .or(file.http)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            database_url,
+            session_hours: file.session_hours.unwrap_or(12).max(1),
+            max_failed_logins: file.max_failed_logins.unwrap_or(5).max(1),
+            lockout_minutes: file.lockout_minutes.unwrap_or(15).max(1),
+        })
+    }
+
+    /// The URL of the event-log database: the configured one, or SQLite under the data dir.
+    pub fn database(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => self
+                .data_dir
+                .join("callcore.db")
+                .to_string_lossy()
+                .into_owned(),
+        }
+    }
+}
+
+fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("callcore-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir is writable");
+        let path = dir.join("callcore.toml");
+        std::fs::write(
+            &path,
+            "http = \"127.0.0.1:9000\"\nsession_hours = 2\ndata_dir = \"/tmp/x\"\n",
+        )
+        .expect("temp file is writable");
+        let config = Config::resolve(Overrides {
+            data_dir: Some(PathBuf::from("/tmp/y")),
+            config_file: Some(path.clone()),
+            ..Overrides::default()
+        })
+        .expect("the file is valid");
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/y"));
+        assert_eq!(config.http, SocketAddr::from(([127, 0, 0, 1], 9000)));
+        assert_eq!(config.session_hours, 2);
+        assert_eq!(config.database(), "/tmp/y/callcore.db");
+        std::fs::write(&path, "htp = 1\n").expect("temp file is writable");
+        let error = Config::resolve(Overrides {
+            config_file: Some(path),
+            ..Overrides::default()
+        });
+        assert!(matches!(error, Err(ConfigError::Parse { .. })));
+    }
+}

@@ -1,0 +1,184 @@
+//! The HTTP server: `/graphql`, `/graphiql`, `/graphql/ws`, `/healthz`, `/metrics`.
+
+use std::future::Future;
+
+use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::Data;
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::Utc;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::graphql::{build_schema, AuthState, CallcoreSchema};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+struct Server {
+    app: App,
+    schema: CallcoreSchema,
+}
+
+/// The router of a node.
+pub fn router(app: App) -> Router {
+    let schema = build_schema(app.clone());
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphiql", get(graphiql))
+        .route("/graphql/ws", get(graphql_ws))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .with_state(Server { app, schema })
+}
+
+/// Serves `router` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn auth_state(app: &App, token: Option<&str>) -> AuthState {
+    match token {
+        None => AuthState::Anonymous,
+        Some(token) => match app.auth.authenticate(&app.models, token, Utc::now()) {
+            Ok(caller) => AuthState::Caller(caller),
+            Err(error) => AuthState::Invalid(error),
+        },
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+}
+
+async fn graphql(
+    State(server): State<Server>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    server.app.metrics.http_request();
+    server.app.metrics.graphql_request();
+    let request = request
+        .into_inner()
+        .data(auth_state(&server.app, bearer(&headers)));
+    let response = server.schema.execute(request).await;
+    for error in &response.errors {
+        let code = error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        server.app.metrics.error(match code.trim_matches('"') {
+            "UNAUTHENTICATED" => "UNAUTHENTICATED",
+            "FORBIDDEN" => "FORBIDDEN",
+            "NOT_FOUND" => "NOT_FOUND",
+            "VALIDATION" => "VALIDATION",
+            "CONFLICT" => "CONFLICT",
+            "RATE_LIMITED" => "RATE_LIMITED",
+            "INTERNAL" => "INTERNAL",
+            _ => "GRAPHQL",
+        });
+    }
+    response.into()
+}
+
+async fn graphiql() -> impl IntoResponse {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .finish(),
+    )
+}
+
+async fn graphql_ws(
+    State(server): State<Server>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    server.app.metrics.http_request();
+    let Server { app, schema } = server;
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            GraphQLWebSocket::new(stream, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let token = payload
+                        .get("token")
+                        .or_else(|| payload.get("Authorization"))
+                        .or_else(|| payload.get("authorization"))
+                        .and_then(|v| v.as_str())
+                        .map(|t| t.strip_prefix("Bearer ").unwrap_or(t).to_owned());
+                    let state = auth_state(&app, token.as_deref());
+                    if let AuthState::Invalid(error) = &state {
+                        return Err(async_graphql::Error::from(error.clone()));
+                    }
+                    let mut data = Data::default();
+                    data.insert(state);
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
+async fn healthz(State(server): State<Server>) -> impl IntoResponse {
+    let body = serde_json::json!({
+        "status": "ok",
+        "backend": server.app.log.backend_name(),
+        "logHead": server.app.log.head(),
+        "readModelsApplied": server.app.models.applied(),
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+}
+
+async fn metrics(State(server): State<Server>) -> impl IntoResponse {
+    let models: Vec<_> = server
+        .app
+        .models
+        .models()
+        .map(|m| (m.name(), m.checkpoint()))
+        .collect();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        server.app.metrics.render(server.app.log.head(), &models),
+    )
+}
+
+/// An [`ApiError`] as a plain-HTTP response (for downloads and uploads).
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body =
+            serde_json::json!({ "error": { "code": self.code(), "message": self.message() } });
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,89 @@
+//! Counters served at `/metrics` in the Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+
+/// Process-wide counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    http_requests: AtomicU64,
+    graphql_requests: AtomicU64,
+    events_appended: AtomicU64,
+    login_failures: AtomicU64,
+    errors: DashMap<&'static str, u64>,
+}
+
+impl Metrics {
+    /// Counts an HTTP request.
+    pub fn http_request(&self) {
+        self.http_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a GraphQL request.
+    pub fn graphql_request(&self) {
+        self.graphql_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts appended events.
+    pub fn events_appended(&self, n: usize) {
+        self.events_appended.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a failed login.
+    pub fn login_failure(&self) {
+        self.login_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an error by code.
+    pub fn error(&self, code: &'static str) {
+        *self.errors.entry(code).or_default() += 1;
+    }
+
+    /// The text exposition, with the log head and read-model positions.
+    pub fn render(&self, log_head: i64, models: &[(&'static str, i64)]) -> String {
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        };
+        counter(
+            "callcore_http_requests_total",
+            "HTTP requests served.",
+            self.http_requests.load(Ordering::Relaxed),
+        );
+        counter(
+            "callcore_graphql_requests_total",
+            "GraphQL requests served.",
+            self.graphql_requests.load(Ordering::Relaxed),
+        );
+        counter(
+            "callcore_events_appended_total",
+            "Events appended by this node.",
+            self.events_appended.load(Ordering::Relaxed),
+        );
+        counter(
+            "callcore_login_failures_total",
+            "Failed logins.",
+            self.login_failures.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(out, "# HELP callcore_errors_total API errors by code.\n# TYPE callcore_errors_total counter");
+        let mut errors: Vec<_> = self.errors.iter().map(|e| (*e.key(), *e.value())).collect();
+        errors.sort_unstable();
+        for (code, n) in errors {
+            let _ = writeln!(out, "callcore_errors_total{{code=\"{code}\"}} {n}");
+        }
+        let _ = writeln!(out, "# HELP callcore_log_head_position Highest committed log position.\n# TYPE callcore_log_head_position gauge\ncallcore_log_head_position {log_head}");
+        let _ = writeln!(out, "# HELP callcore_read_model_position Checkpoint of each read model.\n# TYPE callcore_read_model_position gauge");
+        for (model, position) in models {
+            let _ = writeln!(
+                out,
+                "callcore_read_model_position{{model=\"{model}\"}} {position}"
+            );
+        }
+        out
+    }
+}
