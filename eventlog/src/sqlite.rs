@@ -109,7 +109,9 @@ impl Backend for SqliteBackend {
         &self,
         batch: &[crate::AppendRequest],
     ) -> Result<Vec<BatchOutcome>, EventLogError> {
-        let mut tx = self.writer.begin().await?;
+        // IMMEDIATE takes the write lock up front, so a second process on the same file waits
+        // (busy timeout) instead of failing on a lock upgrade.
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
             .fetch_one(&mut *tx)
             .await?;

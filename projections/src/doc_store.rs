@@ -97,7 +97,7 @@ impl DocStore {
     pub(crate) async fn commit(&self, changes: &[ModelChanges]) -> Result<(), ProjectionError> {
         match &self.pool {
             DbPool::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 for change in changes {
                     for (key, doc) in &change.writes {
                         match doc {
@@ -182,7 +182,7 @@ impl DocStore {
     pub async fn drop_model(&self, model: &str) -> Result<(), ProjectionError> {
         match &self.pool {
             DbPool::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 sqlx::query("DELETE FROM read_model_docs WHERE model = ?")
                     .bind(model)
                     .execute(&mut *tx)
@@ -213,7 +213,7 @@ impl DocStore {
     pub async fn swap(&self, from: &str, to: &str) -> Result<(), ProjectionError> {
         match &self.pool {
             DbPool::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 for sql in [
                     "DELETE FROM read_model_docs WHERE model = ?2",
                     "DELETE FROM read_model_checkpoints WHERE model = ?2",

@@ -1,1 +1,208 @@
-//! placeholder
+//! Shared helpers of callcore's cross-crate tests: fresh databases on both backends, an
+//! in-process server, and a small GraphQL client.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use serde_json::{json, Value};
+use sqlx::Connection;
+
+/// The two event-log backends every suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite in a temporary directory.
+    Sqlite,
+    /// PostgreSQL on `CALLCORE_TEST_POSTGRES` (default: the local server), a fresh database.
+    Postgres,
+}
+
+/// The PostgreSQL server tests use (an admin connection that may create databases).
+pub fn postgres_admin_url() -> String {
+    std::env::var("CALLCORE_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh, empty database for one test; dropped (best effort) with the value.
+pub struct TestDatabase {
+    /// URL to hand to callcore.
+    pub url: String,
+    /// The data directory (SQLite file, or unused for PostgreSQL).
+    pub data_dir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDatabase {
+    /// Creates one on `backend`.
+    pub async fn new(backend: Backend) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let data_dir = dir.path().to_path_buf();
+        let url = match backend {
+            Backend::Sqlite => data_dir.join("callcore.db").to_string_lossy().into_owned(),
+            Backend::Postgres => {
+                let admin = postgres_admin_url();
+                let name = format!("callcore_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .with_context(|| format!("PostgreSQL is required for these tests and is not reachable at {admin}"))?;
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+                conn.close().await?;
+                let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).ok_or_else(|| anyhow!("bad URL {admin}"))?;
+                format!("{base}/{name}")
+            }
+        };
+        Ok(Self { url, data_dir, _dir: dir })
+    }
+
+    /// The `database_url` setting for callcore (`None` for SQLite under the data dir).
+    pub fn database_url(&self) -> Option<String> {
+        self.url.starts_with("postgres").then(|| self.url.clone())
+    }
+}
+
+/// A callcore node serving HTTP on an ephemeral loopback port, inside the test process.
+pub struct TestServer {
+    /// The node.
+    pub app: api::app::App,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its database (kept alive with the server).
+    pub db: TestDatabase,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    client: reqwest::Client,
+}
+
+/// The operator's password in tests.
+pub const ADMIN_PASSWORD: &str = "operator-secret-1";
+
+impl TestServer {
+    /// Starts a node on a fresh database of `backend`, with the operator created.
+    pub async fn start(backend: Backend) -> anyhow::Result<Self> {
+        Self::start_on(TestDatabase::new(backend).await?).await
+    }
+
+    /// Starts a node on `db`.
+    pub async fn start_on(db: TestDatabase) -> anyhow::Result<Self> {
+        let config = api::config::Config {
+            data_dir: db.data_dir.clone(),
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: db.database_url(),
+            session_hours: 12,
+            max_failed_logins: 5,
+            lockout_minutes: 15,
+        };
+        let app = api::app::App::start(&config).await?;
+        api::bootstrap::ensure_operator(&app, Some(ADMIN_PASSWORD.into()))
+            .await
+            .map_err(|e| anyhow!("bootstrap: {}", e.message()))?;
+        let listener = tokio::net::TcpListener::bind(config.http).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = app.clone();
+        let task = tokio::spawn(async move {
+            let _ = api::http::serve(listener, served, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        Ok(Self { app, addr, db, stop: Some(stop), task: Some(task), client: reqwest::Client::new() })
+    }
+
+    /// Stops serving and shuts the node down cleanly; returns the database for a restart.
+    pub async fn stop(mut self) -> TestDatabase {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.app.shutdown().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.db
+    }
+
+    /// The base URL.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Posts a GraphQL request and returns the whole JSON response.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> anyhow::Result<Value> {
+        let mut request = self.client.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Ok(request.send().await?.json().await?)
+    }
+
+    /// Posts a GraphQL request that must succeed; returns `data`.
+    pub async fn ok(&self, token: Option<&str>, query: &str, variables: Value) -> anyhow::Result<Value> {
+        let response = self.gql(token, query, variables).await?;
+        if let Some(errors) = response.get("errors") {
+            return Err(anyhow!("GraphQL errors: {errors}"));
+        }
+        Ok(response["data"].clone())
+    }
+
+    /// Logs in and returns the token.
+    pub async fn login(&self, enterprise: &str, account: &str, password: &str) -> anyhow::Result<String> {
+        let data = self
+            .ok(
+                None,
+                "mutation($e: String!, $a: String!, $p: String!) { login(enterprise: $e, account: $a, password: $p) { token } }",
+                json!({ "e": enterprise, "a": account, "p": password }),
+            )
+            .await?;
+        data["login"]["token"].as_str().map(str::to_owned).ok_or_else(|| anyhow!("no token in {data}"))
+    }
+
+    /// Logs in as the platform operator.
+    pub async fn operator(&self) -> anyhow::Result<String> {
+        self.login("platform", "admin", ADMIN_PASSWORD).await
+    }
+}
+
+/// The `extensions.code` of the first error of a response (or `""`).
+pub fn error_code(response: &Value) -> String {
+    response["errors"][0]["extensions"]["code"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The path of the `callcore` binary built beside the running test.
+pub fn callcore_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let mut dir = exe.parent().ok_or_else(|| anyhow!("test binary has no directory"))?.to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let bin = dir.join("callcore");
+    if bin.exists() {
+        Ok(bin)
+    } else {
+        Err(anyhow!("{} is missing: build it with `cargo build --bin callcore` (the README's test command does)", bin.display()))
+    }
+}
+
+/// Declares each listed `async fn name(backend: Backend) -> anyhow::Result<()>` as two tests,
+/// `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() -> anyhow::Result<()> {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() -> anyhow::Result<()> {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
