@@ -129,6 +129,10 @@ where
         aggregate_state: &mut AggregateState<A::State>,
         events: Vec<A::Event>,
     ) -> Result<Vec<StoreEvent<A::Event>>, StoreError> {
+        if events.is_empty() {
+            // A command that decided nothing leaves the log as it is.
+            return Ok(Vec::new());
+        }
         let mut new_events = Vec::with_capacity(events.len());
         for event in &events {
             let value = serde_json::to_value(event)?;

@@ -20,7 +20,8 @@ pub enum Backend {
 
 /// The PostgreSQL server tests use (an admin connection that may create databases).
 pub fn postgres_admin_url() -> String {
-    std::env::var("CALLCORE_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("CALLCORE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A fresh, empty database for one test; dropped (best effort) with the value.
@@ -42,16 +43,27 @@ impl TestDatabase {
             Backend::Postgres => {
                 let admin = postgres_admin_url();
                 let name = format!("callcore_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .with_context(|| format!("PostgreSQL is required for these tests and is not reachable at {admin}"))?;
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+                let mut conn = sqlx::PgConnection::connect(&admin).await.with_context(|| {
+                    format!(
+                        "PostgreSQL is required for these tests and is not reachable at {admin}"
+                    )
+                })?;
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await?;
                 conn.close().await?;
-                let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).ok_or_else(|| anyhow!("bad URL {admin}"))?;
+                let base = admin
+                    .rsplit_once('/')
+                    .map(|(b, _)| b.to_owned())
+                    .ok_or_else(|| anyhow!("bad URL {admin}"))?;
                 format!("{base}/{name}")
             }
         };
-        Ok(Self { url, data_dir, _dir: dir })
+        Ok(Self {
+            url,
+            data_dir,
+            _dir: dir,
+        })
     }
 
     /// The `database_url` setting for callcore (`None` for SQLite under the data dir).
@@ -106,7 +118,14 @@ impl TestServer {
             })
             .await;
         });
-        Ok(Self { app, addr, db, stop: Some(stop), task: Some(task), client: reqwest::Client::new() })
+        Ok(Self {
+            app,
+            addr,
+            db,
+            stop: Some(stop),
+            task: Some(task),
+            client: reqwest::Client::new(),
+        })
     }
 
     /// Stops serving and shuts the node down cleanly; returns the database for a restart.
@@ -128,8 +147,16 @@ impl TestServer {
     }
 
     /// Posts a GraphQL request and returns the whole JSON response.
-    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> anyhow::Result<Value> {
-        let mut request = self.client.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+    pub async fn gql(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> anyhow::Result<Value> {
+        let mut request = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -137,7 +164,12 @@ impl TestServer {
     }
 
     /// Posts a GraphQL request that must succeed; returns `data`.
-    pub async fn ok(&self, token: Option<&str>, query: &str, variables: Value) -> anyhow::Result<Value> {
+    pub async fn ok(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> anyhow::Result<Value> {
         let response = self.gql(token, query, variables).await?;
         if let Some(errors) = response.get("errors") {
             return Err(anyhow!("GraphQL errors: {errors}"));
@@ -146,7 +178,12 @@ impl TestServer {
     }
 
     /// Logs in and returns the token.
-    pub async fn login(&self, enterprise: &str, account: &str, password: &str) -> anyhow::Result<String> {
+    pub async fn login(
+        &self,
+        enterprise: &str,
+        account: &str,
+        password: &str,
+    ) -> anyhow::Result<String> {
         let data = self
             .ok(
                 None,
@@ -154,7 +191,10 @@ impl TestServer {
                 json!({ "e": enterprise, "a": account, "p": password }),
             )
             .await?;
-        data["login"]["token"].as_str().map(str::to_owned).ok_or_else(|| anyhow!("no token in {data}"))
+        data["login"]["token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("no token in {data}"))
     }
 
     /// Logs in as the platform operator.
@@ -165,13 +205,19 @@ impl TestServer {
 
 /// The `extensions.code` of the first error of a response (or `""`).
 pub fn error_code(response: &Value) -> String {
-    response["errors"][0]["extensions"]["code"].as_str().unwrap_or_default().to_owned()
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The path of the `callcore` binary built beside the running test.
 pub fn callcore_binary() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let mut dir = exe.parent().ok_or_else(|| anyhow!("test binary has no directory"))?.to_path_buf();
+    let mut dir = exe
+        .parent()
+        .ok_or_else(|| anyhow!("test binary has no directory"))?
+        .to_path_buf();
     if dir.ends_with("deps") {
         dir.pop();
     }
