@@ -9,23 +9,36 @@ use tests::{on_both_backends, Backend, TestServer};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(server: &TestServer, token: &str) -> anyhow::Result<(Socket, Value)> {
     let mut request = format!("ws://{}/graphql/ws", server.addr).into_client_request()?;
-    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
-    socket.send(Message::text(json!({ "type": "connection_init", "payload": { "token": token } }).to_string())).await?;
+    socket
+        .send(Message::text(
+            json!({ "type": "connection_init", "payload": { "token": token } }).to_string(),
+        ))
+        .await?;
     let first = next_json(&mut socket).await?;
     Ok((socket, first))
 }
 
 async fn next_json(socket: &mut Socket) -> anyhow::Result<Value> {
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.context("no message within 10 s")?;
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .context("no message within 10 s")?;
         match message {
             Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text)?),
-            Some(Ok(Message::Close(frame))) => return Ok(json!({ "type": "closed", "frame": frame.map(|f| f.reason.to_string()) })),
+            Some(Ok(Message::Close(frame))) => {
+                return Ok(
+                    json!({ "type": "closed", "frame": frame.map(|f| f.reason.to_string()) }),
+                )
+            }
             Some(Ok(_)) => continue,
             Some(Err(e)) => bail!("websocket error: {e}"),
             None => return Ok(json!({ "type": "closed" })),
@@ -53,7 +66,13 @@ async fn audit_feed_pushes_new_entries_in_order(backend: Backend) -> anyhow::Res
         .await?;
     tokio::time::sleep(Duration::from_millis(200)).await;
     for name in ["一组", "二组"] {
-        server.ok(Some(&boss), "mutation($n: String!) { createRole(input: { name: $n, permissions: [] }) { id } }", json!({ "n": name })).await?;
+        server
+            .ok(
+                Some(&boss),
+                "mutation($n: String!) { createRole(input: { name: $n, permissions: [] }) { id } }",
+                json!({ "n": name }),
+            )
+            .await?;
     }
     // Another tenant's activity never reaches this feed.
     server
@@ -63,14 +82,28 @@ async fn audit_feed_pushes_new_entries_in_order(backend: Backend) -> anyhow::Res
             json!({}),
         )
         .await?;
-    server.ok(Some(&boss), "mutation { createRole(input: { name: \"三组\", permissions: [] }) { id } }", json!({})).await?;
+    server
+        .ok(
+            Some(&boss),
+            "mutation { createRole(input: { name: \"三组\", permissions: [] }) { id } }",
+            json!({}),
+        )
+        .await?;
     let mut names = Vec::new();
     while names.len() < 3 {
         let message = next_json(&mut socket).await?;
         ensure!(message["type"] == "next", "{message}");
         let entry = &message["payload"]["data"]["auditLog"];
-        ensure!(entry["eventType"] == "RoleCreated", "unexpected entry {entry}");
-        names.push(entry["details"]["name"].as_str().unwrap_or_default().to_owned());
+        ensure!(
+            entry["eventType"] == "RoleCreated",
+            "unexpected entry {entry}"
+        );
+        names.push(
+            entry["details"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
     }
     ensure!(names == ["一组", "二组", "三组"], "{names:?}");
     server.stop().await;
@@ -79,8 +112,12 @@ async fn audit_feed_pushes_new_entries_in_order(backend: Backend) -> anyhow::Res
 
 async fn websocket_needs_a_valid_token_and_permission(backend: Backend) -> anyhow::Result<()> {
     let server = TestServer::start(backend).await?;
-    let (_socket, answer) = connect(&server, "cc1.00000000-0000-0000-0000-000000000000.bad").await?;
-    ensure!(answer["type"] == "closed", "an invalid token must close the connection: {answer}");
+    let (_socket, answer) =
+        connect(&server, "cc1.00000000-0000-0000-0000-000000000000.bad").await?;
+    ensure!(
+        answer["type"] == "closed",
+        "an invalid token must close the connection: {answer}"
+    );
     let operator = server.operator().await?;
     server
         .ok(
@@ -100,9 +137,21 @@ async fn websocket_needs_a_valid_token_and_permission(backend: Backend) -> anyho
         .send(Message::text(json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { auditLog { eventType } }" } }).to_string()))
         .await?;
     let refused = next_json(&mut socket).await?;
-    ensure!(refused["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN", "{refused}");
-    let platform = server.ok(Some(&operator), "{ enterprises(filter: { code: \"platform\" }) { edges { node { id } } } }", json!({})).await?;
-    let platform_id = platform["enterprises"]["edges"][0]["node"]["id"].as_str().unwrap_or_default().to_owned();
+    ensure!(
+        refused["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN",
+        "{refused}"
+    );
+    let platform = server
+        .ok(
+            Some(&operator),
+            "{ enterprises(filter: { code: \"platform\" }) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await?;
+    let platform_id = platform["enterprises"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let (mut socket, _) = connect(&server, &boss).await?;
     socket
         .send(Message::text(
@@ -110,9 +159,15 @@ async fn websocket_needs_a_valid_token_and_permission(backend: Backend) -> anyho
         ))
         .await?;
     let foreign = next_json(&mut socket).await?;
-    ensure!(foreign["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND", "{foreign}");
+    ensure!(
+        foreign["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND",
+        "{foreign}"
+    );
     server.stop().await;
     Ok(())
 }
 
-on_both_backends!(audit_feed_pushes_new_entries_in_order, websocket_needs_a_valid_token_and_permission);
+on_both_backends!(
+    audit_feed_pushes_new_entries_in_order,
+    websocket_needs_a_valid_token_and_permission
+);

@@ -16,7 +16,11 @@ struct Foreign {
     announcement: String,
 }
 
-async fn enterprise(server: &TestServer, operator: &str, code: &str) -> anyhow::Result<(String, String)> {
+async fn enterprise(
+    server: &TestServer,
+    operator: &str,
+    code: &str,
+) -> anyhow::Result<(String, String)> {
     let data = server
         .ok(
             Some(operator),
@@ -24,7 +28,10 @@ async fn enterprise(server: &TestServer, operator: &str, code: &str) -> anyhow::
             json!({ "i": { "code": code, "name": code, "adminAccount": "admin", "adminPassword": "admin-password" } }),
         )
         .await?;
-    let id = data["createEnterprise"]["id"].as_str().unwrap_or_default().to_owned();
+    let id = data["createEnterprise"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     Ok((id, server.login(code, "admin", "admin-password").await?))
 }
 
@@ -55,7 +62,12 @@ async fn seed_b(server: &TestServer, b_admin: &str, b_id: String) -> anyhow::Res
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    Ok(Foreign { enterprise: b_id, account, role, announcement })
+    Ok(Foreign {
+        enterprise: b_id,
+        account,
+        role,
+        announcement,
+    })
 }
 
 /// (root field, operation, expected code or "" for "succeeds but shows nothing of B").
@@ -145,13 +157,25 @@ async fn a_tenant_never_reaches_another(backend: Backend) -> anyhow::Result<()> 
             for id in [&b.enterprise, &b.account, &b.role, &b.announcement] {
                 ensure!(!text.contains(id.as_str()), "{field} revealed {id}: {text}");
             }
-            ensure!(!text.contains("B only") && !text.contains("bob"), "{field} revealed B's data: {text}");
+            ensure!(
+                !text.contains("B only") && !text.contains("bob"),
+                "{field} revealed B's data: {text}"
+            );
         } else {
-            ensure!(error_code(&response) == *expected, "{field}: expected {expected}, got {response}");
-            ensure!(response["data"].is_null() || response["data"][*field].is_null(), "{field} returned data: {response}");
+            ensure!(
+                error_code(&response) == *expected,
+                "{field}: expected {expected}, got {response}"
+            );
+            ensure!(
+                response["data"].is_null() || response["data"][*field].is_null(),
+                "{field} returned data: {response}"
+            );
         }
     }
-    ensure!(server.app.log.stored_head().await? == head, "an attempt on another tenant changed the log");
+    ensure!(
+        server.app.log.stored_head().await? == head,
+        "an attempt on another tenant changed the log"
+    );
 
     // Every root field of the schema is walked.
     let schema = server
@@ -159,17 +183,38 @@ async fn a_tenant_never_reaches_another(backend: Backend) -> anyhow::Result<()> 
         .await?;
     let mut fields = BTreeSet::new();
     for root in ["queryType", "mutationType", "subscriptionType"] {
-        for f in schema["__schema"][root]["fields"].as_array().into_iter().flatten() {
+        for f in schema["__schema"][root]["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             fields.insert(f["name"].as_str().unwrap_or_default().to_owned());
         }
     }
-    let walked: BTreeSet<String> = cases.iter().map(|c| c.0.to_owned()).chain(COVERED_ELSEWHERE.iter().map(|s| (*s).to_owned())).collect();
+    let walked: BTreeSet<String> = cases
+        .iter()
+        .map(|c| c.0.to_owned())
+        .chain(COVERED_ELSEWHERE.iter().map(|s| (*s).to_owned()))
+        .collect();
     let missing: Vec<_> = fields.difference(&walked).collect();
-    ensure!(missing.is_empty(), "root fields without a tenant-isolation case: {missing:?}");
+    ensure!(
+        missing.is_empty(),
+        "root fields without a tenant-isolation case: {missing:?}"
+    );
 
     // B is intact.
-    let b_view: Value = server.ok(Some(&b_admin), "{ subAccounts { totalCount } roles { totalCount } announcements { totalCount } }", json!({})).await?;
-    ensure!(b_view["subAccounts"]["totalCount"] == 2 && b_view["roles"]["totalCount"] == 1 && b_view["announcements"]["totalCount"] == 1);
+    let b_view: Value = server
+        .ok(
+            Some(&b_admin),
+            "{ subAccounts { totalCount } roles { totalCount } announcements { totalCount } }",
+            json!({}),
+        )
+        .await?;
+    ensure!(
+        b_view["subAccounts"]["totalCount"] == 2
+            && b_view["roles"]["totalCount"] == 1
+            && b_view["announcements"]["totalCount"] == 1
+    );
     server.login("beta", "bob", "bob-password").await?;
     server.stop().await;
     Ok(())

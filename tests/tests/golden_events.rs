@@ -1,0 +1,232 @@
+//! The stored JSON of every event variant is a contract. This test prints one sample of each
+//! variant and compares it with `tests/golden/events.json`; a change of shape shows up as a
+//! diff (regenerate with `UPDATE_GOLDEN=1` only together with an upcaster for old events).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use domain::account::{AccountEvent, AccountProfile, SessionEnd};
+use domain::announcement::{AnnouncementContent, AnnouncementEvent};
+use domain::enterprise::EnterpriseEvent;
+use domain::role::RoleEvent;
+use domain::{Permission, PermissionSetting};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use uuid::Uuid;
+
+fn at() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-02T03:04:05.123456Z")
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+/// Index of each variant; the match is exhaustive, so a new variant must be added here.
+fn enterprise_variant(e: &EnterpriseEvent) -> usize {
+    match e {
+        EnterpriseEvent::EnterpriseCreated { .. } => 0,
+        EnterpriseEvent::EnterpriseUpdated { .. } => 1,
+        EnterpriseEvent::EnterpriseDisabled { .. } => 2,
+        EnterpriseEvent::EnterpriseEnabled { .. } => 3,
+    }
+}
+
+fn account_variant(e: &AccountEvent) -> usize {
+    match e {
+        AccountEvent::AccountCreated { .. } => 0,
+        AccountEvent::AccountUpdated { .. } => 1,
+        AccountEvent::AccountPermissionsSet { .. } => 2,
+        AccountEvent::AccountPasswordChanged { .. } => 3,
+        AccountEvent::AccountDisabled { .. } => 4,
+        AccountEvent::AccountEnabled { .. } => 5,
+        AccountEvent::AccountDeleted { .. } => 6,
+        AccountEvent::SessionOpened { .. } => 7,
+        AccountEvent::SessionClosed { .. } => 8,
+    }
+}
+
+fn role_variant(e: &RoleEvent) -> usize {
+    match e {
+        RoleEvent::RoleCreated { .. } => 0,
+        RoleEvent::RoleUpdated { .. } => 1,
+        RoleEvent::RoleDeleted { .. } => 2,
+    }
+}
+
+fn announcement_variant(e: &AnnouncementEvent) -> usize {
+    match e {
+        AnnouncementEvent::AnnouncementPublished { .. } => 0,
+        AnnouncementEvent::AnnouncementEdited { .. } => 1,
+        AnnouncementEvent::AnnouncementDeleted { .. } => 2,
+    }
+}
+
+fn profile() -> AccountProfile {
+    AccountProfile {
+        name: "张三".into(),
+        agent_number: "1001".into(),
+        role_id: Some(id(3)),
+    }
+}
+
+fn content() -> AnnouncementContent {
+    AnnouncementContent {
+        title: "放假通知".into(),
+        body: "十一放假七天".into(),
+        targets: BTreeSet::from([id(4), id(5)]),
+    }
+}
+
+/// Checks coverage and round trip, and returns the samples as JSON values.
+fn samples<E: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
+    events: Vec<E>,
+    variant: fn(&E) -> usize,
+    count: usize,
+) -> Vec<serde_json::Value> {
+    let covered: BTreeSet<usize> = events.iter().map(variant).collect();
+    assert_eq!(
+        covered,
+        (0..count).collect(),
+        "every variant needs a golden sample"
+    );
+    events
+        .iter()
+        .map(|e| {
+            let value = serde_json::to_value(e).expect("events serialize");
+            let back: E = serde_json::from_value(value.clone()).expect("stored JSON reads back");
+            assert_eq!(&back, e, "round trip changed the event");
+            value
+        })
+        .collect()
+}
+
+#[test]
+fn stored_json_of_every_event_variant_matches_the_golden_file() {
+    let mut all = BTreeMap::new();
+    all.insert(
+        "enterprise",
+        samples(
+            vec![
+                EnterpriseEvent::EnterpriseCreated {
+                    code: "acme".into(),
+                    name: "Acme".into(),
+                    time_zone: "Asia/Shanghai".into(),
+                    platform: false,
+                    at: at(),
+                },
+                EnterpriseEvent::EnterpriseUpdated {
+                    name: "Acme 2".into(),
+                    time_zone: "Asia/Urumqi".into(),
+                    at: at(),
+                },
+                EnterpriseEvent::EnterpriseDisabled { at: at() },
+                EnterpriseEvent::EnterpriseEnabled { at: at() },
+            ],
+            enterprise_variant,
+            4,
+        ),
+    );
+    all.insert(
+        "account",
+        samples(
+            vec![
+                AccountEvent::AccountCreated {
+                    enterprise_id: id(1),
+                    account: "zhang".into(),
+                    profile: profile(),
+                    permissions: PermissionSetting::FollowRole,
+                    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+                    operator: false,
+                    at: at(),
+                },
+                AccountEvent::AccountUpdated {
+                    profile: profile(),
+                    at: at(),
+                },
+                AccountEvent::AccountPermissionsSet {
+                    permissions: PermissionSetting::Custom {
+                        permissions: BTreeSet::from([
+                            Permission::QueuesRead,
+                            Permission::AgentWorkstation,
+                        ]),
+                    },
+                    at: at(),
+                },
+                AccountEvent::AccountPasswordChanged {
+                    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+                    at: at(),
+                },
+                AccountEvent::AccountDisabled { at: at() },
+                AccountEvent::AccountEnabled { at: at() },
+                AccountEvent::AccountDeleted { at: at() },
+                AccountEvent::SessionOpened {
+                    session_id: id(6),
+                    token_hash: "ab".repeat(32),
+                    expires_at: at(),
+                    at: at(),
+                },
+                AccountEvent::SessionClosed {
+                    session_id: id(6),
+                    reason: SessionEnd::AccountDisabled,
+                    at: at(),
+                },
+            ],
+            account_variant,
+            9,
+        ),
+    );
+    all.insert(
+        "role",
+        samples(
+            vec![
+                RoleEvent::RoleCreated {
+                    enterprise_id: id(1),
+                    name: "坐席".into(),
+                    permissions: BTreeSet::from([Permission::AgentWorkstation]),
+                    at: at(),
+                },
+                RoleEvent::RoleUpdated {
+                    name: "班长".into(),
+                    permissions: BTreeSet::from([Permission::SupervisorMonitor]),
+                    at: at(),
+                },
+                RoleEvent::RoleDeleted { at: at() },
+            ],
+            role_variant,
+            3,
+        ),
+    );
+    all.insert(
+        "announcement",
+        samples(
+            vec![
+                AnnouncementEvent::AnnouncementPublished {
+                    enterprise_id: id(1),
+                    content: content(),
+                    at: at(),
+                },
+                AnnouncementEvent::AnnouncementEdited {
+                    content: content(),
+                    at: at(),
+                },
+                AnnouncementEvent::AnnouncementDeleted { at: at() },
+            ],
+            announcement_variant,
+            3,
+        ),
+    );
+    let text = serde_json::to_string_pretty(&all).expect("values serialize") + "\n";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/events.json");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &text).expect("golden file is writable");
+    }
+    let golden = std::fs::read_to_string(&path)
+        .expect("tests/golden/events.json exists (run once with UPDATE_GOLDEN=1)");
+    assert_eq!(
+        golden, text,
+        "stored event JSON changed; add an upcaster, then UPDATE_GOLDEN=1"
+    );
+}
