@@ -173,7 +173,7 @@ fn announcement_content(
     for id in &input.targets {
         let target = parse_id("targets", id)?;
         let doc: Option<AccountDoc> = fetch(app, caller, "accounts", "sub-account", target).ok();
-        if !doc.is_some_and(|d| d.enterprise_id == tenant) {
+        if doc.is_none_or(|d| d.enterprise_id != tenant) {
             return Err(ApiError::validation(
                 "targets",
                 format!("no sub-account {target} in this enterprise"),

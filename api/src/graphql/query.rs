@@ -109,7 +109,7 @@ pub(crate) fn me_of(app: &App, caller_account: uuid::Uuid) -> ApiResult<MeObject
             .filter_map(|d| d.decode::<AnnouncementDoc>())
             .filter(|a| a.targets.contains(&account.id))
             .collect();
-        mine.sort_by(|a, b| b.published_at.cmp(&a.published_at));
+        mine.sort_by_key(|a| std::cmp::Reverse(a.published_at));
         mine.into_iter().map(AnnouncementObject::from).collect()
     };
     Ok(MeObject {
@@ -269,7 +269,7 @@ impl QueryRoot {
         items.retain(|a| {
             contains(&a.title, filter.title.as_ref()) && range.contains(a.published_at)
         });
-        items.sort_by(|a, b| b.published_at.cmp(&a.published_at));
+        items.sort_by_key(|a| std::cmp::Reverse(a.published_at));
         page(
             items.into_iter().map(AnnouncementObject::from).collect(),
             first,
