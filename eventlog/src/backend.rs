@@ -1,5 +1,7 @@
 //! The storage contract each database backend fulfils.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -20,7 +22,7 @@ pub trait Backend: Send + Sync + 'static {
     /// still commit. Positions are dense and follow commit order.
     async fn commit_batch(
         &self,
-        batch: &[AppendRequest],
+        batch: Arc<[AppendRequest]>,
     ) -> Result<Vec<BatchOutcome>, EventLogError>;
 
     /// Up to `limit` events with a position greater than `after`, in position order.

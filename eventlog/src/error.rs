@@ -27,6 +27,12 @@ pub enum EventLogError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite reader failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A blocking reader could not run.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
     /// Applying the schema failed.
     #[error("migration error: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),

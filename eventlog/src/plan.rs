@@ -9,18 +9,17 @@ use crate::backend::BatchOutcome;
 use crate::{AppendError, AppendRequest, ExpectedVersion, RecordedEvent};
 
 /// Checks each request against the current stream versions (and the requests before it in the
-/// same batch) and numbers the accepted events from `head + 1`. Returns one outcome per request
-/// and the rows to insert, in position order.
+/// same batch) and numbers the accepted events from `head + 1`. Returns one outcome per request;
+/// the accepted events, in outcome order, are the rows to insert, in position order.
 pub(crate) fn plan_batch(
     batch: &[AppendRequest],
     head: i64,
     stored_versions: &HashMap<Uuid, i64>,
     now: DateTime<Utc>,
-) -> (Vec<BatchOutcome>, Vec<RecordedEvent>) {
+) -> Vec<BatchOutcome> {
     let mut versions: HashMap<Uuid, i64> = HashMap::new();
     let mut position = head;
     let mut outcomes = Vec::with_capacity(batch.len());
-    let mut rows = Vec::new();
     for request in batch {
         let current = versions
             .get(&request.stream_id)
@@ -59,8 +58,12 @@ pub(crate) fn plan_batch(
             });
         }
         versions.insert(request.stream_id, version);
-        rows.extend(recorded.iter().cloned());
         outcomes.push(Ok(recorded));
     }
-    (outcomes, rows)
+    outcomes
+}
+
+/// The events to insert: the accepted ones, in position order.
+pub(crate) fn rows(outcomes: &[BatchOutcome]) -> impl Iterator<Item = &RecordedEvent> {
+    outcomes.iter().filter_map(|o| o.as_ref().ok()).flatten()
 }

@@ -12,7 +12,7 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use crate::backend::{Backend, BatchOutcome, DbPool};
-use crate::plan::plan_batch;
+use crate::plan::{plan_batch, rows};
 use crate::{EventLogError, Metadata, RecordedEvent};
 
 /// Key of the advisory lock that orders appends across nodes.
@@ -63,22 +63,26 @@ impl Backend for PostgresBackend {
 
     async fn commit_batch(
         &self,
-        batch: &[crate::AppendRequest],
+        batch: std::sync::Arc<[crate::AppendRequest]>,
     ) -> Result<Vec<BatchOutcome>, EventLogError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(APPEND_LOCK_KEY)
             .execute(&mut *tx)
             .await?;
-        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0)::BIGINT FROM events")
+        // A bare MAX is answered from the primary key; wrapped (COALESCE) it would scan the table.
+        let head: i64 = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(position) FROM events")
             .fetch_one(&mut *tx)
-            .await?;
+            .await?
+            .unwrap_or(0);
         let mut ids: Vec<Uuid> = batch.iter().map(|r| r.stream_id).collect();
         ids.sort_unstable();
         ids.dedup();
+        // One index seek per stream (a bare MAX), not a scan of each stream's events.
         let versions: HashMap<Uuid, i64> = sqlx::query_as::<_, (Uuid, i64)>(
-            "SELECT stream_id, MAX(version)::BIGINT FROM events WHERE stream_id = ANY($1) \
-             GROUP BY stream_id",
+            "SELECT s.id, v.version FROM UNNEST($1::UUID[]) AS s(id) \
+             CROSS JOIN LATERAL (SELECT MAX(version) AS version FROM events WHERE stream_id = s.id) v \
+             WHERE v.version IS NOT NULL",
         )
         .bind(&ids)
         .fetch_all(&mut *tx)
@@ -86,7 +90,8 @@ impl Backend for PostgresBackend {
         .into_iter()
         .collect();
         let now = Utc::now().trunc_subsecs(6);
-        let (outcomes, rows) = plan_batch(batch, head, &versions, now);
+        let outcomes = plan_batch(&batch, head, &versions, now);
+        let rows: Vec<&RecordedEvent> = rows(&outcomes).collect();
         if !rows.is_empty() {
             let mut positions = Vec::with_capacity(rows.len());
             let mut event_ids = Vec::with_capacity(rows.len());
@@ -99,7 +104,7 @@ impl Backend for PostgresBackend {
             let mut actors = Vec::with_capacity(rows.len());
             let mut correlations = Vec::with_capacity(rows.len());
             let mut causations = Vec::with_capacity(rows.len());
-            for e in &rows {
+            for e in rows {
                 positions.push(e.position);
                 event_ids.push(e.event_id);
                 stream_types.push(e.stream_type.as_str());
@@ -160,9 +165,10 @@ impl Backend for PostgresBackend {
 
     async fn head(&self) -> Result<i64, EventLogError> {
         Ok(
-            sqlx::query_scalar("SELECT COALESCE(MAX(position), 0)::BIGINT FROM events")
+            sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(position) FROM events")
                 .fetch_one(&self.pool)
-                .await?,
+                .await?
+                .unwrap_or(0),
         )
     }
 

@@ -36,16 +36,16 @@ pub(crate) async fn run_writer(
                 Err(_) => break,
             }
         }
-        let batch: Vec<AppendRequest> = pending.iter().map(|(r, _)| r.clone()).collect();
-        let replies: Vec<Reply> = pending.drain(..).map(|(_, reply)| reply).collect();
-        match backend.commit_batch(&batch).await {
+        let (batch, replies): (Vec<AppendRequest>, Vec<Reply>) = pending.drain(..).unzip();
+        let batch: Arc<[AppendRequest]> = batch.into();
+        match backend.commit_batch(batch.clone()).await {
             Ok(outcomes) => deliver(outcomes, replies, &live, &head),
             Err(error) if batch.len() > 1 => {
                 // One request may have broken the whole transaction: commit them one by one so
                 // only the culprit fails.
                 warn!(%error, "batch commit failed; retrying requests one by one");
-                for (request, reply) in batch.into_iter().zip(replies) {
-                    match backend.commit_batch(std::slice::from_ref(&request)).await {
+                for (request, reply) in batch.iter().zip(replies) {
+                    match backend.commit_batch(Arc::from([request.clone()])).await {
                         Ok(outcomes) => deliver(outcomes, vec![reply], &live, &head),
                         Err(error) => {
                             let _ = reply.send(Err(error));
