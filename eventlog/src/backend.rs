@@ -36,6 +36,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The connection pool, for read models stored in the same database.
     fn pool(&self) -> DbPool;
+
+    /// The highest position other nodes announced, when the backend can push it (PostgreSQL
+    /// LISTEN/NOTIFY). Subscribers read the database when it moves past them.
+    fn announced_heads(&self) -> Option<tokio::sync::watch::Receiver<i64>> {
+        None
+    }
 }
 
 /// A connection pool of either backend, for code that keeps its own tables beside the log.

@@ -19,7 +19,8 @@ pub struct EventLogConfig {
     pub queue_depth: usize,
     /// Events kept in the live broadcast for slow subscribers before they fall back to reads.
     pub live_capacity: usize,
-    /// How often an idle subscriber checks the database for events appended by other nodes.
+    /// How often an idle subscriber checks the database for events appended by other nodes
+    /// (a safety net on PostgreSQL, where commits are also announced by NOTIFY).
     pub poll_interval: Duration,
 }
 
@@ -28,7 +29,7 @@ impl Default for EventLogConfig {
         Self {
             queue_depth: 16_384,
             live_capacity: 16_384,
-            poll_interval: Duration::from_millis(500),
+            poll_interval: Duration::from_secs(1),
         }
     }
 }
@@ -128,6 +129,7 @@ impl EventLog {
         Subscription::new(
             self.inner.backend.clone(),
             self.inner.live.subscribe(),
+            self.inner.backend.announced_heads(),
             after,
             self.inner.config.poll_interval,
         )

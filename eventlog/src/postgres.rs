@@ -7,8 +7,10 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
-use sqlx::postgres::{PgPoolOptions, PgRow};
+use sqlx::postgres::{PgListener, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
+use tokio::sync::watch;
+use tracing::warn;
 use uuid::Uuid;
 
 use crate::backend::{Backend, BatchOutcome, DbPool};
@@ -18,18 +20,50 @@ use crate::{EventLogError, Metadata, RecordedEvent};
 /// Key of the advisory lock that orders appends across nodes.
 const APPEND_LOCK_KEY: i64 = 0x6361_6c6c_636f_7265; // "callcore"
 
+/// Channel on which each commit announces the new head to every node.
+const HEAD_CHANNEL: &str = "callcore_log_head";
+
 /// PostgreSQL storage of the log.
 #[derive(Debug, Clone)]
 pub struct PostgresBackend {
     pool: PgPool,
+    heads: watch::Receiver<i64>,
 }
 
 impl PostgresBackend {
-    /// Connects to `url` and applies the migrations.
+    /// Connects to `url`, applies the migrations and starts listening for other nodes' commits.
     pub async fn connect(url: &str) -> Result<Self, EventLogError> {
         let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(HEAD_CHANNEL).await?;
+        let (heads_tx, heads) = watch::channel(0);
+        tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(notification) => {
+                        if let Ok(head) = notification.payload().parse::<i64>() {
+                            heads_tx.send_if_modified(|h| {
+                                let newer = head > *h;
+                                if newer {
+                                    *h = head;
+                                }
+                                newer
+                            });
+                        }
+                    }
+                    // The listener reconnects on the next `recv`; subscribers still poll meanwhile.
+                    Err(error) => {
+                        warn!(%error, "log head listener lost its connection; reconnecting");
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                }
+                if heads_tx.is_closed() {
+                    return;
+                }
+            }
+        });
+        Ok(Self { pool, heads })
     }
 }
 
@@ -104,7 +138,7 @@ impl Backend for PostgresBackend {
             let mut actors = Vec::with_capacity(rows.len());
             let mut correlations = Vec::with_capacity(rows.len());
             let mut causations = Vec::with_capacity(rows.len());
-            for e in rows {
+            for e in &rows {
                 positions.push(e.position);
                 event_ids.push(e.event_id);
                 stream_types.push(e.stream_type.as_str());
@@ -137,6 +171,14 @@ impl Backend for PostgresBackend {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        }
+        if let Some(last) = rows.last() {
+            // Delivered to every listening node when the transaction commits.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(HEAD_CHANNEL)
+                .bind(last.position.to_string())
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -174,5 +216,9 @@ impl Backend for PostgresBackend {
 
     fn pool(&self) -> DbPool {
         DbPool::Postgres(self.pool.clone())
+    }
+
+    fn announced_heads(&self) -> Option<watch::Receiver<i64>> {
+        Some(self.heads.clone())
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
 
 use crate::backend::Backend;
 use crate::{EventLogError, RecordedEvent};
@@ -17,6 +18,7 @@ const CATCH_UP_PAGE: i64 = 2_000;
 pub struct Subscription {
     backend: Arc<dyn Backend>,
     live: broadcast::Receiver<Arc<RecordedEvent>>,
+    announced: Option<watch::Receiver<i64>>,
     last: i64,
     buffer: VecDeque<Arc<RecordedEvent>>,
     catching_up: bool,
@@ -36,12 +38,14 @@ impl Subscription {
     pub(crate) fn new(
         backend: Arc<dyn Backend>,
         live: broadcast::Receiver<Arc<RecordedEvent>>,
+        announced: Option<watch::Receiver<i64>>,
         after: i64,
         poll_interval: Duration,
     ) -> Self {
         Self {
             backend,
             live,
+            announced,
             last: after,
             buffer: VecDeque::new(),
             catching_up: true,
@@ -70,7 +74,34 @@ impl Subscription {
                 }
                 continue;
             }
-            match tokio::time::timeout(self.poll_interval, self.live.recv()).await {
+            if let Some(announced) = self.announced.as_mut() {
+                if announced.has_changed().unwrap_or(false)
+                    && *announced.borrow_and_update() > self.last
+                {
+                    // Another node committed past us.
+                    self.catching_up = true;
+                    continue;
+                }
+            }
+            // Resolves with the newly announced head (`changed` marks it seen).
+            let announced = async {
+                if let Some(a) = self.announced.as_mut() {
+                    if a.changed().await.is_ok() {
+                        return *a.borrow_and_update();
+                    }
+                }
+                std::future::pending::<i64>().await
+            };
+            let received = tokio::select! {
+                received = tokio::time::timeout(self.poll_interval, self.live.recv()) => received,
+                head = announced => {
+                    if head > self.last {
+                        self.catching_up = true;
+                    }
+                    continue;
+                }
+            };
+            match received {
                 Ok(Ok(event)) if event.position <= self.last => {}
                 Ok(Ok(event)) if event.position == self.last + 1 => self.buffer.push_back(event),
                 // A gap (another node's events, or events committed before we subscribed):
