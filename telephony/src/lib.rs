@@ -1,3 +1,5 @@
-//! Telephony: SIP (rsip confined to one module), transactions, dialogs, RTP media and the call
-//! runtime. Nothing lives here yet; the crate holds its place in the layout so that the
-//! dependency rules are checked from the start.
+//! Telephony: SIP (rsip confined to `sip::message`), digest authentication, and in later steps
+//! transactions, dialogs, RTP media and the call runtime. Everything here is sans-IO: inputs
+//! (bytes, time) in, outputs (bytes to send, decisions) out; only a driver will own sockets.
+
+pub mod sip;

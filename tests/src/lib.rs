@@ -211,24 +211,6 @@ pub fn error_code(response: &Value) -> String {
         .to_owned()
 }
 
-/// The path of the `callcore` binary built beside the running test.
-pub fn callcore_binary() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let mut dir = exe
-        .parent()
-        .ok_or_else(|| anyhow!("test binary has no directory"))?
-        .to_path_buf();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let bin = dir.join("callcore");
-    if bin.exists() {
-        Ok(bin)
-    } else {
-        Err(anyhow!("{} is missing: build it with `cargo build --bin callcore` (the README's test command does)", bin.display()))
-    }
-}
-
 /// Declares each listed `async fn name(backend: Backend) -> anyhow::Result<()>` as two tests,
 /// `sqlite::name` and `postgres::name`.
 #[macro_export]

@@ -1,6 +1,7 @@
 //! Kill -9 in the middle of a burst of writes: after a restart every acknowledged command is
 //! there, and `callcore replay` proves every read model equal to its rebuild. Runs the real
-//! `callcore` binary on both backends.
+//! `callcore` binary on both backends (an integration test of this package, so cargo builds
+//! the binary first and names it in `CARGO_BIN_EXE_callcore`).
 
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 use serde_json::json;
-use tests::{callcore_binary, on_both_backends, Backend, TestDatabase};
+use tests::{on_both_backends, Backend, TestDatabase};
 
 const ADMIN_PASSWORD: &str = "crash-operator-1";
 
@@ -25,7 +26,7 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 fn command(db: &TestDatabase, args: &[&str]) -> anyhow::Result<Command> {
-    let mut command = Command::new(callcore_binary()?);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_callcore"));
     command.args(args).arg("--data-dir").arg(&db.data_dir);
     if let Some(url) = db.database_url() {
         command.arg("--database-url").arg(url);
