@@ -3,6 +3,7 @@
 
 pub mod digest;
 pub mod message;
+pub mod transaction;
 
 pub use message::{
     bad_request, parse, Headers, Method, ParseError, Request, Response, SipMessage, SipUri,
