@@ -165,6 +165,18 @@ impl From<AnnouncementError> for ApiError {
     }
 }
 
+impl From<domain::extension::ExtensionError> for ApiError {
+    fn from(e: domain::extension::ExtensionError) -> Self {
+        use domain::extension::ExtensionError as E;
+        match e {
+            E::Invalid(f) => f.into(),
+            E::NotFound => ApiError::NotFound(e.to_string()),
+            E::PermittedElsewhere(_) => ApiError::validation("signInAccounts", e.to_string()),
+            E::AlreadyExists => ApiError::Conflict(e.to_string()),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

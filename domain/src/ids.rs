@@ -32,3 +32,11 @@ pub const PLATFORM_CODE: &str = "platform";
 
 /// The sub-account name of the platform operator.
 pub const OPERATOR_ACCOUNT: &str = "admin";
+
+/// The id of extension `number` of enterprise `enterprise_id`.
+pub fn extension_id(enterprise_id: Uuid, number: &str) -> Uuid {
+    Uuid::new_v5(
+        &NAMESPACE,
+        format!("extension:{enterprise_id}:{}", number.trim()).as_bytes(),
+    )
+}

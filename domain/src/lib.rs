@@ -7,6 +7,7 @@
 pub mod account;
 pub mod announcement;
 pub mod enterprise;
+pub mod extension;
 pub mod ids;
 pub mod permission;
 pub mod role;

@@ -14,8 +14,8 @@ pub use docs::{Doc, Docs};
 pub use error::ProjectionError;
 pub use models::{
     accounts::AccountDoc, all_projections, announcements::AnnouncementDoc, audit_log::audit_key,
-    audit_log::AuditEntry, credentials::CredentialDoc, enterprises::EnterpriseDoc, roles::RoleDoc,
-    sessions::SessionDoc,
+    audit_log::AuditEntry, credentials::CredentialDoc, enterprises::EnterpriseDoc,
+    extensions::ExtensionDoc, roles::RoleDoc, sessions::SessionDoc,
 };
 pub use rebuild::{digest, rebuild_and_compare, ModelDigest};
 pub use runner::{Projection, ReadModel, ReadModels};

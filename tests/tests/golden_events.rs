@@ -8,6 +8,9 @@ use chrono::{DateTime, Utc};
 use domain::account::{AccountEvent, AccountProfile, SessionEnd};
 use domain::announcement::{AnnouncementContent, AnnouncementEvent};
 use domain::enterprise::EnterpriseEvent;
+use domain::extension::{
+    Binding, ExtensionEvent, ExtensionSettings, PopTiming, ScreenPop, UnbindReason,
+};
 use domain::role::RoleEvent;
 use domain::{Permission, PermissionSetting};
 use serde::de::DeserializeOwned;
@@ -45,6 +48,16 @@ fn account_variant(e: &AccountEvent) -> usize {
         AccountEvent::AccountDeleted { .. } => 6,
         AccountEvent::SessionOpened { .. } => 7,
         AccountEvent::SessionClosed { .. } => 8,
+    }
+}
+
+fn extension_variant(e: &ExtensionEvent) -> usize {
+    match e {
+        ExtensionEvent::ExtensionCreated { .. } => 0,
+        ExtensionEvent::ExtensionUpdated { .. } => 1,
+        ExtensionEvent::ExtensionDeleted { .. } => 2,
+        ExtensionEvent::ExtensionRegistered { .. } => 3,
+        ExtensionEvent::ExtensionUnregistered { .. } => 4,
     }
 }
 
@@ -176,6 +189,52 @@ fn stored_json_of_every_event_variant_matches_the_golden_file() {
             ],
             account_variant,
             9,
+        ),
+    );
+    all.insert(
+        "extension",
+        samples(
+            vec![
+                ExtensionEvent::ExtensionCreated {
+                    enterprise_id: id(1),
+                    number: "1001".into(),
+                    sip_password: "Kq3vX9tLm2Pz8RwA".into(),
+                    at: at(),
+                },
+                ExtensionEvent::ExtensionUpdated {
+                    settings: ExtensionSettings {
+                        manual_outbound: true,
+                        caller_id: "02161234567".into(),
+                        sign_in_accounts: BTreeSet::from([id(7)]),
+                        bound_number: "013800138000".into(),
+                        forward_when_offline: true,
+                        screen_pop: ScreenPop {
+                            mode: "url".into(),
+                            url: "https://crm.example/pop?caller={caller}".into(),
+                            timing: PopTiming::Answered,
+                        },
+                    },
+                    at: at(),
+                },
+                ExtensionEvent::ExtensionDeleted { at: at() },
+                ExtensionEvent::ExtensionRegistered {
+                    binding: Binding {
+                        contact: "<sip:1001@192.0.2.10:5062>".into(),
+                        expires_at: at(),
+                        source: "192.0.2.10:5062".into(),
+                        transport: "udp".into(),
+                        user_agent: "Yealink T46U".into(),
+                    },
+                    at: at(),
+                },
+                ExtensionEvent::ExtensionUnregistered {
+                    contact: "<sip:1001@192.0.2.10:5062>".into(),
+                    reason: UnbindReason::Expired,
+                    at: at(),
+                },
+            ],
+            extension_variant,
+            5,
         ),
     );
     all.insert(

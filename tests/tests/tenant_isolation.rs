@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use tests::{error_code, on_both_backends, Backend, TestServer};
 
 struct Foreign {
+    extension: String,
     enterprise: String,
     account: String,
     role: String,
@@ -35,7 +36,12 @@ async fn enterprise(
     Ok((id, server.login(code, "admin", "admin-password").await?))
 }
 
-async fn seed_b(server: &TestServer, b_admin: &str, b_id: String) -> anyhow::Result<Foreign> {
+async fn seed_b(
+    server: &TestServer,
+    operator: &str,
+    b_admin: &str,
+    b_id: String,
+) -> anyhow::Result<Foreign> {
     let role = server
         .ok(Some(b_admin), "mutation { createRole(input: { name: \"B role\", permissions: [\"queues.read\"] }) { id } }", json!({}))
         .await?["createRole"]["id"]
@@ -62,7 +68,18 @@ async fn seed_b(server: &TestServer, b_admin: &str, b_id: String) -> anyhow::Res
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let extension = server
+        .ok(
+            Some(operator),
+            "mutation($e: ID!) { createExtension(enterpriseId: $e, number: \"8001\") { id } }",
+            json!({ "e": b_id }),
+        )
+        .await?["createExtension"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     Ok(Foreign {
+        extension,
         enterprise: b_id,
         account,
         role,
@@ -76,7 +93,14 @@ fn walk(b: &Foreign) -> Vec<(&'static str, String, &'static str)> {
     let a = &b.account;
     let r = &b.role;
     let n = &b.announcement;
+    let x = &b.extension;
     vec![
+        ("extension", format!("{{ extension(id: \"{x}\") {{ id }} }}"), "NOT_FOUND"),
+        ("extensions", format!("{{ extensions(filter: {{ enterpriseId: \"{e}\" }}) {{ totalCount }} }}"), "NOT_FOUND"),
+        ("extensions", "{ extensions { edges { node { id sipPassword } } } }".into(), ""),
+        ("updateExtension", format!("mutation {{ updateExtension(id: \"{x}\", input: {{ manualOutbound: true }}) {{ id }} }}"), "NOT_FOUND"),
+        ("createExtension", format!("mutation {{ createExtension(enterpriseId: \"{e}\", number: \"9001\") {{ id }} }}"), "FORBIDDEN"),
+        ("deleteExtension", format!("mutation {{ deleteExtension(id: \"{x}\") }}"), "FORBIDDEN"),
         ("enterprise", format!("{{ enterprise(id: \"{e}\") {{ id }} }}"), "NOT_FOUND"),
         ("enterprises", "{ enterprises { edges { node { id code } } } }".into(), ""),
         ("subAccount", format!("{{ subAccount(id: \"{a}\") {{ id }} }}"), "NOT_FOUND"),
@@ -145,7 +169,7 @@ async fn a_tenant_never_reaches_another(backend: Backend) -> anyhow::Result<()> 
     let operator = server.operator().await?;
     let (_, a_admin) = enterprise(&server, &operator, "alpha").await?;
     let (b_id, b_admin) = enterprise(&server, &operator, "beta").await?;
-    let b = seed_b(&server, &b_admin, b_id).await?;
+    let b = seed_b(&server, &operator, &b_admin, b_id).await?;
     let head = server.app.log.stored_head().await?;
 
     let cases = walk(&b);
@@ -154,7 +178,13 @@ async fn a_tenant_never_reaches_another(backend: Backend) -> anyhow::Result<()> 
         if expected.is_empty() {
             ensure!(response.get("errors").is_none(), "{field}: {response}");
             let text = response.to_string();
-            for id in [&b.enterprise, &b.account, &b.role, &b.announcement] {
+            for id in [
+                &b.enterprise,
+                &b.account,
+                &b.role,
+                &b.announcement,
+                &b.extension,
+            ] {
                 ensure!(!text.contains(id.as_str()), "{field} revealed {id}: {text}");
             }
             ensure!(

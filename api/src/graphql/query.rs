@@ -39,6 +39,17 @@ pub struct SubAccountFilter {
     pub enabled: Option<bool>,
 }
 
+/// Filter of `extensions`.
+#[derive(InputObject, Debug, Default)]
+pub struct ExtensionFilter {
+    /// Enterprise (operator only).
+    pub enterprise_id: Option<ID>,
+    /// Number contains.
+    pub number: Option<String>,
+    /// Only extensions with (or without) a registered phone.
+    pub online: Option<bool>,
+}
+
 /// Filter of `roles`.
 #[derive(InputObject, Debug, Default)]
 pub struct RoleFilter {
@@ -216,6 +227,47 @@ impl QueryRoot {
             caller.require(Permission::SubAccountsRead)?;
         }
         SubAccountObject::build(app, fetch(app, caller, "accounts", "sub-account", id)?)
+    }
+
+    /// Extensions (manual §2.4), by number.
+    async fn extensions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<ExtensionFilter>,
+    ) -> ApiResult<Connection<String, ExtensionObject, Total>> {
+        let caller = caller(ctx)?;
+        caller.require(Permission::ExtensionsRead)?;
+        let filter = filter.unwrap_or_default();
+        let app = app(ctx);
+        let tenant = list_tenant(caller, filter.enterprise_id.as_ref())?;
+        let mut items: Vec<projections::ExtensionDoc> = list(app, caller, "extensions", tenant)?;
+        items.retain(|e| contains(&e.number, filter.number.as_ref()));
+        items.sort_by(|a, b| {
+            a.number
+                .cmp(&b.number)
+                .then(a.enterprise_id.cmp(&b.enterprise_id))
+        });
+        let now = chrono::Utc::now();
+        let mut objects = items
+            .into_iter()
+            .map(|e| ExtensionObject::build(app, e, now))
+            .collect::<ApiResult<Vec<_>>>()?;
+        objects.retain(|e| filter.online.is_none_or(|o| o == e.online));
+        page(objects, first, after)
+    }
+
+    /// One extension.
+    async fn extension(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ExtensionObject> {
+        let caller = caller(ctx)?;
+        caller.require(Permission::ExtensionsRead)?;
+        let app = app(ctx);
+        ExtensionObject::build(
+            app,
+            fetch(app, caller, "extensions", "extension", parse_id("id", &id)?)?,
+            chrono::Utc::now(),
+        )
     }
 
     /// Roles (manual §5.2).

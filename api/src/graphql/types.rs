@@ -321,3 +321,117 @@ pub fn parse_permissions(ids: &[String]) -> ApiResult<std::collections::BTreeSet
         })
         .collect()
 }
+
+/// A registered contact of an extension.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct RegistrationObject {
+    /// Contact URI.
+    pub contact: String,
+    /// When it lapses unless refreshed.
+    pub expires_at: DateTime<Utc>,
+    /// Source address of the REGISTER.
+    pub source: String,
+    /// `udp` or `tcp`.
+    pub transport: String,
+    /// The phone's User-Agent.
+    pub user_agent: String,
+}
+
+/// Screen-pop settings of an extension.
+#[derive(SimpleObject, InputObject, Debug, Clone)]
+#[graphql(input_name = "ScreenPopInput")]
+pub struct ScreenPopObject {
+    /// `none`, `crm` or `url`.
+    pub mode: String,
+    /// URL template for `url`.
+    pub url: String,
+    /// `RINGING` or `ANSWERED`.
+    pub timing: String,
+}
+
+/// An extension (分机).
+#[derive(SimpleObject, Debug, Clone)]
+pub struct ExtensionObject {
+    /// Id.
+    pub id: ID,
+    /// Its enterprise.
+    pub enterprise_id: ID,
+    /// Extension number (分机号), fixed.
+    pub number: String,
+    /// SIP user name for phones (the number).
+    pub sip_username: String,
+    /// SIP domain for phones (the enterprise's account code).
+    pub sip_domain: String,
+    /// SIP password (generated, read-only).
+    pub sip_password: String,
+    /// Manual outbound allowed.
+    pub manual_outbound: bool,
+    /// Outbound caller ID.
+    pub caller_id: String,
+    /// Sub-accounts allowed to sign in.
+    pub sign_in_accounts: Vec<ID>,
+    /// Bound landline or mobile.
+    pub bound_number: String,
+    /// Forward to the bound number when offline.
+    pub forward_when_offline: bool,
+    /// Screen pop.
+    pub screen_pop: ScreenPopObject,
+    /// Whether a phone is registered.
+    pub online: bool,
+    /// Registered contacts.
+    pub registrations: Vec<RegistrationObject>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl ExtensionObject {
+    /// Builds the object; `now` decides which bindings still count.
+    pub fn build(app: &App, d: projections::ExtensionDoc, now: DateTime<Utc>) -> ApiResult<Self> {
+        let domain: Option<EnterpriseDoc> = app
+            .models
+            .model("enterprises")?
+            .get(&d.enterprise_id.to_string())
+            .and_then(|doc| doc.decode());
+        let registrations: Vec<RegistrationObject> = d
+            .bindings
+            .into_iter()
+            .filter(|b| b.expires_at > now)
+            .map(|b| RegistrationObject {
+                contact: b.contact,
+                expires_at: b.expires_at,
+                source: b.source,
+                transport: b.transport,
+                user_agent: b.user_agent,
+            })
+            .collect();
+        let s = d.settings;
+        Ok(Self {
+            id: ID(d.id.to_string()),
+            enterprise_id: ID(d.enterprise_id.to_string()),
+            sip_username: d.number.clone(),
+            number: d.number,
+            sip_domain: domain.map(|e| e.code).unwrap_or_default(),
+            sip_password: d.sip_password,
+            manual_outbound: s.manual_outbound,
+            caller_id: s.caller_id,
+            sign_in_accounts: s
+                .sign_in_accounts
+                .iter()
+                .map(|a| ID(a.to_string()))
+                .collect(),
+            bound_number: s.bound_number,
+            forward_when_offline: s.forward_when_offline,
+            screen_pop: ScreenPopObject {
+                mode: s.screen_pop.mode,
+                url: s.screen_pop.url,
+                timing: match s.screen_pop.timing {
+                    domain::extension::PopTiming::Ringing => "RINGING".into(),
+                    domain::extension::PopTiming::Answered => "ANSWERED".into(),
+                },
+            },
+            online: !registrations.is_empty(),
+            registrations,
+            created_at: d.created_at,
+        })
+    }
+}

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::{Docs, Projection, ProjectionError};
 
 /// Payload fields never shown in the audit log.
-const SECRET_FIELDS: &[&str] = &["password_hash", "token_hash"];
+const SECRET_FIELDS: &[&str] = &["password_hash", "token_hash", "sip_password"];
 
 /// One audit entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

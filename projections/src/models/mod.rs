@@ -5,6 +5,7 @@ pub mod announcements;
 pub mod audit_log;
 pub mod credentials;
 pub mod enterprises;
+pub mod extensions;
 pub mod roles;
 pub mod sessions;
 
@@ -18,6 +19,7 @@ use crate::ProjectionError;
 pub fn all_projections() -> Vec<Box<dyn Projection>> {
     vec![
         Box::new(enterprises::Enterprises),
+        Box::new(extensions::Extensions),
         Box::new(accounts::Accounts),
         Box::new(credentials::Credentials),
         Box::new(roles::Roles),
