@@ -49,6 +49,9 @@ pub enum Command {
         /// HTTP listen address.
         #[arg(long, env = "CALLCORE_HTTP")]
         http: Option<SocketAddr>,
+        /// SIP listen address (UDP).
+        #[arg(long, env = "CALLCORE_SIP")]
+        sip: Option<SocketAddr>,
     },
     /// Rebuilds every read model from position 0 and proves it equal to the live one.
     Replay {
@@ -75,10 +78,15 @@ pub enum Command {
     },
 }
 
-fn config(location: &Location, http: Option<SocketAddr>) -> anyhow::Result<Config> {
+fn config(
+    location: &Location,
+    http: Option<SocketAddr>,
+    sip: Option<SocketAddr>,
+) -> anyhow::Result<Config> {
     Ok(Config::resolve(Overrides {
         data_dir: location.data_dir.clone(),
         http,
+        sip,
         database_url: location.database_url.clone(),
         config_file: location.config.clone(),
     })?)
@@ -97,11 +105,15 @@ async fn open_log(config: &Config) -> anyhow::Result<EventLog> {
 /// Runs a parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Serve { location, http } => serve(config(&location, http)?).await,
-        Command::Replay { location, swap } => replay(config(&location, None)?, swap).await,
-        Command::Audit { location, stream } => audit(config(&location, None)?, &stream).await,
+        Command::Serve {
+            location,
+            http,
+            sip,
+        } => serve(config(&location, http, sip)?).await,
+        Command::Replay { location, swap } => replay(config(&location, None, None)?, swap).await,
+        Command::Audit { location, stream } => audit(config(&location, None, None)?, &stream).await,
         Command::Migrate { location } => {
-            let config = config(&location, None)?;
+            let config = config(&location, None, None)?;
             let log = open_log(&config).await?;
             println!(
                 "migrations applied to {} ({})",

@@ -14,6 +14,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// HTTP listen address.
     pub http: Option<SocketAddr>,
+    /// SIP listen address.
+    pub sip: Option<SocketAddr>,
     /// Database URL (PostgreSQL); empty for SQLite under the data directory.
     pub database_url: Option<String>,
     /// Hours a login session lasts.
@@ -31,6 +33,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// HTTP listen address.
     pub http: SocketAddr,
+    /// SIP listen address (UDP).
+    pub sip: SocketAddr,
     /// Database URL; `None` for SQLite under the data directory.
     pub database_url: Option<String>,
     /// Hours a login session lasts.
@@ -48,6 +52,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--http` / `CALLCORE_HTTP`.
     pub http: Option<SocketAddr>,
+    /// `--sip` / `CALLCORE_SIP`.
+    pub sip: Option<SocketAddr>,
     /// `--database-url` / `CALLCORE_DATABASE_URL`.
     pub database_url: Option<String>,
     /// `--config` / `CALLCORE_CONFIG`.
@@ -96,6 +102,10 @@ impl Config {
                 .http
                 .or(file.http)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            sip: overrides
+                .sip
+                .or(file.sip)
+                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 5060))),
             database_url,
             session_hours: file.session_hours.unwrap_or(12).max(1),
             max_failed_logins: file.max_failed_logins.unwrap_or(5).max(1),

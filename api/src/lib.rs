@@ -11,3 +11,4 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
+pub mod sip;

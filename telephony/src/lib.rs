@@ -2,4 +2,6 @@
 //! transactions, dialogs, RTP media and the call runtime. Everything here is sans-IO: inputs
 //! (bytes, time) in, outputs (bytes to send, decisions) out; only a driver will own sockets.
 
+pub mod driver;
+pub mod registrar;
 pub mod sip;

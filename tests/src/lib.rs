@@ -76,8 +76,11 @@ impl TestDatabase {
 pub struct TestServer {
     /// The node.
     pub app: api::app::App,
-    /// Where it listens.
+    /// Where it listens (HTTP).
     pub addr: SocketAddr,
+    /// Where it listens for SIP (UDP).
+    pub sip_addr: SocketAddr,
+    sip: api::sip::SipHandle,
     /// Its database (kept alive with the server).
     pub db: TestDatabase,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -99,6 +102,7 @@ impl TestServer {
         let config = api::config::Config {
             data_dir: db.data_dir.clone(),
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            sip: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: db.database_url(),
             session_hours: 12,
             max_failed_logins: 5,
@@ -108,6 +112,7 @@ impl TestServer {
         api::bootstrap::ensure_operator(&app, Some(ADMIN_PASSWORD.into()))
             .await
             .map_err(|e| anyhow!("bootstrap: {}", e.message()))?;
+        let sip = api::sip::start(app.clone(), config.sip).await?;
         let listener = tokio::net::TcpListener::bind(config.http).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -121,6 +126,8 @@ impl TestServer {
         Ok(Self {
             app,
             addr,
+            sip_addr: sip.addr,
+            sip,
             db,
             stop: Some(stop),
             task: Some(task),
@@ -136,6 +143,7 @@ impl TestServer {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        self.sip.stop();
         self.app.shutdown().await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         self.db
