@@ -71,10 +71,8 @@ pub async fn serve_udp(
                     Vec::new()
                 }
             },
-            Some((key, response)) = answers.recv() => match layer.respond(&key, response, now()) {
-                Ok(outputs) => outputs,
-                Err(_) => Vec::new(), // the transaction timed out meanwhile
-            },
+            // An error means the transaction timed out meanwhile: nothing to send.
+            Some((key, response)) = answers.recv() => layer.respond(&key, response, now()).unwrap_or_default(),
             () = timer => layer.on_timer(now()),
         };
         for output in outputs {

@@ -64,7 +64,24 @@ async fn audit_feed_pushes_new_entries_in_order(backend: Backend) -> anyhow::Res
             json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { auditLog { eventType details } }" } }).to_string(),
         ))
         .await?;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The subscription is live once a probe entry comes through (it starts asynchronously).
+    let mut live = false;
+    for attempt in 0..50 {
+        server
+            .ok(
+                Some(&boss),
+                "mutation($n: String!) { createRole(input: { name: $n, permissions: [] }) { id } }",
+                json!({ "n": format!("probe-{attempt}") }),
+            )
+            .await?;
+        if let Ok(Some(Ok(Message::Text(_)))) =
+            tokio::time::timeout(Duration::from_millis(200), socket.next()).await
+        {
+            live = true;
+            break;
+        }
+    }
+    ensure!(live, "the subscription never delivered");
     for name in ["一组", "二组"] {
         server
             .ok(
