@@ -40,3 +40,13 @@ pub fn extension_id(enterprise_id: Uuid, number: &str) -> Uuid {
         format!("extension:{enterprise_id}:{}", number.trim()).as_bytes(),
     )
 }
+
+/// The id of the number whose E.164 form is `e164`.
+pub fn number_id(e164: &str) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("number:{e164}").as_bytes())
+}
+
+/// The id of the inbound route whose entry (E.164 number or IP) is `entry`.
+pub fn route_id(entry: &str) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("route:{entry}").as_bytes())
+}

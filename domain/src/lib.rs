@@ -9,9 +9,13 @@ pub mod announcement;
 pub mod enterprise;
 pub mod extension;
 pub mod ids;
+pub mod number;
 pub mod permission;
+pub mod phone;
 pub mod role;
+pub mod route;
 pub mod testing;
+pub mod trunk;
 pub mod validate;
 
 pub use permission::{Permission, PermissionScope, PermissionSetting};
