@@ -249,13 +249,9 @@ async fn audit(config: Config, stream: &str) -> anyhow::Result<i32> {
     for e in events {
         let mut payload: serde_json::Value =
             serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null);
+        projections::redact(&mut payload);
         if let Some(object) = payload.as_object_mut() {
             object.remove("type");
-            for secret in ["password_hash", "token_hash"] {
-                if object.contains_key(secret) {
-                    object.insert(secret.into(), serde_json::Value::String("(hidden)".into()));
-                }
-            }
         }
         let actor = e
             .metadata

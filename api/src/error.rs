@@ -177,6 +177,39 @@ impl From<domain::extension::ExtensionError> for ApiError {
     }
 }
 
+impl From<domain::trunk::TrunkError> for ApiError {
+    fn from(e: domain::trunk::TrunkError) -> Self {
+        use domain::trunk::TrunkError as E;
+        match e {
+            E::Invalid(f) => f.into(),
+            E::NotFound => ApiError::NotFound(e.to_string()),
+            E::AlreadyExists | E::InUse(_) => ApiError::Conflict(e.to_string()),
+        }
+    }
+}
+
+impl From<domain::number::NumberError> for ApiError {
+    fn from(e: domain::number::NumberError) -> Self {
+        use domain::number::NumberError as E;
+        match e {
+            E::Invalid(f) => f.into(),
+            E::NotFound => ApiError::NotFound(e.to_string()),
+            E::AlreadyExists | E::InUse(_) => ApiError::Conflict(e.to_string()),
+        }
+    }
+}
+
+impl From<domain::route::RouteError> for ApiError {
+    fn from(e: domain::route::RouteError) -> Self {
+        use domain::route::RouteError as E;
+        match e {
+            E::Invalid(f) => f.into(),
+            E::NotFound => ApiError::NotFound(e.to_string()),
+            E::AlreadyExists => ApiError::Conflict(e.to_string()),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

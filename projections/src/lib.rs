@@ -13,9 +13,19 @@ pub use doc_store::DocStore;
 pub use docs::{Doc, Docs};
 pub use error::ProjectionError;
 pub use models::{
-    accounts::AccountDoc, all_projections, announcements::AnnouncementDoc, audit_log::audit_key,
-    audit_log::AuditEntry, credentials::CredentialDoc, enterprises::EnterpriseDoc,
-    extensions::ExtensionDoc, roles::RoleDoc, sessions::SessionDoc,
+    accounts::AccountDoc,
+    all_projections,
+    announcements::AnnouncementDoc,
+    audit_log::AuditEntry,
+    audit_log::{audit_key, redact},
+    credentials::CredentialDoc,
+    enterprises::EnterpriseDoc,
+    extensions::ExtensionDoc,
+    numbers::NumberDoc,
+    roles::RoleDoc,
+    routes::RouteDoc,
+    sessions::SessionDoc,
+    trunks::TrunkDoc,
 };
 pub use rebuild::{digest, rebuild_and_compare, ModelDigest};
 pub use runner::{Projection, ReadModel, ReadModels};

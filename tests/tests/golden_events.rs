@@ -11,7 +11,10 @@ use domain::enterprise::EnterpriseEvent;
 use domain::extension::{
     Binding, ExtensionEvent, ExtensionSettings, PopTiming, ScreenPop, UnbindReason,
 };
+use domain::number::{NumberAssignment, NumberEvent};
 use domain::role::RoleEvent;
+use domain::route::{Destination, RouteEvent, RouteSettings};
+use domain::trunk::{TrunkEvent, TrunkSettings};
 use domain::{Permission, PermissionSetting};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -58,6 +61,32 @@ fn extension_variant(e: &ExtensionEvent) -> usize {
         ExtensionEvent::ExtensionDeleted { .. } => 2,
         ExtensionEvent::ExtensionRegistered { .. } => 3,
         ExtensionEvent::ExtensionUnregistered { .. } => 4,
+    }
+}
+
+fn trunk_variant(e: &TrunkEvent) -> usize {
+    match e {
+        TrunkEvent::TrunkCreated { .. } => 0,
+        TrunkEvent::TrunkUpdated { .. } => 1,
+        TrunkEvent::TrunkDeleted { .. } => 2,
+    }
+}
+
+fn number_variant(e: &NumberEvent) -> usize {
+    match e {
+        NumberEvent::NumberAssigned { .. } => 0,
+        NumberEvent::NumberReassigned { .. } => 1,
+        NumberEvent::NumberReleased { .. } => 2,
+    }
+}
+
+fn route_variant(e: &RouteEvent) -> usize {
+    match e {
+        RouteEvent::RouteCreated { .. } => 0,
+        RouteEvent::RouteUpdated { .. } => 1,
+        RouteEvent::RouteEnabled { .. } => 2,
+        RouteEvent::RoutePaused { .. } => 3,
+        RouteEvent::RouteDeleted { .. } => 4,
     }
 }
 
@@ -234,6 +263,91 @@ fn stored_json_of_every_event_variant_matches_the_golden_file() {
                 },
             ],
             extension_variant,
+            5,
+        ),
+    );
+    let trunk = TrunkSettings {
+        name: "Carrier A".into(),
+        host: "192.0.2.1".into(),
+        port: 5060,
+        transport: "udp".into(),
+        username: "acct".into(),
+        password: "secret".into(),
+        allowed_sources: vec!["192.0.2.2".into()],
+    };
+    all.insert(
+        "trunk",
+        samples(
+            vec![
+                TrunkEvent::TrunkCreated {
+                    settings: trunk.clone(),
+                    at: at(),
+                },
+                TrunkEvent::TrunkUpdated {
+                    settings: trunk,
+                    at: at(),
+                },
+                TrunkEvent::TrunkDeleted { at: at() },
+            ],
+            trunk_variant,
+            3,
+        ),
+    );
+    let assignment = NumberAssignment {
+        enterprise_id: id(1),
+        trunk_id: id(2),
+        caller_id: true,
+    };
+    all.insert(
+        "number",
+        samples(
+            vec![
+                NumberEvent::NumberAssigned {
+                    number: "+862161234567".into(),
+                    assignment: assignment.clone(),
+                    at: at(),
+                },
+                NumberEvent::NumberReassigned {
+                    assignment,
+                    at: at(),
+                },
+                NumberEvent::NumberReleased { at: at() },
+            ],
+            number_variant,
+            3,
+        ),
+    );
+    let route = RouteSettings {
+        destination: Destination::Extension {
+            extension_id: id(3),
+        },
+        max_concurrent: 10,
+        priority: 5,
+        remark: "总机".into(),
+    };
+    all.insert(
+        "route",
+        samples(
+            vec![
+                RouteEvent::RouteCreated {
+                    enterprise_id: id(1),
+                    name: "总机".into(),
+                    entry: "+862161234567".into(),
+                    settings: route.clone(),
+                    at: at(),
+                },
+                RouteEvent::RouteUpdated {
+                    settings: RouteSettings {
+                        destination: Destination::Queue { queue_id: id(4) },
+                        ..route.clone()
+                    },
+                    at: at(),
+                },
+                RouteEvent::RouteEnabled { at: at() },
+                RouteEvent::RoutePaused { at: at() },
+                RouteEvent::RouteDeleted { at: at() },
+            ],
+            route_variant,
             5,
         ),
     );

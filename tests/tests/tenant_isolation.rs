@@ -10,6 +10,9 @@ use serde_json::{json, Value};
 use tests::{error_code, on_both_backends, Backend, TestServer};
 
 struct Foreign {
+    route: String,
+    number: String,
+    trunk: String,
     extension: String,
     enterprise: String,
     account: String,
@@ -78,7 +81,40 @@ async fn seed_b(
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let trunk = server
+        .ok(
+            Some(operator),
+            "mutation { createTrunk(input: { name: \"carrier\", host: \"192.0.2.1\" }) { id } }",
+            json!({}),
+        )
+        .await?["createTrunk"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let number = server
+        .ok(
+            Some(operator),
+            "mutation($e: ID!, $t: ID!) { assignNumber(number: \"02161234567\", input: { enterpriseId: $e, trunkId: $t, callerId: true }) { id } }",
+            json!({ "e": b_id, "t": trunk }),
+        )
+        .await?["assignNumber"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let route = server
+        .ok(
+            Some(operator),
+            "mutation($e: ID!, $x: ID!) { createRoute(enterpriseId: $e, name: \"B main\", entry: \"02161234567\", settings: { destination: { kind: \"EXTENSION\", targetId: $x }, maxConcurrent: 5, priority: 1 }) { id } }",
+            json!({ "e": b_id, "x": extension }),
+        )
+        .await?["createRoute"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     Ok(Foreign {
+        route,
+        number,
+        trunk,
         extension,
         enterprise: b_id,
         account,
@@ -94,7 +130,40 @@ fn walk(b: &Foreign) -> Vec<(&'static str, String, &'static str)> {
     let r = &b.role;
     let n = &b.announcement;
     let x = &b.extension;
+    let (rt, nb, tk) = (&b.route, &b.number, &b.trunk);
     vec![
+        ("trunks", "{ trunks { totalCount } }".into(), "FORBIDDEN"),
+        ("createTrunk", "mutation { createTrunk(input: { name: \"x\", host: \"192.0.2.9\" }) { id } }".into(), "FORBIDDEN"),
+        ("updateTrunk", format!("mutation {{ updateTrunk(id: \"{tk}\", input: {{ name: \"x\", host: \"192.0.2.9\" }}) {{ id }} }}"), "FORBIDDEN"),
+        ("deleteTrunk", format!("mutation {{ deleteTrunk(id: \"{tk}\") }}"), "FORBIDDEN"),
+        ("numbers", format!("{{ numbers(filter: {{ enterpriseId: \"{e}\" }}) {{ totalCount }} }}"), "NOT_FOUND"),
+        ("numbers", "{ numbers { edges { node { id number } } } }".into(), ""),
+        (
+            "assignNumber",
+            format!("mutation {{ assignNumber(number: \"13800138000\", input: {{ enterpriseId: \"{e}\", trunkId: \"{tk}\", callerId: true }}) {{ id }} }}"),
+            "FORBIDDEN",
+        ),
+        (
+            "reassignNumber",
+            format!("mutation {{ reassignNumber(id: \"{nb}\", input: {{ enterpriseId: \"{e}\", trunkId: \"{tk}\", callerId: false }}) {{ id }} }}"),
+            "FORBIDDEN",
+        ),
+        ("releaseNumber", format!("mutation {{ releaseNumber(id: \"{nb}\") }}"), "FORBIDDEN"),
+        ("routes", format!("{{ routes(filter: {{ enterpriseId: \"{e}\" }}) {{ totalCount }} }}"), "NOT_FOUND"),
+        ("routes", "{ routes { edges { node { id entry } } } }".into(), ""),
+        ("route", format!("{{ route(id: \"{rt}\") {{ id }} }}"), "NOT_FOUND"),
+        (
+            "updateRoute",
+            format!("mutation {{ updateRoute(id: \"{rt}\", settings: {{ destination: {{ kind: \"EXTENSION\", targetId: \"{x}\" }}, maxConcurrent: 1, priority: 1 }}) {{ id }} }}"),
+            "NOT_FOUND",
+        ),
+        (
+            "createRoute",
+            format!("mutation {{ createRoute(enterpriseId: \"{e}\", name: \"x\", entry: \"192.0.2.50\", settings: {{ destination: {{ kind: \"EXTENSION\", targetId: \"{x}\" }}, maxConcurrent: 1, priority: 1 }}) {{ id }} }}"),
+            "FORBIDDEN",
+        ),
+        ("setRouteEnabled", format!("mutation {{ setRouteEnabled(id: \"{rt}\", enabled: false) {{ id }} }}"), "FORBIDDEN"),
+        ("deleteRoute", format!("mutation {{ deleteRoute(id: \"{rt}\") }}"), "FORBIDDEN"),
         ("extension", format!("{{ extension(id: \"{x}\") {{ id }} }}"), "NOT_FOUND"),
         ("extensions", format!("{{ extensions(filter: {{ enterpriseId: \"{e}\" }}) {{ totalCount }} }}"), "NOT_FOUND"),
         ("extensions", "{ extensions { edges { node { id sipPassword } } } }".into(), ""),

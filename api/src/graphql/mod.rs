@@ -3,6 +3,7 @@
 mod mutation;
 mod query;
 mod subscription;
+mod telephony;
 mod types;
 
 use async_graphql::connection::{Connection, Edge};
@@ -14,21 +15,31 @@ use crate::app::App;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 
-pub use mutation::MutationRoot;
-pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;
+
+/// The query root: every module's queries.
+#[derive(async_graphql::MergedObject, Default, Debug)]
+pub struct QueryRoot(query::AccountsQuery, telephony::TelephonyQuery);
+
+/// The mutation root: every module's mutations.
+#[derive(async_graphql::MergedObject, Default, Debug)]
+pub struct MutationRoot(mutation::AccountsMutation, telephony::TelephonyMutation);
 
 /// The schema type.
 pub type CallcoreSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Builds the schema over `app`, with depth and complexity limits against abusive queries.
 pub fn build_schema(app: App) -> CallcoreSchema {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .data(app)
-        .limit_depth(12)
-        .limit_complexity(5_000)
-        .limit_recursive_depth(32)
-        .finish()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
+    .data(app)
+    .limit_depth(12)
+    .limit_complexity(5_000)
+    .limit_recursive_depth(32)
+    .finish()
 }
 
 /// Who is calling, as established from the bearer token (or the websocket's `connection_init`).

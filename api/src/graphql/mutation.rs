@@ -130,11 +130,11 @@ pub struct AnnouncementInput {
     pub targets: Vec<ID>,
 }
 
-/// The mutation root.
+/// Mutations of accounts, permissions, extensions and announcements.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct MutationRoot;
+pub struct AccountsMutation;
 
-fn meta(caller: &Caller, tenant: Uuid) -> Metadata {
+pub(crate) fn meta(caller: &Caller, tenant: Uuid) -> Metadata {
     Metadata::new(Some(tenant), Some(caller.account_id))
 }
 
@@ -207,7 +207,7 @@ fn announcement_content(
 }
 
 #[Object]
-impl MutationRoot {
+impl AccountsMutation {
     /// Logs in with enterprise account code, sub-account and password (manual §1).
     async fn login(
         &self,

@@ -83,12 +83,15 @@ pub struct AuditLogFilter {
     pub at: Option<TimeRange>,
 }
 
-/// The query root.
+/// Queries of accounts, permissions, extensions and the audit log.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct QueryRoot;
+pub struct AccountsQuery;
 
 /// The tenant a list is scoped to: the caller's own, or for the operator the one named (or all).
-fn list_tenant(caller: &Caller, requested: Option<&ID>) -> ApiResult<Option<uuid::Uuid>> {
+pub(crate) fn list_tenant(
+    caller: &Caller,
+    requested: Option<&ID>,
+) -> ApiResult<Option<uuid::Uuid>> {
     let requested = parse_opt_id("enterpriseId", requested)?;
     if caller.operator {
         Ok(requested)
@@ -131,7 +134,7 @@ pub(crate) fn me_of(app: &App, caller_account: uuid::Uuid) -> ApiResult<MeObject
 }
 
 #[Object]
-impl QueryRoot {
+impl AccountsQuery {
     /// The welcome page of the logged-in sub-account.
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<MeObject> {
         me_of(app(ctx), caller(ctx)?.account_id)
@@ -401,10 +404,7 @@ impl QueryRoot {
             .map(|e| {
                 let mut payload: serde_json::Value =
                     serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null);
-                if let Some(object) = payload.as_object_mut() {
-                    object.remove("password_hash");
-                    object.remove("token_hash");
-                }
+                projections::redact(&mut payload);
                 HistoryEventObject {
                     position: e.position,
                     version: e.version,

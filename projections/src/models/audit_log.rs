@@ -8,8 +8,20 @@ use uuid::Uuid;
 
 use crate::{Docs, Projection, ProjectionError};
 
-/// Payload fields never shown in the audit log.
-const SECRET_FIELDS: &[&str] = &["password_hash", "token_hash", "sip_password"];
+/// Payload fields never shown in the audit log or a stream's history, at any depth.
+const SECRET_FIELDS: &[&str] = &["password_hash", "token_hash", "sip_password", "password"];
+
+/// Removes every secret field from an event payload, at any depth.
+pub fn redact(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(object) => {
+            object.retain(|key, _| !SECRET_FIELDS.contains(&key.as_str()));
+            object.values_mut().for_each(redact);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
 
 /// One audit entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,11 +64,9 @@ impl Projection for AuditLog {
                 position: event.position,
                 source,
             })?;
+        redact(&mut details);
         if let Some(object) = details.as_object_mut() {
             object.remove("type");
-            for field in SECRET_FIELDS {
-                object.remove(*field);
-            }
         }
         let entry = AuditEntry {
             position: event.position,

@@ -6,8 +6,11 @@ pub mod audit_log;
 pub mod credentials;
 pub mod enterprises;
 pub mod extensions;
+pub mod numbers;
 pub mod roles;
+pub mod routes;
 pub mod sessions;
+pub mod trunks;
 
 use eventlog::RecordedEvent;
 use serde::de::DeserializeOwned;
@@ -25,6 +28,9 @@ pub fn all_projections() -> Vec<Box<dyn Projection>> {
         Box::new(roles::Roles),
         Box::new(announcements::Announcements),
         Box::new(sessions::Sessions),
+        Box::new(trunks::Trunks),
+        Box::new(numbers::Numbers),
+        Box::new(routes::Routes),
         Box::new(audit_log::AuditLog),
     ]
 }
