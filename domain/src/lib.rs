@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod announcement;
+pub mod call;
 pub mod enterprise;
 pub mod extension;
 pub mod ids;

@@ -159,3 +159,94 @@ proptest! {
         }
     }
 }
+
+mod calls {
+    use chrono::DateTime;
+    use domain::call::{
+        Call, CallCommand, CallState, Cause, Direction, LegState, Party, RouteCheck, Side,
+    };
+    use esrs::Aggregate;
+    use proptest::prelude::*;
+    use uuid::Uuid;
+
+    fn leg() -> impl Strategy<Value = String> {
+        proptest::sample::select(vec!["a".to_owned(), "b".to_owned(), "c".to_owned()])
+    }
+
+    fn command() -> impl Strategy<Value = CallCommand> {
+        let at = (0i64..10_000)
+            .prop_map(|s| DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap_or_default());
+        let party = Just(Party::External {
+            number: "+8613800138000".into(),
+        });
+        prop_oneof![
+            (any::<bool>(), 0u32..4, any::<bool>(), at.clone()).prop_map(
+                |(enabled, active_calls, inbound, at)| CallCommand::Offer {
+                    enterprise_id: Uuid::from_u128(1),
+                    direction: if inbound {
+                        Direction::Inbound
+                    } else {
+                        Direction::Outbound
+                    },
+                    caller: Party::External {
+                        number: "+8613800138000".into()
+                    },
+                    called: "1001".into(),
+                    route: inbound.then_some(RouteCheck {
+                        route_id: Uuid::from_u128(2),
+                        enabled,
+                        active_calls,
+                        max_concurrent: 2
+                    }),
+                    outbound_allowed: enabled,
+                    at,
+                }
+            ),
+            (leg(), party, at.clone()).prop_map(|(leg, party, at)| CallCommand::AddLeg {
+                leg,
+                party,
+                caller_id: String::new(),
+                forwarded: false,
+                at
+            }),
+            (leg(), at.clone()).prop_map(|(leg, at)| CallCommand::Ringing { leg, at }),
+            (leg(), at.clone()).prop_map(|(leg, at)| CallCommand::Answer { leg, at }),
+            (leg(), leg(), at.clone()).prop_map(|(leg, other, at)| CallCommand::Bridge {
+                leg,
+                other,
+                at
+            }),
+            (leg(), at.clone()).prop_map(|(leg, at)| CallCommand::Hold { leg, at }),
+            (leg(), at.clone()).prop_map(|(leg, at)| CallCommand::Resume { leg, at }),
+            at.clone().prop_map(|at| CallCommand::StartRecording {
+                file: "r.wav".into(),
+                at
+            }),
+            (0u64..100_000, at.clone())
+                .prop_map(|(duration_ms, at)| CallCommand::StopRecording { duration_ms, at }),
+            (leg(), at.clone()).prop_map(|(leg, at)| CallCommand::Hangup {
+                leg,
+                side: Side::Caller,
+                cause: Cause::Normal,
+                at
+            }),
+            at.prop_map(|at| CallCommand::CloseAfterRestart { at }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn calls_never_panic_and_an_ended_call_has_no_leg_up(commands in proptest::collection::vec(command(), 1..60)) {
+            let mut state = CallState::default();
+            for command in commands {
+                if let Ok(events) = Call::handle_command(&state, command) {
+                    state = events.into_iter().fold(state, Call::apply_event);
+                }
+                if state.ended && !state.legs.is_empty() {
+                    prop_assert!(state.legs.values().all(|s| *s == LegState::Ended), "{:?}", state.legs);
+                    prop_assert!(state.recording.is_none());
+                }
+            }
+        }
+    }
+}

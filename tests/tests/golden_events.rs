@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use domain::account::{AccountEvent, AccountProfile, SessionEnd};
 use domain::announcement::{AnnouncementContent, AnnouncementEvent};
+use domain::call::{CallEvent, Cause, Direction, Party, Side};
 use domain::enterprise::EnterpriseEvent;
 use domain::extension::{
     Binding, ExtensionEvent, ExtensionSettings, PopTiming, ScreenPop, UnbindReason,
@@ -61,6 +62,24 @@ fn extension_variant(e: &ExtensionEvent) -> usize {
         ExtensionEvent::ExtensionDeleted { .. } => 2,
         ExtensionEvent::ExtensionRegistered { .. } => 3,
         ExtensionEvent::ExtensionUnregistered { .. } => 4,
+    }
+}
+
+fn call_variant(e: &CallEvent) -> usize {
+    match e {
+        CallEvent::CallOffered { .. } => 0,
+        CallEvent::CallRefused { .. } => 1,
+        CallEvent::LegOffered { .. } => 2,
+        CallEvent::LegRinging { .. } => 3,
+        CallEvent::LegAnswered { .. } => 4,
+        CallEvent::LegsBridged { .. } => 5,
+        CallEvent::LegHeld { .. } => 6,
+        CallEvent::LegResumed { .. } => 7,
+        CallEvent::CallTransferred { .. } => 8,
+        CallEvent::RecordingStarted { .. } => 9,
+        CallEvent::RecordingStopped { .. } => 10,
+        CallEvent::LegHungUp { .. } => 11,
+        CallEvent::CallEnded { .. } => 12,
     }
 }
 
@@ -264,6 +283,91 @@ fn stored_json_of_every_event_variant_matches_the_golden_file() {
             ],
             extension_variant,
             5,
+        ),
+    );
+    let caller = Party::External {
+        number: "+8613800138000".into(),
+    };
+    let agent = Party::Extension {
+        extension_id: id(3),
+        number: "1001".into(),
+    };
+    all.insert(
+        "call",
+        samples(
+            vec![
+                CallEvent::CallOffered {
+                    enterprise_id: id(1),
+                    direction: Direction::Inbound,
+                    caller: caller.clone(),
+                    called: "+862161234567".into(),
+                    route_id: Some(id(2)),
+                    at: at(),
+                },
+                CallEvent::CallRefused {
+                    enterprise_id: id(1),
+                    direction: Direction::Outbound,
+                    caller: agent.clone(),
+                    called: "+8613900139000".into(),
+                    route_id: None,
+                    cause: Cause::Rejected(603),
+                    at: at(),
+                },
+                CallEvent::LegOffered {
+                    leg: "b".into(),
+                    party: agent,
+                    caller_id: "+8613800138000".into(),
+                    forwarded: false,
+                    at: at(),
+                },
+                CallEvent::LegRinging {
+                    leg: "b".into(),
+                    at: at(),
+                },
+                CallEvent::LegAnswered {
+                    leg: "b".into(),
+                    at: at(),
+                },
+                CallEvent::LegsBridged {
+                    leg: "a".into(),
+                    other: "b".into(),
+                    at: at(),
+                },
+                CallEvent::LegHeld {
+                    leg: "a".into(),
+                    at: at(),
+                },
+                CallEvent::LegResumed {
+                    leg: "a".into(),
+                    at: at(),
+                },
+                CallEvent::CallTransferred {
+                    by_leg: "b".into(),
+                    target: "extension:1002".into(),
+                    at: at(),
+                },
+                CallEvent::RecordingStarted {
+                    file: "recordings/2026/01/02/call.wav".into(),
+                    at: at(),
+                },
+                CallEvent::RecordingStopped {
+                    file: "recordings/2026/01/02/call.wav".into(),
+                    duration_ms: Some(61_500),
+                    at: at(),
+                },
+                CallEvent::LegHungUp {
+                    leg: "b".into(),
+                    side: Side::Callee,
+                    cause: Cause::RouteLimitReached,
+                    at: at(),
+                },
+                CallEvent::CallEnded {
+                    cause: Cause::NodeRestart,
+                    at: at(),
+                },
+            ],
+            call_variant,
+            13,
         ),
     );
     let trunk = TrunkSettings {

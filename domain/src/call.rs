@@ -1,0 +1,1012 @@
+//! The call (通话): one aggregate per call, whose events cover every leg — offered, ringing,
+//! answered, bridged, held, resumed, transferred, recording, hung up with side and cause — and
+//! the refusals decided at the door (paused route, route over its limit, outbound not allowed).
+//! The call runtime turns SIP and media happenings into these commands and carries out an
+//! effect only after the events deciding it are committed.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The call aggregate.
+pub struct Call;
+
+/// Which way a call goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// From a trunk (a DID) into the enterprise.
+    Inbound,
+    /// Extension to extension.
+    Internal,
+    /// From an extension out through a trunk.
+    Outbound,
+}
+
+/// Who a leg reaches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Party {
+    /// A number outside (E.164).
+    External {
+        /// The number.
+        number: String,
+    },
+    /// An extension of the enterprise.
+    Extension {
+        /// The extension.
+        extension_id: Uuid,
+        /// Its number.
+        number: String,
+    },
+}
+
+/// Why a call or a leg ended, or was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// A party hung up after answer.
+    Normal,
+    /// The callee was busy (486).
+    Busy,
+    /// Nobody answered in time.
+    NoAnswer,
+    /// The caller gave up before answer (CANCEL).
+    Cancelled,
+    /// The callee refused with this SIP status.
+    Rejected(u16),
+    /// The callee is not registered (and not forwarded).
+    Unavailable,
+    /// The route is paused.
+    RoutePaused,
+    /// The route has as many calls as it allows.
+    RouteLimitReached,
+    /// No route for the number called.
+    NoRoute,
+    /// The extension may not dial out manually.
+    OutboundNotAllowed,
+    /// Media or signalling stopped (no RTP, session timer).
+    MediaTimeout,
+    /// The node restarted while the call was up.
+    NodeRestart,
+}
+
+/// Which side ended a leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The caller's side.
+    Caller,
+    /// The callee's side.
+    Callee,
+    /// callcore itself (timeouts, refusals, restarts, supervisors).
+    System,
+}
+
+/// The state of one leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegState {
+    /// Offered, no answer yet.
+    Offered,
+    /// Ringing.
+    Ringing,
+    /// Answered.
+    Answered,
+    /// Ended.
+    Ended,
+}
+
+/// The route facts a call is decided on (looked up in the runtime's hot state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteCheck {
+    /// The route.
+    pub route_id: Uuid,
+    /// Whether it is enabled.
+    pub enabled: bool,
+    /// Calls on it now.
+    pub active_calls: u32,
+    /// Its limit.
+    pub max_concurrent: u32,
+}
+
+/// What a call is now.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallState {
+    /// Whether it was offered (and not refused).
+    pub started: bool,
+    /// Whether it ended.
+    pub ended: bool,
+    /// Legs by name (`a` is the caller's).
+    pub legs: BTreeMap<String, LegState>,
+    /// Whether two legs are bridged.
+    pub bridged: bool,
+    /// Legs on hold.
+    pub held: Vec<String>,
+    /// The recording in progress, if any.
+    pub recording: Option<String>,
+    /// When the first leg was offered.
+    pub offered_at: Option<DateTime<Utc>>,
+}
+
+/// Commands on a call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallCommand {
+    /// A call arrives: leg `a` from `caller` to `called`.
+    Offer {
+        /// Its enterprise.
+        enterprise_id: Uuid,
+        /// Direction.
+        direction: Direction,
+        /// The calling party.
+        caller: Party,
+        /// The number or extension dialled.
+        called: String,
+        /// For inbound calls, the route and its state now.
+        route: Option<RouteCheck>,
+        /// For calls from an extension: whether it may dial out manually (looked up).
+        outbound_allowed: bool,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Offers a new leg to `party`.
+    AddLeg {
+        /// Leg name (`b`, `c`…).
+        leg: String,
+        /// Who it reaches.
+        party: Party,
+        /// Caller ID presented.
+        caller_id: String,
+        /// Whether this is a forward to the extension's bound number.
+        forwarded: bool,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A leg rings.
+    Ringing {
+        /// The leg.
+        leg: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A leg answers.
+    Answer {
+        /// The leg.
+        leg: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Media of two answered legs is joined.
+    Bridge {
+        /// One leg.
+        leg: String,
+        /// The other.
+        other: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A leg goes on hold (sendonly/inactive re-INVITE, or an agent's hold).
+    Hold {
+        /// The leg.
+        leg: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A held leg resumes.
+    Resume {
+        /// The leg.
+        leg: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The call is transferred (blind) to `target`.
+    Transfer {
+        /// Who transfers.
+        by_leg: String,
+        /// Target (extension, number, queue, IVR) as text.
+        target: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Recording of the bridged part starts into `file`.
+    StartRecording {
+        /// Relative path under the data directory.
+        file: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Recording stops.
+    StopRecording {
+        /// Recorded length in milliseconds.
+        duration_ms: u64,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A leg ends.
+    Hangup {
+        /// The leg.
+        leg: String,
+        /// Which side ended it.
+        side: Side,
+        /// Why.
+        cause: Cause,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// After a restart: end whatever is still up.
+    CloseAfterRestart {
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+/// Facts about a call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum CallEvent {
+    /// The call arrived (leg `a`).
+    CallOffered {
+        /// Its enterprise.
+        enterprise_id: Uuid,
+        /// Direction.
+        direction: Direction,
+        /// Calling party.
+        caller: Party,
+        /// Dialled number or extension.
+        called: String,
+        /// The inbound route.
+        route_id: Option<Uuid>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The call was refused at the door.
+    CallRefused {
+        /// Its enterprise.
+        enterprise_id: Uuid,
+        /// Direction.
+        direction: Direction,
+        /// Calling party.
+        caller: Party,
+        /// Dialled number or extension.
+        called: String,
+        /// The inbound route.
+        route_id: Option<Uuid>,
+        /// Why.
+        cause: Cause,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A new leg was offered.
+    LegOffered {
+        /// Leg name.
+        leg: String,
+        /// Who it reaches.
+        party: Party,
+        /// Caller ID presented.
+        caller_id: String,
+        /// A forward to the bound number.
+        forwarded: bool,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A leg rang.
+    LegRinging {
+        /// The leg.
+        leg: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A leg answered.
+    LegAnswered {
+        /// The leg.
+        leg: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Two legs were bridged.
+    LegsBridged {
+        /// One leg.
+        leg: String,
+        /// The other.
+        other: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A leg went on hold.
+    LegHeld {
+        /// The leg.
+        leg: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A leg resumed.
+    LegResumed {
+        /// The leg.
+        leg: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The call was transferred.
+    CallTransferred {
+        /// Who transferred.
+        by_leg: String,
+        /// Target.
+        target: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Recording started.
+    RecordingStarted {
+        /// File.
+        file: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Recording stopped.
+    RecordingStopped {
+        /// File.
+        file: String,
+        /// Length in milliseconds (`None` when the call ended without the recorder saying).
+        duration_ms: Option<u64>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A leg ended.
+    LegHungUp {
+        /// The leg.
+        leg: String,
+        /// Side.
+        side: Side,
+        /// Cause.
+        cause: Cause,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Every leg has ended.
+    CallEnded {
+        /// Cause of the leg that ended the call.
+        cause: Cause,
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+/// Why a call command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// The call was already offered.
+    #[error("the call already exists")]
+    AlreadyExists,
+    /// No such call, or it was refused.
+    #[error("call not found")]
+    NotFound,
+    /// The call has ended.
+    #[error("the call has ended")]
+    Ended,
+    /// No such leg, or it has ended.
+    #[error("leg {0} is not up")]
+    NoSuchLeg(String),
+    /// A leg with this name exists.
+    #[error("leg {0} already exists")]
+    LegExists(String),
+    /// The leg is in the wrong state for this.
+    #[error("leg {leg} is {state:?}")]
+    WrongState {
+        /// The leg.
+        leg: String,
+        /// Its state.
+        state: LegState,
+    },
+}
+
+fn live_leg(state: &CallState, leg: &str) -> Result<LegState, CallError> {
+    match state.legs.get(leg) {
+        Some(LegState::Ended) | None => Err(CallError::NoSuchLeg(leg.to_owned())),
+        Some(s) => Ok(*s),
+    }
+}
+
+/// The events that end `leg` and, when it was the last one up, the call.
+fn hang_up(
+    state: &CallState,
+    leg: &str,
+    side: Side,
+    cause: Cause,
+    at: DateTime<Utc>,
+) -> Vec<CallEvent> {
+    let mut events = vec![CallEvent::LegHungUp {
+        leg: leg.to_owned(),
+        side,
+        cause: cause.clone(),
+        at,
+    }];
+    let others_up = state
+        .legs
+        .iter()
+        .any(|(name, s)| name != leg && *s != LegState::Ended);
+    if !others_up {
+        if let Some(file) = &state.recording {
+            events.push(CallEvent::RecordingStopped {
+                file: file.clone(),
+                duration_ms: None,
+                at,
+            });
+        }
+        events.push(CallEvent::CallEnded { cause, at });
+    }
+    events
+}
+
+impl esrs::Aggregate for Call {
+    const NAME: &'static str = "call";
+    type State = CallState;
+    type Command = CallCommand;
+    type Event = CallEvent;
+    type Error = CallError;
+
+    fn handle_command(
+        state: &CallState,
+        command: CallCommand,
+    ) -> Result<Vec<CallEvent>, CallError> {
+        use CallCommand as C;
+        use CallEvent as E;
+        if let C::Offer {
+            enterprise_id,
+            direction,
+            caller,
+            called,
+            route,
+            outbound_allowed,
+            at,
+        } = command
+        {
+            if state.started || !state.legs.is_empty() {
+                return Err(CallError::AlreadyExists);
+            }
+            let route_id = route.as_ref().map(|r| r.route_id);
+            let refusal = match (&route, direction) {
+                (Some(r), _) if !r.enabled => Some(Cause::RoutePaused),
+                (Some(r), _) if r.active_calls >= r.max_concurrent => {
+                    Some(Cause::RouteLimitReached)
+                }
+                (None, Direction::Inbound) => Some(Cause::NoRoute),
+                (_, Direction::Outbound) if !outbound_allowed => Some(Cause::OutboundNotAllowed),
+                _ => None,
+            };
+            return Ok(vec![match refusal {
+                Some(cause) => E::CallRefused {
+                    enterprise_id,
+                    direction,
+                    caller,
+                    called,
+                    route_id,
+                    cause,
+                    at,
+                },
+                None => E::CallOffered {
+                    enterprise_id,
+                    direction,
+                    caller,
+                    called,
+                    route_id,
+                    at,
+                },
+            }]);
+        }
+        if !state.started {
+            return Err(CallError::NotFound);
+        }
+        if state.ended {
+            return match command {
+                // Late hang-ups and restarts find nothing to do.
+                C::Hangup { .. } | C::CloseAfterRestart { .. } | C::StopRecording { .. } => {
+                    Ok(vec![])
+                }
+                _ => Err(CallError::Ended),
+            };
+        }
+        match command {
+            C::Offer { .. } => Err(CallError::AlreadyExists),
+            C::AddLeg {
+                leg,
+                party,
+                caller_id,
+                forwarded,
+                at,
+            } => {
+                if state.legs.contains_key(&leg) {
+                    return Err(CallError::LegExists(leg));
+                }
+                Ok(vec![E::LegOffered {
+                    leg,
+                    party,
+                    caller_id,
+                    forwarded,
+                    at,
+                }])
+            }
+            C::Ringing { leg, at } => match live_leg(state, &leg)? {
+                LegState::Offered => Ok(vec![E::LegRinging { leg, at }]),
+                LegState::Ringing => Ok(vec![]),
+                other => Err(CallError::WrongState { leg, state: other }),
+            },
+            C::Answer { leg, at } => match live_leg(state, &leg)? {
+                LegState::Offered | LegState::Ringing => Ok(vec![E::LegAnswered { leg, at }]),
+                LegState::Answered => Ok(vec![]),
+                LegState::Ended => Err(CallError::NoSuchLeg(leg)),
+            },
+            C::Bridge { leg, other, at } => {
+                for l in [&leg, &other] {
+                    let s = live_leg(state, l)?;
+                    if s != LegState::Answered {
+                        return Err(CallError::WrongState {
+                            leg: l.clone(),
+                            state: s,
+                        });
+                    }
+                }
+                Ok(vec![E::LegsBridged { leg, other, at }])
+            }
+            C::Hold { leg, at } => {
+                live_leg(state, &leg)?;
+                Ok(if state.held.contains(&leg) {
+                    vec![]
+                } else {
+                    vec![E::LegHeld { leg, at }]
+                })
+            }
+            C::Resume { leg, at } => {
+                live_leg(state, &leg)?;
+                Ok(if state.held.contains(&leg) {
+                    vec![E::LegResumed { leg, at }]
+                } else {
+                    vec![]
+                })
+            }
+            C::Transfer { by_leg, target, at } => {
+                live_leg(state, &by_leg)?;
+                Ok(vec![E::CallTransferred { by_leg, target, at }])
+            }
+            C::StartRecording { file, at } => Ok(if state.recording.is_some() {
+                vec![]
+            } else {
+                vec![E::RecordingStarted { file, at }]
+            }),
+            C::StopRecording { duration_ms, at } => Ok(match &state.recording {
+                Some(file) => vec![E::RecordingStopped {
+                    file: file.clone(),
+                    duration_ms: Some(duration_ms),
+                    at,
+                }],
+                None => vec![],
+            }),
+            C::Hangup {
+                leg,
+                side,
+                cause,
+                at,
+            } => {
+                if state.legs.get(&leg).is_none_or(|s| *s == LegState::Ended) {
+                    return Ok(vec![]); // already down: a retransmitted BYE, a late CANCEL
+                }
+                Ok(hang_up(state, &leg, side, cause, at))
+            }
+            C::CloseAfterRestart { at } => {
+                let mut events = Vec::new();
+                if let Some(file) = &state.recording {
+                    events.push(E::RecordingStopped {
+                        file: file.clone(),
+                        duration_ms: None,
+                        at,
+                    });
+                }
+                for (leg, s) in &state.legs {
+                    if *s != LegState::Ended {
+                        events.push(E::LegHungUp {
+                            leg: leg.clone(),
+                            side: Side::System,
+                            cause: Cause::NodeRestart,
+                            at,
+                        });
+                    }
+                }
+                events.push(E::CallEnded {
+                    cause: Cause::NodeRestart,
+                    at,
+                });
+                Ok(events)
+            }
+        }
+    }
+
+    fn apply_event(mut state: CallState, event: CallEvent) -> CallState {
+        use CallEvent as E;
+        match event {
+            E::CallOffered { at, .. } => {
+                state.started = true;
+                state.offered_at = Some(at);
+                state.legs.insert("a".into(), LegState::Offered);
+            }
+            E::CallRefused { .. } => {
+                state.started = true;
+                state.ended = true;
+            }
+            E::LegOffered { leg, .. } => {
+                state.legs.insert(leg, LegState::Offered);
+            }
+            E::LegRinging { leg, .. } => {
+                state.legs.insert(leg, LegState::Ringing);
+            }
+            E::LegAnswered { leg, .. } => {
+                state.legs.insert(leg, LegState::Answered);
+            }
+            E::LegsBridged { .. } => state.bridged = true,
+            E::LegHeld { leg, .. } => state.held.push(leg),
+            E::LegResumed { leg, .. } => state.held.retain(|l| *l != leg),
+            E::CallTransferred { .. } => {}
+            E::RecordingStarted { file, .. } => state.recording = Some(file),
+            E::RecordingStopped { .. } => state.recording = None,
+            E::LegHungUp { leg, .. } => {
+                state.legs.insert(leg.clone(), LegState::Ended);
+                state.held.retain(|l| *l != leg);
+                state.bridged = false;
+            }
+            E::CallEnded { .. } => {
+                state.ended = true;
+                state.recording = None;
+            }
+        }
+        state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::given;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap_or_default()
+    }
+
+    fn caller() -> Party {
+        Party::External {
+            number: "+8613800138000".into(),
+        }
+    }
+
+    fn agent() -> Party {
+        Party::Extension {
+            extension_id: Uuid::from_u128(3),
+            number: "1001".into(),
+        }
+    }
+
+    fn route(enabled: bool, active_calls: u32) -> RouteCheck {
+        RouteCheck {
+            route_id: Uuid::from_u128(2),
+            enabled,
+            active_calls,
+            max_concurrent: 2,
+        }
+    }
+
+    fn offer(route: Option<RouteCheck>) -> CallCommand {
+        CallCommand::Offer {
+            enterprise_id: Uuid::from_u128(1),
+            direction: Direction::Inbound,
+            caller: caller(),
+            called: "+862161234567".into(),
+            route,
+            outbound_allowed: false,
+            at: at(0),
+        }
+    }
+
+    fn offered() -> CallEvent {
+        CallEvent::CallOffered {
+            enterprise_id: Uuid::from_u128(1),
+            direction: Direction::Inbound,
+            caller: caller(),
+            called: "+862161234567".into(),
+            route_id: Some(Uuid::from_u128(2)),
+            at: at(0),
+        }
+    }
+
+    fn refused(cause: Cause, route_id: Option<Uuid>) -> CallEvent {
+        CallEvent::CallRefused {
+            enterprise_id: Uuid::from_u128(1),
+            direction: Direction::Inbound,
+            caller: caller(),
+            called: "+862161234567".into(),
+            route_id,
+            cause,
+            at: at(0),
+        }
+    }
+
+    fn answered_and_bridged() -> Vec<CallEvent> {
+        vec![
+            offered(),
+            CallEvent::LegOffered {
+                leg: "b".into(),
+                party: agent(),
+                caller_id: "+8613800138000".into(),
+                forwarded: false,
+                at: at(1),
+            },
+            CallEvent::LegRinging {
+                leg: "b".into(),
+                at: at(1),
+            },
+            CallEvent::LegAnswered {
+                leg: "b".into(),
+                at: at(5),
+            },
+            CallEvent::LegAnswered {
+                leg: "a".into(),
+                at: at(5),
+            },
+            CallEvent::LegsBridged {
+                leg: "a".into(),
+                other: "b".into(),
+                at: at(5),
+            },
+        ]
+    }
+
+    #[test]
+    fn an_inbound_call_within_its_route_is_offered() {
+        given::<Call>(vec![])
+            .when(offer(Some(route(true, 1))))
+            .then(vec![offered()]);
+    }
+
+    #[test]
+    fn the_door_refuses_paused_full_and_unrouted_calls() {
+        given::<Call>(vec![])
+            .when(offer(Some(route(false, 0))))
+            .then(vec![refused(Cause::RoutePaused, Some(Uuid::from_u128(2)))]);
+        given::<Call>(vec![])
+            .when(offer(Some(route(true, 2))))
+            .then(vec![refused(
+                Cause::RouteLimitReached,
+                Some(Uuid::from_u128(2)),
+            )]);
+        given::<Call>(vec![])
+            .when(offer(None))
+            .then(vec![refused(Cause::NoRoute, None)]);
+    }
+
+    #[test]
+    fn manual_outbound_needs_permission() {
+        let command = CallCommand::Offer {
+            enterprise_id: Uuid::from_u128(1),
+            direction: Direction::Outbound,
+            caller: agent(),
+            called: "+8613900139000".into(),
+            route: None,
+            outbound_allowed: false,
+            at: at(0),
+        };
+        given::<Call>(vec![])
+            .when(command)
+            .then(vec![CallEvent::CallRefused {
+                enterprise_id: Uuid::from_u128(1),
+                direction: Direction::Outbound,
+                caller: agent(),
+                called: "+8613900139000".into(),
+                route_id: None,
+                cause: Cause::OutboundNotAllowed,
+                at: at(0),
+            }]);
+    }
+
+    #[test]
+    fn a_refused_call_takes_no_more_commands() {
+        given::<Call>(vec![refused(Cause::RoutePaused, None)])
+            .when(CallCommand::AddLeg {
+                leg: "b".into(),
+                party: agent(),
+                caller_id: String::new(),
+                forwarded: false,
+                at: at(1),
+            })
+            .then_err(CallError::Ended);
+    }
+
+    #[test]
+    fn bridging_needs_two_answered_legs() {
+        given::<Call>(vec![
+            offered(),
+            CallEvent::LegOffered {
+                leg: "b".into(),
+                party: agent(),
+                caller_id: String::new(),
+                forwarded: false,
+                at: at(1),
+            },
+        ])
+        .when(CallCommand::Bridge {
+            leg: "a".into(),
+            other: "b".into(),
+            at: at(2),
+        })
+        .then_err(CallError::WrongState {
+            leg: "a".into(),
+            state: LegState::Offered,
+        });
+    }
+
+    #[test]
+    fn the_callee_hangs_up_then_the_caller_leg_ends_the_call() {
+        let mut history = answered_and_bridged();
+        given::<Call>(history.clone())
+            .when(CallCommand::Hangup {
+                leg: "b".into(),
+                side: Side::Callee,
+                cause: Cause::Normal,
+                at: at(60),
+            })
+            .then(vec![CallEvent::LegHungUp {
+                leg: "b".into(),
+                side: Side::Callee,
+                cause: Cause::Normal,
+                at: at(60),
+            }]);
+        history.push(CallEvent::LegHungUp {
+            leg: "b".into(),
+            side: Side::Callee,
+            cause: Cause::Normal,
+            at: at(60),
+        });
+        given::<Call>(history.clone())
+            .when(CallCommand::Hangup {
+                leg: "a".into(),
+                side: Side::System,
+                cause: Cause::Normal,
+                at: at(60),
+            })
+            .then(vec![
+                CallEvent::LegHungUp {
+                    leg: "a".into(),
+                    side: Side::System,
+                    cause: Cause::Normal,
+                    at: at(60),
+                },
+                CallEvent::CallEnded {
+                    cause: Cause::Normal,
+                    at: at(60),
+                },
+            ]);
+        // A retransmitted BYE changes nothing.
+        given::<Call>(history)
+            .when(CallCommand::Hangup {
+                leg: "b".into(),
+                side: Side::Callee,
+                cause: Cause::Normal,
+                at: at(61),
+            })
+            .then(vec![]);
+    }
+
+    #[test]
+    fn hold_and_resume_are_idempotent() {
+        let mut history = answered_and_bridged();
+        given::<Call>(history.clone())
+            .when(CallCommand::Hold {
+                leg: "a".into(),
+                at: at(10),
+            })
+            .then(vec![CallEvent::LegHeld {
+                leg: "a".into(),
+                at: at(10),
+            }]);
+        history.push(CallEvent::LegHeld {
+            leg: "a".into(),
+            at: at(10),
+        });
+        given::<Call>(history.clone())
+            .when(CallCommand::Hold {
+                leg: "a".into(),
+                at: at(11),
+            })
+            .then(vec![]);
+        given::<Call>(history)
+            .when(CallCommand::Resume {
+                leg: "a".into(),
+                at: at(12),
+            })
+            .then(vec![CallEvent::LegResumed {
+                leg: "a".into(),
+                at: at(12),
+            }]);
+    }
+
+    #[test]
+    fn a_restart_closes_everything_with_an_explicit_cause() {
+        let mut history = answered_and_bridged();
+        history.push(CallEvent::RecordingStarted {
+            file: "recordings/x.wav".into(),
+            at: at(5),
+        });
+        given::<Call>(history)
+            .when(CallCommand::CloseAfterRestart { at: at(100) })
+            .then(vec![
+                CallEvent::RecordingStopped {
+                    file: "recordings/x.wav".into(),
+                    duration_ms: None,
+                    at: at(100),
+                },
+                CallEvent::LegHungUp {
+                    leg: "a".into(),
+                    side: Side::System,
+                    cause: Cause::NodeRestart,
+                    at: at(100),
+                },
+                CallEvent::LegHungUp {
+                    leg: "b".into(),
+                    side: Side::System,
+                    cause: Cause::NodeRestart,
+                    at: at(100),
+                },
+                CallEvent::CallEnded {
+                    cause: Cause::NodeRestart,
+                    at: at(100),
+                },
+            ]);
+    }
+
+    #[test]
+    fn a_missed_call_ends_with_no_answer() {
+        let history = vec![
+            offered(),
+            CallEvent::LegOffered {
+                leg: "b".into(),
+                party: agent(),
+                caller_id: String::new(),
+                forwarded: false,
+                at: at(1),
+            },
+            CallEvent::LegRinging {
+                leg: "b".into(),
+                at: at(1),
+            },
+        ];
+        given::<Call>(history)
+            .when(CallCommand::Hangup {
+                leg: "b".into(),
+                side: Side::System,
+                cause: Cause::NoAnswer,
+                at: at(30),
+            })
+            .then(vec![CallEvent::LegHungUp {
+                leg: "b".into(),
+                side: Side::System,
+                cause: Cause::NoAnswer,
+                at: at(30),
+            }]);
+    }
+
+    #[test]
+    fn recording_stops_with_its_length() {
+        let mut history = answered_and_bridged();
+        history.push(CallEvent::RecordingStarted {
+            file: "recordings/x.wav".into(),
+            at: at(5),
+        });
+        given::<Call>(history)
+            .when(CallCommand::StopRecording {
+                duration_ms: 55_000,
+                at: at(60),
+            })
+            .then(vec![CallEvent::RecordingStopped {
+                file: "recordings/x.wav".into(),
+                duration_ms: Some(55_000),
+                at: at(60),
+            }]);
+    }
+}
