@@ -49,7 +49,7 @@ pub enum Command {
         /// HTTP listen address.
         #[arg(long, env = "CALLCORE_HTTP")]
         http: Option<SocketAddr>,
-        /// SIP listen address (UDP).
+        /// SIP listen address (UDP and TCP).
         #[arg(long, env = "CALLCORE_SIP")]
         sip: Option<SocketAddr>,
     },

@@ -11,7 +11,7 @@ use domain::extension::{Binding, Extension, ExtensionCommand};
 use eventlog::Metadata;
 use projections::{EnterpriseDoc, ExtensionDoc};
 use rand::RngCore;
-use telephony::driver::{serve_udp, DriverStats, ResponseFuture, SipService};
+use telephony::driver::{serve, DriverStats, ResponseFuture, SipService};
 use telephony::registrar::{ok_response, unix_now, RegisterDecision, Registrar, SipAccount};
 use telephony::sip::message::{Method, Request, Response};
 use telephony::sip::transaction::{response_to, Transport};
@@ -27,11 +27,19 @@ const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// A running SIP front end.
 #[derive(Debug)]
 pub struct SipHandle {
-    /// The bound UDP address.
+    /// The bound address (UDP and TCP).
     pub addr: SocketAddr,
     /// Driver counters.
     pub stats: Arc<DriverStats>,
     stop: watch::Sender<bool>,
+}
+
+impl std::ops::Deref for SipHandle {
+    type Target = DriverStats;
+
+    fn deref(&self) -> &DriverStats {
+        &self.stats
+    }
 }
 
 impl SipHandle {
@@ -47,10 +55,12 @@ struct Frontend {
     tag: String,
 }
 
-/// Binds `addr` (UDP) and serves SIP for `app` until the handle is stopped.
+/// Binds `addr` on UDP and TCP (the same port) and serves SIP for `app` until the handle is
+/// stopped.
 pub async fn start(app: App, addr: SocketAddr) -> std::io::Result<SipHandle> {
     let socket = tokio::net::UdpSocket::bind(addr).await?;
     let addr = socket.local_addr()?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
     let mut secret = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut secret);
     let frontend = Arc::new(Frontend {
@@ -63,14 +73,15 @@ pub async fn start(app: App, addr: SocketAddr) -> std::io::Result<SipHandle> {
     let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|s| *s).await;
     };
-    tokio::spawn(serve_udp(
+    tokio::spawn(serve(
         socket,
+        listener,
         frontend.clone(),
         stats.clone(),
         until_stopped(stopped.clone()),
     ));
     tokio::spawn(sweep(app, until_stopped(stopped)));
-    info!(%addr, "SIP listening (UDP)");
+    info!(%addr, "SIP listening (UDP and TCP)");
     Ok(SipHandle { addr, stats, stop })
 }
 

@@ -1,16 +1,20 @@
-//! The SIP driver: the only part of telephony that owns sockets and reads the clock. It feeds
-//! datagrams to the parser and the transaction layer, runs the layer's timers, hands new
-//! requests to a [`SipService`] on their own tasks (a slow decision never blocks other
-//! messages), and sends what comes out. Malformed requests get a 400 when they can be answered
-//! and are dropped otherwise; nothing received stops the loop.
+//! The SIP driver: the only part of telephony that owns sockets and reads the clock. UDP
+//! datagrams and TCP streams (framed by Content-Length, RFC 3261 §18.3) feed one loop that runs
+//! the parser and the transaction layer, fires the layer's timers, hands new requests to a
+//! [`SipService`] on their own tasks (a slow decision never blocks other messages), and sends
+//! what comes out on the transport the request came in on. Malformed requests get a 400 when
+//! they can be answered and are dropped otherwise; nothing received stops the loop.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -29,24 +33,48 @@ pub trait SipService: Send + Sync + 'static {
 /// Counters of a running driver.
 #[derive(Debug, Default)]
 pub struct DriverStats {
-    /// Datagrams received.
-    pub received: std::sync::atomic::AtomicU64,
-    /// Datagrams that did not parse.
-    pub malformed: std::sync::atomic::AtomicU64,
+    /// Messages received (datagrams, or framed TCP messages).
+    pub received: AtomicU64,
+    /// Messages that did not parse.
+    pub malformed: AtomicU64,
+    /// TCP connections accepted.
+    pub tcp_connections: AtomicU64,
 }
 
-/// Serves SIP over UDP on `socket` until `shutdown` completes.
-pub async fn serve_udp(
-    socket: UdpSocket,
+/// One message from either transport.
+struct Inbound {
+    bytes: Vec<u8>,
+    from: SocketAddr,
+    transport: Transport,
+}
+
+/// Writers of the open TCP connections, by peer.
+type Connections = Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>>>;
+
+/// Serves SIP on `udp` and `tcp` (normally the same address) until `shutdown` completes.
+pub async fn serve(
+    udp: UdpSocket,
+    tcp: TcpListener,
     service: Arc<dyn SipService>,
     stats: Arc<DriverStats>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let udp = Arc::new(udp);
+    let connections: Connections = Arc::default();
+    let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(8_192);
+    let readers = [
+        tokio::spawn(read_udp(udp.clone(), inbound_tx.clone())),
+        tokio::spawn(accept_tcp(
+            tcp,
+            inbound_tx,
+            connections.clone(),
+            stats.clone(),
+        )),
+    ];
     let started = Instant::now();
     let now = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut layer = TransactionLayer::new();
     let (answers_tx, mut answers) = mpsc::unbounded_channel::<(TransactionKey, Response)>();
-    let mut buffer = vec![0u8; MAX_MESSAGE_BYTES + 1];
     tokio::pin!(shutdown);
     loop {
         let deadline = layer
@@ -59,34 +87,32 @@ pub async fn serve_udp(
             }
         };
         let outputs = tokio::select! {
-            () = &mut shutdown => return,
-            received = socket.recv_from(&mut buffer) => match received {
-                Ok((length, from)) => {
-                    stats.received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    receive(&mut layer, &buffer[..length], from, now(), &socket, &stats).await
-                }
-                Err(error) => {
-                    // ICMP errors surface here on some systems; the socket stays usable.
-                    debug!(%error, "SIP UDP receive error");
-                    Vec::new()
-                }
-            },
+            () = &mut shutdown => break,
+            Some(message) = inbound.recv() => {
+                stats.received.fetch_add(1, Ordering::Relaxed);
+                receive(&mut layer, message, now(), &stats)
+            }
             // An error means the transaction timed out meanwhile: nothing to send.
             Some((key, response)) = answers.recv() => layer.respond(&key, response, now()).unwrap_or_default(),
             () = timer => layer.on_timer(now()),
         };
         for output in outputs {
             match output {
-                Output::Send { to, bytes, .. } => {
-                    if let Err(error) = socket.send_to(&bytes, to).await {
-                        warn!(%error, %to, "SIP send failed");
-                    }
-                }
-                Output::Request { key, request, from } => {
+                Output::Send {
+                    to,
+                    transport,
+                    bytes,
+                } => send(&udp, &connections, to, transport, bytes).await,
+                Output::Request {
+                    key,
+                    request,
+                    from,
+                    transport,
+                } => {
                     let service = service.clone();
                     let answers = answers_tx.clone();
                     tokio::spawn(async move {
-                        let response = service.handle(request, from, Transport::Udp).await;
+                        let response = service.handle(request, from, transport).await;
                         let _ = answers.send((key, response));
                     });
                 }
@@ -94,31 +120,237 @@ pub async fn serve_udp(
             }
         }
     }
+    for reader in readers {
+        reader.abort();
+    }
 }
 
-async fn receive(
+async fn send(
+    udp: &UdpSocket,
+    connections: &Connections,
+    to: SocketAddr,
+    transport: Transport,
+    bytes: Vec<u8>,
+) {
+    match transport {
+        Transport::Udp => {
+            if let Err(error) = udp.send_to(&bytes, to).await {
+                warn!(%error, %to, "SIP send failed");
+            }
+        }
+        Transport::Tcp => {
+            let writer = connections.lock().ok().and_then(|c| c.get(&to).cloned());
+            match writer {
+                Some(writer) => {
+                    let _ = writer.send(bytes);
+                }
+                None => debug!(%to, "TCP connection gone; message dropped"),
+            }
+        }
+    }
+}
+
+fn receive(
     layer: &mut TransactionLayer,
-    bytes: &[u8],
-    from: SocketAddr,
+    message: Inbound,
     now: u64,
-    socket: &UdpSocket,
     stats: &DriverStats,
 ) -> Vec<Output> {
-    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+    let Inbound {
+        bytes,
+        from,
+        transport,
+    } = message;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
         return Vec::new(); // keep-alive (RFC 5626 CRLF)
     }
-    match parse(bytes) {
-        Ok(SipMessage::Request(request)) => layer.on_request(request, from, Transport::Udp, now),
+    match parse(&bytes) {
+        Ok(SipMessage::Request(request)) => layer.on_request(request, from, transport, now),
         Ok(SipMessage::Response(response)) => layer.on_response(response, now),
         Err(error) => {
-            stats
-                .malformed
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            stats.malformed.fetch_add(1, Ordering::Relaxed);
             debug!(%error, %from, "malformed SIP");
-            if let Some(answer) = bad_request(bytes, &error) {
-                let _ = socket.send_to(&answer, from).await;
-            }
-            Vec::new()
+            bad_request(&bytes, &error)
+                .map(|bytes| Output::Send {
+                    to: from,
+                    transport,
+                    bytes,
+                })
+                .into_iter()
+                .collect()
         }
+    }
+}
+
+async fn read_udp(socket: Arc<UdpSocket>, inbound: mpsc::Sender<Inbound>) {
+    let mut buffer = vec![0u8; MAX_MESSAGE_BYTES + 1];
+    loop {
+        match socket.recv_from(&mut buffer).await {
+            Ok((length, from)) => {
+                let message = Inbound {
+                    bytes: buffer[..length].to_vec(),
+                    from,
+                    transport: Transport::Udp,
+                };
+                if inbound.send(message).await.is_err() {
+                    return;
+                }
+            }
+            // ICMP errors surface here on some systems; the socket stays usable.
+            Err(error) => debug!(%error, "SIP UDP receive error"),
+        }
+    }
+}
+
+async fn accept_tcp(
+    listener: TcpListener,
+    inbound: mpsc::Sender<Inbound>,
+    connections: Connections,
+    stats: Arc<DriverStats>,
+) {
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        stats.tcp_connections.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(serve_connection(
+            stream,
+            peer,
+            inbound.clone(),
+            connections.clone(),
+        ));
+    }
+}
+
+/// Reads framed messages from one TCP connection and writes what the loop sends it.
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    inbound: mpsc::Sender<Inbound>,
+    connections: Connections,
+) {
+    let (mut reader, mut writer) = stream.into_split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    if let Ok(mut c) = connections.lock() {
+        c.insert(peer, tx);
+    }
+    let writing = tokio::spawn(async move {
+        while let Some(bytes) = rx.recv().await {
+            if writer.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut buffer: Vec<u8> = Vec::with_capacity(4_096);
+    let mut chunk = vec![0u8; 16_384];
+    'read: loop {
+        match reader.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        }
+        loop {
+            match next_frame(&mut buffer) {
+                Frame::Message(bytes) => {
+                    if inbound
+                        .send(Inbound {
+                            bytes,
+                            from: peer,
+                            transport: Transport::Tcp,
+                        })
+                        .await
+                        .is_err()
+                    {
+                        break 'read;
+                    }
+                }
+                Frame::Incomplete => break,
+                Frame::Unusable => break 'read, // no way to find the next message: close
+            }
+        }
+    }
+    if let Ok(mut c) = connections.lock() {
+        c.remove(&peer);
+    }
+    writing.abort();
+}
+
+/// What the front of a TCP byte stream holds.
+#[derive(Debug, PartialEq, Eq)]
+enum Frame {
+    /// A whole message, removed from the buffer.
+    Message(Vec<u8>),
+    /// Not a whole message yet.
+    Incomplete,
+    /// Larger than allowed, or a Content-Length that cannot be read.
+    Unusable,
+}
+
+/// Takes the first message off `buffer`, skipping keep-alive CRLFs before it.
+fn next_frame(buffer: &mut Vec<u8>) -> Frame {
+    let start = buffer
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n'))
+        .unwrap_or(buffer.len());
+    buffer.drain(..start);
+    let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return if buffer.len() > MAX_MESSAGE_BYTES {
+            Frame::Unusable
+        } else {
+            Frame::Incomplete
+        };
+    };
+    let head = String::from_utf8_lossy(&buffer[..end]);
+    let mut length = 0usize;
+    for line in head.split("\r\n").skip(1) {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
+            match value.trim().parse() {
+                Ok(n) => length = n,
+                Err(_) => return Frame::Unusable,
+            }
+        }
+    }
+    let total = end + 4 + length;
+    if total > MAX_MESSAGE_BYTES {
+        return Frame::Unusable;
+    }
+    if buffer.len() < total {
+        return Frame::Incomplete;
+    }
+    Frame::Message(buffer.drain(..total).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_frames_split_on_content_length() {
+        let mut buffer = b"\r\n\r\nOPTIONS sip:a SIP/2.0\r\nl: 3\r\n\r\nabcSIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\nINVITE".to_vec();
+        assert_eq!(
+            next_frame(&mut buffer),
+            Frame::Message(b"OPTIONS sip:a SIP/2.0\r\nl: 3\r\n\r\nabc".to_vec())
+        );
+        assert_eq!(
+            next_frame(&mut buffer),
+            Frame::Message(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec())
+        );
+        assert_eq!(next_frame(&mut buffer), Frame::Incomplete);
+        assert_eq!(buffer, b"INVITE");
+    }
+
+    #[test]
+    fn a_partial_body_waits_and_a_bad_length_closes() {
+        let mut buffer = b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 10\r\n\r\nabc".to_vec();
+        assert_eq!(next_frame(&mut buffer), Frame::Incomplete);
+        let mut bad = b"OPTIONS sip:a SIP/2.0\r\nContent-Length: x\r\n\r\n".to_vec();
+        assert_eq!(next_frame(&mut bad), Frame::Unusable);
+        let mut huge = b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 999999\r\n\r\n".to_vec();
+        assert_eq!(next_frame(&mut huge), Frame::Unusable);
+        let mut endless = vec![b'a'; MAX_MESSAGE_BYTES + 2];
+        assert_eq!(next_frame(&mut endless), Frame::Unusable);
     }
 }

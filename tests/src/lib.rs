@@ -149,6 +149,11 @@ impl TestServer {
         self.db
     }
 
+    /// Counters of the SIP driver.
+    pub fn sip_stats(&self) -> &api::sip::SipHandle {
+        &self.sip
+    }
+
     /// The base URL.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)

@@ -16,9 +16,21 @@ fn free_udp_port() -> anyhow::Result<u16> {
     Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Runs the REGISTER scenario once with `password`, expecting `status`; returns SIPp's port.
+/// Runs the REGISTER scenario once with `password` over UDP, expecting `status`.
 fn sipp_register(
     server: &TestServer,
+    password: &str,
+    expires: u32,
+    status: u16,
+    port: u16,
+) -> anyhow::Result<()> {
+    sipp_register_over(server, "u1", password, expires, status, port)
+}
+
+/// Runs the REGISTER scenario once over `transport` (`u1` UDP, `t1` TCP).
+fn sipp_register_over(
+    server: &TestServer,
+    transport: &str,
     password: &str,
     expires: u32,
     status: u16,
@@ -42,7 +54,7 @@ fn sipp_register(
             "-l",
             "1",
             "-t",
-            "u1",
+            transport,
             "-i",
             "127.0.0.1",
             "-p",
@@ -170,6 +182,39 @@ async fn sipp_registers_with_digest(backend: Backend) -> anyhow::Result<()> {
         String::from_utf8_lossy(&buffer[..n]).starts_with("SIP/2.0 200 OK"),
         "the node stopped serving after bad input"
     );
+
+    // The same over TCP: a second binding, marked tcp.
+    let tcp_port = free_udp_port()?;
+    tokio::task::block_in_place(|| {
+        sipp_register_over(sip_server, "t1", &password, 120, 200, tcp_port)
+    })?;
+    let seen = server
+        .ok(
+            Some(&operator),
+            "query($id: ID!) { extension(id: $id) { registrations { contact transport } } }",
+            json!({ "id": id }),
+        )
+        .await?;
+    let transports: Vec<&str> = seen["extension"]["registrations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["transport"].as_str())
+        .collect();
+    ensure!(
+        transports.contains(&"tcp") && transports.contains(&"udp"),
+        "{seen}"
+    );
+    ensure!(
+        server
+            .sip_stats()
+            .tcp_connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+    tokio::task::block_in_place(|| {
+        sipp_register_over(sip_server, "t1", &password, 0, 200, tcp_port)
+    })?;
 
     // Expires 0 unbinds.
     tokio::task::block_in_place(|| sipp_register(sip_server, &password, 0, 200, port))?;

@@ -80,6 +80,8 @@ pub enum Output {
         request: Request,
         /// Who sent it.
         from: SocketAddr,
+        /// Over which transport.
+        transport: Transport,
     },
     /// An ACK that matches no transaction: the ACK of a 2xx, for the dialog layer.
     AckFor2xx {
@@ -307,7 +309,12 @@ impl TransactionLayer {
             transaction.last_response = Some(trying);
         }
         self.servers.insert(key.clone(), transaction);
-        out.push(Output::Request { key, request, from });
+        out.push(Output::Request {
+            key,
+            request,
+            from,
+            transport,
+        });
         out
     }
 
