@@ -4,4 +4,5 @@
 
 pub mod driver;
 pub mod registrar;
+pub mod sdp;
 pub mod sip;
