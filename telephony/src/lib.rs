@@ -3,6 +3,7 @@
 //! (bytes, time) in, outputs (bytes to send, decisions) out; only a driver will own sockets.
 
 pub mod driver;
+pub mod media;
 pub mod registrar;
 pub mod sdp;
 pub mod sip;

@@ -117,7 +117,9 @@ pub fn parse_offer(sdp: &str) -> Result<AudioOffer, SdpError> {
     let mut in_audio = false;
     let mut seen_audio = false;
     for line in sdp.lines().map(str::trim_end) {
-        let Some((kind, value)) = line.split_once('=') else { continue };
+        let Some((kind, value)) = line.split_once('=') else {
+            continue;
+        };
         match kind {
             "m" => {
                 in_audio = false;
@@ -126,7 +128,10 @@ pub fn parse_offer(sdp: &str) -> Result<AudioOffer, SdpError> {
                 }
                 let mut parts = value.split_whitespace();
                 if parts.next() == Some("audio") {
-                    let port = parts.next().and_then(|p| p.split('/').next()?.parse().ok()).ok_or(SdpError::Malformed("bad m= port"))?;
+                    let port = parts
+                        .next()
+                        .and_then(|p| p.split('/').next()?.parse().ok())
+                        .ok_or(SdpError::Malformed("bad m= port"))?;
                     let _proto = parts.next();
                     let formats = parts.filter_map(|f| f.parse().ok()).collect();
                     audio = Some((port, formats));
@@ -135,7 +140,10 @@ pub fn parse_offer(sdp: &str) -> Result<AudioOffer, SdpError> {
                 }
             }
             "c" => {
-                let address = value.split_whitespace().nth(2).and_then(|a| a.split('/').next()?.parse().ok());
+                let address = value
+                    .split_whitespace()
+                    .nth(2)
+                    .and_then(|a| a.split('/').next()?.parse().ok());
                 if in_audio {
                     media_address = address;
                 } else if !seen_audio {
@@ -159,7 +167,9 @@ pub fn parse_offer(sdp: &str) -> Result<AudioOffer, SdpError> {
                 } else if in_audio {
                     if let Some(rest) = value.strip_prefix("rtpmap:") {
                         let mut parts = rest.split_whitespace();
-                        if let (Some(Ok(pt)), Some(name)) = (parts.next().map(str::parse), parts.next()) {
+                        if let (Some(Ok(pt)), Some(name)) =
+                            (parts.next().map(str::parse), parts.next())
+                        {
                             rtpmaps.push((pt, name.to_ascii_lowercase()));
                         }
                     } else if let Some(p) = value.strip_prefix("ptime:") {
@@ -171,8 +181,15 @@ pub fn parse_offer(sdp: &str) -> Result<AudioOffer, SdpError> {
         }
     }
     let (port, formats) = audio.ok_or(SdpError::NoAudio)?;
-    let address = media_address.or(session_address).ok_or(SdpError::Malformed("no c= address"))?;
-    let named = |pt: u8| rtpmaps.iter().find(|(p, _)| *p == pt).map(|(_, n)| n.as_str());
+    let address = media_address
+        .or(session_address)
+        .ok_or(SdpError::Malformed("no c= address"))?;
+    let named = |pt: u8| {
+        rtpmaps
+            .iter()
+            .find(|(p, _)| *p == pt)
+            .map(|(_, n)| n.as_str())
+    };
     let mut codecs = Vec::new();
     let mut telephone_event = None;
     for pt in formats {
@@ -184,7 +201,14 @@ pub fn parse_offer(sdp: &str) -> Result<AudioOffer, SdpError> {
         }
     }
     codecs.dedup();
-    Ok(AudioOffer { address, port, codecs, telephone_event, direction: direction.unwrap_or(session_direction), ptime })
+    Ok(AudioOffer {
+        address,
+        port,
+        codecs,
+        telephone_event,
+        direction: direction.unwrap_or(session_direction),
+        ptime,
+    })
 }
 
 /// What callcore answers with for its side of a stream.
@@ -206,24 +230,46 @@ pub struct AudioAnswer {
 /// when offered, and the answering direction.
 pub fn answer(offer: &AudioOffer, address: IpAddr, port: u16) -> Result<AudioAnswer, SdpError> {
     let codec = *offer.codecs.first().ok_or(SdpError::NoCommonCodec)?;
-    Ok(AudioAnswer { address, port, codec, telephone_event: offer.telephone_event, direction: offer.direction.answer() })
+    Ok(AudioAnswer {
+        address,
+        port,
+        codec,
+        telephone_event: offer.telephone_event,
+        direction: offer.direction.answer(),
+    })
 }
 
 /// Prints a session description for one audio stream; `session_id` and `version` go in `o=`
 /// (increase `version` for every re-offer of the same session).
 pub fn print(media: &AudioAnswer, session_id: u64, version: u64) -> String {
-    let family = if media.address.is_ipv4() { "IP4" } else { "IP6" };
+    let family = if media.address.is_ipv4() {
+        "IP4"
+    } else {
+        "IP6"
+    };
     let mut sdp = String::new();
-    let _ = write!(sdp, "v=0\r\no=callcore {session_id} {version} IN {family} {}\r\ns=callcore\r\n", media.address);
+    let _ = write!(
+        sdp,
+        "v=0\r\no=callcore {session_id} {version} IN {family} {}\r\ns=callcore\r\n",
+        media.address
+    );
     let _ = write!(sdp, "c=IN {family} {}\r\nt=0 0\r\n", media.address);
     let mut formats = media.codec.payload_type().to_string();
     if let Some(pt) = media.telephone_event {
         let _ = write!(formats, " {pt}");
     }
     let _ = write!(sdp, "m=audio {} RTP/AVP {formats}\r\n", media.port);
-    let _ = write!(sdp, "a=rtpmap:{} {}/8000\r\n", media.codec.payload_type(), media.codec.name());
+    let _ = write!(
+        sdp,
+        "a=rtpmap:{} {}/8000\r\n",
+        media.codec.payload_type(),
+        media.codec.name()
+    );
     if let Some(pt) = media.telephone_event {
-        let _ = write!(sdp, "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-16\r\n");
+        let _ = write!(
+            sdp,
+            "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-16\r\n"
+        );
     }
     let _ = write!(sdp, "a=ptime:20\r\na={}\r\n", media.direction.attribute());
     sdp
@@ -238,7 +284,10 @@ mod tests {
     #[test]
     fn an_offer_is_read() {
         let offer = parse_offer(SIPP_OFFER).expect("valid SDP");
-        assert_eq!(offer.address, "127.0.0.1".parse::<IpAddr>().expect("an address"));
+        assert_eq!(
+            offer.address,
+            "127.0.0.1".parse::<IpAddr>().expect("an address")
+        );
         assert_eq!(offer.port, 6000);
         assert_eq!(offer.codecs, vec![Codec::Pcma, Codec::Pcmu]);
         assert_eq!(offer.telephone_event, Some(101));
@@ -248,7 +297,8 @@ mod tests {
     #[test]
     fn the_answer_takes_the_first_common_codec_and_prints_literally() {
         let offer = parse_offer(SIPP_OFFER).expect("valid SDP");
-        let chosen = answer(&offer, "192.0.2.5".parse().expect("an address"), 20_000).expect("a common codec");
+        let chosen = answer(&offer, "192.0.2.5".parse().expect("an address"), 20_000)
+            .expect("a common codec");
         assert_eq!(chosen.codec, Codec::Pcma);
         assert_eq!(
             print(&chosen, 42, 1),
@@ -263,15 +313,30 @@ mod tests {
         assert!(offer.direction.is_hold());
         assert_eq!(offer.direction.answer(), Direction::RecvOnly);
         let inactive = SIPP_OFFER.replace("t=0 0\r\n", "t=0 0\r\na=inactive\r\n");
-        assert_eq!(parse_offer(&inactive).map(|o| o.direction), Ok(Direction::Inactive));
+        assert_eq!(
+            parse_offer(&inactive).map(|o| o.direction),
+            Ok(Direction::Inactive)
+        );
     }
 
     #[test]
     fn unusable_offers_are_refused() {
-        assert_eq!(parse_offer("hello"), Err(SdpError::Malformed("does not start with v=0")));
-        assert_eq!(parse_offer("v=0\r\nc=IN IP4 1.2.3.4\r\nm=video 5000 RTP/AVP 96\r\n"), Err(SdpError::NoAudio));
-        let g729 = parse_offer("v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 5000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n").expect("valid SDP");
-        assert_eq!(answer(&g729, "1.2.3.4".parse().expect("an address"), 1), Err(SdpError::NoCommonCodec));
+        assert_eq!(
+            parse_offer("hello"),
+            Err(SdpError::Malformed("does not start with v=0"))
+        );
+        assert_eq!(
+            parse_offer("v=0\r\nc=IN IP4 1.2.3.4\r\nm=video 5000 RTP/AVP 96\r\n"),
+            Err(SdpError::NoAudio)
+        );
+        let g729 = parse_offer(
+            "v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 5000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n",
+        )
+        .expect("valid SDP");
+        assert_eq!(
+            answer(&g729, "1.2.3.4".parse().expect("an address"), 1),
+            Err(SdpError::NoCommonCodec)
+        );
         for cut in 0..SIPP_OFFER.len() {
             let _ = parse_offer(&SIPP_OFFER[..cut]);
         }
