@@ -45,12 +45,44 @@ impl App {
             max_failures: config.max_failed_logins,
             lockout: chrono::Duration::minutes(i64::from(config.lockout_minutes)),
         };
-        Ok(Self {
+        let app = Self {
             auth: Arc::new(Auth::new(policy)),
             metrics: Arc::new(Metrics::default()),
             log,
             models,
-        })
+        };
+        app.close_calls_left_open().await?;
+        Ok(app)
+    }
+
+    /// Ends, with an explicit `NodeRestart` event, every call the log still shows in progress:
+    /// the process that carried them is gone, and no record may stay "in progress".
+    async fn close_calls_left_open(&self) -> anyhow::Result<()> {
+        let open: Vec<(uuid::Uuid, uuid::Uuid)> = self
+            .models
+            .model("call_records")?
+            .read()
+            .values()
+            .filter_map(|d| d.decode::<projections::CallRecordDoc>())
+            .filter(|r| r.status == projections::CallStatus::InProgress)
+            .map(|r| (r.id, r.enterprise_id))
+            .collect();
+        for (call, enterprise) in open {
+            let command = domain::call::CallCommand::CloseAfterRestart {
+                at: chrono::Utc::now(),
+            };
+            if let Err(error) = self
+                .execute::<domain::call::Call>(
+                    call,
+                    command,
+                    eventlog::Metadata::new(Some(enterprise), None),
+                )
+                .await
+            {
+                tracing::warn!(%call, code = error.code(), message = error.message(), "closing a call left open failed");
+            }
+        }
+        Ok(())
     }
 
     /// Stops taking appends, commits what was accepted and lets read models apply it.

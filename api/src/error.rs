@@ -210,6 +210,18 @@ impl From<domain::route::RouteError> for ApiError {
     }
 }
 
+impl From<domain::call::CallError> for ApiError {
+    fn from(e: domain::call::CallError) -> Self {
+        use domain::call::CallError as E;
+        match e {
+            E::NotFound | E::NoSuchLeg(_) => ApiError::NotFound(e.to_string()),
+            E::AlreadyExists | E::Ended | E::LegExists(_) | E::WrongState { .. } => {
+                ApiError::Conflict(e.to_string())
+            }
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -18,6 +18,7 @@ pub use models::{
     announcements::AnnouncementDoc,
     audit_log::AuditEntry,
     audit_log::{audit_key, redact},
+    call_records::{CallRecordDoc, CallStatus},
     credentials::CredentialDoc,
     enterprises::EnterpriseDoc,
     extensions::ExtensionDoc,

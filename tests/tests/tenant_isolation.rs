@@ -133,6 +133,11 @@ fn walk(b: &Foreign) -> Vec<(&'static str, String, &'static str)> {
     let (rt, nb, tk) = (&b.route, &b.number, &b.trunk);
     vec![
         ("trunks", "{ trunks { totalCount } }".into(), "FORBIDDEN"),
+        (
+            "callRecords",
+            format!("{{ callRecords(filter: {{ kind: INBOUND, enterpriseId: \"{e}\", callTime: {{ from: \"2026-01-01T00:00:00Z\", to: \"2026-01-31T00:00:00Z\" }} }}) {{ totalCount }} }}"),
+            "NOT_FOUND",
+        ),
         ("createTrunk", "mutation { createTrunk(input: { name: \"x\", host: \"192.0.2.9\" }) { id } }".into(), "FORBIDDEN"),
         ("updateTrunk", format!("mutation {{ updateTrunk(id: \"{tk}\", input: {{ name: \"x\", host: \"192.0.2.9\" }}) {{ id }} }}"), "FORBIDDEN"),
         ("deleteTrunk", format!("mutation {{ deleteTrunk(id: \"{tk}\") }}"), "FORBIDDEN"),

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod announcements;
 pub mod audit_log;
+pub mod call_records;
 pub mod credentials;
 pub mod enterprises;
 pub mod extensions;
@@ -28,6 +29,7 @@ pub fn all_projections() -> Vec<Box<dyn Projection>> {
         Box::new(roles::Roles),
         Box::new(announcements::Announcements),
         Box::new(sessions::Sessions),
+        Box::new(call_records::CallRecords),
         Box::new(trunks::Trunks),
         Box::new(numbers::Numbers),
         Box::new(routes::Routes),

@@ -1,0 +1,289 @@
+//! Read model `call_records` (通话记录, manual §2.6): one record per call, built from the call's
+//! events — inbound, outbound and internal calls, missed calls (offered to an extension, never
+//! answered) and refusals at the door, with the columns of the manual.
+
+use chrono::{DateTime, Utc};
+use domain::call::{Call, CallEvent, Cause, Direction, LegState, Party, Side};
+use eventlog::RecordedEvent;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::models::decode;
+use crate::{Docs, Projection, ProjectionError};
+
+/// Where a call stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallStatus {
+    /// Still up.
+    InProgress,
+    /// Ended after an extension or the callee answered.
+    Answered,
+    /// Ended without answer after being offered to an extension (未接来电).
+    Missed,
+    /// Ended without answer, offered to nobody (e.g. the caller hung up first).
+    Unanswered,
+    /// Refused at the door (paused route, over the limit, no route, outbound not allowed).
+    Refused,
+}
+
+/// One call record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRecordDoc {
+    /// The call.
+    pub id: Uuid,
+    /// Its enterprise.
+    pub enterprise_id: Uuid,
+    /// Direction.
+    pub direction: Direction,
+    /// Inbound route (路由).
+    pub route_id: Option<Uuid>,
+    /// Calling number or extension (号码 for inbound).
+    pub caller: String,
+    /// Called number or extension.
+    pub called: String,
+    /// Caller ID used on the outside leg (outbound).
+    pub caller_id: String,
+    /// Time in (呼入时间) or dial time.
+    pub started_at: DateTime<Utc>,
+    /// First answer by the callee side.
+    pub answered_at: Option<DateTime<Utc>>,
+    /// End.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Handling extension number (处理分机).
+    pub extension: Option<String>,
+    /// The extension's id.
+    pub extension_id: Option<Uuid>,
+    /// Who hung up first (挂机位置).
+    pub hangup_side: Option<Side>,
+    /// Why it ended or was refused.
+    pub cause: Option<Cause>,
+    /// Status.
+    pub status: CallStatus,
+    /// Remarks (备注): transfers, forwards.
+    pub remarks: Vec<String>,
+    /// Recording file under the data directory.
+    pub recording: Option<String>,
+    /// Recording length in milliseconds.
+    pub recording_ms: Option<u64>,
+    /// Legs offered to extensions, for the missed-call rule.
+    pub offered_to_extension: bool,
+    /// Leg states by name.
+    pub legs: Vec<(String, LegState)>,
+}
+
+impl CallRecordDoc {
+    /// Duration in seconds: inbound and internal calls from entry, outbound calls from answer
+    /// (the manual's two definitions); 0 while in progress.
+    pub fn duration_seconds(&self) -> i64 {
+        let Some(end) = self.ended_at else { return 0 };
+        let from = match self.direction {
+            Direction::Outbound => match self.answered_at {
+                Some(answered) => answered,
+                None => return 0,
+            },
+            Direction::Inbound | Direction::Internal => self.started_at,
+        };
+        (end - from).num_seconds().max(0)
+    }
+}
+
+fn party_text(party: &Party) -> String {
+    match party {
+        Party::External { number } => number.clone(),
+        Party::Extension { number, .. } => number.clone(),
+    }
+}
+
+fn set_leg(doc: &mut CallRecordDoc, leg: &str, state: LegState) {
+    match doc.legs.iter_mut().find(|(name, _)| name == leg) {
+        Some(entry) => entry.1 = state,
+        None => doc.legs.push((leg.to_owned(), state)),
+    }
+}
+
+/// A new record: in progress, or refused at the door when `refused` names the cause.
+#[allow(clippy::too_many_arguments)]
+fn opened(
+    id: Uuid,
+    enterprise_id: Uuid,
+    direction: Direction,
+    caller: &Party,
+    called: String,
+    route_id: Option<Uuid>,
+    at: DateTime<Utc>,
+    refused: Option<Cause>,
+) -> CallRecordDoc {
+    let (extension, extension_id) = match caller {
+        Party::Extension {
+            extension_id,
+            number,
+        } => (Some(number.clone()), Some(*extension_id)),
+        Party::External { .. } => (None, None),
+    };
+    let is_refused = refused.is_some();
+    CallRecordDoc {
+        id,
+        enterprise_id,
+        direction,
+        route_id,
+        caller: party_text(caller),
+        called,
+        caller_id: String::new(),
+        started_at: at,
+        answered_at: None,
+        ended_at: is_refused.then_some(at),
+        extension,
+        extension_id,
+        hangup_side: is_refused.then_some(Side::System),
+        cause: refused,
+        status: if is_refused {
+            CallStatus::Refused
+        } else {
+            CallStatus::InProgress
+        },
+        remarks: Vec::new(),
+        recording: None,
+        recording_ms: None,
+        offered_to_extension: false,
+        legs: if is_refused {
+            Vec::new()
+        } else {
+            vec![("a".into(), LegState::Offered)]
+        },
+    }
+}
+
+/// The projection.
+pub struct CallRecords;
+
+impl Projection for CallRecords {
+    fn name(&self) -> &'static str {
+        "call_records"
+    }
+
+    fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {
+        let Some(e) = decode::<Call>(event)? else {
+            return Ok(());
+        };
+        let id = event.stream_id;
+        let key = id.to_string();
+        match e {
+            CallEvent::CallOffered {
+                enterprise_id,
+                direction,
+                caller,
+                called,
+                route_id,
+                at,
+            } => {
+                let doc = opened(
+                    id,
+                    enterprise_id,
+                    direction,
+                    &caller,
+                    called,
+                    route_id,
+                    at,
+                    None,
+                );
+                docs.put(key, Some(enterprise_id), &doc);
+            }
+            CallEvent::CallRefused {
+                enterprise_id,
+                direction,
+                caller,
+                called,
+                route_id,
+                cause,
+                at,
+            } => {
+                let doc = opened(
+                    id,
+                    enterprise_id,
+                    direction,
+                    &caller,
+                    called,
+                    route_id,
+                    at,
+                    Some(cause),
+                );
+                docs.put(key, Some(enterprise_id), &doc);
+            }
+            CallEvent::LegOffered {
+                leg,
+                party,
+                caller_id,
+                forwarded,
+                ..
+            } => docs.update(&key, |d: &mut CallRecordDoc| {
+                set_leg(d, &leg, LegState::Offered);
+                if let Party::Extension {
+                    extension_id,
+                    number,
+                } = &party
+                {
+                    d.offered_to_extension = true;
+                    if d.direction != Direction::Outbound {
+                        d.extension = Some(number.clone());
+                        d.extension_id = Some(*extension_id);
+                    }
+                }
+                if !caller_id.is_empty() && d.caller_id.is_empty() {
+                    d.caller_id = caller_id;
+                }
+                if forwarded {
+                    d.remarks
+                        .push(format!("forwarded to {}", party_text(&party)));
+                }
+            }),
+            CallEvent::LegRinging { leg, .. } => docs.update(&key, |d: &mut CallRecordDoc| {
+                set_leg(d, &leg, LegState::Ringing)
+            }),
+            CallEvent::LegAnswered { leg, at } => docs.update(&key, |d: &mut CallRecordDoc| {
+                set_leg(d, &leg, LegState::Answered);
+                if leg != "a" && d.answered_at.is_none() {
+                    d.answered_at = Some(at);
+                }
+            }),
+            CallEvent::CallTransferred { by_leg, target, .. } => {
+                docs.update(&key, |d: &mut CallRecordDoc| {
+                    d.remarks
+                        .push(format!("transferred by leg {by_leg} to {target}"))
+                });
+            }
+            CallEvent::RecordingStarted { file, .. } => {
+                docs.update(&key, |d: &mut CallRecordDoc| d.recording = Some(file))
+            }
+            CallEvent::RecordingStopped { duration_ms, .. } => {
+                docs.update(&key, |d: &mut CallRecordDoc| d.recording_ms = duration_ms)
+            }
+            CallEvent::LegHungUp {
+                leg, side, cause, ..
+            } => docs.update(&key, |d: &mut CallRecordDoc| {
+                set_leg(d, &leg, LegState::Ended);
+                if d.hangup_side.is_none() {
+                    d.hangup_side = Some(side);
+                    d.cause = Some(cause);
+                }
+            }),
+            CallEvent::CallEnded { cause, at } => docs.update(&key, |d: &mut CallRecordDoc| {
+                d.ended_at = Some(at);
+                if d.cause.is_none() {
+                    d.cause = Some(cause);
+                }
+                d.status = if d.answered_at.is_some() {
+                    CallStatus::Answered
+                } else if d.offered_to_extension {
+                    CallStatus::Missed
+                } else {
+                    CallStatus::Unanswered
+                };
+            }),
+            CallEvent::LegsBridged { .. }
+            | CallEvent::LegHeld { .. }
+            | CallEvent::LegResumed { .. } => {}
+        }
+        Ok(())
+    }
+}
