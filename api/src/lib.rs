@@ -4,6 +4,7 @@
 pub mod app;
 pub mod auth;
 pub mod bootstrap;
+pub mod calls;
 pub mod cli;
 pub mod commands;
 pub mod config;

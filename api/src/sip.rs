@@ -1,6 +1,6 @@
-//! The SIP front end: binds the SIP socket, answers REGISTER (digest-authenticated, bindings
-//! committed as extension events before the 200 goes out) and OPTIONS, and expires lapsed
-//! bindings. Calls arrive with the call runtime; until then INVITE gets 501.
+//! The SIP front end: binds the SIP sockets, answers REGISTER (digest-authenticated, bindings
+//! committed as extension events before the 200 goes out) and OPTIONS, expires lapsed
+//! bindings, and hands INVITEs and in-dialog messages to the call runtime (`calls`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,15 +11,16 @@ use domain::extension::{Binding, Extension, ExtensionCommand};
 use eventlog::Metadata;
 use projections::{EnterpriseDoc, ExtensionDoc};
 use rand::RngCore;
-use telephony::driver::{serve, DriverStats, ResponseFuture, SipService};
+use telephony::driver::{answer_with, serve, DriverStats, SipSender, SipService};
 use telephony::registrar::{ok_response, unix_now, RegisterDecision, Registrar, SipAccount};
-use telephony::sip::message::{Method, Request, Response};
-use telephony::sip::transaction::{response_to, Transport};
+use telephony::sip::message::{param, Method, Request, Response};
+use telephony::sip::transaction::{response_to, TransactionKey, Transport};
 use tokio::sync::watch;
 use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::app::App;
+use crate::calls::{self, CallInput, Calls};
 
 /// How often lapsed bindings are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
@@ -53,6 +54,7 @@ struct Frontend {
     app: App,
     registrar: Registrar,
     tag: String,
+    calls: Arc<Calls>,
 }
 
 /// Binds `addr` on UDP and TCP (the same port) and serves SIP for `app` until the handle is
@@ -67,6 +69,7 @@ pub async fn start(app: App, addr: SocketAddr) -> std::io::Result<SipHandle> {
         app: app.clone(),
         registrar: Registrar::new(secret),
         tag: hex::encode(&secret[..4]),
+        calls: Arc::default(),
     });
     let stats = Arc::new(DriverStats::default());
     let (stop, stopped) = watch::channel(false);
@@ -86,24 +89,77 @@ pub async fn start(app: App, addr: SocketAddr) -> std::io::Result<SipHandle> {
 }
 
 impl SipService for Frontend {
-    fn handle(&self, request: Request, from: SocketAddr, transport: Transport) -> ResponseFuture {
-        let app = self.app.clone();
-        let registrar = self.registrar.clone();
-        let tag = self.tag.clone();
-        Box::pin(async move {
-            match request.method {
-                Method::Register => {
+    fn request(
+        &self,
+        key: TransactionKey,
+        request: Request,
+        from: SocketAddr,
+        transport: Transport,
+        sip: SipSender,
+    ) {
+        let new_dialog = request
+            .headers
+            .get("To")
+            .is_some_and(|to| param(to, "tag").is_none());
+        match request.method {
+            Method::Register => {
+                let (app, registrar, tag) =
+                    (self.app.clone(), self.registrar.clone(), self.tag.clone());
+                answer_with(key, sip, async move {
                     register(&app, &registrar, &tag, request, from, transport).await
-                }
-                Method::Options => {
-                    let mut ok = response_to(&request, 200, "OK", Some(&tag));
-                    ok.headers
-                        .push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER");
-                    ok
-                }
-                _ => response_to(&request, 501, "Not Implemented", Some(&tag)),
+                });
             }
-        })
+            Method::Options => {
+                let mut ok = response_to(&request, 200, "OK", Some(&self.tag));
+                ok.headers
+                    .push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER");
+                sip.respond(&key, ok);
+            }
+            Method::Invite if new_dialog => {
+                calls::start_inbound(
+                    self.app.clone(),
+                    self.calls.clone(),
+                    key,
+                    request,
+                    from,
+                    transport,
+                    sip,
+                );
+            }
+            _ => {
+                let call_id = request
+                    .headers
+                    .get("Call-ID")
+                    .unwrap_or_default()
+                    .to_owned();
+                let request_copy = request.clone();
+                if !self.calls.deliver(
+                    &call_id,
+                    CallInput::Request {
+                        key: key.clone(),
+                        request,
+                    },
+                ) {
+                    calls::no_such_call(&sip, &key, &request_copy);
+                }
+            }
+        }
+    }
+
+    fn ack(&self, request: Request, _from: SocketAddr, _sip: SipSender) {
+        self.calls.deliver(
+            request.headers.get("Call-ID").unwrap_or_default(),
+            CallInput::Ack,
+        );
+    }
+
+    fn response(&self, _key: TransactionKey, response: Response, _sip: SipSender) {
+        let call_id = response
+            .headers
+            .get("Call-ID")
+            .unwrap_or_default()
+            .to_owned();
+        self.calls.deliver(&call_id, CallInput::Response(response));
     }
 }
 

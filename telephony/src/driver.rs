@@ -21,13 +21,107 @@ use tracing::{debug, warn};
 use crate::sip::message::{bad_request, parse, Request, Response, SipMessage, MAX_MESSAGE_BYTES};
 use crate::sip::transaction::{Output, TransactionKey, TransactionLayer, Transport};
 
-/// A boxed response future.
+/// A boxed future, for services that answer asynchronously.
 pub type ResponseFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
 
-/// What answers requests: the registrar, and later the call runtime.
+/// What the transaction user asks the driver to do.
+#[derive(Debug)]
+enum Command {
+    Respond {
+        key: TransactionKey,
+        response: Response,
+    },
+    Request {
+        request: Request,
+        to: SocketAddr,
+        transport: Transport,
+    },
+    Raw {
+        bytes: Vec<u8>,
+        to: SocketAddr,
+        transport: Transport,
+    },
+}
+
+/// The transaction user's handle on the driver: answer server transactions, start client
+/// transactions, send messages outside transactions (ACK of a 2xx, 2xx retransmissions).
+#[derive(Debug, Clone)]
+pub struct SipSender {
+    commands: mpsc::UnboundedSender<Command>,
+    local: SocketAddr,
+}
+
+impl SipSender {
+    /// Sends `response` on server transaction `key` (provisional or final).
+    pub fn respond(&self, key: &TransactionKey, response: Response) {
+        let _ = self.commands.send(Command::Respond {
+            key: key.clone(),
+            response,
+        });
+    }
+
+    /// Starts a client transaction; its responses come to [`SipService::response`].
+    pub fn request(&self, request: Request, to: SocketAddr, transport: Transport) {
+        let _ = self.commands.send(Command::Request {
+            request,
+            to,
+            transport,
+        });
+    }
+
+    /// Sends a message outside any transaction.
+    pub fn raw(&self, message: &SipMessage, to: SocketAddr, transport: Transport) {
+        let _ = self.commands.send(Command::Raw {
+            bytes: message.to_bytes(),
+            to,
+            transport,
+        });
+    }
+
+    /// The address the driver listens on (for Via and Contact).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+}
+
+/// What handles SIP above the transaction layer: the registrar and the call runtime. Each call
+/// must return quickly; long work goes to a task of the service's own.
 pub trait SipService: Send + Sync + 'static {
-    /// The final response to a new request (never called for ACK or retransmissions).
-    fn handle(&self, request: Request, from: SocketAddr, transport: Transport) -> ResponseFuture;
+    /// A new request (never an ACK of a 2xx or a retransmission); answer through `sip`.
+    fn request(
+        &self,
+        key: TransactionKey,
+        request: Request,
+        from: SocketAddr,
+        transport: Transport,
+        sip: SipSender,
+    );
+
+    /// An ACK that matched no transaction: the ACK of a 2xx.
+    fn ack(&self, request: Request, from: SocketAddr, sip: SipSender) {
+        let _ = (request, from, sip);
+    }
+
+    /// A response to a client transaction started with [`SipSender::request`].
+    fn response(&self, key: TransactionKey, response: Response, sip: SipSender) {
+        let _ = (key, response, sip);
+    }
+
+    /// A transaction gave up (no final response, or no ACK).
+    fn timeout(&self, key: TransactionKey, sip: SipSender) {
+        let _ = (key, sip);
+    }
+}
+
+/// Adapts a service that answers each request with one final response.
+pub fn answer_with<F>(key: TransactionKey, sip: SipSender, answer: F)
+where
+    F: Future<Output = Response> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let response = answer.await;
+        sip.respond(&key, response);
+    });
 }
 
 /// Counters of a running driver.
@@ -59,7 +153,15 @@ pub async fn serve(
     stats: Arc<DriverStats>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let local = udp
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 5060)));
     let udp = Arc::new(udp);
+    let (commands_tx, mut commands) = mpsc::unbounded_channel::<Command>();
+    let sip = SipSender {
+        commands: commands_tx,
+        local,
+    };
     let connections: Connections = Arc::default();
     let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(8_192);
     let readers = [
@@ -74,7 +176,6 @@ pub async fn serve(
     let started = Instant::now();
     let now = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut layer = TransactionLayer::new();
-    let (answers_tx, mut answers) = mpsc::unbounded_channel::<(TransactionKey, Response)>();
     tokio::pin!(shutdown);
     loop {
         let deadline = layer
@@ -92,8 +193,18 @@ pub async fn serve(
                 stats.received.fetch_add(1, Ordering::Relaxed);
                 receive(&mut layer, message, now(), &stats)
             }
-            // An error means the transaction timed out meanwhile: nothing to send.
-            Some((key, response)) = answers.recv() => layer.respond(&key, response, now()).unwrap_or_default(),
+            Some(command) = commands.recv() => match command {
+                // An error means the transaction timed out meanwhile: nothing to send.
+                Command::Respond { key, response } => layer.respond(&key, response, now()).unwrap_or_default(),
+                Command::Request { request, to, transport } => match layer.send_request(request, to, transport, now()) {
+                    Ok((_, outputs)) => outputs,
+                    Err(error) => {
+                        warn!(%error, "client transaction not started");
+                        Vec::new()
+                    }
+                },
+                Command::Raw { bytes, to, transport } => vec![Output::Send { to, transport, bytes }],
+            },
             () = timer => layer.on_timer(now()),
         };
         for output in outputs {
@@ -108,15 +219,10 @@ pub async fn serve(
                     request,
                     from,
                     transport,
-                } => {
-                    let service = service.clone();
-                    let answers = answers_tx.clone();
-                    tokio::spawn(async move {
-                        let response = service.handle(request, from, transport).await;
-                        let _ = answers.send((key, response));
-                    });
-                }
-                Output::AckFor2xx { .. } | Output::Response { .. } | Output::Timeout { .. } => {}
+                } => service.request(key, request, from, transport, sip.clone()),
+                Output::AckFor2xx { request, from } => service.ack(request, from, sip.clone()),
+                Output::Response { key, response } => service.response(key, response, sip.clone()),
+                Output::Timeout { key } => service.timeout(key, sip.clone()),
             }
         }
     }

@@ -216,6 +216,47 @@ impl TestServer {
     }
 }
 
+/// Runs SIPp with `scenario` (the XML text) and `args`, in a temporary directory; fails with
+/// SIPp's error log when the scenario fails. SIPp must be installed (Debian's `sip-tester`).
+pub fn run_sipp(scenario: &str, args: &[&str]) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("scenario.xml");
+    std::fs::write(&path, scenario)?;
+    let output = std::process::Command::new("sipp")
+        .current_dir(dir.path())
+        .arg("-sf")
+        .arg(&path)
+        .args([
+            "-m",
+            "1",
+            "-l",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-timeout",
+            "20",
+            "-timeout_error",
+            "-nostdin",
+            "-trace_err",
+        ])
+        .args(args)
+        .output()
+        .context("sipp must be installed (Debian package sip-tester)")?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let errors: String = std::fs::read_dir(dir.path())?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("errors"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    Err(anyhow!(
+        "SIPp failed ({:?}): {}\n{errors}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    ))
+}
+
 /// The `extensions.code` of the first error of a response (or `""`).
 pub fn error_code(response: &Value) -> String {
     response["errors"][0]["extensions"]["code"]

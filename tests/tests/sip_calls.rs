@@ -1,0 +1,247 @@
+//! Inbound calls end to end with real SIP peers: SIPp plays the carrier (a trunk at 127.0.0.1)
+//! calling a DID, and the registered phone of the extension the route points to. Answered,
+//! busy and over-the-limit calls each leave their events and their call record.
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use anyhow::{ensure, Context};
+use chrono::Utc;
+use domain::call::{Call, CallCommand, Direction, Party, RouteCheck};
+use eventlog::Metadata;
+use serde_json::{json, Value};
+use tests::{on_both_backends, run_sipp, Backend, TestServer};
+use uuid::Uuid;
+
+const REGISTER: &str = include_str!("../sipp/register.xml");
+const UAC: &str = include_str!("../sipp/uac_call.xml");
+const UAS_ANSWER: &str = include_str!("../sipp/uas_answer.xml");
+const UAS_BUSY: &str = include_str!("../sipp/uas_busy.xml");
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn uac(expected_final: u16) -> String {
+    let scenario = UAC
+        .replace("DID", "02161234567")
+        .replace("EXPECTED_FINAL", &expected_final.to_string());
+    if expected_final == 200 {
+        return scenario;
+    }
+    let start = scenario
+        .find("<!-- ANSWERED_START -->")
+        .unwrap_or(scenario.len());
+    let end = scenario
+        .find("<!-- ANSWERED_END -->")
+        .unwrap_or(scenario.len());
+    format!("{}{}", &scenario[..start], &scenario[end..])
+}
+
+/// Runs `phone` (a UAS scenario on the extension's port) and the carrier's call together.
+async fn call_with(
+    server: &TestServer,
+    phone: Option<&str>,
+    phone_port: u16,
+    expected_final: u16,
+) -> anyhow::Result<()> {
+    let target = server.sip_addr.to_string();
+    let phone_task = phone.map(|scenario| {
+        let scenario = scenario.to_owned();
+        let port = phone_port.to_string();
+        tokio::task::spawn_blocking(move || run_sipp(&scenario, &["-p", &port, "-t", "u1"]))
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let caller_port = free_port()?.to_string();
+    let scenario = uac(expected_final);
+    tokio::task::spawn_blocking(move || {
+        run_sipp(&scenario, &["-p", &caller_port, "-t", "u1", &target])
+    })
+    .await??;
+    if let Some(task) = phone_task {
+        task.await?.context("the phone's scenario")?;
+    }
+    Ok(())
+}
+
+async fn latest_record(server: &TestServer, token: &str) -> anyhow::Result<Value> {
+    let from = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let to = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    for _ in 0..50 {
+        let data = server
+            .ok(
+                Some(token),
+                "query($f: DateTime!, $t: DateTime!) { callRecords(first: 1, filter: { kind: INBOUND, callTime: { from: $f, to: $t } }) { edges { node { id status cause hangupSide duration extension caller called } } } }",
+                json!({ "f": from, "t": to }),
+            )
+            .await?;
+        let node = data["callRecords"]["edges"][0]["node"].clone();
+        if node["status"] != "in_progress" {
+            return Ok(node);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the call record stayed in progress")
+}
+
+async fn a_did_reaches_the_registered_extension(backend: Backend) -> anyhow::Result<()> {
+    let server = TestServer::start(backend).await?;
+    let op = server.operator().await?;
+    let created = server
+        .ok(Some(&op), "mutation { createEnterprise(input: { code: \"acme\", name: \"Acme\", adminAccount: \"boss\", adminPassword: \"boss-password\" }) { id } }", json!({}))
+        .await?;
+    let enterprise = created["createEnterprise"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let boss = server.login("acme", "boss", "boss-password").await?;
+    let extension = server
+        .ok(Some(&op), "mutation($e: ID!) { createExtension(enterpriseId: $e, number: \"1001\") { id sipPassword } }", json!({ "e": enterprise }))
+        .await?;
+    let extension_id = extension["createExtension"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let password = extension["createExtension"]["sipPassword"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let trunk = server
+        .ok(
+            Some(&op),
+            "mutation { createTrunk(input: { name: \"carrier\", host: \"127.0.0.1\" }) { id } }",
+            json!({}),
+        )
+        .await?;
+    let trunk = trunk["createTrunk"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    server
+        .ok(Some(&op), "mutation($e: ID!, $t: ID!) { assignNumber(number: \"02161234567\", input: { enterpriseId: $e, trunkId: $t, callerId: false }) { id } }", json!({ "e": enterprise, "t": trunk }))
+        .await?;
+    let route = server
+        .ok(
+            Some(&op),
+            "mutation($e: ID!, $x: ID!) { createRoute(enterpriseId: $e, name: \"main\", entry: \"02161234567\", settings: { destination: { kind: \"EXTENSION\", targetId: $x }, maxConcurrent: 5, priority: 1 }) { id } }",
+            json!({ "e": enterprise, "x": extension_id }),
+        )
+        .await?;
+    let route_id = route["createRoute"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    // The phone registers from its port.
+    let phone_port = free_port()?;
+    let register = REGISTER
+        .replace("USER", "1001")
+        .replace("DOMAIN", "acme")
+        .replace("EXPIRES", "300")
+        .replace("EXPECTED_STATUS", "200");
+    let (target, port) = (server.sip_addr.to_string(), phone_port.to_string());
+    tokio::task::spawn_blocking(move || {
+        run_sipp(
+            &register,
+            &[
+                "-p", &port, "-t", "u1", "-au", "1001", "-ap", &password, &target,
+            ],
+        )
+    })
+    .await??;
+
+    // Answered, then the caller hangs up.
+    call_with(&server, Some(UAS_ANSWER), phone_port, 200).await?;
+    let record = latest_record(&server, &boss).await?;
+    ensure!(
+        record["status"] == "answered"
+            && record["hangupSide"] == "caller"
+            && record["extension"] == "1001",
+        "{record}"
+    );
+    ensure!(
+        record["caller"] == "+8613800138000" && record["called"] == "+862161234567",
+        "{record}"
+    );
+    ensure!(
+        record["duration"].as_i64().is_some_and(|d| d >= 1),
+        "{record}"
+    );
+    let call = Uuid::parse_str(record["id"].as_str().unwrap_or_default())?;
+    let types: Vec<String> = server
+        .app
+        .log
+        .read_stream(call)
+        .await?
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    ensure!(
+        types
+            == [
+                "CallOffered",
+                "LegOffered",
+                "LegRinging",
+                "LegAnswered",
+                "LegAnswered",
+                "LegsBridged",
+                "LegHungUp",
+                "LegHungUp",
+                "CallEnded"
+            ],
+        "{types:?}"
+    );
+
+    // Busy: the phone answers 486, the carrier hears 486, the call is missed.
+    call_with(&server, Some(UAS_BUSY), phone_port, 486).await?;
+    let record = latest_record(&server, &boss).await?;
+    ensure!(
+        record["status"] == "missed" && record["cause"] == "busy",
+        "{record}"
+    );
+
+    // Over the route's limit: refused with 486 before the phone is tried, and recorded.
+    server
+        .ok(
+            Some(&boss),
+            "mutation($r: ID!, $x: ID!) { updateRoute(id: $r, settings: { destination: { kind: \"EXTENSION\", targetId: $x }, maxConcurrent: 1, priority: 1 }) { id } }",
+            json!({ "r": route_id, "x": extension_id }),
+        )
+        .await?;
+    let enterprise_id = Uuid::parse_str(&enterprise)?;
+    let busy_line = Uuid::new_v4();
+    server
+        .app
+        .execute::<Call>(
+            busy_line,
+            CallCommand::Offer {
+                enterprise_id,
+                direction: Direction::Inbound,
+                caller: Party::External {
+                    number: "+8613900139000".into(),
+                },
+                called: "+862161234567".into(),
+                route: Some(RouteCheck {
+                    route_id: Uuid::parse_str(&route_id)?,
+                    enabled: true,
+                    active_calls: 0,
+                    max_concurrent: 1,
+                }),
+                outbound_allowed: false,
+                at: Utc::now(),
+            },
+            Metadata::new(Some(enterprise_id), None),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    call_with(&server, None, phone_port, 486).await?;
+    let record = latest_record(&server, &boss).await?;
+    ensure!(
+        record["status"] == "refused" && record["cause"] == "route_limit_reached",
+        "{record}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+on_both_backends!(a_did_reaches_the_registered_extension);
