@@ -26,9 +26,6 @@ use uuid::Uuid;
 
 use crate::app::App;
 
-/// How long an extension may ring before the call is missed.
-const RING_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Something for a call's actor.
 #[derive(Debug)]
 pub enum CallInput {
@@ -46,12 +43,21 @@ pub enum CallInput {
 }
 
 /// The live calls of the node, by SIP Call-ID of either leg.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Calls {
     by_call_id: DashMap<String, mpsc::UnboundedSender<CallInput>>,
+    ring_timeout: Duration,
 }
 
 impl Calls {
+    /// No calls yet; an extension rings at most `ring_timeout` before the call is missed.
+    pub fn new(ring_timeout: Duration) -> Self {
+        Self {
+            by_call_id: DashMap::new(),
+            ring_timeout,
+        }
+    }
+
     /// Hands `input` to the call owning `call_id`; false when there is none.
     pub fn deliver(&self, call_id: &str, input: CallInput) -> bool {
         self.by_call_id
@@ -323,7 +329,7 @@ async fn inbound(
     };
     let mut a = a;
     let mut answered = false;
-    let ring_deadline = tokio::time::Instant::now() + RING_TIMEOUT;
+    let ring_deadline = tokio::time::Instant::now() + calls.ring_timeout;
     loop {
         let input = if answered {
             inbox.recv().await

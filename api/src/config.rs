@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub max_failed_logins: Option<u32>,
     /// Minutes a locked sub-account stays locked.
     pub lockout_minutes: Option<u32>,
+    /// Seconds an extension rings before an inbound call is missed.
+    pub ring_timeout_seconds: Option<u32>,
 }
 
 /// The settings in force.
@@ -43,6 +45,8 @@ pub struct Config {
     pub max_failed_logins: u32,
     /// Minutes a locked sub-account stays locked.
     pub lockout_minutes: u32,
+    /// Seconds an extension rings before an inbound call is missed.
+    pub ring_timeout_seconds: u32,
 }
 
 /// What flags and environment gave (clap merges the two).
@@ -110,6 +114,7 @@ impl Config {
             session_hours: file.session_hours.unwrap_or(12).max(1),
             max_failed_logins: file.max_failed_logins.unwrap_or(5).max(1),
             lockout_minutes: file.lockout_minutes.unwrap_or(15).max(1),
+            ring_timeout_seconds: file.ring_timeout_seconds.unwrap_or(30).clamp(1, 999),
         })
     }
 

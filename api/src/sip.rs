@@ -59,7 +59,11 @@ struct Frontend {
 
 /// Binds `addr` on UDP and TCP (the same port) and serves SIP for `app` until the handle is
 /// stopped.
-pub async fn start(app: App, addr: SocketAddr) -> std::io::Result<SipHandle> {
+pub async fn start(
+    app: App,
+    addr: SocketAddr,
+    ring_timeout: Duration,
+) -> std::io::Result<SipHandle> {
     let socket = tokio::net::UdpSocket::bind(addr).await?;
     let addr = socket.local_addr()?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -69,7 +73,7 @@ pub async fn start(app: App, addr: SocketAddr) -> std::io::Result<SipHandle> {
         app: app.clone(),
         registrar: Registrar::new(secret),
         tag: hex::encode(&secret[..4]),
-        calls: Arc::default(),
+        calls: Arc::new(Calls::new(ring_timeout)),
     });
     let stats = Arc::new(DriverStats::default());
     let (stop, stopped) = watch::channel(false);

@@ -107,12 +107,14 @@ impl TestServer {
             session_hours: 12,
             max_failed_logins: 5,
             lockout_minutes: 15,
+            ring_timeout_seconds: 2,
         };
         let app = api::app::App::start(&config).await?;
         api::bootstrap::ensure_operator(&app, Some(ADMIN_PASSWORD.into()))
             .await
             .map_err(|e| anyhow!("bootstrap: {}", e.message()))?;
-        let sip = api::sip::start(app.clone(), config.sip).await?;
+        let ring_timeout = std::time::Duration::from_secs(u64::from(config.ring_timeout_seconds));
+        let sip = api::sip::start(app.clone(), config.sip, ring_timeout).await?;
         let listener = tokio::net::TcpListener::bind(config.http).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

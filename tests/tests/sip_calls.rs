@@ -45,6 +45,16 @@ async fn call_with(
     phone_port: u16,
     expected_final: u16,
 ) -> anyhow::Result<()> {
+    call_with_scenario(server, phone, phone_port, uac(expected_final)).await
+}
+
+/// Runs `phone` and the carrier's `caller` scenario together.
+async fn call_with_scenario(
+    server: &TestServer,
+    phone: Option<&str>,
+    phone_port: u16,
+    caller: String,
+) -> anyhow::Result<()> {
     let target = server.sip_addr.to_string();
     let phone_task = phone.map(|scenario| {
         let scenario = scenario.to_owned();
@@ -53,7 +63,7 @@ async fn call_with(
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let caller_port = free_port()?.to_string();
-    let scenario = uac(expected_final);
+    let scenario = caller;
     tokio::task::spawn_blocking(move || {
         run_sipp(&scenario, &["-p", &caller_port, "-t", "u1", &target])
     })
@@ -84,7 +94,18 @@ async fn latest_record(server: &TestServer, token: &str) -> anyhow::Result<Value
     anyhow::bail!("the call record stayed in progress")
 }
 
-async fn a_did_reaches_the_registered_extension(backend: Backend) -> anyhow::Result<()> {
+struct Fixture {
+    server: TestServer,
+    boss: String,
+    enterprise: String,
+    extension_id: String,
+    route_id: String,
+    phone_port: u16,
+}
+
+/// Enterprise `acme` with extension 1001 registered by SIPp, a trunk at 127.0.0.1, and DID
+/// 02161234567 routed to the extension.
+async fn fixture(backend: Backend) -> anyhow::Result<Fixture> {
     let server = TestServer::start(backend).await?;
     let op = server.operator().await?;
     let created = server
@@ -150,6 +171,25 @@ async fn a_did_reaches_the_registered_extension(backend: Backend) -> anyhow::Res
     })
     .await??;
 
+    Ok(Fixture {
+        server,
+        boss,
+        enterprise,
+        extension_id,
+        route_id,
+        phone_port,
+    })
+}
+
+async fn a_did_reaches_the_registered_extension(backend: Backend) -> anyhow::Result<()> {
+    let Fixture {
+        server,
+        boss,
+        enterprise,
+        extension_id,
+        route_id,
+        phone_port,
+    } = fixture(backend).await?;
     // Answered, then the caller hangs up.
     call_with(&server, Some(UAS_ANSWER), phone_port, 200).await?;
     let record = latest_record(&server, &boss).await?;
@@ -244,4 +284,94 @@ async fn a_did_reaches_the_registered_extension(backend: Backend) -> anyhow::Res
     Ok(())
 }
 
-on_both_backends!(a_did_reaches_the_registered_extension);
+async fn the_extension_hangs_up(backend: Backend) -> anyhow::Result<()> {
+    let Fixture {
+        server,
+        boss,
+        phone_port,
+        ..
+    } = fixture(backend).await?;
+    let caller = include_str!("../sipp/uac_wait_bye.xml").replace("DID", "02161234567");
+    call_with_scenario(
+        &server,
+        Some(include_str!("../sipp/uas_hangup.xml")),
+        phone_port,
+        caller,
+    )
+    .await?;
+    let record = latest_record(&server, &boss).await?;
+    ensure!(
+        record["status"] == "answered" && record["hangupSide"] == "callee",
+        "{record}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+async fn the_caller_cancels_while_it_rings(backend: Backend) -> anyhow::Result<()> {
+    let Fixture {
+        server,
+        boss,
+        phone_port,
+        ..
+    } = fixture(backend).await?;
+    let caller = include_str!("../sipp/uac_cancel.xml").replace("DID", "02161234567");
+    call_with_scenario(
+        &server,
+        Some(include_str!("../sipp/uas_ring.xml")),
+        phone_port,
+        caller,
+    )
+    .await?;
+    let record = latest_record(&server, &boss).await?;
+    ensure!(
+        record["status"] == "missed"
+            && record["hangupSide"] == "caller"
+            && record["cause"] == "cancelled",
+        "{record}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+async fn nobody_answers_in_time(backend: Backend) -> anyhow::Result<()> {
+    let Fixture {
+        server,
+        boss,
+        phone_port,
+        ..
+    } = fixture(backend).await?;
+    // The test server rings for 2 s; then the phone is cancelled and the caller hears 480.
+    let caller = include_str!("../sipp/uac_unanswered.xml")
+        .replace("DID", "02161234567")
+        .replace("EXPECTED_FINAL", "480");
+    call_with_scenario(
+        &server,
+        Some(include_str!("../sipp/uas_ring.xml")),
+        phone_port,
+        caller,
+    )
+    .await?;
+    let record = latest_record(&server, &boss).await?;
+    ensure!(
+        record["status"] == "missed" && record["cause"] == "no_answer",
+        "{record}"
+    );
+    let missed = server
+        .ok(
+            Some(&boss),
+            "query($f: DateTime!, $t: DateTime!) { callRecords(filter: { kind: MISSED, callTime: { from: $f, to: $t } }) { totalCount } }",
+            json!({ "f": (Utc::now() - chrono::Duration::hours(1)).to_rfc3339(), "t": (Utc::now() + chrono::Duration::hours(1)).to_rfc3339() }),
+        )
+        .await?;
+    ensure!(missed["callRecords"]["totalCount"] == 1);
+    server.stop().await;
+    Ok(())
+}
+
+on_both_backends!(
+    a_did_reaches_the_registered_extension,
+    the_extension_hangs_up,
+    the_caller_cancels_while_it_rings,
+    nobody_answers_in_time
+);
