@@ -1,10 +1,11 @@
 //! The call runtime, first part: inbound calls from a trunk to a DID, routed to an extension.
 //! Each call is a task (an actor) owning its two legs; it turns SIP happenings into commands on
 //! its `call` aggregate and carries out the effect (answering, forwarding, hanging up) only
-//! after the events deciding it are committed. Media is not anchored yet: the session
-//! descriptions pass through, so RTP flows between the parties directly.
+//! after the events deciding it are committed. Media is anchored: each leg talks to callcore's
+//! RTP relay for the call (`MediaRelay`), with the session descriptions rewritten to point at it.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,8 @@ use eventlog::Metadata;
 use projections::{CallRecordDoc, CallStatus, ExtensionDoc, RouteDoc, TrunkDoc};
 use rand::RngCore;
 use telephony::driver::SipSender;
+use telephony::media::relay::{MediaRelay, RelayStats};
+use telephony::sdp;
 use telephony::sip::message::{
     cseq, param, Headers, Method, Request, Response, SipMessage, SipUri,
 };
@@ -47,6 +50,10 @@ pub enum CallInput {
 pub struct Calls {
     by_call_id: DashMap<String, mpsc::UnboundedSender<CallInput>>,
     ring_timeout: Duration,
+    /// RTP packets relayed from callers to callees by calls that have ended.
+    pub relayed_to_callee: std::sync::atomic::AtomicU64,
+    /// RTP packets relayed from callees to callers by calls that have ended.
+    pub relayed_to_caller: std::sync::atomic::AtomicU64,
 }
 
 impl Calls {
@@ -55,6 +62,8 @@ impl Calls {
         Self {
             by_call_id: DashMap::new(),
             ring_timeout,
+            relayed_to_callee: Default::default(),
+            relayed_to_caller: Default::default(),
         }
     }
 
@@ -114,10 +123,19 @@ pub fn start_inbound(
     calls.by_call_id.insert(call_id.clone(), tx.clone());
     tokio::spawn(async move {
         let mut ids = vec![call_id];
+        let mut media = None;
         inbound(
-            &app, &calls, &key, &invite, from, transport, &sip, inbox, tx, &mut ids,
+            &app, &calls, &key, &invite, from, transport, &sip, inbox, tx, &mut ids, &mut media,
         )
         .await;
+        if let Some(stats) = media {
+            calls
+                .relayed_to_callee
+                .fetch_add(stats.a_to_b.load(Ordering::Relaxed), Ordering::Relaxed);
+            calls
+                .relayed_to_caller
+                .fetch_add(stats.b_to_a.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
         for id in ids {
             calls.by_call_id.remove(&id);
         }
@@ -169,6 +187,7 @@ async fn inbound(
     mut inbox: mpsc::UnboundedReceiver<CallInput>,
     tx: mpsc::UnboundedSender<CallInput>,
     ids: &mut Vec<String>,
+    media: &mut Option<Arc<RelayStats>>,
 ) {
     let a_tag = random_hex(6);
     let reply = |status: u16, reason: &str| {
@@ -299,16 +318,32 @@ async fn inbound(
     };
     ids.push(b.call_id.clone());
     calls.by_call_id.insert(b.call_id.clone(), tx);
+    // Media is anchored: each leg is offered callcore's relay, not the other party.
+    let media_ip = if local.ip().is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        local.ip()
+    };
+    let a_offer = sdp::parse_offer(&String::from_utf8_lossy(&invite.body)).ok();
+    let relay = match &a_offer {
+        Some(_) => MediaRelay::open(media_ip).await.ok(),
+        None => None,
+    };
+    *media = relay.as_ref().map(|r| r.stats.clone());
+    let b_body = match (&a_offer, &relay) {
+        (Some(offer), Some(relay)) => {
+            relay.set_a(SocketAddr::new(offer.address, offer.port));
+            let towards_b = sdp::AudioOffer {
+                address: media_ip,
+                port: relay.b_port,
+                ..offer.clone()
+            };
+            sdp::print_offer(&towards_b, rand::random::<u32>().into(), 1).into_bytes()
+        }
+        _ => invite.body.clone(), // no usable offer: pass it through
+    };
     let b_branch = branch();
-    let b_invite = leg_request(
-        &b,
-        Method::Invite,
-        &b_branch,
-        local,
-        b_transport,
-        invite.body.clone(),
-        1,
-    );
+    let b_invite = leg_request(&b, Method::Invite, &b_branch, local, b_transport, b_body, 1);
     sip.request(b_invite.clone(), peer, b_transport);
 
     // The A leg's dialog as seen from callcore.
@@ -419,9 +454,36 @@ async fn inbound(
                         let mut ok = response_to(invite, 200, "OK", Some(&a_tag));
                         ok.headers
                             .push("Contact", format!("<sip:callcore@{local}>"));
-                        if !response.body.is_empty() {
+                        ok.body = match (&a_offer, &relay) {
+                            (Some(offer), Some(relay)) => {
+                                let b_answer =
+                                    sdp::parse_offer(&String::from_utf8_lossy(&response.body)).ok();
+                                if let Some(b_answer) = &b_answer {
+                                    relay.set_b(SocketAddr::new(b_answer.address, b_answer.port));
+                                }
+                                let codec = b_answer
+                                    .and_then(|a| a.codecs.first().copied())
+                                    .or(offer.codecs.first().copied());
+                                match codec {
+                                    Some(codec) => sdp::print(
+                                        &sdp::AudioAnswer {
+                                            address: media_ip,
+                                            port: relay.a_port,
+                                            codec,
+                                            telephone_event: offer.telephone_event,
+                                            direction: offer.direction.answer(),
+                                        },
+                                        rand::random::<u32>().into(),
+                                        1,
+                                    )
+                                    .into_bytes(),
+                                    None => response.body.clone(),
+                                }
+                            }
+                            _ => response.body.clone(),
+                        };
+                        if !ok.body.is_empty() {
                             ok.headers.push("Content-Type", "application/sdp");
-                            ok.body = response.body.clone();
                         }
                         sip.respond(key, ok);
                         answered = true;

@@ -32,6 +32,8 @@ pub struct SipHandle {
     pub addr: SocketAddr,
     /// Driver counters.
     pub stats: Arc<DriverStats>,
+    /// The call runtime.
+    pub calls: Arc<Calls>,
     stop: watch::Sender<bool>,
 }
 
@@ -69,11 +71,12 @@ pub async fn start(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let mut secret = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut secret);
+    let calls = Arc::new(Calls::new(ring_timeout));
     let frontend = Arc::new(Frontend {
         app: app.clone(),
         registrar: Registrar::new(secret),
         tag: hex::encode(&secret[..4]),
-        calls: Arc::new(Calls::new(ring_timeout)),
+        calls: calls.clone(),
     });
     let stats = Arc::new(DriverStats::default());
     let (stop, stopped) = watch::channel(false);
@@ -89,7 +92,12 @@ pub async fn start(
     ));
     tokio::spawn(sweep(app, until_stopped(stopped)));
     info!(%addr, "SIP listening (UDP and TCP)");
-    Ok(SipHandle { addr, stats, stop })
+    Ok(SipHandle {
+        addr,
+        stats,
+        calls,
+        stop,
+    })
 }
 
 impl SipService for Frontend {

@@ -242,36 +242,69 @@ pub fn answer(offer: &AudioOffer, address: IpAddr, port: u16) -> Result<AudioAns
 /// Prints a session description for one audio stream; `session_id` and `version` go in `o=`
 /// (increase `version` for every re-offer of the same session).
 pub fn print(media: &AudioAnswer, session_id: u64, version: u64) -> String {
-    let family = if media.address.is_ipv4() {
-        "IP4"
-    } else {
-        "IP6"
-    };
+    print_stream(
+        media.address,
+        media.port,
+        &[media.codec],
+        media.telephone_event,
+        media.direction,
+        session_id,
+        version,
+    )
+}
+
+/// Prints an offer of `codecs` (in order of preference) for one audio stream.
+pub fn print_offer(offer: &AudioOffer, session_id: u64, version: u64) -> String {
+    print_stream(
+        offer.address,
+        offer.port,
+        &offer.codecs,
+        offer.telephone_event,
+        offer.direction,
+        session_id,
+        version,
+    )
+}
+
+fn print_stream(
+    address: IpAddr,
+    port: u16,
+    codecs: &[Codec],
+    telephone_event: Option<u8>,
+    direction: Direction,
+    session_id: u64,
+    version: u64,
+) -> String {
+    let family = if address.is_ipv4() { "IP4" } else { "IP6" };
     let mut sdp = String::new();
     let _ = write!(
         sdp,
-        "v=0\r\no=callcore {session_id} {version} IN {family} {}\r\ns=callcore\r\n",
-        media.address
+        "v=0\r\no=callcore {session_id} {version} IN {family} {address}\r\ns=callcore\r\n"
     );
-    let _ = write!(sdp, "c=IN {family} {}\r\nt=0 0\r\n", media.address);
-    let mut formats = media.codec.payload_type().to_string();
-    if let Some(pt) = media.telephone_event {
-        let _ = write!(formats, " {pt}");
+    let _ = write!(sdp, "c=IN {family} {address}\r\nt=0 0\r\n");
+    let mut formats: Vec<String> = codecs
+        .iter()
+        .map(|c| c.payload_type().to_string())
+        .collect();
+    if let Some(pt) = telephone_event {
+        formats.push(pt.to_string());
     }
-    let _ = write!(sdp, "m=audio {} RTP/AVP {formats}\r\n", media.port);
-    let _ = write!(
-        sdp,
-        "a=rtpmap:{} {}/8000\r\n",
-        media.codec.payload_type(),
-        media.codec.name()
-    );
-    if let Some(pt) = media.telephone_event {
+    let _ = write!(sdp, "m=audio {port} RTP/AVP {}\r\n", formats.join(" "));
+    for codec in codecs {
+        let _ = write!(
+            sdp,
+            "a=rtpmap:{} {}/8000\r\n",
+            codec.payload_type(),
+            codec.name()
+        );
+    }
+    if let Some(pt) = telephone_event {
         let _ = write!(
             sdp,
             "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-16\r\n"
         );
     }
-    let _ = write!(sdp, "a=ptime:20\r\na={}\r\n", media.direction.attribute());
+    let _ = write!(sdp, "a=ptime:20\r\na={}\r\n", direction.attribute());
     sdp
 }
 
@@ -303,6 +336,22 @@ mod tests {
         assert_eq!(
             print(&chosen, 42, 1),
             "v=0\r\no=callcore 42 1 IN IP4 192.0.2.5\r\ns=callcore\r\nc=IN IP4 192.0.2.5\r\nt=0 0\r\nm=audio 20000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+        );
+    }
+
+    #[test]
+    fn an_offer_reprints_with_another_address() {
+        let mut offer = parse_offer(SIPP_OFFER).expect("valid SDP");
+        offer.address = "192.0.2.5".parse().expect("an address");
+        offer.port = 30_000;
+        let printed = print_offer(&offer, 7, 1);
+        assert!(
+            printed.contains("c=IN IP4 192.0.2.5\r\nt=0 0\r\nm=audio 30000 RTP/AVP 8 0 101\r\n"),
+            "{printed}"
+        );
+        assert_eq!(
+            parse_offer(&printed).map(|o| o.codecs),
+            Ok(vec![Codec::Pcma, Codec::Pcmu])
         );
     }
 

@@ -190,8 +190,28 @@ async fn a_did_reaches_the_registered_extension(backend: Backend) -> anyhow::Res
         route_id,
         phone_port,
     } = fixture(backend).await?;
-    // Answered, then the caller hangs up.
+    // Answered, RTP both ways through callcore's relay, then the caller hangs up.
     call_with(&server, Some(UAS_ANSWER), phone_port, 200).await?;
+    // The relay reports its count when the call's task ends, just after the last event.
+    let relayed = || {
+        let calls = &server.sip_stats().calls;
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        (
+            load(&calls.relayed_to_callee),
+            load(&calls.relayed_to_caller),
+        )
+    };
+    for _ in 0..50 {
+        if relayed().0 >= 40 && relayed().1 >= 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (to_callee, to_caller) = relayed();
+    ensure!(
+        to_callee >= 40 && to_caller >= 40,
+        "RTP through the relay: {to_callee} to the callee, {to_caller} to the caller"
+    );
     let record = latest_record(&server, &boss).await?;
     ensure!(
         record["status"] == "answered"
