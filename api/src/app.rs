@@ -20,6 +20,8 @@ pub struct App {
     pub auth: Arc<Auth>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Where recordings and other files are kept.
+    pub data_dir: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for App {
@@ -48,6 +50,7 @@ impl App {
         let app = Self {
             auth: Arc::new(Auth::new(policy)),
             metrics: Arc::new(Metrics::default()),
+            data_dir: config.data_dir.clone(),
             log,
             models,
         };

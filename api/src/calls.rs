@@ -451,6 +451,28 @@ async fn inbound(
                             commit(app, call, enterprise, command).await;
                         }
                         sip.raw(&SipMessage::Request(ack), peer, b_transport);
+                        if let Some(relay) = &relay {
+                            // The bridged part is recorded; the event comes first.
+                            let file =
+                                format!("recordings/{}/{call}.wav", Utc::now().format("%Y/%m/%d"));
+                            if commit(
+                                app,
+                                call,
+                                enterprise,
+                                CallCommand::StartRecording {
+                                    file: file.clone(),
+                                    at: Utc::now(),
+                                },
+                            )
+                            .await
+                            .is_some()
+                            {
+                                if let Err(error) = relay.start_recording(&app.data_dir.join(&file))
+                                {
+                                    warn!(%call, %error, "recording did not start");
+                                }
+                            }
+                        }
                         let mut ok = response_to(invite, 200, "OK", Some(&a_tag));
                         ok.headers
                             .push("Contact", format!("<sip:callcore@{local}>"));
@@ -556,6 +578,7 @@ async fn inbound(
                     }
                     (Method::Bye, false, true) => {
                         sip.respond(&request_key, response_to(&request, 200, "OK", None));
+                        stop_recording(app, call, enterprise, relay.as_ref()).await;
                         commit(
                             app,
                             call,
@@ -598,6 +621,7 @@ async fn inbound(
                     }
                     (Method::Bye, true, true) => {
                         sip.respond(&request_key, response_to(&request, 200, "OK", None));
+                        stop_recording(app, call, enterprise, relay.as_ref()).await;
                         commit(
                             app,
                             call,
@@ -635,6 +659,28 @@ async fn inbound(
             }
             CallInput::Ack => {}
         }
+    }
+}
+
+/// Finishes the recording (if one runs) and records its length.
+async fn stop_recording(app: &App, call: Uuid, enterprise: Uuid, relay: Option<&MediaRelay>) {
+    let Some(result) = relay.and_then(MediaRelay::stop_recording) else {
+        return;
+    };
+    match result {
+        Ok(duration_ms) => {
+            commit(
+                app,
+                call,
+                enterprise,
+                CallCommand::StopRecording {
+                    duration_ms,
+                    at: Utc::now(),
+                },
+            )
+            .await;
+        }
+        Err(error) => warn!(%call, %error, "recording did not finish"),
     }
 }
 

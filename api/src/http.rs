@@ -5,7 +5,7 @@ use std::future::Future;
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql::Data;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::{Path, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -33,6 +33,7 @@ pub fn router(app: App) -> Router {
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphiql", get(graphiql))
         .route("/graphql/ws", get(graphql_ws))
+        .route("/recordings/{call}", get(recording))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
@@ -139,6 +140,59 @@ async fn graphql_ws(
                 })
                 .serve()
         })
+}
+
+/// `GET /recordings/{call}`: the WAV recording of a call, for a caller holding
+/// `recordings.listen` in the call's enterprise (another tenant's call is 404).
+async fn recording(
+    State(server): State<Server>,
+    Path(call): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    server.app.metrics.http_request();
+    let caller = match auth_state(&server.app, bearer(&headers)) {
+        AuthState::Caller(caller) => caller,
+        AuthState::Invalid(error) => return error.into_response(),
+        AuthState::Anonymous => {
+            return ApiError::Unauthenticated("log in first: no bearer token".into())
+                .into_response()
+        }
+    };
+    if let Err(error) = caller.require(domain::Permission::RecordingsListen) {
+        return error.into_response();
+    }
+    let not_found = || ApiError::NotFound("recording not found".into()).into_response();
+    let Ok(id) = uuid::Uuid::parse_str(&call) else {
+        return not_found();
+    };
+    let record = server
+        .app
+        .models
+        .model("call_records")
+        .ok()
+        .and_then(|m| m.get(&id.to_string()))
+        .filter(|doc| caller.sees(doc.tenant_id))
+        .and_then(|doc| doc.decode::<projections::CallRecordDoc>());
+    let Some(file) = record.and_then(|r| r.recording) else {
+        return not_found();
+    };
+    if file.split('/').any(|part| part == "..") {
+        return not_found();
+    }
+    match tokio::fs::read(server.app.data_dir.join(&file)).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "audio/wav".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{id}.wav\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => not_found(),
+    }
 }
 
 async fn healthz(State(server): State<Server>) -> impl IntoResponse {

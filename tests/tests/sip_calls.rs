@@ -81,7 +81,7 @@ async fn latest_record(server: &TestServer, token: &str) -> anyhow::Result<Value
         let data = server
             .ok(
                 Some(token),
-                "query($f: DateTime!, $t: DateTime!) { callRecords(first: 1, filter: { kind: INBOUND, callTime: { from: $f, to: $t } }) { edges { node { id status cause hangupSide duration extension caller called } } } }",
+                "query($f: DateTime!, $t: DateTime!) { callRecords(first: 1, filter: { kind: INBOUND, callTime: { from: $f, to: $t } }) { edges { node { id status cause hangupSide duration extension caller called recorded answeredAt endedAt } } } }",
                 json!({ "f": from, "t": to }),
             )
             .await?;
@@ -245,11 +245,59 @@ async fn a_did_reaches_the_registered_extension(backend: Backend) -> anyhow::Res
                 "LegAnswered",
                 "LegAnswered",
                 "LegsBridged",
+                "RecordingStarted",
+                "RecordingStopped",
                 "LegHungUp",
                 "LegHungUp",
                 "CallEnded"
             ],
         "{types:?}"
+    );
+
+    // The bridged part was recorded: a valid WAV as long as the talk time (within 0.5 s),
+    // downloadable with recordings.listen in the call's enterprise only.
+    ensure!(record["recorded"] == true, "{record}");
+    let talk = {
+        let parse =
+            |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_default());
+        (parse(&record["endedAt"])? - parse(&record["answeredAt"])?).num_milliseconds()
+    };
+    let url = server.url(&format!("/recordings/{call}"));
+    let client = reqwest::Client::new();
+    let anonymous = client.get(&url).send().await?;
+    ensure!(anonymous.status() == 401, "{}", anonymous.status());
+    let download = client.get(&url).bearer_auth(&boss).send().await?;
+    ensure!(download.status() == 200, "{}", download.status());
+    ensure!(download
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v == "audio/wav"));
+    let wav = hound::WavReader::new(std::io::Cursor::new(download.bytes().await?.to_vec()))?;
+    ensure!(
+        wav.spec().sample_rate == 8_000
+            && wav.spec().channels == 1
+            && wav.spec().bits_per_sample == 16
+    );
+    let recorded_ms = i64::from(wav.duration()) * 1_000 / 8_000;
+    ensure!(
+        (recorded_ms - talk).abs() <= 500,
+        "recording {recorded_ms} ms, talk time {talk} ms"
+    );
+    let samples: Vec<i16> = wav.into_samples::<i16>().collect::<Result<_, _>>()?;
+    ensure!(
+        samples.iter().filter(|s| s.unsigned_abs() > 100).count() > 4_000,
+        "the recording is silent"
+    );
+    let op = server.operator().await?;
+    server
+        .ok(Some(&op), "mutation { createEnterprise(input: { code: \"other\", name: \"Other\", adminAccount: \"x\", adminPassword: \"x-password\" }) { id } }", json!({}))
+        .await?;
+    let stranger = server.login("other", "x", "x-password").await?;
+    let foreign = client.get(&url).bearer_auth(&stranger).send().await?;
+    ensure!(
+        foreign.status() == 404,
+        "another enterprise got {}",
+        foreign.status()
     );
 
     // Busy: the phone answers 486, the carrier hears 486, the call is missed.

@@ -3,4 +3,5 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod recorder;
 pub mod relay;

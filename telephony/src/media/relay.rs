@@ -4,12 +4,15 @@
 //! last packet tell the call runtime whether media still flows.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
+
+use super::recorder::{Recorder, RecorderError};
 
 /// Packets forwarded, per direction.
 #[derive(Debug, Default)]
@@ -25,6 +28,7 @@ struct Peers {
     a: Option<SocketAddr>,
     b: Option<SocketAddr>,
     last_packet: Instant,
+    recorder: Option<Recorder>,
 }
 
 /// A running relay; stops when dropped.
@@ -49,6 +53,7 @@ impl MediaRelay {
             a: None,
             b: None,
             last_packet: Instant::now(),
+            recorder: None,
         }));
         let stats = Arc::new(RelayStats::default());
         let tasks = [
@@ -90,6 +95,21 @@ impl MediaRelay {
         }
     }
 
+    /// Starts recording both directions into the WAV file at `path`.
+    pub fn start_recording(&self, path: &Path) -> Result<(), RecorderError> {
+        let recorder = Recorder::create(path)?;
+        if let Ok(mut p) = self.peers.lock() {
+            p.recorder = Some(recorder);
+        }
+        Ok(())
+    }
+
+    /// Stops recording; returns the recorded length in milliseconds (`None` when not recording).
+    pub fn stop_recording(&self) -> Option<Result<u64, RecorderError>> {
+        let recorder = self.peers.lock().ok().and_then(|mut p| p.recorder.take())?;
+        Some(recorder.finish(Instant::now()))
+    }
+
     /// Time since the last packet in either direction.
     pub fn idle_for(&self) -> std::time::Duration {
         self.peers
@@ -105,6 +125,25 @@ impl Drop for MediaRelay {
             task.abort();
         }
     }
+}
+
+/// The payload type and payload of an RTP packet (RFC 3550 §5.1), past CSRCs and extension.
+fn rtp_payload(packet: &[u8]) -> Option<(u8, &[u8])> {
+    let first = *packet.first()?;
+    if first >> 6 != 2 {
+        return None;
+    }
+    let mut offset = 12 + 4 * usize::from(first & 0x0F);
+    if first & 0x10 != 0 {
+        let words = u16::from_be_bytes([*packet.get(offset + 2)?, *packet.get(offset + 3)?]);
+        offset += 4 + 4 * usize::from(words);
+    }
+    let end = if first & 0x20 != 0 {
+        packet.len().checked_sub(usize::from(*packet.last()?))?
+    } else {
+        packet.len()
+    };
+    Some((packet.get(1)? & 0x7F, packet.get(offset..end)?))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -131,7 +170,15 @@ async fn forward(
         }
         let target = match peers.lock() {
             Ok(mut p) => {
-                p.last_packet = Instant::now();
+                let now = Instant::now();
+                p.last_packet = now;
+                if let (Some(recorder), Some((pt, payload))) =
+                    (p.recorder.as_mut(), rtp_payload(&buffer[..length]))
+                {
+                    if recorder.add(pt, payload, now).is_err() {
+                        p.recorder = None; // a full disk ends the recording, not the call
+                    }
+                }
                 match side {
                     Side::A => {
                         p.a = Some(source);
@@ -191,5 +238,23 @@ mod tests {
         assert_eq!(relay.stats.b_to_a.load(Ordering::Relaxed), 1);
         assert!(relay.idle_for() < std::time::Duration::from_secs(1));
         Ok(())
+    }
+
+    #[test]
+    fn rtp_payloads_are_found() {
+        let mut packet = vec![0x80, 8, 0, 1, 0, 0, 0, 160, 1, 2, 3, 4];
+        packet.extend([0xAA; 160]);
+        assert_eq!(
+            rtp_payload(&packet).map(|(pt, p)| (pt, p.len())),
+            Some((8, 160))
+        );
+        let mut with_csrc = vec![0x81, 0x80, 0, 1, 0, 0, 0, 160, 1, 2, 3, 4, 9, 9, 9, 9];
+        with_csrc.extend([0x55; 10]);
+        assert_eq!(
+            rtp_payload(&with_csrc).map(|(pt, p)| (pt, p.len())),
+            Some((0, 10))
+        );
+        assert_eq!(rtp_payload(&[0x00; 20]), None);
+        assert_eq!(rtp_payload(&[0x9F; 13]), None);
     }
 }
