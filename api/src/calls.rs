@@ -50,6 +50,7 @@ pub enum CallInput {
 pub struct Calls {
     by_call_id: DashMap<String, mpsc::UnboundedSender<CallInput>>,
     ring_timeout: Duration,
+    media_timeout: Duration,
     /// RTP packets relayed from callers to callees by calls that have ended.
     pub relayed_to_callee: std::sync::atomic::AtomicU64,
     /// RTP packets relayed from callees to callers by calls that have ended.
@@ -57,11 +58,13 @@ pub struct Calls {
 }
 
 impl Calls {
-    /// No calls yet; an extension rings at most `ring_timeout` before the call is missed.
-    pub fn new(ring_timeout: Duration) -> Self {
+    /// No calls yet; an extension rings at most `ring_timeout` before the call is missed, and
+    /// an answered call without RTP for `media_timeout` is hung up.
+    pub fn new(ring_timeout: Duration, media_timeout: Duration) -> Self {
         Self {
             by_call_id: DashMap::new(),
             ring_timeout,
+            media_timeout,
             relayed_to_callee: Default::default(),
             relayed_to_caller: Default::default(),
         }
@@ -367,7 +370,58 @@ async fn inbound(
     let ring_deadline = tokio::time::Instant::now() + calls.ring_timeout;
     loop {
         let input = if answered {
-            inbox.recv().await
+            // No RTP for too long (a lost BYE, a dead phone): hang up both sides.
+            let check = calls.media_timeout.min(Duration::from_secs(5));
+            match tokio::time::timeout(check, inbox.recv()).await {
+                Ok(input) => input,
+                Err(_) => {
+                    if relay
+                        .as_ref()
+                        .is_some_and(|r| r.idle_for() >= calls.media_timeout)
+                    {
+                        stop_recording(app, call, enterprise, relay.as_ref()).await;
+                        b.cseq += 1;
+                        sip.request(
+                            leg_request(
+                                &b,
+                                Method::Bye,
+                                &branch(),
+                                local,
+                                b_transport,
+                                Vec::new(),
+                                b.cseq,
+                            ),
+                            peer,
+                            b_transport,
+                        );
+                        a.cseq += 1;
+                        sip.request(
+                            leg_request(
+                                &a,
+                                Method::Bye,
+                                &branch(),
+                                local,
+                                a.transport,
+                                Vec::new(),
+                                a.cseq,
+                            ),
+                            a.peer,
+                            a.transport,
+                        );
+                        for leg in ["b", "a"] {
+                            let hangup = CallCommand::Hangup {
+                                leg: leg.into(),
+                                side: Side::System,
+                                cause: Cause::MediaTimeout,
+                                at: Utc::now(),
+                            };
+                            commit(app, call, enterprise, hangup).await;
+                        }
+                        return;
+                    }
+                    continue;
+                }
+            }
         } else {
             match tokio::time::timeout_at(ring_deadline, inbox.recv()).await {
                 Ok(input) => input,

@@ -26,6 +26,8 @@ pub struct FileConfig {
     pub lockout_minutes: Option<u32>,
     /// Seconds an extension rings before an inbound call is missed.
     pub ring_timeout_seconds: Option<u32>,
+    /// Seconds without RTP after which an answered call is hung up.
+    pub media_timeout_seconds: Option<u32>,
 }
 
 /// The settings in force.
@@ -47,6 +49,8 @@ pub struct Config {
     pub lockout_minutes: u32,
     /// Seconds an extension rings before an inbound call is missed.
     pub ring_timeout_seconds: u32,
+    /// Seconds without RTP after which an answered call is hung up.
+    pub media_timeout_seconds: u32,
 }
 
 /// What flags and environment gave (clap merges the two).
@@ -115,6 +119,7 @@ impl Config {
             max_failed_logins: file.max_failed_logins.unwrap_or(5).max(1),
             lockout_minutes: file.lockout_minutes.unwrap_or(15).max(1),
             ring_timeout_seconds: file.ring_timeout_seconds.unwrap_or(30).clamp(1, 999),
+            media_timeout_seconds: file.media_timeout_seconds.unwrap_or(60).clamp(1, 3_600),
         })
     }
 

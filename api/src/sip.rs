@@ -65,13 +65,14 @@ pub async fn start(
     app: App,
     addr: SocketAddr,
     ring_timeout: Duration,
+    media_timeout: Duration,
 ) -> std::io::Result<SipHandle> {
     let socket = tokio::net::UdpSocket::bind(addr).await?;
     let addr = socket.local_addr()?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let mut secret = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut secret);
-    let calls = Arc::new(Calls::new(ring_timeout));
+    let calls = Arc::new(Calls::new(ring_timeout, media_timeout));
     let frontend = Arc::new(Frontend {
         app: app.clone(),
         registrar: Registrar::new(secret),

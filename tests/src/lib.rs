@@ -108,13 +108,15 @@ impl TestServer {
             max_failed_logins: 5,
             lockout_minutes: 15,
             ring_timeout_seconds: 2,
+            media_timeout_seconds: 3,
         };
         let app = api::app::App::start(&config).await?;
         api::bootstrap::ensure_operator(&app, Some(ADMIN_PASSWORD.into()))
             .await
             .map_err(|e| anyhow!("bootstrap: {}", e.message()))?;
         let ring_timeout = std::time::Duration::from_secs(u64::from(config.ring_timeout_seconds));
-        let sip = api::sip::start(app.clone(), config.sip, ring_timeout).await?;
+        let media_timeout = std::time::Duration::from_secs(u64::from(config.media_timeout_seconds));
+        let sip = api::sip::start(app.clone(), config.sip, ring_timeout, media_timeout).await?;
         let listener = tokio::net::TcpListener::bind(config.http).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

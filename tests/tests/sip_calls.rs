@@ -437,9 +437,90 @@ async fn nobody_answers_in_time(backend: Backend) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn silence_ends_an_answered_call(backend: Backend) -> anyhow::Result<()> {
+    let Fixture {
+        server,
+        boss,
+        phone_port,
+        ..
+    } = fixture(backend).await?;
+    // Both parties answer and then say nothing and never hang up (as if a BYE was lost): the
+    // test server's media timeout (3 s) ends the call with a BYE to each side.
+    let phone = UAS_ANSWER.replace(
+        "<exec play_pcap_audio=\"/usr/share/sip-tester/g711a.pcap\"/>",
+        "",
+    );
+    let caller = include_str!("../sipp/uac_wait_bye.xml").replace("DID", "02161234567");
+    call_with_scenario(&server, Some(&phone), phone_port, caller).await?;
+    let record = latest_record(&server, &boss).await?;
+    ensure!(
+        record["status"] == "answered"
+            && record["cause"] == "media_timeout"
+            && record["hangupSide"] == "system",
+        "{record}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+async fn a_retransmitted_invite_is_one_call(backend: Backend) -> anyhow::Result<()> {
+    let Fixture { server, boss, .. } = fixture(backend).await?;
+    // The phone registered but is not listening now: the call rings out (2 s) and fails.
+    let carrier = UdpSocket::bind("127.0.0.1:0")?;
+    carrier.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let here = carrier.local_addr()?;
+    let invite = format!(
+        "INVITE sip:02161234567@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {here};branch=z9hG4bKretrans1\r\nFrom: <sip:13800138000@{here}>;tag=r1\r\nTo: <sip:02161234567@{sip}>\r\nCall-ID: retrans-1@{here}\r\nCSeq: 1 INVITE\r\nContact: <sip:13800138000@{here}>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        sip = server.sip_addr
+    );
+    let mut statuses = Vec::new();
+    let mut buffer = [0u8; 4_096];
+    for _ in 0..3 {
+        carrier.send_to(invite.as_bytes(), server.sip_addr)?;
+        let (n, _) = carrier.recv_from(&mut buffer)?;
+        statuses.push(
+            String::from_utf8_lossy(&buffer[..n])
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    ensure!(
+        statuses.iter().all(|s| s == "SIP/2.0 100 Trying"),
+        "{statuses:?}"
+    );
+    let final_answer = loop {
+        let (n, _) = carrier.recv_from(&mut buffer)?;
+        let text = String::from_utf8_lossy(&buffer[..n]).into_owned();
+        if !text.starts_with("SIP/2.0 1") {
+            break text;
+        }
+    };
+    ensure!(final_answer.starts_with("SIP/2.0 480"), "{final_answer}");
+    let record = latest_record(&server, &boss).await?;
+    ensure!(
+        record["status"] == "missed" && record["cause"] == "no_answer",
+        "{record}"
+    );
+    let from = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let to = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let all = server
+        .ok(Some(&boss), "query($f: DateTime!, $t: DateTime!) { callRecords(filter: { kind: INBOUND, callTime: { from: $f, to: $t } }) { totalCount } }", json!({ "f": from, "t": to }))
+        .await?;
+    ensure!(
+        all["callRecords"]["totalCount"] == 1,
+        "three copies of one INVITE made {all}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
 on_both_backends!(
     a_did_reaches_the_registered_extension,
     the_extension_hangs_up,
     the_caller_cancels_while_it_rings,
-    nobody_answers_in_time
+    nobody_answers_in_time,
+    silence_ends_an_answered_call,
+    a_retransmitted_invite_is_one_call
 );
