@@ -17,9 +17,32 @@ use crate::error::{ApiError, ApiResult};
 const READ_MODEL_WAIT: Duration = Duration::from_secs(5);
 
 impl App {
-    /// Decides `command` on stream `id` of aggregate `A` and commits the events with `metadata`.
-    /// Returns the committed events (none when the command changed nothing).
+    /// Decides `command` on stream `id` of aggregate `A`, commits the events with `metadata`,
+    /// and waits until the read models show them (read-your-writes for the API). Returns the
+    /// committed events (none when the command changed nothing).
     pub async fn execute<A>(
+        &self,
+        id: Uuid,
+        command: A::Command,
+        metadata: Metadata,
+    ) -> ApiResult<Vec<RecordedEvent>>
+    where
+        A: Aggregate + Send + Sync,
+        A::State: Send + Sync,
+        A::Command: Send,
+        A::Event: Serialize + DeserializeOwned + Send + Sync,
+        A::Error: Into<ApiError>,
+    {
+        let committed = self.commit::<A>(id, command, metadata).await?;
+        if let Some(last) = committed.last() {
+            self.models.wait_for(last.position, READ_MODEL_WAIT).await;
+        }
+        Ok(committed)
+    }
+
+    /// Like [`App::execute`] but returns as soon as the events are durable, without waiting
+    /// for the read models: for the call runtime, whose actors keep their own state.
+    pub async fn commit<A>(
         &self,
         id: Uuid,
         command: A::Command,
@@ -43,10 +66,7 @@ impl App {
             Err(rejection) => return Err(rejection.into()),
         }
         let committed = store.committed();
-        if let Some(last) = committed.last() {
-            self.metrics.events_appended(committed.len());
-            self.models.wait_for(last.position, READ_MODEL_WAIT).await;
-        }
+        self.metrics.events_appended(committed.len());
         Ok(committed)
     }
 }

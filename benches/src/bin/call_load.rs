@@ -1,0 +1,260 @@
+//! Inbound call load through the B2BUA: SIPp as the carrier calls a DID at a fixed rate, SIPp
+//! as the registered phone answers every call; every call event is persisted. Reports calls
+//! per second, failed calls, call setup time (INVITE to 200) percentiles and CPU per call.
+//!
+//! `cargo run --release -p benches --bin call_load -- --backend sqlite --rate 100 --calls 2000`
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use serde_json::json;
+use tests::{run_sipp, Backend, TestServer};
+
+/// Options.
+#[derive(Debug, Parser)]
+struct Options {
+    /// `sqlite` or `postgres`.
+    #[arg(long, default_value = "sqlite")]
+    backend: String,
+    /// Calls started per second.
+    #[arg(long, default_value_t = 100)]
+    rate: u32,
+    /// Calls in all.
+    #[arg(long, default_value_t = 1_000)]
+    calls: u32,
+    /// How long each call stays up, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    hold_ms: u32,
+}
+
+/// CPU time of this process so far (user + system), from /proc.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // Fields after the command name: utime is the 12th, stime the 13th (0-based 11 and 12).
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let options = Options::parse();
+    let backend = match options.backend.as_str() {
+        "sqlite" => Backend::Sqlite,
+        "postgres" => Backend::Postgres,
+        other => bail!("unknown backend {other}"),
+    };
+    let server = TestServer::start(backend).await?;
+    let op = server.operator().await?;
+    let created = server
+        .ok(Some(&op), "mutation { createEnterprise(input: { code: \"acme\", name: \"Acme\", adminAccount: \"boss\", adminPassword: \"boss-password\" }) { id } }", json!({}))
+        .await?;
+    let enterprise = created["createEnterprise"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let extension = server
+        .ok(Some(&op), "mutation($e: ID!) { createExtension(enterpriseId: $e, number: \"1001\") { id sipPassword } }", json!({ "e": enterprise }))
+        .await?;
+    let extension_id = extension["createExtension"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let password = extension["createExtension"]["sipPassword"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let trunk = server
+        .ok(
+            Some(&op),
+            "mutation { createTrunk(input: { name: \"carrier\", host: \"127.0.0.1\" }) { id } }",
+            json!({}),
+        )
+        .await?;
+    let trunk = trunk["createTrunk"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    server
+        .ok(Some(&op), "mutation($e: ID!, $t: ID!) { assignNumber(number: \"02161234567\", input: { enterpriseId: $e, trunkId: $t, callerId: false }) { id } }", json!({ "e": enterprise, "t": trunk }))
+        .await?;
+    server
+        .ok(
+            Some(&op),
+            "mutation($e: ID!, $x: ID!) { createRoute(enterpriseId: $e, name: \"main\", entry: \"02161234567\", settings: { destination: { kind: \"EXTENSION\", targetId: $x }, maxConcurrent: 10000, priority: 1 }) { id } }",
+            json!({ "e": enterprise, "x": extension_id }),
+        )
+        .await?;
+    let phone_port = free_port()?;
+    let register = include_str!("../../../tests/sipp/register.xml")
+        .replace("USER", "1001")
+        .replace("DOMAIN", "acme")
+        .replace("EXPIRES", "3600")
+        .replace("EXPECTED_STATUS", "200");
+    let target = server.sip_addr.to_string();
+    {
+        let (target, port) = (target.clone(), phone_port.to_string());
+        tokio::task::spawn_blocking(move || {
+            run_sipp(
+                &register,
+                &[
+                    "-p", &port, "-t", "u1", "-au", "1001", "-ap", &password, &target,
+                ],
+            )
+        })
+        .await??;
+    }
+
+    let calls = options.calls.to_string();
+    let phone = {
+        let (port, calls) = (phone_port.to_string(), calls.clone());
+        std::thread::spawn(move || {
+            Command::new("sipp")
+                .args([
+                    "-sn",
+                    "uas",
+                    "-p",
+                    &port,
+                    "-t",
+                    "u1",
+                    "-i",
+                    "127.0.0.1",
+                    "-m",
+                    &calls,
+                    "-nostdin",
+                    "-timeout",
+                    "600",
+                ])
+                .output()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let dir = tempfile::tempdir()?;
+    let scenario = include_str!("../../sipp/uac_load.xml")
+        .replace("DID", "02161234567")
+        .replace("HOLD_MS", &options.hold_ms.to_string());
+    std::fs::write(dir.path().join("load.xml"), scenario)?;
+    let cpu_before = cpu_time();
+    let started = Instant::now();
+    let caller = Command::new("sipp")
+        .current_dir(dir.path())
+        .args([
+            "-sf",
+            "load.xml",
+            "-t",
+            "u1",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_port()?.to_string(),
+        ])
+        .args([
+            "-r",
+            &options.rate.to_string(),
+            "-m",
+            &calls,
+            "-nostdin",
+            "-timeout",
+            "600",
+            "-trace_rtt",
+            "-rtt_freq",
+            "1",
+            "-trace_stat",
+        ])
+        .arg(&target)
+        .output()
+        .context("sipp must be installed")?;
+    let elapsed = started.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu_before);
+    let _ = phone.join();
+
+    let mut setup_ms: Vec<f64> = Vec::new();
+    for entry in std::fs::read_dir(dir.path())?.flatten() {
+        if entry.file_name().to_string_lossy().ends_with("_rtt.csv") {
+            for line in std::fs::read_to_string(entry.path())?.lines().skip(1) {
+                if let Some(value) = line
+                    .split(';')
+                    .nth(1)
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                {
+                    setup_ms.push(value);
+                }
+            }
+        }
+    }
+    setup_ms.sort_by(f64::total_cmp);
+    // Every call must have become an answered call record.
+    let boss = server.login("acme", "boss", "boss-password").await?;
+    let from = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let to = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let mut answered = 0;
+    let mut in_progress = 0;
+    for _ in 0..100 {
+        let data = server
+            .ok(Some(&boss), "query($f: DateTime!, $t: DateTime!) { callRecords(first: 0, filter: { kind: INBOUND, callTime: { from: $f, to: $t } }) { totalCount } }", json!({ "f": from, "t": to }))
+            .await?;
+        let total = data["callRecords"]["totalCount"].as_i64().unwrap_or(0);
+        in_progress = server
+            .app
+            .models
+            .model("call_records")?
+            .read()
+            .values()
+            .filter_map(|d| d.decode::<projections::CallRecordDoc>())
+            .filter(|r| r.status == projections::CallStatus::InProgress)
+            .count();
+        answered = total - in_progress as i64;
+        if in_progress == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let failed = i64::from(options.calls) - answered;
+    println!(
+        "backend={} rate={}/s calls={} hold={} ms: {:.1} s, {:.1} calls/s, sipp exit {:?}, records answered={} failed={} in_progress={}; setup p50={:.1} ms p99={:.1} ms max={:.1} ms ({} samples); CPU {:.2} ms per call ({:.1} % of a core)",
+        options.backend,
+        options.rate,
+        options.calls,
+        options.hold_ms,
+        elapsed.as_secs_f64(),
+        f64::from(options.calls) / elapsed.as_secs_f64(),
+        caller.status.code(),
+        answered,
+        failed,
+        in_progress,
+        percentile(&setup_ms, 0.5),
+        percentile(&setup_ms, 0.99),
+        setup_ms.last().copied().unwrap_or(f64::NAN),
+        setup_ms.len(),
+        cpu.as_secs_f64() * 1_000.0 / f64::from(options.calls),
+        cpu.as_secs_f64() * 100.0 / elapsed.as_secs_f64(),
+    );
+    server.stop().await;
+    Ok(())
+}
