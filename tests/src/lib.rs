@@ -292,3 +292,82 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// What [`inbound_setup`] made.
+#[derive(Debug, Clone)]
+pub struct InboundSetup {
+    /// Token of `boss`, the enterprise's admin.
+    pub boss: String,
+    /// The enterprise `acme`.
+    pub enterprise: String,
+    /// Extension 1001.
+    pub extension_id: String,
+    /// The route of DID 02161234567.
+    pub route_id: String,
+    /// The UDP port the extension's phone registered from (run the phone's SIPp there).
+    pub phone_port: u16,
+}
+
+/// Enterprise `acme` with extension 1001 registered by SIPp, a trunk at 127.0.0.1, and DID
+/// 02161234567 routed to the extension with `max_concurrent` calls.
+pub async fn inbound_setup(
+    server: &TestServer,
+    max_concurrent: u32,
+) -> anyhow::Result<InboundSetup> {
+    let op = server.operator().await?;
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let created = server
+        .ok(Some(&op), "mutation { createEnterprise(input: { code: \"acme\", name: \"Acme\", adminAccount: \"boss\", adminPassword: \"boss-password\" }) { id } }", json!({}))
+        .await?;
+    let enterprise = text(&created["createEnterprise"]["id"]);
+    let boss = server.login("acme", "boss", "boss-password").await?;
+    let extension = server
+        .ok(Some(&op), "mutation($e: ID!) { createExtension(enterpriseId: $e, number: \"1001\") { id sipPassword } }", json!({ "e": enterprise }))
+        .await?;
+    let extension_id = text(&extension["createExtension"]["id"]);
+    let password = text(&extension["createExtension"]["sipPassword"]);
+    let trunk = server
+        .ok(
+            Some(&op),
+            "mutation { createTrunk(input: { name: \"carrier\", host: \"127.0.0.1\" }) { id } }",
+            json!({}),
+        )
+        .await?;
+    let trunk = text(&trunk["createTrunk"]["id"]);
+    server
+        .ok(Some(&op), "mutation($e: ID!, $t: ID!) { assignNumber(number: \"02161234567\", input: { enterpriseId: $e, trunkId: $t, callerId: false }) { id } }", json!({ "e": enterprise, "t": trunk }))
+        .await?;
+    let route = server
+        .ok(
+            Some(&op),
+            "mutation($e: ID!, $x: ID!, $m: Int!) { createRoute(enterpriseId: $e, name: \"main\", entry: \"02161234567\", settings: { destination: { kind: \"EXTENSION\", targetId: $x }, maxConcurrent: $m, priority: 1 }) { id } }",
+            json!({ "e": enterprise, "x": extension_id, "m": max_concurrent }),
+        )
+        .await?;
+    let route_id = text(&route["createRoute"]["id"]);
+    let phone_port = std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let register = include_str!("../sipp/register.xml")
+        .replace("USER", "1001")
+        .replace("DOMAIN", "acme")
+        .replace("EXPIRES", "3600")
+        .replace("EXPECTED_STATUS", "200");
+    let (target, port) = (server.sip_addr.to_string(), phone_port.to_string());
+    tokio::task::spawn_blocking(move || {
+        run_sipp(
+            &register,
+            &[
+                "-p", &port, "-t", "u1", "-au", "1001", "-ap", &password, &target,
+            ],
+        )
+    })
+    .await??;
+    Ok(InboundSetup {
+        boss,
+        enterprise,
+        extension_id,
+        route_id,
+        phone_port,
+    })
+}

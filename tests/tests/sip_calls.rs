@@ -10,10 +10,9 @@ use chrono::Utc;
 use domain::call::{Call, CallCommand, Direction, Party, RouteCheck};
 use eventlog::Metadata;
 use serde_json::{json, Value};
-use tests::{on_both_backends, run_sipp, Backend, TestServer};
+use tests::{inbound_setup, on_both_backends, run_sipp, Backend, InboundSetup, TestServer};
 use uuid::Uuid;
 
-const REGISTER: &str = include_str!("../sipp/register.xml");
 const UAC: &str = include_str!("../sipp/uac_call.xml");
 const UAS_ANSWER: &str = include_str!("../sipp/uas_answer.xml");
 const UAS_BUSY: &str = include_str!("../sipp/uas_busy.xml");
@@ -107,70 +106,13 @@ struct Fixture {
 /// 02161234567 routed to the extension.
 async fn fixture(backend: Backend) -> anyhow::Result<Fixture> {
     let server = TestServer::start(backend).await?;
-    let op = server.operator().await?;
-    let created = server
-        .ok(Some(&op), "mutation { createEnterprise(input: { code: \"acme\", name: \"Acme\", adminAccount: \"boss\", adminPassword: \"boss-password\" }) { id } }", json!({}))
-        .await?;
-    let enterprise = created["createEnterprise"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let boss = server.login("acme", "boss", "boss-password").await?;
-    let extension = server
-        .ok(Some(&op), "mutation($e: ID!) { createExtension(enterpriseId: $e, number: \"1001\") { id sipPassword } }", json!({ "e": enterprise }))
-        .await?;
-    let extension_id = extension["createExtension"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let password = extension["createExtension"]["sipPassword"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let trunk = server
-        .ok(
-            Some(&op),
-            "mutation { createTrunk(input: { name: \"carrier\", host: \"127.0.0.1\" }) { id } }",
-            json!({}),
-        )
-        .await?;
-    let trunk = trunk["createTrunk"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    server
-        .ok(Some(&op), "mutation($e: ID!, $t: ID!) { assignNumber(number: \"02161234567\", input: { enterpriseId: $e, trunkId: $t, callerId: false }) { id } }", json!({ "e": enterprise, "t": trunk }))
-        .await?;
-    let route = server
-        .ok(
-            Some(&op),
-            "mutation($e: ID!, $x: ID!) { createRoute(enterpriseId: $e, name: \"main\", entry: \"02161234567\", settings: { destination: { kind: \"EXTENSION\", targetId: $x }, maxConcurrent: 5, priority: 1 }) { id } }",
-            json!({ "e": enterprise, "x": extension_id }),
-        )
-        .await?;
-    let route_id = route["createRoute"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-
-    // The phone registers from its port.
-    let phone_port = free_port()?;
-    let register = REGISTER
-        .replace("USER", "1001")
-        .replace("DOMAIN", "acme")
-        .replace("EXPIRES", "300")
-        .replace("EXPECTED_STATUS", "200");
-    let (target, port) = (server.sip_addr.to_string(), phone_port.to_string());
-    tokio::task::spawn_blocking(move || {
-        run_sipp(
-            &register,
-            &[
-                "-p", &port, "-t", "u1", "-au", "1001", "-ap", &password, &target,
-            ],
-        )
-    })
-    .await??;
-
+    let InboundSetup {
+        boss,
+        enterprise,
+        extension_id,
+        route_id,
+        phone_port,
+    } = inbound_setup(&server, 5).await?;
     Ok(Fixture {
         server,
         boss,

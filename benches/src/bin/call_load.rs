@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 use serde_json::json;
-use tests::{run_sipp, Backend, TestServer};
+use tests::{inbound_setup, Backend, TestServer};
 
 /// Options.
 #[derive(Debug, Parser)]
@@ -71,65 +71,9 @@ async fn main() -> anyhow::Result<()> {
         other => bail!("unknown backend {other}"),
     };
     let server = TestServer::start(backend).await?;
-    let op = server.operator().await?;
-    let created = server
-        .ok(Some(&op), "mutation { createEnterprise(input: { code: \"acme\", name: \"Acme\", adminAccount: \"boss\", adminPassword: \"boss-password\" }) { id } }", json!({}))
-        .await?;
-    let enterprise = created["createEnterprise"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let extension = server
-        .ok(Some(&op), "mutation($e: ID!) { createExtension(enterpriseId: $e, number: \"1001\") { id sipPassword } }", json!({ "e": enterprise }))
-        .await?;
-    let extension_id = extension["createExtension"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let password = extension["createExtension"]["sipPassword"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let trunk = server
-        .ok(
-            Some(&op),
-            "mutation { createTrunk(input: { name: \"carrier\", host: \"127.0.0.1\" }) { id } }",
-            json!({}),
-        )
-        .await?;
-    let trunk = trunk["createTrunk"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    server
-        .ok(Some(&op), "mutation($e: ID!, $t: ID!) { assignNumber(number: \"02161234567\", input: { enterpriseId: $e, trunkId: $t, callerId: false }) { id } }", json!({ "e": enterprise, "t": trunk }))
-        .await?;
-    server
-        .ok(
-            Some(&op),
-            "mutation($e: ID!, $x: ID!) { createRoute(enterpriseId: $e, name: \"main\", entry: \"02161234567\", settings: { destination: { kind: \"EXTENSION\", targetId: $x }, maxConcurrent: 10000, priority: 1 }) { id } }",
-            json!({ "e": enterprise, "x": extension_id }),
-        )
-        .await?;
-    let phone_port = free_port()?;
-    let register = include_str!("../../../tests/sipp/register.xml")
-        .replace("USER", "1001")
-        .replace("DOMAIN", "acme")
-        .replace("EXPIRES", "3600")
-        .replace("EXPECTED_STATUS", "200");
+    let setup = inbound_setup(&server, 10_000).await?;
+    let phone_port = setup.phone_port;
     let target = server.sip_addr.to_string();
-    {
-        let (target, port) = (target.clone(), phone_port.to_string());
-        tokio::task::spawn_blocking(move || {
-            run_sipp(
-                &register,
-                &[
-                    "-p", &port, "-t", "u1", "-au", "1001", "-ap", &password, &target,
-                ],
-            )
-        })
-        .await??;
-    }
 
     let calls = options.calls.to_string();
     let phone = {
@@ -210,7 +154,7 @@ async fn main() -> anyhow::Result<()> {
     }
     setup_ms.sort_by(f64::total_cmp);
     // Every call must have become an answered call record.
-    let boss = server.login("acme", "boss", "boss-password").await?;
+    let boss = setup.boss.clone();
     let from = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
     let to = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     let mut answered = 0;
