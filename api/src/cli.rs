@@ -142,12 +142,19 @@ async fn serve(config: Config) -> anyhow::Result<i32> {
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .with_context(|| format!("cannot listen on {}", config.http))?;
+    let ring_timeout = std::time::Duration::from_secs(u64::from(config.ring_timeout_seconds));
+    let media_timeout = std::time::Duration::from_secs(u64::from(config.media_timeout_seconds));
+    let sip = crate::sip::start(app.clone(), config.sip, ring_timeout, media_timeout)
+        .await
+        .with_context(|| format!("cannot listen for SIP on {}", config.sip))?;
     println!(
-        "callcore listening on http://{} (GraphiQL at /graphiql), {} backend",
+        "callcore listening on http://{} (GraphiQL at /graphiql) and sip:{} (UDP and TCP), {} backend",
         listener.local_addr()?,
+        sip.addr,
         app.log.backend_name()
     );
     crate::http::serve(listener, app.clone(), shutdown_signal()).await?;
+    sip.stop();
     app.shutdown().await;
     println!("callcore stopped cleanly");
     Ok(0)

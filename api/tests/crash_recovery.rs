@@ -17,6 +17,23 @@ struct Node {
     child: Child,
     base: String,
     client: reqwest::Client,
+    sip_port: u16,
+}
+
+impl Node {
+    /// Whether the node answers SIP OPTIONS on its `--sip` address.
+    fn answers_sip(&self) -> anyhow::Result<bool> {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        socket.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let here = socket.local_addr()?;
+        let options = format!(
+            "OPTIONS sip:callcore@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {here};branch=z9hG4bKcrash\r\nFrom: <sip:probe@127.0.0.1>;tag=1\r\nTo: <sip:callcore@127.0.0.1>\r\nCall-ID: crash-probe\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        );
+        socket.send_to(options.as_bytes(), ("127.0.0.1", self.sip_port))?;
+        let mut buffer = [0u8; 2_048];
+        let (n, _) = socket.recv_from(&mut buffer)?;
+        Ok(buffer[..n].starts_with(b"SIP/2.0 200 OK"))
+    }
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -39,14 +56,27 @@ fn command(db: &TestDatabase, args: &[&str]) -> anyhow::Result<Command> {
 
 async fn start(db: &TestDatabase) -> anyhow::Result<Node> {
     let port = free_port()?;
-    let child = command(db, &["serve", "--http", &format!("127.0.0.1:{port}")])?
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
+    let sip_port = std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = command(
+        db,
+        &[
+            "serve",
+            "--http",
+            &format!("127.0.0.1:{port}"),
+            "--sip",
+            &format!("127.0.0.1:{sip_port}"),
+        ],
+    )?
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit())
+    .spawn()?;
     let node = Node {
         child,
         base: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::new(),
+        sip_port,
     };
     for _ in 0..200 {
         if node
@@ -125,6 +155,10 @@ async fn acknowledged_writes_survive_kill_9_and_replay_agrees(
         .await?;
     ensure!(created.get("errors").is_none(), "{created}");
     let boss = node.login("acme", "boss", "boss-password").await?;
+    ensure!(
+        node.answers_sip()?,
+        "callcore serve does not answer SIP on --sip"
+    );
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let writers: Vec<_> = (0..16)
