@@ -258,12 +258,7 @@ async fn inbound(
             _ => reply(480, "Temporarily Unavailable"),
         };
     }
-    let hang_up_a = |cause: Cause| CallCommand::Hangup {
-        leg: "a".into(),
-        side: Side::System,
-        cause,
-        at: Utc::now(),
-    };
+    let hang_up_a = |cause: Cause| hangup("a", Side::System, cause);
     let extension: Option<ExtensionDoc> = match route.settings.destination {
         Destination::Extension { extension_id } => app
             .models
@@ -409,13 +404,13 @@ async fn inbound(
                             a.transport,
                         );
                         for leg in ["b", "a"] {
-                            let hangup = CallCommand::Hangup {
-                                leg: leg.into(),
-                                side: Side::System,
-                                cause: Cause::MediaTimeout,
-                                at: Utc::now(),
-                            };
-                            commit(app, call, enterprise, hangup).await;
+                            commit(
+                                app,
+                                call,
+                                enterprise,
+                                hangup(leg, Side::System, Cause::MediaTimeout),
+                            )
+                            .await;
                         }
                         return;
                     }
@@ -432,12 +427,7 @@ async fn inbound(
                         app,
                         call,
                         enterprise,
-                        CallCommand::Hangup {
-                            leg: "b".into(),
-                            side: Side::System,
-                            cause: Cause::NoAnswer,
-                            at: Utc::now(),
-                        },
+                        hangup("b", Side::System, Cause::NoAnswer),
                     )
                     .await;
                     commit(app, call, enterprise, hang_up_a(Cause::NoAnswer)).await;
@@ -574,12 +564,7 @@ async fn inbound(
                             app,
                             call,
                             enterprise,
-                            CallCommand::Hangup {
-                                leg: "b".into(),
-                                side: Side::Callee,
-                                cause: cause.clone(),
-                                at: Utc::now(),
-                            },
+                            hangup("b", Side::Callee, cause.clone()),
                         )
                         .await;
                         commit(app, call, enterprise, hang_up_a(cause)).await;
@@ -607,24 +592,14 @@ async fn inbound(
                             app,
                             call,
                             enterprise,
-                            CallCommand::Hangup {
-                                leg: "a".into(),
-                                side: Side::Caller,
-                                cause: Cause::Cancelled,
-                                at: Utc::now(),
-                            },
+                            hangup("a", Side::Caller, Cause::Cancelled),
                         )
                         .await;
                         commit(
                             app,
                             call,
                             enterprise,
-                            CallCommand::Hangup {
-                                leg: "b".into(),
-                                side: Side::System,
-                                cause: Cause::Cancelled,
-                                at: Utc::now(),
-                            },
+                            hangup("b", Side::System, Cause::Cancelled),
                         )
                         .await;
                         reply(487, "Request Terminated");
@@ -637,12 +612,7 @@ async fn inbound(
                             app,
                             call,
                             enterprise,
-                            CallCommand::Hangup {
-                                leg: "a".into(),
-                                side: Side::Caller,
-                                cause: Cause::Normal,
-                                at: Utc::now(),
-                            },
+                            hangup("a", Side::Caller, Cause::Normal),
                         )
                         .await;
                         b.cseq += 1;
@@ -663,12 +633,7 @@ async fn inbound(
                             app,
                             call,
                             enterprise,
-                            CallCommand::Hangup {
-                                leg: "b".into(),
-                                side: Side::System,
-                                cause: Cause::Normal,
-                                at: Utc::now(),
-                            },
+                            hangup("b", Side::System, Cause::Normal),
                         )
                         .await;
                         return;
@@ -680,12 +645,7 @@ async fn inbound(
                             app,
                             call,
                             enterprise,
-                            CallCommand::Hangup {
-                                leg: "b".into(),
-                                side: Side::Callee,
-                                cause: Cause::Normal,
-                                at: Utc::now(),
-                            },
+                            hangup("b", Side::Callee, Cause::Normal),
                         )
                         .await;
                         a.cseq += 1;
@@ -713,6 +673,16 @@ async fn inbound(
             }
             CallInput::Ack => {}
         }
+    }
+}
+
+/// The command that ends `leg` now.
+fn hangup(leg: &str, side: Side, cause: Cause) -> CallCommand {
+    CallCommand::Hangup {
+        leg: leg.to_owned(),
+        side,
+        cause,
+        at: Utc::now(),
     }
 }
 
