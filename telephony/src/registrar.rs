@@ -53,6 +53,59 @@ pub enum RegisterDecision {
     },
 }
 
+/// The account a request was authenticated as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identified {
+    /// The account.
+    pub account: SipAccount,
+    /// The SIP domain (the enterprise code), lower case.
+    pub domain: String,
+    /// The user (the extension number).
+    pub user: String,
+}
+
+/// What to do with a request that must come from a known extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthDecision {
+    /// Answer with this (407 challenge, 403, 404, 400) and go no further.
+    Respond(Response),
+    /// The request comes from this account.
+    Authenticated(Identified),
+}
+
+/// Where a kind of authentication reads and writes its headers.
+struct AuthScheme {
+    identity: &'static str,
+    bad_identity: &'static str,
+    status: u16,
+    reason: &'static str,
+    challenge: &'static str,
+    credentials: &'static str,
+    bad_credentials: &'static str,
+}
+
+/// REGISTER: the To URI is the account, challenged with 401 (RFC 3261 §22.2).
+const REGISTER_AUTH: AuthScheme = AuthScheme {
+    identity: "To",
+    bad_identity: "Bad Request (To)",
+    status: 401,
+    reason: "Unauthorized",
+    challenge: "WWW-Authenticate",
+    credentials: "Authorization",
+    bad_credentials: "Bad Request (Authorization)",
+};
+
+/// Other requests: the From URI is the account, challenged with 407 (RFC 3261 §22.3).
+const PROXY_AUTH: AuthScheme = AuthScheme {
+    identity: "From",
+    bad_identity: "Bad Request (From)",
+    status: 407,
+    reason: "Proxy Authentication Required",
+    challenge: "Proxy-Authenticate",
+    credentials: "Proxy-Authorization",
+    bad_credentials: "Bad Request (Proxy-Authorization)",
+};
+
 /// Issues and checks nonces without keeping state: a nonce is its issue time and a MAC of it.
 #[derive(Debug, Clone)]
 pub struct Registrar {
@@ -89,6 +142,76 @@ impl Registrar {
         mac == self.mac(issued) && issued <= now && now - issued <= NONCE_SECONDS
     }
 
+    /// Authenticates a request other than REGISTER (an INVITE from a phone) as the extension
+    /// named in its From URI: a 407 challenge with `Proxy-Authenticate` until the request
+    /// carries a valid `Proxy-Authorization`.
+    pub fn authenticate(
+        &self,
+        request: &Request,
+        lookup: impl Fn(&str, &str) -> Option<SipAccount>,
+        now: u64,
+    ) -> AuthDecision {
+        match self.check(request, &PROXY_AUTH, lookup, now) {
+            Ok(identified) => AuthDecision::Authenticated(identified),
+            Err(response) => AuthDecision::Respond(response),
+        }
+    }
+
+    /// Finds the account a request names and checks its digest credentials.
+    fn check(
+        &self,
+        request: &Request,
+        scheme: &AuthScheme,
+        lookup: impl Fn(&str, &str) -> Option<SipAccount>,
+        now: u64,
+    ) -> Result<Identified, Response> {
+        let tag = &self.mac(now)[..8];
+        let reply = |status, reason: &str| response_to(request, status, reason, Some(tag));
+        let Some(uri) = request.headers.get(scheme.identity).and_then(SipUri::parse) else {
+            return Err(reply(400, scheme.bad_identity));
+        };
+        let (Some(user), domain) = (uri.user.clone(), uri.host.to_ascii_lowercase()) else {
+            return Err(reply(404, "Not Found"));
+        };
+        let Some(account) = lookup(&domain, &user) else {
+            return Err(reply(404, "Not Found"));
+        };
+        let challenge = |stale: bool| {
+            let mut response = reply(scheme.status, scheme.reason);
+            let mut value = Challenge {
+                realm: domain.clone(),
+                nonce: self.nonce(now),
+                algorithm: Algorithm::Md5,
+            }
+            .header_value();
+            if stale {
+                value.push_str(", stale=true");
+            }
+            response.headers.push(scheme.challenge, value);
+            response
+        };
+        let Some(authorization) = request.headers.get(scheme.credentials) else {
+            return Err(challenge(false));
+        };
+        let Ok(credentials) = Credentials::parse(authorization) else {
+            return Err(reply(400, scheme.bad_credentials));
+        };
+        if credentials.username != user || !credentials.realm.eq_ignore_ascii_case(&domain) {
+            return Err(reply(403, "Forbidden"));
+        }
+        if !self.nonce_is_fresh(&credentials.nonce, now) {
+            return Err(challenge(true));
+        }
+        if !credentials.verify(request.method.as_str(), &account.password) {
+            return Err(reply(403, "Forbidden"));
+        }
+        Ok(Identified {
+            account,
+            domain,
+            user,
+        })
+    }
+
     /// Decides a REGISTER. `lookup(domain, user)` finds the account named in the To URI; `now`
     /// is seconds since the epoch.
     pub fn decide(
@@ -105,44 +228,10 @@ impl Registrar {
                 Some(&self.mac(now)[..8]),
             ))
         };
-        let Some(to) = request.headers.get("To").and_then(SipUri::parse) else {
-            return reply(400, "Bad Request (To)");
+        let account = match self.check(request, &REGISTER_AUTH, lookup, now) {
+            Ok(identified) => identified.account,
+            Err(response) => return RegisterDecision::Respond(response),
         };
-        let (Some(user), domain) = (to.user.clone(), to.host.to_ascii_lowercase()) else {
-            return reply(404, "Not Found");
-        };
-        let Some(account) = lookup(&domain, &user) else {
-            return reply(404, "Not Found");
-        };
-        let challenge = |stale: bool| {
-            let mut response = response_to(request, 401, "Unauthorized", Some(&self.mac(now)[..8]));
-            let mut value = Challenge {
-                realm: domain.clone(),
-                nonce: self.nonce(now),
-                algorithm: Algorithm::Md5,
-            }
-            .header_value();
-            if stale {
-                value.push_str(", stale=true");
-            }
-            response.headers.push("WWW-Authenticate", value);
-            RegisterDecision::Respond(response)
-        };
-        let Some(authorization) = request.headers.get("Authorization") else {
-            return challenge(false);
-        };
-        let Ok(credentials) = Credentials::parse(authorization) else {
-            return reply(400, "Bad Request (Authorization)");
-        };
-        if credentials.username != user || !credentials.realm.eq_ignore_ascii_case(&domain) {
-            return reply(403, "Forbidden");
-        }
-        if !self.nonce_is_fresh(&credentials.nonce, now) {
-            return challenge(true);
-        }
-        if !credentials.verify(request.method.as_str(), &account.password) {
-            return reply(403, "Forbidden");
-        }
         let default_expires = request
             .headers
             .get("Expires")
@@ -268,6 +357,55 @@ mod tests {
             RegisterDecision::Respond(r) => r.status,
             RegisterDecision::Bind { .. } => 200,
         }
+    }
+
+    #[test]
+    fn invites_are_challenged_with_407_and_pass_with_proxy_authorization() {
+        let registrar = Registrar::new([7; 32]);
+        let invite = |extra: &str| {
+            let text = format!(
+                "INVITE sip:1002@acme SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKi1\r\nFrom: <sip:1001@acme>;tag=f1\r\nTo: <sip:1002@acme>\r\nCall-ID: inv-1\r\nCSeq: 2 INVITE\r\n{extra}Content-Length: 0\r\n\r\n"
+            );
+            match parse(text.as_bytes()) {
+                Ok(SipMessage::Request(r)) => r,
+                other => panic!("bad test INVITE: {other:?}"),
+            }
+        };
+        let AuthDecision::Respond(challenge) = registrar.authenticate(&invite(""), lookup, NOW)
+        else {
+            panic!("a challenge")
+        };
+        assert_eq!(challenge.status, 407);
+        assert!(challenge
+            .headers
+            .get("Proxy-Authenticate")
+            .is_some_and(|v| v.starts_with("Digest realm=\"acme\"")));
+        let nonce = registrar.nonce(NOW);
+        let credentials = |password: &str| {
+            let ha1 = hex::encode(Md5::digest(format!("1001:acme:{password}").as_bytes()));
+            let ha2 = hex::encode(Md5::digest(b"INVITE:sip:1002@acme"));
+            let response = hex::encode(Md5::digest(format!("{ha1}:{nonce}:{ha2}").as_bytes()));
+            format!("Proxy-Authorization: Digest username=\"1001\", realm=\"acme\", nonce=\"{nonce}\", uri=\"sip:1002@acme\", response=\"{response}\"\r\n")
+        };
+        match registrar.authenticate(&invite(&credentials("s3cret-password")), lookup, NOW + 1) {
+            AuthDecision::Authenticated(who) => {
+                assert_eq!(
+                    (
+                        who.account.id.as_str(),
+                        who.domain.as_str(),
+                        who.user.as_str()
+                    ),
+                    ("ext-1001", "acme", "1001")
+                );
+            }
+            AuthDecision::Respond(r) => panic!("refused: {}", r.status),
+        }
+        let AuthDecision::Respond(wrong) =
+            registrar.authenticate(&invite(&credentials("guess")), lookup, NOW + 1)
+        else {
+            panic!("the wrong password passed")
+        };
+        assert_eq!(wrong.status, 403);
     }
 
     #[test]

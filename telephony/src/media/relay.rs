@@ -1,7 +1,9 @@
 //! The RTP relay of one call: two UDP sockets, one facing each leg, forwarding packets between
 //! them. Each side's address is first taken from its SDP and then latched to where its packets
-//! really come from (symmetric RTP, so phones behind NAT work). Counters and the time of the
-//! last packet tell the call runtime whether media still flows.
+//! really come from (symmetric RTP, so phones behind NAT work). When the legs negotiated
+//! different G.711 laws the payload is transcoded on the way, and telephone-event payload types
+//! are renumbered; RFC 4733 key presses are reported to the call runtime. Counters and the time
+//! of the last packet tell the call runtime whether media still flows.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -10,9 +12,31 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::dtmf::DtmfReceiver;
+use super::g711::{alaw_to_linear, linear_to_alaw, linear_to_ulaw, ulaw_to_linear};
 use super::recorder::{Recorder, RecorderError};
+use crate::sdp::Codec;
+
+/// What one leg speaks, as negotiated in its SDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Formats {
+    /// Its G.711 law.
+    pub codec: Codec,
+    /// Its telephone-event payload type, when it negotiated one.
+    pub telephone_event: Option<u8>,
+}
+
+/// A key pressed on one leg (RFC 4733), reported once per press.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Digit {
+    /// Pressed on leg A (else leg B).
+    pub from_a: bool,
+    /// The key: `0`–`9`, `*`, `#`, `A`–`D`.
+    pub key: char,
+}
 
 /// Packets forwarded, per direction.
 #[derive(Debug, Default)]
@@ -29,6 +53,11 @@ struct Peers {
     b: Option<SocketAddr>,
     last_packet: Instant,
     recorder: Option<Recorder>,
+    a_formats: Option<Formats>,
+    b_formats: Option<Formats>,
+    a_keys: DtmfReceiver,
+    b_keys: DtmfReceiver,
+    digits: mpsc::UnboundedSender<Digit>,
 }
 
 /// A running relay; stops when dropped.
@@ -42,6 +71,7 @@ pub struct MediaRelay {
     pub stats: Arc<RelayStats>,
     peers: Arc<Mutex<Peers>>,
     tasks: [JoinHandle<()>; 2],
+    digits: Option<mpsc::UnboundedReceiver<Digit>>,
 }
 
 impl MediaRelay {
@@ -49,11 +79,17 @@ impl MediaRelay {
     pub async fn open(ip: IpAddr) -> std::io::Result<MediaRelay> {
         let a = Arc::new(UdpSocket::bind(SocketAddr::new(ip, 0)).await?);
         let b = Arc::new(UdpSocket::bind(SocketAddr::new(ip, 0)).await?);
+        let (digits, digits_out) = mpsc::unbounded_channel();
         let peers = Arc::new(Mutex::new(Peers {
             a: None,
             b: None,
             last_packet: Instant::now(),
             recorder: None,
+            a_formats: None,
+            b_formats: None,
+            a_keys: DtmfReceiver::default(),
+            b_keys: DtmfReceiver::default(),
+            digits,
         }));
         let stats = Arc::new(RelayStats::default());
         let tasks = [
@@ -78,7 +114,22 @@ impl MediaRelay {
             stats,
             peers,
             tasks,
+            digits: Some(digits_out),
         })
+    }
+
+    /// The key presses of both legs, from now on (the receiver can be taken once).
+    pub fn take_digits(&mut self) -> Option<mpsc::UnboundedReceiver<Digit>> {
+        self.digits.take()
+    }
+
+    /// What each leg speaks: packets are transcoded between G.711 laws and telephone-events
+    /// renumbered when the legs differ. Until this is called packets pass unchanged.
+    pub fn set_formats(&self, a: Formats, b: Formats) {
+        if let Ok(mut p) = self.peers.lock() {
+            p.a_formats = Some(a);
+            p.b_formats = Some(b);
+        }
     }
 
     /// Where leg A receives media (from its SDP), until its packets say otherwise.
@@ -128,7 +179,14 @@ impl Drop for MediaRelay {
 }
 
 /// The payload type and payload of an RTP packet (RFC 3550 §5.1), past CSRCs and extension.
+#[cfg(test)]
 fn rtp_payload(packet: &[u8]) -> Option<(u8, &[u8])> {
+    let (pt, start, end) = rtp_parts(packet)?;
+    Some((pt, packet.get(start..end)?))
+}
+
+/// The payload type and where the payload starts and ends in an RTP packet.
+fn rtp_parts(packet: &[u8]) -> Option<(u8, usize, usize)> {
     let first = *packet.first()?;
     if first >> 6 != 2 {
         return None;
@@ -143,7 +201,69 @@ fn rtp_payload(packet: &[u8]) -> Option<(u8, &[u8])> {
     } else {
         packet.len()
     };
-    Some((packet.get(1)? & 0x7F, packet.get(offset..end)?))
+    packet.get(offset..end)?;
+    Some((packet.get(1)? & 0x7F, offset, end))
+}
+
+/// The RTP timestamp of a packet at least 12 bytes long.
+fn rtp_timestamp(packet: &[u8]) -> u32 {
+    u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]])
+}
+
+/// What to do to a packet on its way to the other leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rewrite {
+    /// Forward as it is.
+    Keep,
+    /// Transcode the payload to `to` and set its payload type.
+    Transcode { to: Codec },
+    /// Set the payload type (a telephone-event numbered differently on the other leg).
+    Retype(u8),
+    /// The other leg cannot take it (telephone-events it did not negotiate).
+    Drop,
+}
+
+/// Decides the rewrite of a packet of payload type `pt` from a leg speaking `from` to a leg
+/// speaking `to`.
+fn rewrite(pt: u8, from: Option<Formats>, to: Option<Formats>) -> Rewrite {
+    let (Some(from), Some(to)) = (from, to) else {
+        return Rewrite::Keep;
+    };
+    if pt == from.codec.payload_type() && from.codec != to.codec {
+        return Rewrite::Transcode { to: to.codec };
+    }
+    if Some(pt) == from.telephone_event {
+        return match to.telephone_event {
+            Some(other) if other == pt => Rewrite::Keep,
+            Some(other) => Rewrite::Retype(other),
+            None => Rewrite::Drop,
+        };
+    }
+    Rewrite::Keep
+}
+
+/// Applies `rewrite` to `packet` in place (the payload starts at `start` and ends at `end`);
+/// false when the packet is to be dropped.
+fn apply(rewrite: Rewrite, packet: &mut [u8], start: usize, end: usize) -> bool {
+    let set_pt = |packet: &mut [u8], pt: u8| packet[1] = (packet[1] & 0x80) | (pt & 0x7F);
+    match rewrite {
+        Rewrite::Keep => true,
+        Rewrite::Drop => false,
+        Rewrite::Retype(pt) => {
+            set_pt(packet, pt);
+            true
+        }
+        Rewrite::Transcode { to } => {
+            for code in &mut packet[start..end] {
+                *code = match to {
+                    Codec::Pcmu => linear_to_ulaw(alaw_to_linear(*code)),
+                    Codec::Pcma => linear_to_alaw(ulaw_to_linear(*code)),
+                };
+            }
+            set_pt(packet, to.payload_type());
+            true
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -165,21 +285,37 @@ async fn forward(
         let Ok((length, source)) = from.recv_from(&mut buffer).await else {
             continue;
         };
-        if length < 12 {
-            continue; // not RTP
-        }
-        let target = match peers.lock() {
+        let Some((pt, start, end)) = rtp_parts(&buffer[..length]) else {
+            continue;
+        };
+        let (target, change) = match peers.lock() {
             Ok(mut p) => {
                 let now = Instant::now();
                 p.last_packet = now;
-                if let (Some(recorder), Some((pt, payload))) =
-                    (p.recorder.as_mut(), rtp_payload(&buffer[..length]))
-                {
-                    if recorder.add(pt, payload, now).is_err() {
+                if let Some(recorder) = p.recorder.as_mut() {
+                    if recorder.add(pt, &buffer[start..end], now).is_err() {
                         p.recorder = None; // a full disk ends the recording, not the call
                     }
                 }
-                match side {
+                let (from, onto) = match side {
+                    Side::A => (p.a_formats, p.b_formats),
+                    Side::B => (p.b_formats, p.a_formats),
+                };
+                if from.is_some_and(|f| f.telephone_event == Some(pt)) {
+                    let timestamp = rtp_timestamp(&buffer[..length]);
+                    let keys = match side {
+                        Side::A => &mut p.a_keys,
+                        Side::B => &mut p.b_keys,
+                    };
+                    if let Some(key) = keys.on_packet(timestamp, &buffer[start..end]) {
+                        let _ = p.digits.send(Digit {
+                            from_a: matches!(side, Side::A),
+                            key,
+                        });
+                    }
+                }
+                let change = rewrite(pt, from, onto);
+                let target = match side {
                     Side::A => {
                         p.a = Some(source);
                         p.b
@@ -188,11 +324,15 @@ async fn forward(
                         p.b = Some(source);
                         p.a
                     }
-                }
+                };
+                (target, change)
             }
-            Err(_) => None,
+            Err(_) => (None, Rewrite::Keep),
         };
         let Some(target) = target else { continue };
+        if !apply(change, &mut buffer[..length], start, end) {
+            continue;
+        }
         if to.send_to(&buffer[..length], target).await.is_ok() {
             match side {
                 Side::A => stats.a_to_b.fetch_add(1, Ordering::Relaxed),
@@ -238,6 +378,98 @@ mod tests {
         assert_eq!(relay.stats.b_to_a.load(Ordering::Relaxed), 1);
         assert!(relay.idle_for() < std::time::Duration::from_secs(1));
         Ok(())
+    }
+
+    fn packet(pt: u8, timestamp: u32, payload: &[u8]) -> Vec<u8> {
+        let mut packet = vec![0x80, pt, 0, 1];
+        packet.extend(timestamp.to_be_bytes());
+        packet.extend([0, 0, 0, 7]);
+        packet.extend(payload);
+        packet
+    }
+
+    #[tokio::test]
+    async fn laws_are_transcoded_and_key_presses_renumbered_and_reported() -> std::io::Result<()> {
+        let localhost: IpAddr = "127.0.0.1".parse().map_err(std::io::Error::other)?;
+        let mut relay = MediaRelay::open(localhost).await?;
+        let mut digits = relay.take_digits().ok_or(std::io::ErrorKind::NotFound)?;
+        let phone_a = UdpSocket::bind("127.0.0.1:0").await?;
+        let phone_b = UdpSocket::bind("127.0.0.1:0").await?;
+        relay.set_a(phone_a.local_addr()?);
+        relay.set_b(phone_b.local_addr()?);
+        relay.set_formats(
+            Formats {
+                codec: Codec::Pcma,
+                telephone_event: Some(101),
+            },
+            Formats {
+                codec: Codec::Pcmu,
+                telephone_event: Some(96),
+            },
+        );
+        let loud = [linear_to_alaw(8_000); 160];
+        let mut buffer = [0u8; 2_048];
+        phone_a
+            .send_to(&packet(8, 160, &loud), ("127.0.0.1", relay.a_port))
+            .await?;
+        let (n, _) = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            phone_b.recv_from(&mut buffer),
+        )
+        .await??;
+        assert_eq!(n, 172);
+        assert_eq!(buffer[1] & 0x7F, 0, "B speaks µ-law");
+        let sample = ulaw_to_linear(buffer[12]);
+        assert!((7_500..=8_500).contains(&sample), "{sample}");
+        // Digit 5 pressed on A: start, then three end packets of one event.
+        for payload in [
+            [5u8, 0x0A, 0x00, 0xA0],
+            [5, 0x8A, 0x03, 0x20],
+            [5, 0x8A, 0x03, 0x20],
+            [5, 0x8A, 0x03, 0x20],
+        ] {
+            phone_a
+                .send_to(&packet(101, 320, &payload), ("127.0.0.1", relay.a_port))
+                .await?;
+            let (n, _) = tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                phone_b.recv_from(&mut buffer),
+            )
+            .await??;
+            assert_eq!((n, buffer[1] & 0x7F), (16, 96), "renumbered for B");
+        }
+        let digit = tokio::time::timeout(std::time::Duration::from_secs(2), digits.recv())
+            .await
+            .map_err(std::io::Error::other)?;
+        assert_eq!(
+            digit,
+            Some(Digit {
+                from_a: true,
+                key: '5'
+            })
+        );
+        assert!(digits.try_recv().is_err(), "one press, one report");
+        Ok(())
+    }
+
+    #[test]
+    fn rewrites_follow_the_formats() {
+        let pcmu = Formats {
+            codec: Codec::Pcmu,
+            telephone_event: Some(101),
+        };
+        let pcma = Formats {
+            codec: Codec::Pcma,
+            telephone_event: None,
+        };
+        assert_eq!(rewrite(0, None, Some(pcma)), Rewrite::Keep);
+        assert_eq!(rewrite(0, Some(pcmu), Some(pcmu)), Rewrite::Keep);
+        assert_eq!(
+            rewrite(0, Some(pcmu), Some(pcma)),
+            Rewrite::Transcode { to: Codec::Pcma }
+        );
+        assert_eq!(rewrite(101, Some(pcmu), Some(pcma)), Rewrite::Drop);
+        assert_eq!(rewrite(13, Some(pcmu), Some(pcma)), Rewrite::Keep);
     }
 
     #[test]

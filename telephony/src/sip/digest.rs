@@ -183,8 +183,105 @@ impl Credentials {
     }
 }
 
+/// The value of an `Authorization` (or `Proxy-Authorization`) header answering the challenge
+/// `challenge` (a `WWW-Authenticate` or `Proxy-Authenticate` value) for `method` on `uri`, as
+/// a client knowing `username` and `password`; `cnonce` is the client's fresh random text.
+pub fn answer_challenge(
+    challenge: &str,
+    method: &str,
+    uri: &str,
+    username: &str,
+    password: &str,
+    cnonce: &str,
+) -> Result<String, DigestError> {
+    let challenge = challenge.trim();
+    let rest = challenge
+        .get(..6)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("digest"))
+        .map(|_| &challenge[6..])
+        .ok_or(DigestError::NotDigest)?;
+    let pairs = pairs(rest);
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    let algorithm = match get("algorithm").map(|a| a.to_ascii_uppercase()).as_deref() {
+        None | Some("MD5") => Algorithm::Md5,
+        Some("SHA-256") => Algorithm::Sha256,
+        Some(other) => return Err(DigestError::UnsupportedAlgorithm(other.to_owned())),
+    };
+    let offers_auth = get("qop").is_some_and(|q| q.split(',').any(|q| q.trim() == "auth"));
+    let (qop, nc, cnonce) = if offers_auth {
+        (
+            Some("auth".to_owned()),
+            Some("00000001".to_owned()),
+            Some(cnonce.to_owned()),
+        )
+    } else {
+        (None, None, None)
+    };
+    let credentials = Credentials {
+        username: username.to_owned(),
+        realm: get("realm").ok_or(DigestError::Missing("realm"))?,
+        nonce: get("nonce").ok_or(DigestError::Missing("nonce"))?,
+        uri: uri.to_owned(),
+        response: String::new(),
+        algorithm,
+        qop,
+        nc,
+        cnonce,
+    };
+    let response = credentials.expected_response(method, password);
+    let mut value = format!(
+        "Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{}\", response=\"{response}\", algorithm={}",
+        credentials.username,
+        credentials.realm,
+        credentials.nonce,
+        credentials.uri,
+        algorithm.token()
+    );
+    if let (Some(qop), Some(nc), Some(cnonce)) =
+        (&credentials.qop, &credentials.nc, &credentials.cnonce)
+    {
+        value.push_str(&format!(", qop={qop}, nc={nc}, cnonce=\"{cnonce}\""));
+    }
+    if let Some(opaque) = get("opaque") {
+        value.push_str(&format!(", opaque=\"{opaque}\""));
+    }
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_challenge_is_answered_with_credentials_the_server_accepts() {
+        for challenge in [
+            "Digest realm=\"carrier\", nonce=\"abc123\", algorithm=MD5, qop=\"auth\", opaque=\"xyz\"",
+            "Digest realm=\"carrier\", nonce=\"abc123\"",
+            "digest realm=\"carrier\", nonce=\"abc123\", algorithm=SHA-256, qop=\"auth,auth-int\"",
+        ] {
+            let value = answer_challenge(
+                challenge,
+                "INVITE",
+                "sip:0215550000@10.0.0.1",
+                "acct",
+                "pw",
+                "c0ffee",
+            )
+            .expect("a digest challenge");
+            let credentials = Credentials::parse(&value).expect("parsable credentials");
+            assert!(credentials.verify("INVITE", "pw"), "{value}");
+            assert!(!credentials.verify("INVITE", "other"));
+            assert_eq!(credentials.realm, "carrier");
+        }
+        assert_eq!(
+            answer_challenge("Basic realm=\"x\"", "INVITE", "sip:x", "u", "p", "c"),
+            Err(DigestError::NotDigest)
+        );
+    }
     use super::*;
 
     #[test]
