@@ -12,7 +12,9 @@ use eventlog::Metadata;
 use projections::{EnterpriseDoc, ExtensionDoc};
 use rand::RngCore;
 use telephony::driver::{answer_with, serve, DriverStats, SipSender, SipService};
-use telephony::registrar::{ok_response, unix_now, RegisterDecision, Registrar, SipAccount};
+use telephony::registrar::{
+    ok_response, unix_now, AuthDecision, RegisterDecision, Registrar, SipAccount,
+};
 use telephony::sip::message::{param, Method, Request, Response};
 use telephony::sip::transaction::{response_to, TransactionKey, Transport};
 use tokio::sync::watch;
@@ -20,7 +22,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::calls::{self, CallInput, Calls};
+use crate::calls::{self, CallInput, Caller, Calls};
 
 /// How often lapsed bindings are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
@@ -129,7 +131,35 @@ impl SipService for Frontend {
                 sip.respond(&key, ok);
             }
             Method::Invite if new_dialog => {
-                calls::start_inbound(
+                let caller = if calls::plan::is_trunk_source(&self.app, from) {
+                    Caller::Trunk
+                } else {
+                    let decision = self.registrar.authenticate(
+                        &request,
+                        |domain, user| {
+                            account(&self.app, domain, user).map(|(_, e)| SipAccount {
+                                id: e.id.to_string(),
+                                password: e.sip_password,
+                            })
+                        },
+                        unix_now(),
+                    );
+                    match decision {
+                        AuthDecision::Respond(response) => return sip.respond(&key, response),
+                        AuthDecision::Authenticated(who) => {
+                            match account(&self.app, &who.domain, &who.user) {
+                                Some((_, extension)) => Caller::Extension(Box::new(extension)),
+                                None => {
+                                    return sip.respond(
+                                        &key,
+                                        response_to(&request, 404, "Not Found", None),
+                                    )
+                                }
+                            }
+                        }
+                    }
+                };
+                calls::start(
                     self.app.clone(),
                     self.calls.clone(),
                     key,
@@ -137,6 +167,7 @@ impl SipService for Frontend {
                     from,
                     transport,
                     sip,
+                    caller,
                 );
             }
             _ => {
@@ -160,10 +191,12 @@ impl SipService for Frontend {
     }
 
     fn ack(&self, request: Request, _from: SocketAddr, _sip: SipSender) {
-        self.calls.deliver(
-            request.headers.get("Call-ID").unwrap_or_default(),
-            CallInput::Ack,
-        );
+        let call_id = request
+            .headers
+            .get("Call-ID")
+            .unwrap_or_default()
+            .to_owned();
+        self.calls.deliver(&call_id, CallInput::Ack(request));
     }
 
     fn response(&self, _key: TransactionKey, response: Response, _sip: SipSender) {

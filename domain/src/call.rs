@@ -67,6 +67,8 @@ pub enum Cause {
     NoRoute,
     /// The extension may not dial out manually.
     OutboundNotAllowed,
+    /// The enterprise has no licensed caller-ID number to dial out with.
+    NoCallerId,
     /// Media or signalling stopped (no RTP, session timer).
     MediaTimeout,
     /// The node restarted while the call was up.
@@ -210,6 +212,15 @@ pub enum CallCommand {
         /// When.
         at: DateTime<Utc>,
     },
+    /// A key was pressed on a leg (RFC 4733).
+    Digit {
+        /// The leg.
+        leg: String,
+        /// The key: `0`–`9`, `*`, `#`, `A`–`D`.
+        key: char,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// Recording of the bridged part starts into `file`.
     StartRecording {
         /// Relative path under the data directory.
@@ -334,6 +345,15 @@ pub enum CallEvent {
         by_leg: String,
         /// Target.
         target: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A key was pressed on a leg.
+    DigitReceived {
+        /// The leg.
+        leg: String,
+        /// The key.
+        key: char,
         /// When.
         at: DateTime<Utc>,
     },
@@ -569,6 +589,10 @@ impl esrs::Aggregate for Call {
                 live_leg(state, &by_leg)?;
                 Ok(vec![E::CallTransferred { by_leg, target, at }])
             }
+            C::Digit { leg, key, at } => {
+                live_leg(state, &leg)?;
+                Ok(vec![E::DigitReceived { leg, key, at }])
+            }
             C::StartRecording { file, at } => Ok(if state.recording.is_some() {
                 vec![]
             } else {
@@ -645,7 +669,7 @@ impl esrs::Aggregate for Call {
             E::LegsBridged { .. } => state.bridged = true,
             E::LegHeld { leg, .. } => state.held.push(leg),
             E::LegResumed { leg, .. } => state.held.retain(|l| *l != leg),
-            E::CallTransferred { .. } => {}
+            E::CallTransferred { .. } | E::DigitReceived { .. } => {}
             E::RecordingStarted { file, .. } => state.recording = Some(file),
             E::RecordingStopped { .. } => state.recording = None,
             E::LegHungUp { leg, .. } => {

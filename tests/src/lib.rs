@@ -220,7 +220,13 @@ impl TestServer {
     }
 }
 
-/// Runs SIPp with `scenario` (the XML text) and `args`, in a temporary directory; fails with
+/// The address the carrier's SIPp runs on in the call tests: a trunk's address, apart from
+/// the phones' 127.0.0.1 (requests from a trunk are calls for a DID, the phones' are
+/// authenticated as extensions).
+pub const CARRIER_IP: &str = "127.0.0.2";
+
+/// Runs SIPp with `scenario` (the XML text) and `args` (local address 127.0.0.1 unless they
+/// give `-i`), in a temporary directory; fails with
 /// SIPp's error log when the scenario fails. SIPp must be installed (Debian's `sip-tester`).
 pub fn run_sipp(scenario: &str, args: &[&str]) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -230,13 +236,16 @@ pub fn run_sipp(scenario: &str, args: &[&str]) -> anyhow::Result<()> {
         .current_dir(dir.path())
         .arg("-sf")
         .arg(&path)
+        .args(if args.contains(&"-i") {
+            &[][..]
+        } else {
+            &["-i", "127.0.0.1"][..]
+        })
         .args([
             "-m",
             "1",
             "-l",
             "1",
-            "-i",
-            "127.0.0.1",
             "-timeout",
             "20",
             "-timeout_error",
@@ -308,7 +317,7 @@ pub struct InboundSetup {
     pub phone_port: u16,
 }
 
-/// Enterprise `acme` with extension 1001 registered by SIPp, a trunk at 127.0.0.1, and DID
+/// Enterprise `acme` with extension 1001 registered by SIPp, a trunk at [`CARRIER_IP`], and DID
 /// 02161234567 routed to the extension with `max_concurrent` calls.
 pub async fn inbound_setup(
     server: &TestServer,
@@ -329,7 +338,7 @@ pub async fn inbound_setup(
     let trunk = server
         .ok(
             Some(&op),
-            "mutation { createTrunk(input: { name: \"carrier\", host: \"127.0.0.1\" }) { id } }",
+            "mutation { createTrunk(input: { name: \"carrier\", host: \"127.0.0.2\" }) { id } }",
             json!({}),
         )
         .await?;

@@ -80,6 +80,7 @@ fn call_variant(e: &CallEvent) -> usize {
         CallEvent::RecordingStopped { .. } => 10,
         CallEvent::LegHungUp { .. } => 11,
         CallEvent::CallEnded { .. } => 12,
+        CallEvent::DigitReceived { .. } => 13,
     }
 }
 
@@ -344,6 +345,11 @@ fn stored_json_of_every_event_variant_matches_the_golden_file() {
                 CallEvent::CallTransferred {
                     by_leg: "b".into(),
                     target: "extension:1002".into(),
+                    at: at(),
+                },
+                CallEvent::DigitReceived {
+                    leg: "a".into(),
+                    key: '5',
                     at: at(),
                 },
                 CallEvent::RecordingStarted {

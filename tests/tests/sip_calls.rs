@@ -1,4 +1,4 @@
-//! Inbound calls end to end with real SIP peers: SIPp plays the carrier (a trunk at 127.0.0.1)
+//! Inbound calls end to end with real SIP peers: SIPp plays the carrier (a trunk at 127.0.0.2)
 //! calling a DID, and the registered phone of the extension the route points to. Answered,
 //! busy and over-the-limit calls each leave their events and their call record.
 
@@ -10,7 +10,9 @@ use chrono::Utc;
 use domain::call::{Call, CallCommand, Direction, Party, RouteCheck};
 use eventlog::Metadata;
 use serde_json::{json, Value};
-use tests::{inbound_setup, on_both_backends, run_sipp, Backend, InboundSetup, TestServer};
+use tests::{
+    inbound_setup, on_both_backends, run_sipp, Backend, InboundSetup, TestServer, CARRIER_IP,
+};
 use uuid::Uuid;
 
 const UAC: &str = include_str!("../sipp/uac_call.xml");
@@ -64,7 +66,10 @@ async fn call_with_scenario(
     let caller_port = free_port()?.to_string();
     let scenario = caller;
     tokio::task::spawn_blocking(move || {
-        run_sipp(&scenario, &["-p", &caller_port, "-t", "u1", &target])
+        run_sipp(
+            &scenario,
+            &["-i", CARRIER_IP, "-p", &caller_port, "-t", "u1", &target],
+        )
     })
     .await??;
     if let Some(task) = phone_task {
@@ -408,7 +413,7 @@ async fn silence_ends_an_answered_call(backend: Backend) -> anyhow::Result<()> {
 async fn a_retransmitted_invite_is_one_call(backend: Backend) -> anyhow::Result<()> {
     let Fixture { server, boss, .. } = fixture(backend).await?;
     // The phone registered but is not listening now: the call rings out (2 s) and fails.
-    let carrier = UdpSocket::bind("127.0.0.1:0")?;
+    let carrier = UdpSocket::bind((CARRIER_IP, 0))?;
     carrier.set_read_timeout(Some(Duration::from_secs(5)))?;
     let here = carrier.local_addr()?;
     let invite = format!(

@@ -114,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
             "-t",
             "u1",
             "-i",
-            "127.0.0.1",
+            tests::CARRIER_IP,
             "-p",
             &free_port()?.to_string(),
         ])

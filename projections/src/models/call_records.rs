@@ -281,6 +281,7 @@ impl Projection for CallRecords {
                 };
             }),
             CallEvent::LegsBridged { .. }
+            | CallEvent::DigitReceived { .. }
             | CallEvent::LegHeld { .. }
             | CallEvent::LegResumed { .. } => {}
         }

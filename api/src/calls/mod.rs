@@ -1,0 +1,155 @@
+//! The call runtime: every call is a task (an actor) owning its two legs, started for a new
+//! INVITE once the SIP front end knows who sent it (a trunk, or an authenticated phone).
+//! [`plan`] decides where the call goes from the read models, [`session`] runs it as a B2BUA
+//! with anchored media, and [`dialog`] builds the requests of each leg's dialog.
+
+pub mod dialog;
+pub mod plan;
+pub mod session;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use projections::ExtensionDoc;
+use telephony::driver::SipSender;
+use telephony::sip::message::{Request, Response};
+use telephony::sip::transaction::{response_to, TransactionKey, Transport};
+use tokio::sync::mpsc;
+
+use crate::app::App;
+
+/// Something for a call's actor.
+#[derive(Debug)]
+pub enum CallInput {
+    /// A request in one of its dialogs (CANCEL, BYE, re-INVITE, INFO).
+    Request {
+        /// Its server transaction.
+        key: TransactionKey,
+        /// The request.
+        request: Request,
+    },
+    /// A response to one of its client transactions.
+    Response(Response),
+    /// An ACK of a 2xx.
+    Ack(Request),
+}
+
+/// Who sent a new INVITE.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A carrier, from a trunk's address: the call is for a DID.
+    Trunk,
+    /// The phone of this extension, authenticated by digest.
+    Extension(Box<ExtensionDoc>),
+}
+
+/// The live calls of the node, by SIP Call-ID of either leg.
+#[derive(Debug)]
+pub struct Calls {
+    by_call_id: DashMap<String, mpsc::UnboundedSender<CallInput>>,
+    ring_timeout: Duration,
+    media_timeout: Duration,
+    /// RTP packets relayed from callers to callees by calls that have ended.
+    pub relayed_to_callee: AtomicU64,
+    /// RTP packets relayed from callees to callers by calls that have ended.
+    pub relayed_to_caller: AtomicU64,
+}
+
+impl Calls {
+    /// No calls yet; an extension rings at most `ring_timeout` before the call is missed, and
+    /// an answered call without RTP for `media_timeout` is hung up.
+    pub fn new(ring_timeout: Duration, media_timeout: Duration) -> Self {
+        Self {
+            by_call_id: DashMap::new(),
+            ring_timeout,
+            media_timeout,
+            relayed_to_callee: AtomicU64::default(),
+            relayed_to_caller: AtomicU64::default(),
+        }
+    }
+
+    /// Hands `input` to the call owning `call_id`; false when there is none.
+    pub fn deliver(&self, call_id: &str, input: CallInput) -> bool {
+        self.by_call_id
+            .get(call_id)
+            .is_some_and(|tx| tx.send(input).is_ok())
+    }
+
+    /// Calls in progress on this node.
+    pub fn len(&self) -> usize {
+        self.by_call_id.len()
+    }
+
+    /// Whether no call is up.
+    pub fn is_empty(&self) -> bool {
+        self.by_call_id.is_empty()
+    }
+}
+
+/// Starts the actor of a new INVITE from `caller`.
+#[allow(clippy::too_many_arguments)]
+pub fn start(
+    app: App,
+    calls: Arc<Calls>,
+    key: TransactionKey,
+    invite: Request,
+    from: SocketAddr,
+    transport: Transport,
+    sip: SipSender,
+    caller: Caller,
+) {
+    let call_id = invite.headers.get("Call-ID").unwrap_or_default().to_owned();
+    let (tx, inbox) = mpsc::unbounded_channel();
+    calls.by_call_id.insert(call_id.clone(), tx.clone());
+    tokio::spawn(async move {
+        let mut ids = vec![call_id];
+        let planned = match &caller {
+            Caller::Trunk => plan::from_trunk(&app, &invite).await,
+            Caller::Extension(extension) => plan::from_extension(&app, &invite, extension).await,
+        };
+        let stats = match planned {
+            Ok(planned) => {
+                session::run(
+                    app,
+                    calls.clone(),
+                    key,
+                    invite,
+                    from,
+                    transport,
+                    sip,
+                    planned,
+                    inbox,
+                    tx,
+                    &mut ids,
+                )
+                .await
+            }
+            Err((status, reason)) => {
+                sip.respond(&key, response_to(&invite, status, reason, None));
+                None
+            }
+        };
+        if let Some(stats) = stats {
+            calls
+                .relayed_to_callee
+                .fetch_add(stats.a_to_b.load(Ordering::Relaxed), Ordering::Relaxed);
+            calls
+                .relayed_to_caller
+                .fetch_add(stats.b_to_a.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        for id in ids {
+            calls.by_call_id.remove(&id);
+        }
+    });
+}
+
+/// Answers a request for a dialog callcore does not know.
+pub fn no_such_call(sip: &SipSender, key: &TransactionKey, request: &Request) {
+    sip.respond(
+        key,
+        response_to(request, 481, "Call/Transaction Does Not Exist", None),
+    );
+}

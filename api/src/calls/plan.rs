@@ -1,0 +1,319 @@
+//! Where a new call goes, decided from the read models before anything is committed: an INVITE
+//! from a trunk reaches a DID and its route; an INVITE from an authenticated phone dials
+//! another extension of its enterprise or an outside number through a trunk. An extension with
+//! no registered phone is forwarded to its bound number when it asks for that.
+
+use std::net::SocketAddr;
+
+use chrono::Utc;
+use domain::call::{CallCommand, Cause, Direction, Party, RouteCheck};
+use domain::phone::{national_form, normalize};
+use domain::route::Destination;
+use projections::{CallRecordDoc, CallStatus, ExtensionDoc, NumberDoc, RouteDoc, TrunkDoc};
+use telephony::sip::message::{Request, SipUri};
+use telephony::sip::transaction::Transport;
+use uuid::Uuid;
+
+use crate::app::App;
+
+/// A call about to be offered.
+#[derive(Debug)]
+pub struct Plan {
+    /// Its enterprise.
+    pub enterprise: Uuid,
+    /// The `Offer` command (the domain may still refuse it).
+    pub offer: CallCommand,
+    /// Where leg `b` goes, or why it cannot go anywhere.
+    pub target: Result<Target, Cause>,
+}
+
+/// Where the second leg of a call is sent.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Who it reaches.
+    pub party: Party,
+    /// The caller ID presented (the From user).
+    pub caller_id: String,
+    /// A forward to the extension's bound number.
+    pub forwarded: bool,
+    /// Request-URI.
+    pub request_uri: String,
+    /// The To URI (`None`: the callee's number at callcore's address).
+    pub to_uri: Option<String>,
+    /// The callee's number or extension, the To user.
+    pub to_user: String,
+    /// Where the INVITE is sent.
+    pub peer: SocketAddr,
+    /// Transport.
+    pub transport: Transport,
+    /// Digest credentials for a trunk that challenges callcore.
+    pub credentials: Option<(String, String)>,
+}
+
+/// A refusal before any event: a SIP status and reason.
+pub type Refusal = (u16, &'static str);
+
+fn model_doc<T: serde::de::DeserializeOwned>(app: &App, model: &str, key: &str) -> Option<T> {
+    app.models.model(model).ok()?.get(key)?.decode()
+}
+
+fn model_docs<T: serde::de::DeserializeOwned>(app: &App, model: &str) -> Vec<T> {
+    app.models.model(model).map_or_else(
+        |_| Vec::new(),
+        |m| m.read().values().filter_map(|d| d.decode()).collect(),
+    )
+}
+
+/// Whether `from` is the address of a trunk (its host or one of its allowed sources).
+pub fn is_trunk_source(app: &App, from: SocketAddr) -> bool {
+    let ip = from.ip().to_string();
+    model_docs::<TrunkDoc>(app, "trunks")
+        .iter()
+        .any(|t| t.settings.host == ip || t.settings.allowed_sources.contains(&ip))
+}
+
+fn uri_user(request: &Request, header: &str) -> Option<String> {
+    request
+        .headers
+        .get(header)
+        .and_then(SipUri::parse)
+        .and_then(|u| u.user)
+}
+
+/// An INVITE from a trunk: the DID in To, its route, and the extension the route names.
+pub async fn from_trunk(app: &App, invite: &Request) -> Result<Plan, Refusal> {
+    let did = uri_user(invite, "To")
+        .and_then(|user| normalize("to", &user).ok())
+        .ok_or((404, "Not Found"))?;
+    let route: RouteDoc = model_doc(app, "routes", &domain::ids::route_id(&did).to_string())
+        .ok_or((404, "Not Found"))?;
+    let active = model_docs::<CallRecordDoc>(app, "call_records")
+        .iter()
+        .filter(|r| r.route_id == Some(route.id) && r.status == CallStatus::InProgress)
+        .count();
+    let caller_user = uri_user(invite, "From").unwrap_or_default();
+    let caller_number = normalize("from", &caller_user).unwrap_or(caller_user);
+    let target = match route.settings.destination {
+        Destination::Extension { extension_id } => {
+            match model_doc::<ExtensionDoc>(app, "extensions", &extension_id.to_string()) {
+                Some(extension) => {
+                    extension_target(app, &extension, &caller_number, Some(&did)).await
+                }
+                None => Err(Cause::Unavailable),
+            }
+        }
+        Destination::Ivr { .. } | Destination::Queue { .. } => Err(Cause::Unavailable),
+    };
+    Ok(Plan {
+        enterprise: route.enterprise_id,
+        offer: CallCommand::Offer {
+            enterprise_id: route.enterprise_id,
+            direction: Direction::Inbound,
+            caller: Party::External {
+                number: caller_number,
+            },
+            called: did,
+            route: Some(RouteCheck {
+                route_id: route.id,
+                enabled: route.enabled,
+                active_calls: u32::try_from(active).unwrap_or(u32::MAX),
+                max_concurrent: route.settings.max_concurrent,
+            }),
+            outbound_allowed: false,
+            at: Utc::now(),
+        },
+        target,
+    })
+}
+
+/// An INVITE from the phone of `caller` (already authenticated): another extension of the
+/// enterprise by its number, or else an outside number through a trunk.
+pub async fn from_extension(
+    app: &App,
+    invite: &Request,
+    caller: &ExtensionDoc,
+) -> Result<Plan, Refusal> {
+    let dialled = SipUri::parse(&invite.uri)
+        .and_then(|u| u.user)
+        .or_else(|| uri_user(invite, "To"))
+        .ok_or((404, "Not Found"))?;
+    let enterprise = caller.enterprise_id;
+    let caller_party = Party::Extension {
+        extension_id: caller.id,
+        number: caller.number.clone(),
+    };
+    let offer = |direction, called: String, outbound_allowed| CallCommand::Offer {
+        enterprise_id: enterprise,
+        direction,
+        caller: caller_party.clone(),
+        called,
+        route: None,
+        outbound_allowed,
+        at: Utc::now(),
+    };
+    let callee: Option<ExtensionDoc> = model_doc(
+        app,
+        "extensions",
+        &domain::ids::extension_id(enterprise, &dialled).to_string(),
+    );
+    if let Some(callee) = callee {
+        let target = extension_target(app, &callee, &caller.number, None).await;
+        return Ok(Plan {
+            enterprise,
+            offer: offer(Direction::Internal, callee.number.clone(), true),
+            target,
+        });
+    }
+    let number = normalize("to", &dialled).map_err(|_| (404, "Not Found"))?;
+    let target = match licensed_caller_id(app, enterprise, &caller.settings.caller_id) {
+        Some(caller_id) => {
+            trunk_target(
+                app,
+                enterprise,
+                &caller_id,
+                &number,
+                Party::External {
+                    number: number.clone(),
+                },
+                false,
+                Some(&caller_id),
+            )
+            .await
+        }
+        None => Err(Cause::NoCallerId),
+    };
+    Ok(Plan {
+        enterprise,
+        offer: offer(Direction::Outbound, number, caller.settings.manual_outbound),
+        target,
+    })
+}
+
+/// The extension's registered phone, or its bound number when it has none and forwards.
+async fn extension_target(
+    app: &App,
+    extension: &ExtensionDoc,
+    caller_number: &str,
+    did: Option<&str>,
+) -> Result<Target, Cause> {
+    let now = Utc::now();
+    let party = Party::Extension {
+        extension_id: extension.id,
+        number: extension.number.clone(),
+    };
+    if let Some(binding) = extension.bindings.iter().find(|b| b.expires_at > now) {
+        let peer = binding
+            .source
+            .parse::<SocketAddr>()
+            .map_err(|_| Cause::Unavailable)?;
+        return Ok(Target {
+            party,
+            caller_id: caller_number.to_owned(),
+            forwarded: false,
+            request_uri: binding.contact.clone(),
+            to_uri: None,
+            to_user: extension.number.clone(),
+            peer,
+            transport: if binding.transport == "tcp" {
+                Transport::Tcp
+            } else {
+                Transport::Udp
+            },
+            credentials: None,
+        });
+    }
+    let settings = &extension.settings;
+    if !settings.forward_when_offline || settings.bound_number.is_empty() {
+        return Err(Cause::Unavailable);
+    }
+    let bound = normalize("boundNumber", &settings.bound_number).map_err(|_| Cause::Unavailable)?;
+    // The forward leaves through the trunk of the DID called, else of the extension's caller
+    // ID; the person forwarded to sees who is calling.
+    let via_number = did
+        .map(str::to_owned)
+        .or_else(|| licensed_caller_id(app, extension.enterprise_id, &settings.caller_id))
+        .ok_or(Cause::NoCallerId)?;
+    let presented = if caller_number.starts_with('+') {
+        national_form(caller_number)
+    } else {
+        caller_number.to_owned()
+    };
+    trunk_target(
+        app,
+        extension.enterprise_id,
+        &via_number,
+        &bound,
+        Party::External {
+            number: bound.clone(),
+        },
+        true,
+        Some(&presented),
+    )
+    .await
+}
+
+/// The caller ID an extension dials out with: its own when that number is licensed to the
+/// enterprise as a caller ID, else the enterprise's first licensed one.
+fn licensed_caller_id(app: &App, enterprise: Uuid, preferred: &str) -> Option<String> {
+    let mut licensed: Vec<NumberDoc> = model_docs::<NumberDoc>(app, "numbers")
+        .into_iter()
+        .filter(|n| n.assignment.enterprise_id == enterprise && n.assignment.caller_id)
+        .collect();
+    licensed.sort_by(|a, b| a.number.cmp(&b.number));
+    let preferred = normalize("callerId", preferred).ok();
+    licensed
+        .iter()
+        .find(|n| Some(&n.number) == preferred.as_ref())
+        .or(licensed.first())
+        .map(|n| n.number.clone())
+}
+
+/// A leg to `number` through the trunk that carries the enterprise's `via_number`.
+#[allow(clippy::too_many_arguments)]
+async fn trunk_target(
+    app: &App,
+    enterprise: Uuid,
+    via_number: &str,
+    number: &str,
+    party: Party,
+    forwarded: bool,
+    presented: Option<&str>,
+) -> Result<Target, Cause> {
+    let carrier: NumberDoc = model_doc(
+        app,
+        "numbers",
+        &domain::ids::number_id(via_number).to_string(),
+    )
+    .filter(|n: &NumberDoc| n.assignment.enterprise_id == enterprise)
+    .ok_or(Cause::NoRoute)?;
+    let trunk: TrunkDoc =
+        model_doc(app, "trunks", &carrier.assignment.trunk_id.to_string()).ok_or(Cause::NoRoute)?;
+    let settings = trunk.settings;
+    let peer = tokio::net::lookup_host((settings.host.as_str(), settings.port))
+        .await
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .ok_or(Cause::NoRoute)?;
+    let dialled = national_form(number);
+    let host = if settings.host.contains(':') {
+        format!("[{}]", settings.host)
+    } else {
+        settings.host.clone()
+    };
+    Ok(Target {
+        party,
+        caller_id: national_form(presented.unwrap_or(via_number)),
+        forwarded,
+        request_uri: format!("sip:{dialled}@{host}:{}", settings.port),
+        to_uri: Some(format!("sip:{dialled}@{host}")),
+        to_user: dialled,
+        peer,
+        transport: if settings.transport == "tcp" {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        },
+        credentials: (!settings.username.is_empty())
+            .then(|| (settings.username.clone(), settings.password.clone())),
+    })
+}

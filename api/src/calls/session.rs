@@ -1,0 +1,881 @@
+//! One call's actor: the B2BUA between leg `a` (the INVITE that arrived) and leg `b` (the
+//! INVITE callcore sends to the planned target). It turns SIP and media happenings into
+//! commands on the call's aggregate and carries out each effect (ringing, answering, hanging
+//! up, holding) only after the events deciding it are committed. Media is anchored in the
+//! call's `MediaRelay`, with each leg's session description pointing at it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use domain::call::{Call, CallCommand, CallEvent, Cause, Side};
+use eventlog::Metadata;
+use telephony::driver::SipSender;
+use telephony::media::relay::{Digit, Formats, MediaRelay, RelayStats};
+use telephony::sdp::{self, AudioAnswer, AudioOffer, Codec};
+use telephony::sip::digest::answer_challenge;
+use telephony::sip::message::{cseq, param, Method, Request, Response, SipMessage};
+use telephony::sip::transaction::{response_to, TransactionKey, Transport};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::warn;
+use uuid::Uuid;
+
+use super::dialog::{ack_of, cancel_of, contact_uri, random_hex, Leg};
+use super::plan::{Plan, Target};
+use super::{CallInput, Calls};
+use crate::app::App;
+
+/// RFC 3261 T1 and T2: the 2xx to an INVITE is resent at T1, doubling up to T2, until its ACK
+/// arrives, for at most 64·T1.
+const T1: Duration = Duration::from_millis(500);
+const T2: Duration = Duration::from_secs(4);
+
+/// Which leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    A,
+    B,
+}
+
+impl Which {
+    fn name(self) -> &'static str {
+        match self {
+            Which::A => "a",
+            Which::B => "b",
+        }
+    }
+
+    fn other(self) -> Which {
+        match self {
+            Which::A => Which::B,
+            Which::B => Which::A,
+        }
+    }
+}
+
+/// A 2xx to an INVITE, resent until its ACK comes.
+#[derive(Debug)]
+struct PendingOk {
+    response: Response,
+    call_id: String,
+    cseq: u32,
+    peer: SocketAddr,
+    transport: Transport,
+    next: Instant,
+    interval: Duration,
+    give_up: Instant,
+    /// The initial INVITE's 2xx: without its ACK the call is torn down.
+    initial: bool,
+}
+
+/// Whether the actor goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Done,
+}
+
+/// The SIP status answering leg `a` when the call ends before answer with `cause`.
+fn status_for(cause: &Cause) -> (u16, &'static str) {
+    match cause {
+        Cause::Busy | Cause::RouteLimitReached => (486, "Busy Here"),
+        Cause::OutboundNotAllowed => (403, "Forbidden (manual outbound not allowed)"),
+        Cause::NoCallerId => (403, "Forbidden (no licensed caller ID)"),
+        Cause::NoRoute => (503, "Service Unavailable (no trunk)"),
+        Cause::Cancelled => (487, "Request Terminated"),
+        Cause::Rejected(488) => (488, "Not Acceptable Here"),
+        Cause::Rejected(status) if (404..=699).contains(status) && *status != 407 => {
+            (*status, "Rejected")
+        }
+        _ => (480, "Temporarily Unavailable"),
+    }
+}
+
+/// The command that ends `leg` now.
+pub fn hangup(leg: &str, side: Side, cause: Cause) -> CallCommand {
+    CallCommand::Hangup {
+        leg: leg.to_owned(),
+        side,
+        cause,
+        at: Utc::now(),
+    }
+}
+
+/// A running call.
+struct Session {
+    app: App,
+    calls: Arc<Calls>,
+    sip: SipSender,
+    call: Uuid,
+    enterprise: Uuid,
+    key: TransactionKey,
+    invite: Request,
+    a: Leg,
+    b: Leg,
+    b_invite: Request,
+    b_ack: Option<Request>,
+    target: Target,
+    local: SocketAddr,
+    media_ip: IpAddr,
+    a_offer: Option<AudioOffer>,
+    formats: Option<(Formats, Formats)>,
+    relay: Option<MediaRelay>,
+    answered: bool,
+    pending: Vec<PendingOk>,
+    auth_tried: bool,
+    sdp_session: u64,
+    sdp_version: u64,
+}
+
+/// Runs a planned call from its offer to its end; returns the relay's counters.
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    app: App,
+    calls: Arc<Calls>,
+    key: TransactionKey,
+    invite: Request,
+    from: SocketAddr,
+    transport: Transport,
+    sip: SipSender,
+    plan: Plan,
+    mut inbox: mpsc::UnboundedReceiver<CallInput>,
+    tx: mpsc::UnboundedSender<CallInput>,
+    ids: &mut Vec<String>,
+) -> Option<Arc<RelayStats>> {
+    let a_tag = random_hex(6);
+    let reply = |status: u16, reason: &str| {
+        sip.respond(&key, response_to(&invite, status, reason, Some(&a_tag)));
+    };
+    let call = Uuid::new_v4();
+    let enterprise = plan.enterprise;
+    let Some(events) = commit(&app, call, enterprise, plan.offer).await else {
+        reply(500, "Server Internal Error");
+        return None;
+    };
+    if let Some(CallEvent::CallRefused { cause, .. }) = events.first() {
+        let (status, reason) = status_for(cause);
+        reply(status, reason);
+        return None;
+    }
+    let target = match plan.target {
+        Ok(target) => target,
+        Err(cause) => {
+            commit(
+                &app,
+                call,
+                enterprise,
+                hangup("a", Side::System, cause.clone()),
+            )
+            .await;
+            let (status, reason) = status_for(&cause);
+            reply(status, reason);
+            return None;
+        }
+    };
+    let a_offer = sdp::parse_offer(&String::from_utf8_lossy(&invite.body)).ok();
+    if a_offer.as_ref().is_some_and(|o| o.codecs.is_empty()) {
+        commit(
+            &app,
+            call,
+            enterprise,
+            hangup("a", Side::System, Cause::Rejected(488)),
+        )
+        .await;
+        reply(488, "Not Acceptable Here");
+        return None;
+    }
+    let add = CallCommand::AddLeg {
+        leg: "b".into(),
+        party: target.party.clone(),
+        caller_id: target.caller_id.clone(),
+        forwarded: target.forwarded,
+        at: Utc::now(),
+    };
+    if commit(&app, call, enterprise, add).await.is_none() {
+        reply(500, "Server Internal Error");
+        return None;
+    }
+    let local = sip.local_addr();
+    // Media is anchored: each leg is offered callcore's relay, not the other party.
+    let media_ip = if local.ip().is_unspecified() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        local.ip()
+    };
+    let mut relay = match &a_offer {
+        Some(_) => MediaRelay::open(media_ip).await.ok(),
+        None => None,
+    };
+    let stats = relay.as_ref().map(|r| r.stats.clone());
+    let digits = relay.as_mut().and_then(MediaRelay::take_digits);
+    let sdp_session = u64::from(rand::random::<u32>());
+    let b_body = match (&a_offer, &relay) {
+        (Some(offer), Some(relay)) => {
+            relay.set_a(SocketAddr::new(offer.address, offer.port));
+            // callcore transcodes, so leg b may pick either law.
+            let mut codecs = offer.codecs.clone();
+            for codec in [Codec::Pcmu, Codec::Pcma] {
+                if !codecs.contains(&codec) {
+                    codecs.push(codec);
+                }
+            }
+            let towards_b = AudioOffer {
+                address: media_ip,
+                port: relay.b_port,
+                codecs,
+                telephone_event: offer.telephone_event.or(Some(101)),
+                ..offer.clone()
+            };
+            sdp::print_offer(&towards_b, sdp_session, 1).into_bytes()
+        }
+        _ => invite.body.clone(), // no usable offer: pass it through
+    };
+    let mut b = Leg {
+        call_id: format!("{}@callcore", random_hex(12)),
+        local_tag: random_hex(6),
+        remote_tag: None,
+        local_uri: format!("sip:{}@{local}", target.caller_id),
+        remote_uri: target
+            .to_uri
+            .clone()
+            .unwrap_or_else(|| format!("sip:{}@{local}", target.to_user)),
+        remote_target: target.request_uri.clone(),
+        peer: target.peer,
+        transport: target.transport,
+        cseq: 0,
+    };
+    ids.push(b.call_id.clone());
+    calls.by_call_id.insert(b.call_id.clone(), tx);
+    let b_invite = b.request(Method::Invite, local, b_body);
+    sip.request(b_invite.clone(), b.peer, b.transport);
+    let a = Leg {
+        call_id: invite.headers.get("Call-ID").unwrap_or_default().to_owned(),
+        local_tag: a_tag.clone(),
+        remote_tag: invite.headers.get("From").and_then(|f| param(f, "tag")),
+        local_uri: invite.headers.get("To").unwrap_or_default().to_owned(),
+        remote_uri: invite.headers.get("From").unwrap_or_default().to_owned(),
+        remote_target: invite
+            .headers
+            .get("Contact")
+            .and_then(contact_uri)
+            .unwrap_or_else(|| invite.uri.clone()),
+        peer: from,
+        transport,
+        cseq: 0,
+    };
+    let mut session = Session {
+        app,
+        calls,
+        sip,
+        call,
+        enterprise,
+        key,
+        invite,
+        a,
+        b,
+        b_invite,
+        b_ack: None,
+        target,
+        local,
+        media_ip,
+        a_offer,
+        formats: None,
+        relay,
+        answered: false,
+        pending: Vec::new(),
+        auth_tried: false,
+        sdp_session,
+        sdp_version: 1,
+    };
+    session.run(&mut inbox, digits).await;
+    stats
+}
+
+async fn commit(
+    app: &App,
+    call: Uuid,
+    enterprise: Uuid,
+    command: CallCommand,
+) -> Option<Vec<CallEvent>> {
+    match app
+        .execute::<Call>(call, command, Metadata::new(Some(enterprise), None))
+        .await
+    {
+        Ok(events) => Some(
+            events
+                .iter()
+                .filter_map(|e| serde_json::from_str(&e.payload).ok())
+                .collect(),
+        ),
+        Err(error) => {
+            warn!(%call, code = error.code(), message = error.message(), "call command failed");
+            None
+        }
+    }
+}
+
+async fn next_digit(digits: &mut Option<mpsc::UnboundedReceiver<Digit>>) -> Option<Digit> {
+    match digits {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Session {
+    async fn commit(&self, command: CallCommand) -> Option<Vec<CallEvent>> {
+        commit(&self.app, self.call, self.enterprise, command).await
+    }
+
+    /// Answers leg `a`'s INVITE (before it was answered).
+    fn reply(&self, status: u16, reason: &str) {
+        self.sip.respond(
+            &self.key,
+            response_to(&self.invite, status, reason, Some(&self.a.local_tag)),
+        );
+    }
+
+    fn leg(&mut self, which: Which) -> &mut Leg {
+        match which {
+            Which::A => &mut self.a,
+            Which::B => &mut self.b,
+        }
+    }
+
+    /// Sends a BYE on `which`.
+    fn bye(&mut self, which: Which) {
+        let local = self.local;
+        let leg = self.leg(which);
+        let bye = leg.request(Method::Bye, local, Vec::new());
+        let (peer, transport) = (leg.peer, leg.transport);
+        self.sip.request(bye, peer, transport);
+    }
+
+    async fn run(
+        &mut self,
+        inbox: &mut mpsc::UnboundedReceiver<CallInput>,
+        mut digits: Option<mpsc::UnboundedReceiver<Digit>>,
+    ) {
+        let ring_deadline = Instant::now() + self.calls.ring_timeout;
+        let media_check = self.calls.media_timeout.min(Duration::from_secs(5));
+        let mut next_media_check = Instant::now() + media_check;
+        loop {
+            let mut wake = if self.answered {
+                next_media_check
+            } else {
+                ring_deadline
+            };
+            for pending in &self.pending {
+                wake = wake.min(pending.next);
+            }
+            let flow = tokio::select! {
+                input = inbox.recv() => match input {
+                    Some(input) => self.on_input(input).await,
+                    None => Flow::Done,
+                },
+                Some(digit) = next_digit(&mut digits) => {
+                    self.on_digit(digit).await;
+                    Flow::Continue
+                }
+                () = tokio::time::sleep_until(wake) => {
+                    let now = Instant::now();
+                    if !self.answered && now >= ring_deadline {
+                        self.no_answer().await
+                    } else if self.retransmit(now).await == Flow::Done {
+                        Flow::Done
+                    } else if self.answered && now >= next_media_check {
+                        next_media_check = now + media_check;
+                        self.check_media().await
+                    } else {
+                        Flow::Continue
+                    }
+                }
+            };
+            if flow == Flow::Done {
+                return;
+            }
+        }
+    }
+
+    async fn on_input(&mut self, input: CallInput) -> Flow {
+        match input {
+            CallInput::Response(response) => self.on_response(response).await,
+            CallInput::Request { key, request } => self.on_request(key, request).await,
+            CallInput::Ack(ack) => {
+                let call_id = ack.headers.get("Call-ID").unwrap_or_default();
+                let number = cseq(&ack.headers).map(|(n, _)| n);
+                self.pending
+                    .retain(|p| p.call_id != call_id || Some(p.cseq) != number);
+                Flow::Continue
+            }
+        }
+    }
+
+    /// Resends unacknowledged 2xx responses; an initial 2xx never acknowledged ends the call.
+    async fn retransmit(&mut self, now: Instant) -> Flow {
+        let mut lost_initial = false;
+        let sip = &self.sip;
+        self.pending.retain_mut(|p| {
+            if now >= p.give_up {
+                lost_initial |= p.initial;
+                return false;
+            }
+            if now >= p.next {
+                sip.raw(
+                    &SipMessage::Response(p.response.clone()),
+                    p.peer,
+                    p.transport,
+                );
+                p.interval = (p.interval * 2).min(T2);
+                p.next = now + p.interval;
+            }
+            true
+        });
+        if !lost_initial {
+            return Flow::Continue;
+        }
+        // RFC 3261 §13.3.1.4: no ACK for the 2xx, so the session ends with a BYE.
+        self.stop_recording().await;
+        self.bye(Which::B);
+        self.bye(Which::A);
+        self.commit(hangup("a", Side::System, Cause::MediaTimeout))
+            .await;
+        self.commit(hangup("b", Side::System, Cause::MediaTimeout))
+            .await;
+        Flow::Done
+    }
+
+    /// Nobody answered in time: a missed call.
+    async fn no_answer(&mut self) -> Flow {
+        self.sip
+            .request(cancel_of(&self.b_invite), self.b.peer, self.b.transport);
+        self.commit(hangup("b", Side::System, Cause::NoAnswer))
+            .await;
+        self.commit(hangup("a", Side::System, Cause::NoAnswer))
+            .await;
+        self.reply(480, "Temporarily Unavailable");
+        Flow::Done
+    }
+
+    /// No RTP for too long (a lost BYE, a dead phone): hang up both sides.
+    async fn check_media(&mut self) -> Flow {
+        let idle = self
+            .relay
+            .as_ref()
+            .is_some_and(|r| r.idle_for() >= self.calls.media_timeout);
+        if !idle {
+            return Flow::Continue;
+        }
+        self.stop_recording().await;
+        self.bye(Which::B);
+        self.bye(Which::A);
+        for leg in ["b", "a"] {
+            self.commit(hangup(leg, Side::System, Cause::MediaTimeout))
+                .await;
+        }
+        Flow::Done
+    }
+
+    async fn on_digit(&mut self, digit: Digit) {
+        let leg = if digit.from_a { "a" } else { "b" };
+        self.commit(CallCommand::Digit {
+            leg: leg.into(),
+            key: digit.key,
+            at: Utc::now(),
+        })
+        .await;
+    }
+
+    async fn on_response(&mut self, response: Response) -> Flow {
+        let Some((number, method)) = cseq(&response.headers) else {
+            return Flow::Continue;
+        };
+        let current = cseq(&self.b_invite.headers).map(|(n, _)| n);
+        if method != Method::Invite
+            || response.headers.get("Call-ID") != Some(self.b.call_id.as_str())
+            || Some(number) != current
+        {
+            return Flow::Continue; // answers to our BYE or CANCEL, or to a challenged INVITE
+        }
+        match response.status {
+            180 | 183 if !self.answered => {
+                self.commit(CallCommand::Ringing {
+                    leg: "b".into(),
+                    at: Utc::now(),
+                })
+                .await;
+                self.reply(180, "Ringing");
+                Flow::Continue
+            }
+            200..=299 if self.answered => {
+                // Our ACK was lost: the callee resends its 2xx.
+                if let Some(ack) = &self.b_ack {
+                    self.sip.raw(
+                        &SipMessage::Request(ack.clone()),
+                        self.b.peer,
+                        self.b.transport,
+                    );
+                }
+                Flow::Continue
+            }
+            200..=299 => self.on_answer(response).await,
+            401 | 407 if !self.answered && !self.auth_tried => self.authenticate(&response),
+            300.. if !self.answered => {
+                let cause = if response.status == 486 {
+                    Cause::Busy
+                } else {
+                    Cause::Rejected(response.status)
+                };
+                self.commit(hangup("b", Side::Callee, cause.clone())).await;
+                self.commit(hangup("a", Side::System, cause.clone())).await;
+                let (status, reason) = status_for(&cause);
+                self.reply(status, reason);
+                Flow::Done
+            }
+            _ => Flow::Continue,
+        }
+    }
+
+    /// A trunk challenged the INVITE: send it again with the trunk's credentials.
+    fn authenticate(&mut self, response: &Response) -> Flow {
+        self.auth_tried = true;
+        let (header_in, header_out) = if response.status == 401 {
+            ("WWW-Authenticate", "Authorization")
+        } else {
+            ("Proxy-Authenticate", "Proxy-Authorization")
+        };
+        let answer = match (&self.target.credentials, response.headers.get(header_in)) {
+            (Some((user, password)), Some(challenge)) => answer_challenge(
+                challenge,
+                "INVITE",
+                &self.b_invite.uri,
+                user,
+                password,
+                &random_hex(8),
+            )
+            .ok(),
+            _ => None,
+        };
+        let Some(answer) = answer else {
+            // Nothing to answer with: the final response ends the call like any other.
+            self.auth_tried = true;
+            return Flow::Continue;
+        };
+        let mut invite = self
+            .b
+            .request(Method::Invite, self.local, self.b_invite.body.clone());
+        invite.headers.push(header_out, answer);
+        self.b_invite = invite.clone();
+        self.sip.request(invite, self.b.peer, self.b.transport);
+        Flow::Continue
+    }
+
+    /// Leg `b` answered: bridge, record, and answer leg `a` with the relay's address.
+    async fn on_answer(&mut self, response: Response) -> Flow {
+        self.b.remote_tag = response.headers.get("To").and_then(|t| param(t, "tag"));
+        if let Some(target) = response.headers.get("Contact").and_then(contact_uri) {
+            self.b.remote_target = target;
+        }
+        let ack = ack_of(&self.b, &self.b_invite, self.local);
+        let at = Utc::now();
+        for command in [
+            CallCommand::Answer {
+                leg: "b".into(),
+                at,
+            },
+            CallCommand::Answer {
+                leg: "a".into(),
+                at,
+            },
+            CallCommand::Bridge {
+                leg: "a".into(),
+                other: "b".into(),
+                at,
+            },
+        ] {
+            self.commit(command).await;
+        }
+        self.sip.raw(
+            &SipMessage::Request(ack.clone()),
+            self.b.peer,
+            self.b.transport,
+        );
+        self.b_ack = Some(ack);
+        self.start_recording().await;
+        let mut ok = response_to(&self.invite, 200, "OK", Some(&self.a.local_tag));
+        ok.headers
+            .push("Contact", format!("<sip:callcore@{}>", self.local));
+        ok.body = match (&self.a_offer, &self.relay) {
+            (Some(offer), Some(relay)) => {
+                let b_answer = sdp::parse_offer(&String::from_utf8_lossy(&response.body)).ok();
+                if let Some(b_answer) = &b_answer {
+                    relay.set_b(SocketAddr::new(b_answer.address, b_answer.port));
+                }
+                let b_codec = b_answer.as_ref().and_then(|a| a.codecs.first().copied());
+                let a_codec = b_codec
+                    .filter(|c| offer.codecs.contains(c))
+                    .or(offer.codecs.first().copied());
+                match a_codec {
+                    Some(a_codec) => {
+                        let formats = (
+                            Formats {
+                                codec: a_codec,
+                                telephone_event: offer.telephone_event,
+                            },
+                            Formats {
+                                codec: b_codec.unwrap_or(a_codec),
+                                telephone_event: b_answer.as_ref().and_then(|a| a.telephone_event),
+                            },
+                        );
+                        relay.set_formats(formats.0, formats.1);
+                        self.formats = Some(formats);
+                        sdp::print(
+                            &AudioAnswer {
+                                address: self.media_ip,
+                                port: relay.a_port,
+                                codec: a_codec,
+                                telephone_event: offer.telephone_event,
+                                direction: offer.direction.answer(),
+                            },
+                            self.sdp_session,
+                            self.sdp_version,
+                        )
+                        .into_bytes()
+                    }
+                    None => response.body.clone(),
+                }
+            }
+            _ => response.body.clone(),
+        };
+        if !ok.body.is_empty() {
+            ok.headers.push("Content-Type", "application/sdp");
+        }
+        self.sip.respond(&self.key, ok.clone());
+        let number = cseq(&self.invite.headers).map_or(1, |(n, _)| n);
+        self.expect_ack(ok, Which::A, number, true);
+        self.answered = true;
+        Flow::Continue
+    }
+
+    /// Keeps `ok` (sent on `which` for the INVITE numbered `number`) for retransmission.
+    fn expect_ack(&mut self, ok: Response, which: Which, number: u32, initial: bool) {
+        let leg = self.leg(which).clone();
+        if leg.transport == Transport::Tcp {
+            return; // a reliable transport delivers it (RFC 3261 §13.3.1.4)
+        }
+        let now = Instant::now();
+        self.pending.push(PendingOk {
+            response: ok,
+            call_id: leg.call_id,
+            cseq: number,
+            peer: leg.peer,
+            transport: leg.transport,
+            next: now + T1,
+            interval: T1,
+            give_up: now + T1 * 64,
+            initial,
+        });
+    }
+
+    async fn start_recording(&mut self) {
+        let Some(relay) = &self.relay else { return };
+        // The bridged part is recorded; the event comes first.
+        let file = format!(
+            "recordings/{}/{}.wav",
+            Utc::now().format("%Y/%m/%d"),
+            self.call
+        );
+        let started = self
+            .commit(CallCommand::StartRecording {
+                file: file.clone(),
+                at: Utc::now(),
+            })
+            .await;
+        if started.is_some() {
+            if let Err(error) = relay.start_recording(&self.app.data_dir.join(&file)) {
+                warn!(call = %self.call, %error, "recording did not start");
+            }
+        }
+    }
+
+    /// Finishes the recording (if one runs) and records its length.
+    async fn stop_recording(&mut self) {
+        let Some(result) = self.relay.as_ref().and_then(MediaRelay::stop_recording) else {
+            return;
+        };
+        match result {
+            Ok(duration_ms) => {
+                self.commit(CallCommand::StopRecording {
+                    duration_ms,
+                    at: Utc::now(),
+                })
+                .await;
+            }
+            Err(error) => warn!(call = %self.call, %error, "recording did not finish"),
+        }
+    }
+
+    async fn on_request(&mut self, key: TransactionKey, request: Request) -> Flow {
+        let which = if request.headers.get("Call-ID") == Some(self.b.call_id.as_str()) {
+            Which::B
+        } else {
+            Which::A
+        };
+        let tag = self.leg(which).local_tag.clone();
+        let respond = |sip: &SipSender, status: u16, reason: &str| {
+            sip.respond(&key, response_to(&request, status, reason, Some(&tag)));
+        };
+        match (&request.method, which, self.answered) {
+            (Method::Cancel, Which::A, false) => {
+                respond(&self.sip, 200, "OK");
+                self.sip
+                    .request(cancel_of(&self.b_invite), self.b.peer, self.b.transport);
+                self.commit(hangup("a", Side::Caller, Cause::Cancelled))
+                    .await;
+                self.commit(hangup("b", Side::System, Cause::Cancelled))
+                    .await;
+                self.reply(487, "Request Terminated");
+                Flow::Done
+            }
+            (Method::Bye, _, true) => {
+                respond(&self.sip, 200, "OK");
+                self.stop_recording().await;
+                let (side, leg) = match which {
+                    Which::A => (Side::Caller, "a"),
+                    Which::B => (Side::Callee, "b"),
+                };
+                self.commit(hangup(leg, side, Cause::Normal)).await;
+                self.bye(which.other());
+                self.commit(hangup(which.other().name(), Side::System, Cause::Normal))
+                    .await;
+                Flow::Done
+            }
+            (Method::Invite, _, true) => {
+                self.on_reinvite(&key, &request, which).await;
+                Flow::Continue
+            }
+            (Method::Info, _, true) => {
+                respond(&self.sip, 200, "OK");
+                if let Some(key) = info_digit(&request) {
+                    self.on_digit(Digit {
+                        from_a: which == Which::A,
+                        key,
+                    })
+                    .await;
+                }
+                Flow::Continue
+            }
+            (Method::Options, _, _) => {
+                respond(&self.sip, 200, "OK");
+                Flow::Continue
+            }
+            _ => {
+                respond(&self.sip, 501, "Not Implemented");
+                Flow::Continue
+            }
+        }
+    }
+
+    /// A re-INVITE on an answered leg: a hold (`sendonly`/`inactive`), a resume, or a new media
+    /// address. callcore answers it itself, since media is anchored the other leg needs no new
+    /// offer; the leg put on hold is the other one.
+    async fn on_reinvite(&mut self, key: &TransactionKey, request: &Request, which: Which) {
+        let offer = sdp::parse_offer(&String::from_utf8_lossy(&request.body)).ok();
+        let direction = offer
+            .as_ref()
+            .map_or(sdp::Direction::SendRecv, |o| o.direction);
+        if let (Some(offer), Some(relay)) = (&offer, &self.relay) {
+            if offer.port != 0 && !offer.address.is_unspecified() {
+                let address = SocketAddr::new(offer.address, offer.port);
+                match which {
+                    Which::A => relay.set_a(address),
+                    Which::B => relay.set_b(address),
+                }
+            }
+        }
+        let held = which.other().name().to_owned();
+        let at = Utc::now();
+        let command = if direction.is_hold() {
+            CallCommand::Hold { leg: held, at }
+        } else {
+            CallCommand::Resume { leg: held, at }
+        };
+        self.commit(command).await;
+        let tag = self.leg(which).local_tag.clone();
+        let mut ok = response_to(request, 200, "OK", Some(&tag));
+        ok.headers
+            .push("Contact", format!("<sip:callcore@{}>", self.local));
+        if let (Some(relay), Some((a, b))) = (&self.relay, self.formats) {
+            let (port, formats) = match which {
+                Which::A => (relay.a_port, a),
+                Which::B => (relay.b_port, b),
+            };
+            let codec = offer
+                .as_ref()
+                .and_then(|o| {
+                    o.codecs
+                        .contains(&formats.codec)
+                        .then_some(formats.codec)
+                        .or(o.codecs.first().copied())
+                })
+                .unwrap_or(formats.codec);
+            self.sdp_version += 1;
+            ok.body = sdp::print(
+                &AudioAnswer {
+                    address: self.media_ip,
+                    port,
+                    codec,
+                    telephone_event: formats.telephone_event,
+                    direction: direction.answer(),
+                },
+                self.sdp_session,
+                self.sdp_version,
+            )
+            .into_bytes();
+            ok.headers.push("Content-Type", "application/sdp");
+        }
+        self.sip.respond(key, ok.clone());
+        let number = cseq(&request.headers).map_or(1, |(n, _)| n);
+        self.expect_ack(ok, which, number, false);
+    }
+}
+
+/// The key in a SIP INFO (`application/dtmf-relay` `Signal=5`, or `application/dtmf` `5`).
+fn info_digit(request: &Request) -> Option<char> {
+    let body = String::from_utf8_lossy(&request.body);
+    let value = body
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("signal")
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_else(|| body.trim().to_owned());
+    let mut chars = value.chars();
+    match (chars.next(), chars.next()) {
+        (Some(key), None) if telephony::media::dtmf::event_of(key).is_some() => {
+            Some(key.to_ascii_uppercase())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_answer_the_caller_with_matching_statuses() {
+        assert_eq!(status_for(&Cause::Busy).0, 486);
+        assert_eq!(status_for(&Cause::RouteLimitReached).0, 486);
+        assert_eq!(status_for(&Cause::OutboundNotAllowed).0, 403);
+        assert_eq!(status_for(&Cause::NoCallerId).0, 403);
+        assert_eq!(status_for(&Cause::Rejected(603)).0, 603);
+        assert_eq!(status_for(&Cause::Rejected(407)).0, 480);
+        assert_eq!(status_for(&Cause::Rejected(302)).0, 480);
+        assert_eq!(status_for(&Cause::NoAnswer).0, 480);
+        assert_eq!(status_for(&Cause::Cancelled).0, 487);
+    }
+}
