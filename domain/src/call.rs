@@ -951,6 +951,28 @@ mod tests {
     }
 
     #[test]
+    fn key_presses_are_facts_of_live_legs_only() {
+        given::<Call>(answered_and_bridged())
+            .when(CallCommand::Digit {
+                leg: "a".into(),
+                key: '7',
+                at: at(9),
+            })
+            .then(vec![CallEvent::DigitReceived {
+                leg: "a".into(),
+                key: '7',
+                at: at(9),
+            }]);
+        given::<Call>(answered_and_bridged())
+            .when(CallCommand::Digit {
+                leg: "c".into(),
+                key: '7',
+                at: at(9),
+            })
+            .then_err(CallError::NoSuchLeg("c".into()));
+    }
+
+    #[test]
     fn a_restart_closes_everything_with_an_explicit_cause() {
         let mut history = answered_and_bridged();
         history.push(CallEvent::RecordingStarted {

@@ -373,7 +373,7 @@ fn stored_json_of_every_event_variant_matches_the_golden_file() {
                 },
             ],
             call_variant,
-            13,
+            14,
         ),
     );
     let trunk = TrunkSettings {

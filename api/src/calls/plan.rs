@@ -228,16 +228,15 @@ async fn extension_target(
     }
     let bound = normalize("boundNumber", &settings.bound_number).map_err(|_| Cause::Unavailable)?;
     // The forward leaves through the trunk of the DID called, else of the extension's caller
-    // ID; the person forwarded to sees who is calling.
+    // ID.
     let via_number = did
         .map(str::to_owned)
         .or_else(|| licensed_caller_id(app, extension.enterprise_id, &settings.caller_id))
         .ok_or(Cause::NoCallerId)?;
-    let presented = if caller_number.starts_with('+') {
-        national_form(caller_number)
-    } else {
-        caller_number.to_owned()
-    };
+    // An outside caller is shown as such; an extension calling shows the licensed number.
+    let presented = caller_number
+        .starts_with('+')
+        .then(|| national_form(caller_number));
     trunk_target(
         app,
         extension.enterprise_id,
@@ -247,7 +246,7 @@ async fn extension_target(
             number: bound.clone(),
         },
         true,
-        Some(&presented),
+        presented.as_deref(),
     )
     .await
 }

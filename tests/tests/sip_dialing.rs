@@ -1,0 +1,328 @@
+//! Calls placed by phones, end to end with real SIP peers: SIPp registers as extensions and
+//! dials another extension (answered, with a key press and a hold), an outside number through
+//! the trunk with the extension's licensed caller ID (and refused when manual outbound is not
+//! allowed), and an offline extension that forwards to its bound number. Each checks the SIP
+//! exchange, the call's events and its call record.
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use anyhow::{ensure, Context};
+use chrono::Utc;
+use serde_json::{json, Value};
+use tests::{
+    inbound_setup, on_both_backends, run_sipp, Backend, InboundSetup, TestServer, CARRIER_IP,
+};
+use uuid::Uuid;
+
+const CALLER: &str = include_str!("../sipp/uac_extension_call.xml");
+const UAS_ANSWER: &str = include_str!("../sipp/uas_answer.xml");
+
+fn free_port(ip: &str) -> anyhow::Result<u16> {
+    Ok(UdpSocket::bind((ip, 0))?.local_addr()?.port())
+}
+
+/// The dialling phone's scenario: extension 1002 of `acme` dials `dialled`.
+fn dialling(dialled: &str, expected_final: u16) -> String {
+    let scenario = CALLER
+        .replace("DIALLED", dialled)
+        .replace("CALLER", "1002")
+        .replace("DOMAIN", "acme")
+        .replace("EXPECTED_FINAL", &expected_final.to_string());
+    if expected_final == 200 {
+        return scenario;
+    }
+    let start = scenario
+        .find("<!-- ANSWERED_START -->")
+        .unwrap_or(scenario.len());
+    let end = scenario
+        .find("<!-- ANSWERED_END -->")
+        .unwrap_or(scenario.len());
+    format!("{}{}", &scenario[..start], &scenario[end..])
+}
+
+/// The carrier answering an outbound call, checking the Request-URI and the caller ID.
+fn carrier_answering(dialled: &str, caller_id: &str) -> String {
+    UAS_ANSWER.replace(
+        "<recv request=\"INVITE\" crlf=\"true\"/>",
+        &format!(
+            "<recv request=\"INVITE\" crlf=\"true\"><action>\
+             <ereg regexp=\"^INVITE sip:{dialled}@\" search_in=\"msg\" check_it=\"true\" assign_to=\"uri\"/>\
+             <ereg regexp=\"sip:{caller_id}@\" search_in=\"hdr\" header=\"From:\" check_it=\"true\" assign_to=\"from\"/>\
+             <log message=\"[$uri] [$from]\"/>\
+             </action></recv>"
+        ),
+    )
+}
+
+struct Fixture {
+    server: TestServer,
+    boss: String,
+    /// SIP password of extension 1002.
+    password: String,
+    /// Port the 1001 phone registered from.
+    phone_port: u16,
+    /// Port of the carrier's SIPp for outbound calls (on [`CARRIER_IP`]).
+    carrier_port: u16,
+}
+
+/// `acme` with 1001 registered (by SIPp), 1002 allowed to dial out with caller ID
+/// 02161230000 (licensed, on a trunk at `CARRIER_IP:carrier_port`), and 1003 offline,
+/// forwarding to 13900139000.
+async fn fixture(backend: Backend) -> anyhow::Result<Fixture> {
+    let server = TestServer::start(backend).await?;
+    let InboundSetup {
+        boss,
+        enterprise,
+        phone_port,
+        ..
+    } = inbound_setup(&server, 5).await?;
+    let op = server.operator().await?;
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let carrier_port = free_port(CARRIER_IP)?;
+    let trunk = server
+        .ok(
+            Some(&op),
+            "mutation($h: String!, $p: Int!) { createTrunk(input: { name: \"outbound\", host: $h, port: $p }) { id } }",
+            json!({ "h": CARRIER_IP, "p": carrier_port }),
+        )
+        .await?;
+    let trunk = text(&trunk["createTrunk"]["id"]);
+    server
+        .ok(Some(&op), "mutation($e: ID!, $t: ID!) { assignNumber(number: \"02161230000\", input: { enterpriseId: $e, trunkId: $t, callerId: true }) { id } }", json!({ "e": enterprise, "t": trunk }))
+        .await?;
+    let mut password = String::new();
+    for number in ["1002", "1003"] {
+        let created = server
+            .ok(Some(&op), "mutation($e: ID!, $n: String!) { createExtension(enterpriseId: $e, number: $n) { id sipPassword } }", json!({ "e": enterprise, "n": number }))
+            .await?;
+        let id = text(&created["createExtension"]["id"]);
+        if number == "1002" {
+            password = text(&created["createExtension"]["sipPassword"]);
+            set_outbound(&server, &boss, &id, true).await?;
+        } else {
+            server
+                .ok(Some(&boss), "mutation($id: ID!) { updateExtension(id: $id, input: { manualOutbound: false, boundNumber: \"13900139000\", forwardWhenOffline: true }) { id } }", json!({ "id": id }))
+                .await?;
+        }
+    }
+    Ok(Fixture {
+        server,
+        boss,
+        password,
+        phone_port,
+        carrier_port,
+    })
+}
+
+async fn set_outbound(
+    server: &TestServer,
+    boss: &str,
+    extension: &str,
+    allowed: bool,
+) -> anyhow::Result<()> {
+    server
+        .ok(Some(boss), "mutation($id: ID!, $m: Boolean!) { updateExtension(id: $id, input: { manualOutbound: $m, callerId: \"02161230000\" }) { id } }", json!({ "id": extension, "m": allowed }))
+        .await?;
+    Ok(())
+}
+
+/// Runs `callee` (a UAS scenario at `ip:port`, if any) and extension 1002's `scenario`.
+async fn dial(
+    fixture: &Fixture,
+    callee: Option<(String, &str, u16)>,
+    scenario: String,
+) -> anyhow::Result<()> {
+    let callee_task = callee.map(|(scenario, ip, port)| {
+        let (ip, port) = (ip.to_owned(), port.to_string());
+        tokio::task::spawn_blocking(move || {
+            run_sipp(&scenario, &["-i", &ip, "-p", &port, "-t", "u1"])
+        })
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let target = fixture.server.sip_addr.to_string();
+    let port = free_port("127.0.0.1")?.to_string();
+    let password = fixture.password.clone();
+    tokio::task::spawn_blocking(move || {
+        run_sipp(
+            &scenario,
+            &[
+                "-p", &port, "-t", "u1", "-au", "1002", "-ap", &password, &target,
+            ],
+        )
+    })
+    .await?
+    .context("the dialling phone's scenario")?;
+    if let Some(task) = callee_task {
+        task.await?.context("the callee's scenario")?;
+    }
+    Ok(())
+}
+
+/// The latest finished call record of `kind`.
+async fn latest(server: &TestServer, token: &str, kind: &str) -> anyhow::Result<Value> {
+    let from = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let to = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    for _ in 0..50 {
+        let data = server
+            .ok(
+                Some(token),
+                &format!("query($f: DateTime!, $t: DateTime!) {{ callRecords(first: 1, filter: {{ kind: {kind}, callTime: {{ from: $f, to: $t }} }}) {{ edges {{ node {{ id status cause hangupSide extension caller called }} }} }} }}"),
+                json!({ "f": from, "t": to }),
+            )
+            .await?;
+        let node = data["callRecords"]["edges"][0]["node"].clone();
+        if !node.is_null() && node["status"] != "in_progress" {
+            return Ok(node);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("no finished {kind} call record")
+}
+
+/// The events of a call, as JSON payloads.
+async fn events(server: &TestServer, record: &Value) -> anyhow::Result<Vec<Value>> {
+    let call = Uuid::parse_str(record["id"].as_str().unwrap_or_default())?;
+    server
+        .app
+        .log
+        .read_stream(call)
+        .await?
+        .into_iter()
+        .map(|e| Ok(serde_json::from_str(&e.payload)?))
+        .collect()
+}
+
+async fn an_extension_calls_another(backend: Backend) -> anyhow::Result<()> {
+    let fixture = fixture(backend).await?;
+    dial(
+        &fixture,
+        Some((UAS_ANSWER.to_owned(), "127.0.0.1", fixture.phone_port)),
+        dialling("1001", 200),
+    )
+    .await?;
+    let record = latest(&fixture.server, &fixture.boss, "INTERNAL").await?;
+    ensure!(
+        record["status"] == "answered"
+            && record["hangupSide"] == "caller"
+            && record["caller"] == "1002"
+            && record["called"] == "1001",
+        "{record}"
+    );
+    let events = events(&fixture.server, &record).await?;
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    ensure!(
+        events[0]["direction"] == "internal"
+            && events[0]["caller"]
+                == json!({ "kind": "extension", "extension_id": events[0]["caller"]["extension_id"], "number": "1002" }),
+        "{:?}",
+        events[0]
+    );
+    // The key press travelled as RFC 4733 events and is a fact of the call.
+    ensure!(
+        events
+            .iter()
+            .any(|e| e["type"] == "DigitReceived" && e["leg"] == "a" && e["key"] == "1"),
+        "{types:?}"
+    );
+    // The caller put the callee on hold and took it back.
+    let held = types.iter().position(|t| *t == "LegHeld");
+    let resumed = types.iter().position(|t| *t == "LegResumed");
+    ensure!(
+        matches!((held, resumed), (Some(h), Some(r)) if h < r),
+        "{types:?}"
+    );
+    ensure!(
+        events
+            .iter()
+            .any(|e| e["type"] == "LegHeld" && e["leg"] == "b"),
+        "{types:?}"
+    );
+    fixture.server.stop().await;
+    Ok(())
+}
+
+async fn an_extension_dials_out_through_the_trunk(backend: Backend) -> anyhow::Result<()> {
+    let fixture = fixture(backend).await?;
+    // The carrier sees the national number and the licensed caller ID.
+    dial(
+        &fixture,
+        Some((
+            carrier_answering("013800138000", "02161230000"),
+            CARRIER_IP,
+            fixture.carrier_port,
+        )),
+        dialling("13800138000", 200),
+    )
+    .await?;
+    let record = latest(&fixture.server, &fixture.boss, "OUTBOUND").await?;
+    ensure!(
+        record["status"] == "answered"
+            && record["caller"] == "1002"
+            && record["called"] == "+8613800138000",
+        "{record}"
+    );
+    let events = events(&fixture.server, &record).await?;
+    ensure!(
+        events.iter().any(|e| e["type"] == "LegOffered"
+            && e["caller_id"] == "02161230000"
+            && e["party"]["number"] == "+8613800138000"),
+        "{events:?}"
+    );
+    fixture.server.stop().await;
+    Ok(())
+}
+
+async fn dialling_out_without_permission_is_refused(backend: Backend) -> anyhow::Result<()> {
+    let fixture = fixture(backend).await?;
+    let id = domain::ids::extension_id(domain::ids::enterprise_id("acme"), "1002");
+    set_outbound(&fixture.server, &fixture.boss, &id.to_string(), false).await?;
+    // No carrier runs: the refusal comes before any leg is sent.
+    dial(&fixture, None, dialling("13800138000", 403)).await?;
+    let record = latest(&fixture.server, &fixture.boss, "OUTBOUND").await?;
+    ensure!(record["cause"] == "outbound_not_allowed", "{record}");
+    let events = events(&fixture.server, &record).await?;
+    ensure!(
+        events.len() == 1
+            && events[0]["type"] == "CallRefused"
+            && events[0]["cause"] == "outbound_not_allowed",
+        "{events:?}"
+    );
+    fixture.server.stop().await;
+    Ok(())
+}
+
+async fn an_offline_extension_forwards_to_its_bound_number(backend: Backend) -> anyhow::Result<()> {
+    let fixture = fixture(backend).await?;
+    dial(
+        &fixture,
+        Some((
+            carrier_answering("013900139000", "02161230000"),
+            CARRIER_IP,
+            fixture.carrier_port,
+        )),
+        dialling("1003", 200),
+    )
+    .await?;
+    let record = latest(&fixture.server, &fixture.boss, "INTERNAL").await?;
+    ensure!(
+        record["status"] == "answered" && record["called"] == "1003",
+        "{record}"
+    );
+    let events = events(&fixture.server, &record).await?;
+    ensure!(
+        events.iter().any(|e| e["type"] == "LegOffered"
+            && e["forwarded"] == true
+            && e["party"] == json!({ "kind": "external", "number": "+8613900139000" })),
+        "{events:?}"
+    );
+    fixture.server.stop().await;
+    Ok(())
+}
+
+on_both_backends!(
+    an_extension_calls_another,
+    an_extension_dials_out_through_the_trunk,
+    dialling_out_without_permission_is_refused,
+    an_offline_extension_forwards_to_its_bound_number,
+);
