@@ -1,5 +1,7 @@
 //! Kill -9 in the middle of a burst of writes: after a restart every acknowledged command is
-//! there, and `callcore replay` proves every read model equal to its rebuild. Runs the real
+//! there, and `callcore replay` proves every read model equal to its rebuild. Kill -9 during
+//! answered calls: the restart closes them with an explicit event, and no call record stays
+//! in progress. Runs the real
 //! `callcore` binary on both backends (an integration test of this package, so cargo builds
 //! the binary first and names it in `CARGO_BIN_EXE_callcore`).
 
@@ -9,7 +11,10 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 use serde_json::json;
-use tests::{on_both_backends, Backend, TestDatabase};
+use tests::{
+    inbound_setup_on, on_both_backends, Backend, GraphqlClient, InboundSetup, TestDatabase,
+    CARRIER_IP,
+};
 
 const ADMIN_PASSWORD: &str = "crash-operator-1";
 
@@ -243,4 +248,123 @@ async fn acknowledged_writes_survive_kill_9_and_replay_agrees(
     Ok(())
 }
 
-on_both_backends!(acknowledged_writes_survive_kill_9_and_replay_agrees);
+/// A SIPp process, killed when dropped.
+struct Sipp {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sipp(scenario: &str, args: &[&str]) -> anyhow::Result<Sipp> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("scenario.xml");
+    std::fs::write(&path, scenario)?;
+    let child = Command::new("sipp")
+        .current_dir(dir.path())
+        .arg("-sf")
+        .arg(&path)
+        .args(["-nostdin", "-timeout", "60"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("sipp must be installed (Debian package sip-tester)")?;
+    Ok(Sipp { child, _dir: dir })
+}
+
+async fn records(client: &GraphqlClient, token: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    let from = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let to = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let data = client
+        .ok(Some(token), "query($f: DateTime!, $t: DateTime!) { callRecords(first: 100, filter: { kind: INBOUND, callTime: { from: $f, to: $t } }) { edges { node { status cause answeredAt } } } }", json!({ "f": from, "t": to }))
+        .await?;
+    Ok(data["callRecords"]["edges"]
+        .as_array()
+        .context("records listed")?
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect())
+}
+
+async fn kill_9_during_calls_closes_them_on_restart(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDatabase::new(backend).await?;
+    let mut node = start(&db).await?;
+    let client = GraphqlClient::new(&node.base, ADMIN_PASSWORD);
+    let sip_addr = std::net::SocketAddr::from(([127, 0, 0, 1], node.sip_port));
+    let InboundSetup {
+        boss, phone_port, ..
+    } = inbound_setup_on(&client, sip_addr, 5).await?;
+    // Two answered calls that nobody hangs up: the phone answers and waits for a BYE, the
+    // carrier waits for one too.
+    let phone = sipp(
+        include_str!("../../tests/sipp/uas_answer.xml"),
+        &[
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &phone_port.to_string(),
+            "-t",
+            "u1",
+            "-m",
+            "2",
+        ],
+    )?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let carrier = sipp(
+        &include_str!("../../tests/sipp/uac_wait_bye.xml").replace("DID", "02161234567"),
+        &[
+            "-i",
+            CARRIER_IP,
+            "-t",
+            "u1",
+            "-m",
+            "2",
+            "-l",
+            "2",
+            &sip_addr.to_string(),
+        ],
+    )?;
+    let mut answered = 0;
+    for _ in 0..100 {
+        answered = records(&client, &boss)
+            .await?
+            .iter()
+            .filter(|r| r["status"] == "in_progress" && r["answeredAt"].is_string())
+            .count();
+        if answered == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ensure!(answered == 2, "{answered} calls up before the kill");
+    node.child.kill()?; // SIGKILL, mid-call
+    node.child.wait()?;
+    drop((phone, carrier));
+
+    let node = start(&db).await?;
+    let client = GraphqlClient::new(&node.base, ADMIN_PASSWORD);
+    let boss = client.login("acme", "boss", "boss-password").await?;
+    let after = records(&client, &boss).await?;
+    ensure!(
+        after.len() == 2
+            && after
+                .iter()
+                .all(|r| r["status"] == "answered" && r["cause"] == "node_restart"),
+        "{after:?}"
+    );
+    let mut node = node;
+    node.child.kill()?;
+    node.child.wait()?;
+    Ok(())
+}
+
+on_both_backends!(
+    acknowledged_writes_survive_kill_9_and_replay_agrees,
+    kill_9_during_calls_closes_them_on_restart
+);

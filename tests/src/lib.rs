@@ -163,6 +163,70 @@ impl TestServer {
         format!("http://{}{path}", self.addr)
     }
 
+    /// A GraphQL client of this node.
+    pub fn graphql(&self) -> GraphqlClient {
+        GraphqlClient {
+            base: format!("http://{}", self.addr),
+            client: self.client.clone(),
+            operator_password: ADMIN_PASSWORD.into(),
+        }
+    }
+
+    /// Posts a GraphQL request and returns the whole JSON response.
+    pub async fn gql(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> anyhow::Result<Value> {
+        self.graphql().gql(token, query, variables).await
+    }
+
+    /// Posts a GraphQL request that must succeed; returns `data`.
+    pub async fn ok(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> anyhow::Result<Value> {
+        self.graphql().ok(token, query, variables).await
+    }
+
+    /// Logs in and returns the token.
+    pub async fn login(
+        &self,
+        enterprise: &str,
+        account: &str,
+        password: &str,
+    ) -> anyhow::Result<String> {
+        self.graphql().login(enterprise, account, password).await
+    }
+
+    /// Logs in as the platform operator.
+    pub async fn operator(&self) -> anyhow::Result<String> {
+        self.graphql().operator().await
+    }
+}
+
+/// Talks GraphQL over HTTP to a node (in this process or a `callcore` child process).
+#[derive(Debug, Clone)]
+pub struct GraphqlClient {
+    base: String,
+    client: reqwest::Client,
+    operator_password: String,
+}
+
+impl GraphqlClient {
+    /// A client of the node at `base` (`http://host:port`) whose operator `admin` has
+    /// `operator_password`.
+    pub fn new(base: &str, operator_password: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            client: reqwest::Client::new(),
+            operator_password: operator_password.to_owned(),
+        }
+    }
+
     /// Posts a GraphQL request and returns the whole JSON response.
     pub async fn gql(
         &self,
@@ -172,7 +236,7 @@ impl TestServer {
     ) -> anyhow::Result<Value> {
         let mut request = self
             .client
-            .post(self.url("/graphql"))
+            .post(format!("{}/graphql", self.base))
             .json(&json!({ "query": query, "variables": variables }));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -216,7 +280,8 @@ impl TestServer {
 
     /// Logs in as the platform operator.
     pub async fn operator(&self) -> anyhow::Result<String> {
-        self.login("platform", "admin", ADMIN_PASSWORD).await
+        self.login("platform", "admin", &self.operator_password)
+            .await
     }
 }
 
@@ -323,6 +388,15 @@ pub async fn inbound_setup(
     server: &TestServer,
     max_concurrent: u32,
 ) -> anyhow::Result<InboundSetup> {
+    inbound_setup_on(&server.graphql(), server.sip_addr, max_concurrent).await
+}
+
+/// [`inbound_setup`] on any node, through `server` (GraphQL) and `sip_addr`.
+pub async fn inbound_setup_on(
+    server: &GraphqlClient,
+    sip_addr: SocketAddr,
+    max_concurrent: u32,
+) -> anyhow::Result<InboundSetup> {
     let op = server.operator().await?;
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     let created = server
@@ -362,7 +436,7 @@ pub async fn inbound_setup(
         .replace("DOMAIN", "acme")
         .replace("EXPIRES", "3600")
         .replace("EXPECTED_STATUS", "200");
-    let (target, port) = (server.sip_addr.to_string(), phone_port.to_string());
+    let (target, port) = (sip_addr.to_string(), phone_port.to_string());
     tokio::task::spawn_blocking(move || {
         run_sipp(
             &register,
