@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use chrono::Utc;
-use domain::call::{Call, CallCommand, Direction, Party, RouteCheck};
-use eventlog::Metadata;
 use serde_json::{json, Value};
 use tests::{
     inbound_setup, on_both_backends, run_sipp, Backend, InboundSetup, TestServer, CARRIER_IP,
@@ -101,27 +99,25 @@ async fn latest_record(server: &TestServer, token: &str) -> anyhow::Result<Value
 struct Fixture {
     server: TestServer,
     boss: String,
-    enterprise: String,
     extension_id: String,
     route_id: String,
     phone_port: u16,
 }
 
-/// Enterprise `acme` with extension 1001 registered by SIPp, a trunk at 127.0.0.1, and DID
+/// Enterprise `acme` with extension 1001 registered by SIPp, a trunk at 127.0.0.2, and DID
 /// 02161234567 routed to the extension.
 async fn fixture(backend: Backend) -> anyhow::Result<Fixture> {
     let server = TestServer::start(backend).await?;
     let InboundSetup {
         boss,
-        enterprise,
         extension_id,
         route_id,
         phone_port,
+        ..
     } = inbound_setup(&server, 5).await?;
     Ok(Fixture {
         server,
         boss,
-        enterprise,
         extension_id,
         route_id,
         phone_port,
@@ -132,10 +128,10 @@ async fn a_did_reaches_the_registered_extension(backend: Backend) -> anyhow::Res
     let Fixture {
         server,
         boss,
-        enterprise,
         extension_id,
         route_id,
         phone_port,
+        ..
     } = fixture(backend).await?;
     // Answered, RTP both ways through callcore's relay, then the caller hangs up.
     call_with(&server, Some(UAS_ANSWER), phone_port, 200).await?;
@@ -263,38 +259,45 @@ async fn a_did_reaches_the_registered_extension(backend: Backend) -> anyhow::Res
             json!({ "r": route_id, "x": extension_id }),
         )
         .await?;
-    let enterprise_id = Uuid::parse_str(&enterprise)?;
-    let busy_line = Uuid::new_v4();
-    server
-        .app
-        .execute::<Call>(
-            busy_line,
-            CallCommand::Offer {
-                enterprise_id,
-                direction: Direction::Inbound,
-                caller: Party::External {
-                    number: "+8613900139000".into(),
-                },
-                called: "+862161234567".into(),
-                route: Some(RouteCheck {
-                    route_id: Uuid::parse_str(&route_id)?,
-                    enabled: true,
-                    active_calls: 0,
-                    max_concurrent: 1,
-                }),
-                outbound_allowed: false,
-                at: Utc::now(),
-            },
-            Metadata::new(Some(enterprise_id), None),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    // One call holds the only place: the phone answers it, the carrier talks for 1.5 s.
+    let first = {
+        let target = server.sip_addr.to_string();
+        let phone = tokio::task::spawn_blocking(move || {
+            run_sipp(UAS_ANSWER, &["-p", &phone_port.to_string(), "-t", "u1"])
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let caller_port = free_port()?.to_string();
+        let caller = tokio::task::spawn_blocking(move || {
+            run_sipp(
+                &uac(200),
+                &["-i", CARRIER_IP, "-p", &caller_port, "-t", "u1", &target],
+            )
+        });
+        (phone, caller)
+    };
+    let mut up = false;
+    for _ in 0..50 {
+        up = server.app.models.model("call_records").is_ok_and(|m| {
+            m.read().values().any(|d| {
+                d.decode::<projections::CallRecordDoc>().is_some_and(|r| {
+                    r.status == projections::CallStatus::InProgress && r.answered_at.is_some()
+                })
+            })
+        });
+        if up {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ensure!(up, "the first call was not answered");
     call_with(&server, None, phone_port, 486).await?;
     let record = latest_record(&server, &boss).await?;
     ensure!(
         record["status"] == "refused" && record["cause"] == "route_limit_reached",
         "{record}"
     );
+    first.0.await?.context("the first call's phone")?;
+    first.1.await?.context("the first call's carrier")?;
     server.stop().await;
     Ok(())
 }

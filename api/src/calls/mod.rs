@@ -4,6 +4,7 @@
 //! with anchored media, and [`dialog`] builds the requests of each leg's dialog.
 
 pub mod dialog;
+pub mod journal;
 pub mod plan;
 pub mod session;
 
@@ -18,6 +19,7 @@ use telephony::driver::SipSender;
 use telephony::sip::message::{Request, Response};
 use telephony::sip::transaction::{response_to, TransactionKey, Transport};
 use tokio::sync::mpsc;
+use uuid::Uuid;
 
 use crate::app::App;
 
@@ -50,6 +52,7 @@ pub enum Caller {
 #[derive(Debug)]
 pub struct Calls {
     by_call_id: DashMap<String, mpsc::UnboundedSender<CallInput>>,
+    active_by_route: DashMap<Uuid, u32>,
     ring_timeout: Duration,
     media_timeout: Duration,
     /// RTP packets relayed from callers to callees by calls that have ended.
@@ -64,6 +67,7 @@ impl Calls {
     pub fn new(ring_timeout: Duration, media_timeout: Duration) -> Self {
         Self {
             by_call_id: DashMap::new(),
+            active_by_route: DashMap::new(),
             ring_timeout,
             media_timeout,
             relayed_to_callee: AtomicU64::default(),
@@ -78,6 +82,22 @@ impl Calls {
             .is_some_and(|tx| tx.send(input).is_ok())
     }
 
+    /// Takes a place on `route` for a new call: returns the calls already on it and the
+    /// place, given back when dropped. Taking and counting are one step, so two INVITEs at
+    /// once cannot both see the last free place.
+    pub fn take_route_place(self: &Arc<Self>, route: Uuid) -> (u32, RoutePlace) {
+        let mut active = self.active_by_route.entry(route).or_insert(0);
+        let before = *active;
+        *active += 1;
+        (
+            before,
+            RoutePlace {
+                calls: self.clone(),
+                route,
+            },
+        )
+    }
+
     /// Calls in progress on this node.
     pub fn len(&self) -> usize {
         self.by_call_id.len()
@@ -86,6 +106,21 @@ impl Calls {
     /// Whether no call is up.
     pub fn is_empty(&self) -> bool {
         self.by_call_id.is_empty()
+    }
+}
+
+/// A call's place on its inbound route (the route's hot count of calls in progress).
+#[derive(Debug)]
+pub struct RoutePlace {
+    calls: Arc<Calls>,
+    route: Uuid,
+}
+
+impl Drop for RoutePlace {
+    fn drop(&mut self) {
+        if let Some(mut active) = self.calls.active_by_route.get_mut(&self.route) {
+            *active = active.saturating_sub(1);
+        }
     }
 }
 
@@ -107,7 +142,7 @@ pub fn start(
     tokio::spawn(async move {
         let mut ids = vec![call_id];
         let planned = match &caller {
-            Caller::Trunk => plan::from_trunk(&app, &invite).await,
+            Caller::Trunk => plan::from_trunk(&app, &calls, &invite).await,
             Caller::Extension(extension) => plan::from_extension(&app, &invite, extension).await,
         };
         let stats = match planned {

@@ -4,16 +4,18 @@
 //! no registered phone is forwarded to its bound number when it asks for that.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use chrono::Utc;
 use domain::call::{CallCommand, Cause, Direction, Party, RouteCheck};
 use domain::phone::{national_form, normalize};
 use domain::route::Destination;
-use projections::{CallRecordDoc, CallStatus, ExtensionDoc, NumberDoc, RouteDoc, TrunkDoc};
+use projections::{ExtensionDoc, NumberDoc, RouteDoc, TrunkDoc};
 use telephony::sip::message::{Request, SipUri};
 use telephony::sip::transaction::Transport;
 use uuid::Uuid;
 
+use super::{Calls, RoutePlace};
 use crate::app::App;
 
 /// A call about to be offered.
@@ -25,6 +27,8 @@ pub struct Plan {
     pub offer: CallCommand,
     /// Where leg `b` goes, or why it cannot go anywhere.
     pub target: Result<Target, Cause>,
+    /// The call's place on its inbound route, held while the call lasts.
+    pub route_place: Option<RoutePlace>,
 }
 
 /// Where the second leg of a call is sent.
@@ -81,16 +85,13 @@ fn uri_user(request: &Request, header: &str) -> Option<String> {
 }
 
 /// An INVITE from a trunk: the DID in To, its route, and the extension the route names.
-pub async fn from_trunk(app: &App, invite: &Request) -> Result<Plan, Refusal> {
+pub async fn from_trunk(app: &App, calls: &Arc<Calls>, invite: &Request) -> Result<Plan, Refusal> {
     let did = uri_user(invite, "To")
         .and_then(|user| normalize("to", &user).ok())
         .ok_or((404, "Not Found"))?;
     let route: RouteDoc = model_doc(app, "routes", &domain::ids::route_id(&did).to_string())
         .ok_or((404, "Not Found"))?;
-    let active = model_docs::<CallRecordDoc>(app, "call_records")
-        .iter()
-        .filter(|r| r.route_id == Some(route.id) && r.status == CallStatus::InProgress)
-        .count();
+    let (active, route_place) = calls.take_route_place(route.id);
     let caller_user = uri_user(invite, "From").unwrap_or_default();
     let caller_number = normalize("from", &caller_user).unwrap_or(caller_user);
     let target = match route.settings.destination {
@@ -116,13 +117,14 @@ pub async fn from_trunk(app: &App, invite: &Request) -> Result<Plan, Refusal> {
             route: Some(RouteCheck {
                 route_id: route.id,
                 enabled: route.enabled,
-                active_calls: u32::try_from(active).unwrap_or(u32::MAX),
+                active_calls: active,
                 max_concurrent: route.settings.max_concurrent,
             }),
             outbound_allowed: false,
             at: Utc::now(),
         },
         target,
+        route_place: Some(route_place),
     })
 }
 
@@ -162,6 +164,7 @@ pub async fn from_extension(
             enterprise,
             offer: offer(Direction::Internal, callee.number.clone(), true),
             target,
+            route_place: None,
         });
     }
     let number = normalize("to", &dialled).map_err(|_| (404, "Not Found"))?;
@@ -186,6 +189,7 @@ pub async fn from_extension(
         enterprise,
         offer: offer(Direction::Outbound, number, caller.settings.manual_outbound),
         target,
+        route_place: None,
     })
 }
 

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use domain::call::{Call, CallCommand, CallEvent, Cause, Side};
-use eventlog::Metadata;
+use domain::call::{CallCommand, CallEvent, Cause, Side};
 use telephony::driver::SipSender;
 use telephony::media::relay::{Digit, Formats, MediaRelay, RelayStats};
 use telephony::sdp::{self, AudioAnswer, AudioOffer, Codec};
@@ -23,8 +22,9 @@ use tracing::warn;
 use uuid::Uuid;
 
 use super::dialog::{ack_of, cancel_of, contact_uri, random_hex, Leg};
+use super::journal::CallJournal;
 use super::plan::{Plan, Target};
-use super::{CallInput, Calls};
+use super::{CallInput, Calls, RoutePlace};
 use crate::app::App;
 
 /// RFC 3261 T1 and T2: the 2xx to an INVITE is resent at T1, doubling up to T2, until its ACK
@@ -109,7 +109,9 @@ struct Session {
     calls: Arc<Calls>,
     sip: SipSender,
     call: Uuid,
-    enterprise: Uuid,
+    journal: CallJournal,
+    /// Held while the call lasts (the route's count of calls in progress).
+    _route_place: Option<RoutePlace>,
     key: TransactionKey,
     invite: Request,
     a: Leg,
@@ -149,8 +151,9 @@ pub async fn run(
         sip.respond(&key, response_to(&invite, status, reason, Some(&a_tag)));
     };
     let call = Uuid::new_v4();
-    let enterprise = plan.enterprise;
-    let Some(events) = commit(&app, call, enterprise, plan.offer).await else {
+    let mut journal = CallJournal::new(app.clone(), call, plan.enterprise);
+    let route_place = plan.route_place;
+    let Some(events) = journal.record_one(plan.offer).await else {
         reply(500, "Server Internal Error");
         return None;
     };
@@ -162,13 +165,9 @@ pub async fn run(
     let target = match plan.target {
         Ok(target) => target,
         Err(cause) => {
-            commit(
-                &app,
-                call,
-                enterprise,
-                hangup("a", Side::System, cause.clone()),
-            )
-            .await;
+            journal
+                .record_one(hangup("a", Side::System, cause.clone()))
+                .await;
             let (status, reason) = status_for(&cause);
             reply(status, reason);
             return None;
@@ -176,13 +175,9 @@ pub async fn run(
     };
     let a_offer = sdp::parse_offer(&String::from_utf8_lossy(&invite.body)).ok();
     if a_offer.as_ref().is_some_and(|o| o.codecs.is_empty()) {
-        commit(
-            &app,
-            call,
-            enterprise,
-            hangup("a", Side::System, Cause::Rejected(488)),
-        )
-        .await;
+        journal
+            .record_one(hangup("a", Side::System, Cause::Rejected(488)))
+            .await;
         reply(488, "Not Acceptable Here");
         return None;
     }
@@ -193,7 +188,7 @@ pub async fn run(
         forwarded: target.forwarded,
         at: Utc::now(),
     };
-    if commit(&app, call, enterprise, add).await.is_none() {
+    if journal.record_one(add).await.is_none() {
         reply(500, "Server Internal Error");
         return None;
     }
@@ -270,7 +265,8 @@ pub async fn run(
         calls,
         sip,
         call,
-        enterprise,
+        journal,
+        _route_place: route_place,
         key,
         invite,
         a,
@@ -293,29 +289,6 @@ pub async fn run(
     stats
 }
 
-async fn commit(
-    app: &App,
-    call: Uuid,
-    enterprise: Uuid,
-    command: CallCommand,
-) -> Option<Vec<CallEvent>> {
-    match app
-        .execute::<Call>(call, command, Metadata::new(Some(enterprise), None))
-        .await
-    {
-        Ok(events) => Some(
-            events
-                .iter()
-                .filter_map(|e| serde_json::from_str(&e.payload).ok())
-                .collect(),
-        ),
-        Err(error) => {
-            warn!(%call, code = error.code(), message = error.message(), "call command failed");
-            None
-        }
-    }
-}
-
 async fn next_digit(digits: &mut Option<mpsc::UnboundedReceiver<Digit>>) -> Option<Digit> {
     match digits {
         Some(receiver) => receiver.recv().await,
@@ -324,8 +297,9 @@ async fn next_digit(digits: &mut Option<mpsc::UnboundedReceiver<Digit>>) -> Opti
 }
 
 impl Session {
-    async fn commit(&self, command: CallCommand) -> Option<Vec<CallEvent>> {
-        commit(&self.app, self.call, self.enterprise, command).await
+    /// Commits a step's commands in one write.
+    async fn record(&mut self, commands: Vec<CallCommand>) -> Option<Vec<CallEvent>> {
+        self.journal.record(commands).await
     }
 
     /// Answers leg `a`'s INVITE (before it was answered).
@@ -437,23 +411,25 @@ impl Session {
         }
         // RFC 3261 §13.3.1.4: no ACK for the 2xx, so the session ends with a BYE.
         self.stop_recording().await;
+        self.record(vec![
+            hangup("a", Side::System, Cause::MediaTimeout),
+            hangup("b", Side::System, Cause::MediaTimeout),
+        ])
+        .await;
         self.bye(Which::B);
         self.bye(Which::A);
-        self.commit(hangup("a", Side::System, Cause::MediaTimeout))
-            .await;
-        self.commit(hangup("b", Side::System, Cause::MediaTimeout))
-            .await;
         Flow::Done
     }
 
     /// Nobody answered in time: a missed call.
     async fn no_answer(&mut self) -> Flow {
+        self.record(vec![
+            hangup("b", Side::System, Cause::NoAnswer),
+            hangup("a", Side::System, Cause::NoAnswer),
+        ])
+        .await;
         self.sip
             .request(cancel_of(&self.b_invite), self.b.peer, self.b.transport);
-        self.commit(hangup("b", Side::System, Cause::NoAnswer))
-            .await;
-        self.commit(hangup("a", Side::System, Cause::NoAnswer))
-            .await;
         self.reply(480, "Temporarily Unavailable");
         Flow::Done
     }
@@ -468,22 +444,23 @@ impl Session {
             return Flow::Continue;
         }
         self.stop_recording().await;
+        self.record(vec![
+            hangup("b", Side::System, Cause::MediaTimeout),
+            hangup("a", Side::System, Cause::MediaTimeout),
+        ])
+        .await;
         self.bye(Which::B);
         self.bye(Which::A);
-        for leg in ["b", "a"] {
-            self.commit(hangup(leg, Side::System, Cause::MediaTimeout))
-                .await;
-        }
         Flow::Done
     }
 
     async fn on_digit(&mut self, digit: Digit) {
         let leg = if digit.from_a { "a" } else { "b" };
-        self.commit(CallCommand::Digit {
+        self.record(vec![CallCommand::Digit {
             leg: leg.into(),
             key: digit.key,
             at: Utc::now(),
-        })
+        }])
         .await;
     }
 
@@ -500,10 +477,10 @@ impl Session {
         }
         match response.status {
             180 | 183 if !self.answered => {
-                self.commit(CallCommand::Ringing {
+                self.record(vec![CallCommand::Ringing {
                     leg: "b".into(),
                     at: Utc::now(),
-                })
+                }])
                 .await;
                 self.reply(180, "Ringing");
                 Flow::Continue
@@ -527,8 +504,11 @@ impl Session {
                 } else {
                     Cause::Rejected(response.status)
                 };
-                self.commit(hangup("b", Side::Callee, cause.clone())).await;
-                self.commit(hangup("a", Side::System, cause.clone())).await;
+                self.record(vec![
+                    hangup("b", Side::Callee, cause.clone()),
+                    hangup("a", Side::System, cause.clone()),
+                ])
+                .await;
                 let (status, reason) = status_for(&cause);
                 self.reply(status, reason);
                 Flow::Done
@@ -579,7 +559,12 @@ impl Session {
         }
         let ack = ack_of(&self.b, &self.b_invite, self.local);
         let at = Utc::now();
-        for command in [
+        // The bridged part is recorded: the answer, the bridge and the recording are one step.
+        let recording = self
+            .relay
+            .is_some()
+            .then(|| format!("recordings/{}/{}.wav", at.format("%Y/%m/%d"), self.call));
+        let mut step = vec![
             CallCommand::Answer {
                 leg: "b".into(),
                 at,
@@ -593,16 +578,30 @@ impl Session {
                 other: "b".into(),
                 at,
             },
-        ] {
-            self.commit(command).await;
+        ];
+        if let Some(file) = &recording {
+            step.push(CallCommand::StartRecording {
+                file: file.clone(),
+                at,
+            });
         }
+        let recorded = self.record(step).await;
         self.sip.raw(
             &SipMessage::Request(ack.clone()),
             self.b.peer,
             self.b.transport,
         );
         self.b_ack = Some(ack);
-        self.start_recording().await;
+        let started = recorded.is_some_and(|events| {
+            events
+                .iter()
+                .any(|e| matches!(e, CallEvent::RecordingStarted { .. }))
+        });
+        if let (Some(file), Some(relay), true) = (&recording, &self.relay, started) {
+            if let Err(error) = relay.start_recording(&self.app.data_dir.join(file)) {
+                warn!(call = %self.call, %error, "recording did not start");
+            }
+        }
         let mut ok = response_to(&self.invite, 200, "OK", Some(&self.a.local_tag));
         ok.headers
             .push("Contact", format!("<sip:callcore@{}>", self.local));
@@ -678,27 +677,6 @@ impl Session {
         });
     }
 
-    async fn start_recording(&mut self) {
-        let Some(relay) = &self.relay else { return };
-        // The bridged part is recorded; the event comes first.
-        let file = format!(
-            "recordings/{}/{}.wav",
-            Utc::now().format("%Y/%m/%d"),
-            self.call
-        );
-        let started = self
-            .commit(CallCommand::StartRecording {
-                file: file.clone(),
-                at: Utc::now(),
-            })
-            .await;
-        if started.is_some() {
-            if let Err(error) = relay.start_recording(&self.app.data_dir.join(&file)) {
-                warn!(call = %self.call, %error, "recording did not start");
-            }
-        }
-    }
-
     /// Finishes the recording (if one runs) and records its length.
     async fn stop_recording(&mut self) {
         let Some(result) = self.relay.as_ref().and_then(MediaRelay::stop_recording) else {
@@ -706,10 +684,10 @@ impl Session {
         };
         match result {
             Ok(duration_ms) => {
-                self.commit(CallCommand::StopRecording {
+                self.record(vec![CallCommand::StopRecording {
                     duration_ms,
                     at: Utc::now(),
-                })
+                }])
                 .await;
             }
             Err(error) => warn!(call = %self.call, %error, "recording did not finish"),
@@ -729,12 +707,13 @@ impl Session {
         match (&request.method, which, self.answered) {
             (Method::Cancel, Which::A, false) => {
                 respond(&self.sip, 200, "OK");
+                self.record(vec![
+                    hangup("a", Side::Caller, Cause::Cancelled),
+                    hangup("b", Side::System, Cause::Cancelled),
+                ])
+                .await;
                 self.sip
                     .request(cancel_of(&self.b_invite), self.b.peer, self.b.transport);
-                self.commit(hangup("a", Side::Caller, Cause::Cancelled))
-                    .await;
-                self.commit(hangup("b", Side::System, Cause::Cancelled))
-                    .await;
                 self.reply(487, "Request Terminated");
                 Flow::Done
             }
@@ -745,10 +724,12 @@ impl Session {
                     Which::A => (Side::Caller, "a"),
                     Which::B => (Side::Callee, "b"),
                 };
-                self.commit(hangup(leg, side, Cause::Normal)).await;
+                self.record(vec![
+                    hangup(leg, side, Cause::Normal),
+                    hangup(which.other().name(), Side::System, Cause::Normal),
+                ])
+                .await;
                 self.bye(which.other());
-                self.commit(hangup(which.other().name(), Side::System, Cause::Normal))
-                    .await;
                 Flow::Done
             }
             (Method::Invite, _, true) => {
@@ -801,7 +782,7 @@ impl Session {
         } else {
             CallCommand::Resume { leg: held, at }
         };
-        self.commit(command).await;
+        self.record(vec![command]).await;
         let tag = self.leg(which).local_tag.clone();
         let mut ok = response_to(request, 200, "OK", Some(&tag));
         ok.headers
