@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::bootstrap::{ensure_operator, Bootstrap};
+use crate::calls::CallSettings;
 use crate::config::{Config, Overrides};
 
 /// callcore: an event-sourced cloud call center.
@@ -52,6 +53,9 @@ pub enum Command {
         /// SIP listen address (UDP and TCP).
         #[arg(long, env = "CALLCORE_SIP")]
         sip: Option<SocketAddr>,
+        /// The address phones and carriers reach callcore at (put in SIP headers and SDP).
+        #[arg(long, env = "CALLCORE_PUBLIC_IP")]
+        public_ip: Option<std::net::IpAddr>,
     },
     /// Rebuilds every read model from position 0 and proves it equal to the live one.
     Replay {
@@ -88,6 +92,7 @@ fn config(
         http,
         sip,
         database_url: location.database_url.clone(),
+        public_ip: None,
         config_file: location.config.clone(),
     })?)
 }
@@ -109,7 +114,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             location,
             http,
             sip,
-        } => serve(config(&location, http, sip)?).await,
+            public_ip,
+        } => {
+            let mut config = config(&location, http, sip)?;
+            config.public_ip = public_ip.or(config.public_ip);
+            serve(config).await
+        }
         Command::Replay { location, swap } => replay(config(&location, None, None)?, swap).await,
         Command::Audit { location, stream } => audit(config(&location, None, None)?, &stream).await,
         Command::Migrate { location } => {
@@ -142,9 +152,7 @@ async fn serve(config: Config) -> anyhow::Result<i32> {
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .with_context(|| format!("cannot listen on {}", config.http))?;
-    let ring_timeout = std::time::Duration::from_secs(u64::from(config.ring_timeout_seconds));
-    let media_timeout = std::time::Duration::from_secs(u64::from(config.media_timeout_seconds));
-    let sip = crate::sip::start(app.clone(), config.sip, ring_timeout, media_timeout)
+    let sip = crate::sip::start(app.clone(), config.sip, CallSettings::from_config(&config))
         .await
         .with_context(|| format!("cannot listen for SIP on {}", config.sip))?;
     println!(

@@ -1,7 +1,7 @@
 //! Configuration: command-line flags override `CALLCORE_*` environment variables, which
 //! override an optional TOML file, which overrides the defaults.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -28,6 +28,8 @@ pub struct FileConfig {
     pub ring_timeout_seconds: Option<u32>,
     /// Seconds without RTP after which an answered call is hung up.
     pub media_timeout_seconds: Option<u32>,
+    /// The address phones and carriers reach callcore at (SIP Via/Contact, SDP media).
+    pub public_ip: Option<IpAddr>,
 }
 
 /// The settings in force.
@@ -51,6 +53,9 @@ pub struct Config {
     pub ring_timeout_seconds: u32,
     /// Seconds without RTP after which an answered call is hung up.
     pub media_timeout_seconds: u32,
+    /// The address phones and carriers reach callcore at; `None`: the SIP address, or when
+    /// that is a wildcard, the address of the interface with the default route.
+    pub public_ip: Option<IpAddr>,
 }
 
 /// What flags and environment gave (clap merges the two).
@@ -64,6 +69,8 @@ pub struct Overrides {
     pub sip: Option<SocketAddr>,
     /// `--database-url` / `CALLCORE_DATABASE_URL`.
     pub database_url: Option<String>,
+    /// `--public-ip` / `CALLCORE_PUBLIC_IP`.
+    pub public_ip: Option<IpAddr>,
     /// `--config` / `CALLCORE_CONFIG`.
     pub config_file: Option<PathBuf>,
 }
@@ -120,6 +127,7 @@ impl Config {
             lockout_minutes: file.lockout_minutes.unwrap_or(15).max(1),
             ring_timeout_seconds: file.ring_timeout_seconds.unwrap_or(30).clamp(1, 999),
             media_timeout_seconds: file.media_timeout_seconds.unwrap_or(60).clamp(1, 3_600),
+            public_ip: overrides.public_ip.or(file.public_ip),
         })
     }
 

@@ -22,7 +22,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::calls::{self, CallInput, Caller, Calls};
+use crate::calls::{self, CallInput, CallSettings, Caller, Calls};
 
 /// How often lapsed bindings are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
@@ -66,15 +66,14 @@ struct Frontend {
 pub async fn start(
     app: App,
     addr: SocketAddr,
-    ring_timeout: Duration,
-    media_timeout: Duration,
+    settings: CallSettings,
 ) -> std::io::Result<SipHandle> {
     let socket = tokio::net::UdpSocket::bind(addr).await?;
     let addr = socket.local_addr()?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let mut secret = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut secret);
-    let calls = Arc::new(Calls::new(ring_timeout, media_timeout));
+    let calls = Arc::new(Calls::new(settings));
     let frontend = Arc::new(Frontend {
         app: app.clone(),
         registrar: Registrar::new(secret),

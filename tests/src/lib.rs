@@ -109,14 +109,18 @@ impl TestServer {
             lockout_minutes: 15,
             ring_timeout_seconds: 2,
             media_timeout_seconds: 3,
+            public_ip: None,
         };
         let app = api::app::App::start(&config).await?;
         api::bootstrap::ensure_operator(&app, Some(ADMIN_PASSWORD.into()))
             .await
             .map_err(|e| anyhow!("bootstrap: {}", e.message()))?;
-        let ring_timeout = std::time::Duration::from_secs(u64::from(config.ring_timeout_seconds));
-        let media_timeout = std::time::Duration::from_secs(u64::from(config.media_timeout_seconds));
-        let sip = api::sip::start(app.clone(), config.sip, ring_timeout, media_timeout).await?;
+        let sip = api::sip::start(
+            app.clone(),
+            config.sip,
+            api::calls::CallSettings::from_config(&config),
+        )
+        .await?;
         let listener = tokio::net::TcpListener::bind(config.http).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

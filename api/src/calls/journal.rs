@@ -9,7 +9,7 @@ use esrs::manager::AggregateManager;
 use esrs::store::EventStore;
 use esrs::{Aggregate, AggregateState};
 use eventlog::{LogStore, Metadata};
-use tracing::warn;
+use tracing::{debug, warn};
 use uuid::Uuid;
 
 use crate::app::App;
@@ -74,6 +74,10 @@ impl CallJournal {
                         scratch = Call::apply_event(scratch, event.clone());
                         events.push(event);
                     }
+                }
+                // After a refusal at the door the rest of the step has nothing to act on.
+                Err(error) if scratch.ended => {
+                    debug!(call = %self.call, %error, "call command after the end");
                 }
                 Err(error) => warn!(call = %self.call, %error, "call command refused"),
             }

@@ -8,7 +8,7 @@ pub mod journal;
 pub mod plan;
 pub mod session;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +48,40 @@ pub enum Caller {
     Extension(Box<ExtensionDoc>),
 }
 
+/// How calls behave on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallSettings {
+    /// How long an extension rings before the call is missed.
+    pub ring_timeout: Duration,
+    /// How long an answered call may go without RTP before it is hung up.
+    pub media_timeout: Duration,
+    /// The address put in SIP headers and SDP (`None`: see [`Calls::advertised`]).
+    pub public_ip: Option<IpAddr>,
+}
+
+impl CallSettings {
+    /// The settings of `config`.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            ring_timeout: Duration::from_secs(u64::from(config.ring_timeout_seconds)),
+            media_timeout: Duration::from_secs(u64::from(config.media_timeout_seconds)),
+            public_ip: config.public_ip,
+        }
+    }
+}
+
+/// The address of the interface holding the default route (no packet is sent: connecting a
+/// UDP socket only picks the route), or loopback when there is none.
+fn default_route_ip() -> IpAddr {
+    let loopback = IpAddr::from([127, 0, 0, 1]);
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|socket| {
+            socket.connect("192.0.2.1:9")?;
+            socket.local_addr()
+        })
+        .map_or(loopback, |addr| addr.ip())
+}
+
 /// The live calls of the node, by SIP Call-ID of either leg.
 #[derive(Debug)]
 pub struct Calls {
@@ -55,6 +89,8 @@ pub struct Calls {
     active_by_route: DashMap<Uuid, u32>,
     ring_timeout: Duration,
     media_timeout: Duration,
+    public_ip: IpAddr,
+    public_ip_given: bool,
     /// RTP packets relayed from callers to callees by calls that have ended.
     pub relayed_to_callee: AtomicU64,
     /// RTP packets relayed from callees to callers by calls that have ended.
@@ -62,14 +98,15 @@ pub struct Calls {
 }
 
 impl Calls {
-    /// No calls yet; an extension rings at most `ring_timeout` before the call is missed, and
-    /// an answered call without RTP for `media_timeout` is hung up.
-    pub fn new(ring_timeout: Duration, media_timeout: Duration) -> Self {
+    /// No calls yet, with `settings`.
+    pub fn new(settings: CallSettings) -> Self {
         Self {
             by_call_id: DashMap::new(),
             active_by_route: DashMap::new(),
-            ring_timeout,
-            media_timeout,
+            ring_timeout: settings.ring_timeout,
+            media_timeout: settings.media_timeout,
+            public_ip: settings.public_ip.unwrap_or_else(default_route_ip),
+            public_ip_given: settings.public_ip.is_some(),
             relayed_to_callee: AtomicU64::default(),
             relayed_to_caller: AtomicU64::default(),
         }
@@ -96,6 +133,16 @@ impl Calls {
                 route,
             },
         )
+    }
+
+    /// The address peers reach callcore at, for SIP bound at `local`: the configured public
+    /// address, else `local` itself unless it is a wildcard, else the default route's address.
+    pub fn advertised(&self, local: SocketAddr) -> SocketAddr {
+        if self.public_ip_given || local.ip().is_unspecified() {
+            SocketAddr::new(self.public_ip, local.port())
+        } else {
+            local
+        }
     }
 
     /// Calls in progress on this node.
@@ -187,4 +234,43 @@ pub fn no_such_call(sip: &SipSender, key: &TransactionKey, request: &Request) {
         key,
         response_to(request, 481, "Call/Transaction Does Not Exist", None),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn calls(public_ip: Option<IpAddr>) -> Calls {
+        Calls::new(CallSettings {
+            ring_timeout: Duration::from_secs(1),
+            media_timeout: Duration::from_secs(1),
+            public_ip,
+        })
+    }
+
+    #[test]
+    fn the_advertised_address_is_the_public_one_else_the_bound_one() {
+        let bound = SocketAddr::from(([10, 1, 2, 3], 5060));
+        let wildcard = SocketAddr::from(([0, 0, 0, 0], 5070));
+        let public = IpAddr::from([203, 0, 113, 9]);
+        assert_eq!(
+            calls(Some(public)).advertised(bound),
+            SocketAddr::new(public, 5060)
+        );
+        assert_eq!(calls(None).advertised(bound), bound);
+        let guessed = calls(None).advertised(wildcard);
+        assert!(!guessed.ip().is_unspecified() && guessed.port() == 5070);
+    }
+
+    #[test]
+    fn route_places_are_counted_and_given_back() {
+        let calls = Arc::new(calls(None));
+        let route = Uuid::from_u128(1);
+        let (before, first) = calls.take_route_place(route);
+        let (during, second) = calls.take_route_place(route);
+        assert_eq!((before, during), (0, 1));
+        drop(first);
+        drop(second);
+        assert_eq!(calls.take_route_place(route).0, 0);
+    }
 }

@@ -153,7 +153,23 @@ pub async fn run(
     let call = Uuid::new_v4();
     let mut journal = CallJournal::new(app.clone(), call, plan.enterprise);
     let route_place = plan.route_place;
-    let Some(events) = journal.record_one(plan.offer).await else {
+    let a_offer = sdp::parse_offer(&String::from_utf8_lossy(&invite.body)).ok();
+    let target = match plan.target {
+        Ok(_) if a_offer.as_ref().is_some_and(|o| o.codecs.is_empty()) => Err(Cause::Rejected(488)),
+        other => other,
+    };
+    // The offer and the second leg (or the reason there is none) are one step.
+    let second = match &target {
+        Ok(target) => CallCommand::AddLeg {
+            leg: "b".into(),
+            party: target.party.clone(),
+            caller_id: target.caller_id.clone(),
+            forwarded: target.forwarded,
+            at: Utc::now(),
+        },
+        Err(cause) => hangup("a", Side::System, cause.clone()),
+    };
+    let Some(events) = journal.record(vec![plan.offer, second]).await else {
         reply(500, "Server Internal Error");
         return None;
     };
@@ -162,45 +178,21 @@ pub async fn run(
         reply(status, reason);
         return None;
     }
-    let target = match plan.target {
+    let target = match target {
         Ok(target) => target,
         Err(cause) => {
-            journal
-                .record_one(hangup("a", Side::System, cause.clone()))
-                .await;
             let (status, reason) = status_for(&cause);
             reply(status, reason);
             return None;
         }
     };
-    let a_offer = sdp::parse_offer(&String::from_utf8_lossy(&invite.body)).ok();
-    if a_offer.as_ref().is_some_and(|o| o.codecs.is_empty()) {
-        journal
-            .record_one(hangup("a", Side::System, Cause::Rejected(488)))
-            .await;
-        reply(488, "Not Acceptable Here");
-        return None;
-    }
-    let add = CallCommand::AddLeg {
-        leg: "b".into(),
-        party: target.party.clone(),
-        caller_id: target.caller_id.clone(),
-        forwarded: target.forwarded,
-        at: Utc::now(),
-    };
-    if journal.record_one(add).await.is_none() {
-        reply(500, "Server Internal Error");
-        return None;
-    }
-    let local = sip.local_addr();
-    // Media is anchored: each leg is offered callcore's relay, not the other party.
-    let media_ip = if local.ip().is_unspecified() {
-        IpAddr::from([127, 0, 0, 1])
-    } else {
-        local.ip()
-    };
+    let bound = sip.local_addr();
+    let local = calls.advertised(bound);
+    // Media is anchored: each leg is offered callcore's relay, not the other party. The relay
+    // listens where SIP does and is announced at the advertised address.
+    let media_ip = local.ip();
     let mut relay = match &a_offer {
-        Some(_) => MediaRelay::open(media_ip).await.ok(),
+        Some(_) => MediaRelay::open(bound.ip()).await.ok(),
         None => None,
     };
     let stats = relay.as_ref().map(|r| r.stats.clone());
@@ -410,11 +402,10 @@ impl Session {
             return Flow::Continue;
         }
         // RFC 3261 §13.3.1.4: no ACK for the 2xx, so the session ends with a BYE.
-        self.stop_recording().await;
-        self.record(vec![
+        self.end(
             hangup("a", Side::System, Cause::MediaTimeout),
             hangup("b", Side::System, Cause::MediaTimeout),
-        ])
+        )
         .await;
         self.bye(Which::B);
         self.bye(Which::A);
@@ -443,11 +434,10 @@ impl Session {
         if !idle {
             return Flow::Continue;
         }
-        self.stop_recording().await;
-        self.record(vec![
+        self.end(
             hangup("b", Side::System, Cause::MediaTimeout),
             hangup("a", Side::System, Cause::MediaTimeout),
-        ])
+        )
         .await;
         self.bye(Which::B);
         self.bye(Which::A);
@@ -678,20 +668,19 @@ impl Session {
     }
 
     /// Finishes the recording (if one runs) and records its length.
-    async fn stop_recording(&mut self) {
-        let Some(result) = self.relay.as_ref().and_then(MediaRelay::stop_recording) else {
-            return;
-        };
-        match result {
-            Ok(duration_ms) => {
-                self.record(vec![CallCommand::StopRecording {
-                    duration_ms,
-                    at: Utc::now(),
-                }])
-                .await;
-            }
-            Err(error) => warn!(call = %self.call, %error, "recording did not finish"),
+    /// Finishes the recording (if one runs) and ends the two legs, in one step.
+    async fn end(&mut self, first: CallCommand, second: CallCommand) {
+        let mut step = Vec::with_capacity(3);
+        match self.relay.as_ref().and_then(MediaRelay::stop_recording) {
+            Some(Ok(duration_ms)) => step.push(CallCommand::StopRecording {
+                duration_ms,
+                at: Utc::now(),
+            }),
+            Some(Err(error)) => warn!(call = %self.call, %error, "recording did not finish"),
+            None => {}
         }
+        step.extend([first, second]);
+        self.record(step).await;
     }
 
     async fn on_request(&mut self, key: TransactionKey, request: Request) -> Flow {
@@ -719,15 +708,14 @@ impl Session {
             }
             (Method::Bye, _, true) => {
                 respond(&self.sip, 200, "OK");
-                self.stop_recording().await;
                 let (side, leg) = match which {
                     Which::A => (Side::Caller, "a"),
                     Which::B => (Side::Callee, "b"),
                 };
-                self.record(vec![
+                self.end(
                     hangup(leg, side, Cause::Normal),
                     hangup(which.other().name(), Side::System, Cause::Normal),
-                ])
+                )
                 .await;
                 self.bye(which.other());
                 Flow::Done
