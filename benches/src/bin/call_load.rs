@@ -27,6 +27,22 @@ struct Options {
     /// How long each call stays up, in milliseconds.
     #[arg(long, default_value_t = 500)]
     hold_ms: u32,
+    /// Both sides stream G.711 A-law RTP for the whole call, and the CPU of the relay is
+    /// measured while every call is up (from 1 s after the last call started to 1 s before
+    /// the first ends).
+    #[arg(long)]
+    media: bool,
+}
+
+/// Writes `seconds` of a 440 Hz tone as raw 8 kHz A-law (what SIPp's `rtp_stream` plays).
+fn write_tone(path: &std::path::Path, seconds: u32) -> anyhow::Result<()> {
+    let samples = (0..8_000 * seconds).map(|n| {
+        let phase = f64::from(n) * 440.0 * std::f64::consts::TAU / 8_000.0;
+        // Within i16: the amplitude is 8,000.
+        telephony::media::g711::linear_to_alaw((phase.sin() * 8_000.0) as i16)
+    });
+    std::fs::write(path, samples.collect::<Vec<u8>>())?;
+    Ok(())
 }
 
 /// CPU time of this process so far (user + system), from /proc.
@@ -76,13 +92,25 @@ async fn main() -> anyhow::Result<()> {
     let target = server.sip_addr.to_string();
 
     let calls = options.calls.to_string();
+    let dir = tempfile::tempdir()?;
+    let tone = dir.path().join("tone.alaw");
+    write_tone(&tone, 10)?;
+    let phone_scenario = dir.path().join("phone.xml");
+    std::fs::write(
+        &phone_scenario,
+        include_str!("../../sipp/uas_media.xml").replace("STREAM", &tone.to_string_lossy()),
+    )?;
     let phone = {
         let (port, calls) = (phone_port.to_string(), calls.clone());
+        let scenario: Vec<String> = if options.media {
+            vec!["-sf".into(), phone_scenario.to_string_lossy().into_owned()]
+        } else {
+            vec!["-sn".into(), "uas".into()]
+        };
         std::thread::spawn(move || {
             Command::new("sipp")
+                .args(&scenario)
                 .args([
-                    "-sn",
-                    "uas",
                     "-p",
                     &port,
                     "-t",
@@ -99,13 +127,50 @@ async fn main() -> anyhow::Result<()> {
         })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let dir = tempfile::tempdir()?;
-    let scenario = include_str!("../../sipp/uac_load.xml")
+    let mut scenario = include_str!("../../sipp/uac_load.xml")
         .replace("DID", "02161234567")
         .replace("HOLD_MS", &options.hold_ms.to_string());
+    if options.media {
+        scenario = scenario
+            .replace(
+                "m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000",
+                "m=audio [rtpstream_audio_port] RTP/AVP 8\n      a=rtpmap:8 PCMA/8000",
+            )
+            .replace(
+                "  <pause milliseconds=",
+                &format!(
+                    "  <nop><action><exec rtp_stream=\"{},-1,8\"/></action></nop>\n  <pause milliseconds=",
+                    tone.display()
+                ),
+            );
+    }
     std::fs::write(dir.path().join("load.xml"), scenario)?;
     let cpu_before = cpu_time();
     let started = Instant::now();
+    // With media: the CPU while every call is up and nothing starts or ends.
+    let steady = if options.media {
+        let ramp = Duration::from_secs_f64(f64::from(options.calls) / f64::from(options.rate));
+        let from = ramp + Duration::from_secs(1);
+        let until = Duration::from_millis(u64::from(options.hold_ms))
+            .saturating_sub(Duration::from_secs(1));
+        if until <= from + Duration::from_secs(2) {
+            bail!("with --media, --hold-ms must exceed calls/rate + 4 s");
+        }
+        let handle = server.sip_stats().calls.clone();
+        Some(tokio::spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(started + from)).await;
+            let (cpu_from, up_from) = (cpu_time(), handle.len());
+            tokio::time::sleep_until(tokio::time::Instant::from_std(started + until)).await;
+            let (cpu_until, up_until) = (cpu_time(), handle.len());
+            (
+                cpu_until.saturating_sub(cpu_from),
+                until - from,
+                up_from.min(up_until) / 2,
+            )
+        }))
+    } else {
+        None
+    };
     let caller = Command::new("sipp")
         .current_dir(dir.path())
         .args([
@@ -199,6 +264,20 @@ async fn main() -> anyhow::Result<()> {
         cpu.as_secs_f64() * 1_000.0 / f64::from(options.calls),
         cpu.as_secs_f64() * 100.0 / elapsed.as_secs_f64(),
     );
+    if let Some(steady) = steady {
+        let (cpu, window, calls_up) = steady.await?;
+        let share = cpu.as_secs_f64() * 100.0 / window.as_secs_f64();
+        let relayed =
+            |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        let calls = &server.sip_stats().calls;
+        println!(
+            "media: {calls_up} calls up (both legs streaming A-law, each recorded), over {:.1} s: {share:.2} % of a core in all, {:.4} % of a core per call; RTP packets relayed in all: {} to the phones, {} to the carrier",
+            window.as_secs_f64(),
+            share / calls_up.max(1) as f64,
+            relayed(&calls.relayed_to_callee),
+            relayed(&calls.relayed_to_caller),
+        );
+    }
     server.stop().await;
     Ok(())
 }
