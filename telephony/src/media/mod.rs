@@ -1,7 +1,8 @@
 //! Media building blocks, sans-IO: G.711 coding and transcoding, and RFC 4733 telephone-events.
-//! The RTP relay, recorder and prompt player of the call runtime are built on these.
+//! The RTP relay (with prompt playback), the recorder and the prompt player build on these.
 
 pub mod dtmf;
 pub mod g711;
+pub mod player;
 pub mod recorder;
 pub mod relay;

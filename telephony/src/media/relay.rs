@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use super::dtmf::DtmfReceiver;
 use super::g711::{alaw_to_linear, linear_to_alaw, linear_to_ulaw, ulaw_to_linear};
+use super::player::{Prompt, RtpSender};
 use super::recorder::{Recorder, RecorderError};
 use crate::sdp::Codec;
 
@@ -70,8 +71,28 @@ pub struct MediaRelay {
     /// Counters.
     pub stats: Arc<RelayStats>,
     peers: Arc<Mutex<Peers>>,
+    sockets: [Arc<UdpSocket>; 2],
     tasks: [JoinHandle<()>; 2],
     digits: Option<mpsc::UnboundedReceiver<Digit>>,
+}
+
+/// A prompt being played; stopped when dropped.
+#[derive(Debug)]
+pub struct Playback {
+    task: JoinHandle<()>,
+}
+
+impl Playback {
+    /// Waits until the whole prompt was sent.
+    pub async fn finished(&mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Playback {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl MediaRelay {
@@ -113,9 +134,36 @@ impl MediaRelay {
             b_port: b.local_addr()?.port(),
             stats,
             peers,
+            sockets: [a, b],
             tasks,
             digits: Some(digits_out),
         })
+    }
+
+    /// Plays `prompt` to leg A (`to_a`) or leg B in `codec`, one 20 ms packet at a time from
+    /// the socket facing that leg; frames due while the leg's address is unknown are skipped.
+    pub fn play(&self, to_a: bool, prompt: &Prompt, codec: Codec) -> Playback {
+        let frames = prompt.frames(codec);
+        let socket = self.sockets[usize::from(!to_a)].clone();
+        let peers = self.peers.clone();
+        let mut sender = RtpSender::new(
+            rand_u32(),
+            u16::try_from(rand_u32() & 0x7FFF).unwrap_or(0),
+            rand_u32(),
+            codec.payload_type(),
+        );
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(std::time::Duration::from_millis(20));
+            for frame in frames {
+                ticks.tick().await;
+                let target = peers.lock().ok().and_then(|p| if to_a { p.a } else { p.b });
+                let packet = sender.packet(&frame);
+                if let Some(target) = target {
+                    let _ = socket.send_to(&packet, target).await;
+                }
+            }
+        });
+        Playback { task }
     }
 
     /// The key presses of both legs, from now on (the receiver can be taken once).
@@ -176,6 +224,16 @@ impl Drop for MediaRelay {
             task.abort();
         }
     }
+}
+
+/// Random bits for an RTP stream's SSRC, first sequence number and timestamp (RFC 3550 asks
+/// for unpredictable ones; the hasher's per-process random keys are enough for that).
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    hasher.write_u128(now.map_or(0, |d| d.as_nanos()));
+    u32::try_from(hasher.finish() & u64::from(u32::MAX)).unwrap_or(0)
 }
 
 /// The payload type and payload of an RTP packet (RFC 3550 §5.1), past CSRCs and extension.
@@ -449,6 +507,38 @@ mod tests {
             })
         );
         assert!(digits.try_recv().is_err(), "one press, one report");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_prompt_plays_to_one_leg_in_20_ms_packets() -> std::io::Result<()> {
+        let localhost: IpAddr = "127.0.0.1".parse().map_err(std::io::Error::other)?;
+        let relay = MediaRelay::open(localhost).await?;
+        let phone_a = UdpSocket::bind("127.0.0.1:0").await?;
+        relay.set_a(phone_a.local_addr()?);
+        let prompt = Prompt::from_samples(vec![4_000; 800]);
+        let started = Instant::now();
+        let mut playback = relay.play(true, &prompt, Codec::Pcmu);
+        let mut buffer = [0u8; 2_048];
+        let mut packets = Vec::new();
+        for _ in 0..5 {
+            let (n, from) = tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                phone_a.recv_from(&mut buffer),
+            )
+            .await??;
+            assert_eq!(from.port(), relay.a_port, "sent from the socket facing A");
+            packets.push(buffer[..n].to_vec());
+        }
+        playback.finished().await;
+        // Five frames at 20 ms: the last leaves about 80 ms after the first.
+        assert!(started.elapsed() >= std::time::Duration::from_millis(75));
+        assert!(packets.iter().all(|p| p.len() == 172 && p[1] & 0x7F == 0));
+        assert_eq!(packets[0][1] & 0x80, 0x80, "marker on the first");
+        let sequence = |p: &Vec<u8>| u16::from_be_bytes([p[2], p[3]]);
+        assert_eq!(sequence(&packets[4]), sequence(&packets[0]).wrapping_add(4));
+        let sample = ulaw_to_linear(packets[2][50]);
+        assert!((3_800..=4_200).contains(&sample), "{sample}");
         Ok(())
     }
 
