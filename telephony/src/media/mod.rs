@@ -3,6 +3,7 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod jitter;
 pub mod player;
 pub mod recorder;
 pub mod relay;

@@ -106,6 +106,22 @@ impl RtpSender {
 
     /// The next packet carrying `payload` (one sample per byte, as G.711).
     pub fn packet(&mut self, payload: &[u8]) -> Vec<u8> {
+        let advance = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+        self.build(payload, advance)
+    }
+
+    /// The next packet of an RFC 4733 event: every packet of one event carries the event's
+    /// start timestamp; call [`RtpSender::skip`] with its duration once it has ended.
+    pub fn event_packet(&mut self, payload: &[u8]) -> Vec<u8> {
+        self.build(payload, 0)
+    }
+
+    /// Moves the timestamp on by `units` (1/8000 s) without sending.
+    pub fn skip(&mut self, units: u32) {
+        self.timestamp = self.timestamp.wrapping_add(units);
+    }
+
+    fn build(&mut self, payload: &[u8], advance: u32) -> Vec<u8> {
         let mut packet = Vec::with_capacity(12 + payload.len());
         packet.push(0x80);
         packet.push(self.payload_type | if self.marker { 0x80 } else { 0 });
@@ -115,9 +131,7 @@ impl RtpSender {
         packet.extend_from_slice(payload);
         self.marker = false;
         self.sequence = self.sequence.wrapping_add(1);
-        self.timestamp = self
-            .timestamp
-            .wrapping_add(u32::try_from(payload.len()).unwrap_or(u32::MAX));
+        self.timestamp = self.timestamp.wrapping_add(advance);
         packet
     }
 }

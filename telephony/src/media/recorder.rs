@@ -1,7 +1,10 @@
 //! The call recorder: mixes the RTP of both directions of a bridged call on one wall-clock
 //! timeline and streams it to an 8 kHz mono 16-bit WAV file, so that the file lasts exactly as
-//! long as the recording ran (silence where no packet came). Only G.711 payloads are decoded;
-//! telephone-events and other payload types are skipped.
+//! long as the recording ran (silence where no packet came). Each direction goes through a
+//! `JitterBuffer` and is placed by its RTP timestamps from its first packet's arrival, so
+//! network jitter, reordering and duplicates do not move or repeat audio; a timestamp that
+//! strays more than a second from the arrival time (a new stream after a hold) re-anchors it.
+//! Only G.711 payloads are decoded; telephone-events and other payload types are skipped.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -12,11 +15,35 @@ use std::time::Instant;
 use hound::{SampleFormat, WavSpec, WavWriter};
 
 use super::g711::{alaw_to_linear, ulaw_to_linear};
+use super::jitter::{Frame, JitterBuffer};
 
 /// Samples per second.
 const RATE: u64 = 8_000;
 /// How far behind the newest packet the mix is kept open for late packets.
 const WINDOW: u64 = RATE / 2;
+/// Packets a direction waits for a missing one (60 ms of 20 ms frames).
+const JITTER_DEPTH: usize = 3;
+
+/// One RTP packet as the recorder needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct RtpAudio<'a> {
+    /// Sequence number.
+    pub sequence: u16,
+    /// Timestamp (8 kHz units).
+    pub timestamp: u32,
+    /// Payload type.
+    pub payload_type: u8,
+    /// Payload.
+    pub payload: &'a [u8],
+}
+
+/// One direction of the call.
+#[derive(Debug)]
+struct Direction {
+    jitter: JitterBuffer,
+    /// An RTP timestamp and the recording's sample offset it sits at.
+    anchor: Option<(u32, u64)>,
+}
 
 /// Why a recording failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +64,8 @@ pub struct Recorder {
     flushed: u64,
     /// Mix of samples from `flushed` on.
     pending: VecDeque<i32>,
+    /// Leg A's direction and leg B's.
+    directions: [Direction; 2],
 }
 
 impl std::fmt::Debug for Recorder {
@@ -64,19 +93,65 @@ impl Recorder {
             started: Instant::now(),
             flushed: 0,
             pending: VecDeque::new(),
+            directions: std::array::from_fn(|_| Direction {
+                jitter: JitterBuffer::new(JITTER_DEPTH),
+                anchor: None,
+            }),
         })
     }
 
-    /// Mixes one RTP packet (payload type `pt`) in at the moment it arrived, `at`.
-    pub fn add(&mut self, pt: u8, payload: &[u8], at: Instant) -> Result<(), RecorderError> {
-        let decode: fn(u8) -> i16 = match pt {
-            0 => ulaw_to_linear,
-            8 => alaw_to_linear,
-            _ => return Ok(()),
-        };
+    /// Mixes one RTP packet from leg A (`from_a`) or leg B in, having arrived at `at`.
+    pub fn add(
+        &mut self,
+        from_a: bool,
+        packet: RtpAudio<'_>,
+        at: Instant,
+    ) -> Result<(), RecorderError> {
+        if !matches!(packet.payload_type, 0 | 8) {
+            return Ok(());
+        }
         let end = samples_since(self.started, at);
-        let start = end.saturating_sub(payload.len() as u64);
-        for (offset, code) in (start..).zip(payload) {
+        let arrived_at = end.saturating_sub(packet.payload.len() as u64);
+        let direction = &mut self.directions[usize::from(!from_a)];
+        let mut tagged = Vec::with_capacity(packet.payload.len() + 1);
+        tagged.push(packet.payload_type);
+        tagged.extend_from_slice(packet.payload);
+        direction
+            .jitter
+            .push(packet.sequence, packet.timestamp, &tagged);
+        let frames: Vec<Frame> = std::iter::from_fn(|| direction.jitter.pop()).collect();
+        for frame in frames {
+            self.place(from_a, frame, arrived_at);
+        }
+        self.flush_until(end.saturating_sub(WINDOW))
+    }
+
+    /// Mixes a released frame in at its timestamp's place.
+    fn place(&mut self, from_a: bool, frame: Frame, arrived_at: u64) {
+        let Frame::Audio { timestamp, payload } = frame else {
+            return; // a lost packet is silence
+        };
+        let Some((&payload_type, codes)) = payload.split_first() else {
+            return;
+        };
+        let decode: fn(u8) -> i16 = if payload_type == 0 {
+            ulaw_to_linear
+        } else {
+            alaw_to_linear
+        };
+        let direction = &mut self.directions[usize::from(!from_a)];
+        let placed = direction.anchor.and_then(|(anchor_ts, anchor_at)| {
+            // The wrapping difference read as signed: a timestamp may be a little behind.
+            let delta = i64::from(timestamp.wrapping_sub(anchor_ts) as i32);
+            let at = i64::try_from(anchor_at).ok()? + delta;
+            let at = u64::try_from(at).ok()?;
+            (at.abs_diff(arrived_at) <= RATE).then_some(at)
+        });
+        let start = placed.unwrap_or_else(|| {
+            direction.anchor = Some((timestamp, arrived_at));
+            arrived_at
+        });
+        for (offset, code) in (start..).zip(codes) {
             if offset < self.flushed {
                 continue; // too late for the mix
             }
@@ -86,8 +161,6 @@ impl Recorder {
             }
             self.pending[slot] += i32::from(decode(*code));
         }
-        let keep_from = end.saturating_sub(WINDOW);
-        self.flush_until(keep_from)
     }
 
     fn flush_until(&mut self, until: u64) -> Result<(), RecorderError> {
@@ -104,6 +177,12 @@ impl Recorder {
     /// length in milliseconds.
     pub fn finish(mut self, at: Instant) -> Result<u64, RecorderError> {
         let end = samples_since(self.started, at);
+        for from_a in [true, false] {
+            let frames = self.directions[usize::from(!from_a)].jitter.drain();
+            for frame in frames {
+                self.place(from_a, frame, end);
+            }
+        }
         self.flush_until(end)?;
         self.writer.finalize()?;
         Ok(end * 1_000 / RATE)
@@ -132,7 +211,13 @@ mod tests {
             if (40..50).contains(&i) {
                 continue;
             }
-            recorder.add(8, &[0xAA; 160], t0 + Duration::from_millis(20 * (i + 1)))?;
+            let packet = RtpAudio {
+                sequence: u16::try_from(i).unwrap_or(0),
+                timestamp: u32::try_from(160 * i).unwrap_or(0),
+                payload_type: 8,
+                payload: &[0xAA; 160],
+            };
+            recorder.add(true, packet, t0 + Duration::from_millis(20 * (i + 1)))?;
         }
         let length = recorder.finish(t0 + Duration::from_millis(2_000))?;
         assert_eq!(length, 2_000);
@@ -146,6 +231,55 @@ mod tests {
         assert_eq!(samples[100], 32_256, "A-law 0xAA decoded");
         assert_eq!(samples[40 * 160 + 80], 0, "the gap is silence");
         assert_eq!(samples[15_000], 0, "after the last packet, silence");
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn jitter_reordering_and_duplicates_neither_move_nor_repeat_audio(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = std::env::temp_dir().join(format!("callcore-jitter-{}", std::process::id()));
+        let path = dir.join("call.wav");
+        let mut recorder = Recorder::create(&path)?;
+        let t0 = recorder.started;
+        // B sends 50 packets (1 s) of a constant level; the network delays each by 0–30 ms,
+        // swaps neighbours and repeats every tenth packet.
+        let level = crate::media::g711::linear_to_ulaw(3_000);
+        let mut arrivals: Vec<(u64, u64)> = (0..50u64)
+            .map(|i| (i, 20 * (i + 1) + (i * 7) % 31))
+            .collect();
+        for pair in arrivals.chunks_mut(2) {
+            pair.reverse();
+        }
+        let repeats: Vec<(u64, u64)> = (0..50u64)
+            .step_by(10)
+            .map(|i| (i, 20 * (i + 1) + 35))
+            .collect();
+        arrivals.extend(repeats);
+        arrivals.sort_by_key(|(_, at)| *at);
+        for (i, at) in arrivals {
+            let packet = RtpAudio {
+                sequence: u16::try_from(1_000 + i).unwrap_or(0),
+                timestamp: u32::try_from(90_000 + 160 * i).unwrap_or(0),
+                payload_type: 0,
+                payload: &[level; 160],
+            };
+            recorder.add(false, packet, t0 + Duration::from_millis(at))?;
+        }
+        recorder.finish(t0 + Duration::from_millis(1_200))?;
+        let samples: Vec<i16> = hound::WavReader::open(&path)?
+            .into_samples::<i16>()
+            .collect::<Result<_, _>>()?;
+        let expected = crate::media::g711::ulaw_to_linear(level);
+        // The first packet arrived on time, so the audio runs from 0 to 1 s without a hole
+        // or a doubled sample, then silence.
+        let audio = &samples[..8_000];
+        assert!(
+            audio.iter().all(|s| *s == expected),
+            "{:?}",
+            audio.iter().position(|s| *s != expected)
+        );
+        assert!(samples[8_100..].iter().all(|s| *s == 0));
         std::fs::remove_dir_all(&dir)?;
         Ok(())
     }

@@ -15,10 +15,10 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::dtmf::DtmfReceiver;
+use super::dtmf::{event_of, DtmfReceiver, TelephoneEvent};
 use super::g711::{alaw_to_linear, linear_to_alaw, linear_to_ulaw, ulaw_to_linear};
 use super::player::{Prompt, RtpSender};
-use super::recorder::{Recorder, RecorderError};
+use super::recorder::{Recorder, RecorderError, RtpAudio};
 use crate::sdp::Codec;
 
 /// What one leg speaks, as negotiated in its SDP.
@@ -76,22 +76,31 @@ pub struct MediaRelay {
     digits: Option<mpsc::UnboundedReceiver<Digit>>,
 }
 
-/// A prompt being played; stopped when dropped.
+/// A prompt or key press being sent; stopped when dropped, unless detached.
 #[derive(Debug)]
 pub struct Playback {
-    task: JoinHandle<()>,
+    task: Option<JoinHandle<()>>,
 }
 
 impl Playback {
-    /// Waits until the whole prompt was sent.
+    /// Waits until everything was sent.
     pub async fn finished(&mut self) {
-        let _ = (&mut self.task).await;
+        if let Some(task) = self.task.as_mut() {
+            let _ = task.await;
+        }
+    }
+
+    /// Lets it run to its end on its own.
+    pub fn detach(mut self) {
+        self.task = None;
     }
 }
 
 impl Drop for Playback {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
@@ -163,7 +172,44 @@ impl MediaRelay {
                 }
             }
         });
-        Playback { task }
+        Playback { task: Some(task) }
+    }
+
+    /// Sends `key` to leg A (`to_a`) or leg B as RFC 4733 events of `payload_type`: 100 ms of
+    /// updates every 20 ms, then the end three times (RFC 4733 §2.5.1.4), from the socket facing
+    /// the leg. `None` for a key that is not a DTMF key.
+    pub fn send_digit(&self, to_a: bool, key: char, payload_type: u8) -> Option<Playback> {
+        let event = event_of(key)?;
+        let socket = self.sockets[usize::from(!to_a)].clone();
+        let peers = self.peers.clone();
+        let mut sender = RtpSender::new(
+            rand_u32(),
+            u16::try_from(rand_u32() & 0x7FFF).unwrap_or(0),
+            rand_u32(),
+            payload_type,
+        );
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(std::time::Duration::from_millis(20));
+            let updates = (1..=5u16).map(|n| (false, n * 160));
+            let ends = std::iter::repeat_n((true, 800u16), 3);
+            for (end, duration) in updates.chain(ends) {
+                ticks.tick().await;
+                let payload = TelephoneEvent {
+                    event,
+                    end,
+                    volume: 10,
+                    duration,
+                }
+                .to_bytes();
+                let packet = sender.event_packet(&payload);
+                let target = peers.lock().ok().and_then(|p| if to_a { p.a } else { p.b });
+                if let Some(target) = target {
+                    let _ = socket.send_to(&packet, target).await;
+                }
+            }
+            sender.skip(800);
+        });
+        Some(Playback { task: Some(task) })
     }
 
     /// The key presses of both legs, from now on (the receiver can be taken once).
@@ -351,7 +397,13 @@ async fn forward(
                 let now = Instant::now();
                 p.last_packet = now;
                 if let Some(recorder) = p.recorder.as_mut() {
-                    if recorder.add(pt, &buffer[start..end], now).is_err() {
+                    let packet = RtpAudio {
+                        sequence: u16::from_be_bytes([buffer[2], buffer[3]]),
+                        timestamp: rtp_timestamp(&buffer[..length]),
+                        payload_type: pt,
+                        payload: &buffer[start..end],
+                    };
+                    if recorder.add(matches!(side, Side::A), packet, now).is_err() {
                         p.recorder = None; // a full disk ends the recording, not the call
                     }
                 }
@@ -539,6 +591,36 @@ mod tests {
         assert_eq!(sequence(&packets[4]), sequence(&packets[0]).wrapping_add(4));
         let sample = ulaw_to_linear(packets[2][50]);
         assert!((3_800..=4_200).contains(&sample), "{sample}");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_key_is_sent_as_rfc_4733_events_that_a_receiver_reads_once() -> std::io::Result<()> {
+        let localhost: IpAddr = "127.0.0.1".parse().map_err(std::io::Error::other)?;
+        let relay = MediaRelay::open(localhost).await?;
+        let phone_b = UdpSocket::bind("127.0.0.1:0").await?;
+        relay.set_b(phone_b.local_addr()?);
+        let mut sending = relay
+            .send_digit(false, '#', 101)
+            .ok_or(std::io::ErrorKind::InvalidInput)?;
+        let mut receiver = DtmfReceiver::default();
+        let mut keys = Vec::new();
+        let mut timestamps = std::collections::BTreeSet::new();
+        let mut buffer = [0u8; 2_048];
+        for _ in 0..8 {
+            let (n, _) = tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                phone_b.recv_from(&mut buffer),
+            )
+            .await??;
+            assert_eq!((n, buffer[1] & 0x7F), (16, 101));
+            timestamps.insert(rtp_timestamp(&buffer[..n]));
+            keys.extend(receiver.on_packet(rtp_timestamp(&buffer[..n]), &buffer[12..n]));
+        }
+        sending.finished().await;
+        assert_eq!(keys, ['#']);
+        assert_eq!(timestamps.len(), 1, "one event, one timestamp");
+        assert!(relay.send_digit(true, 'x', 101).is_none());
         Ok(())
     }
 
