@@ -68,9 +68,8 @@ pub async fn start(
     addr: SocketAddr,
     settings: CallSettings,
 ) -> std::io::Result<SipHandle> {
-    let socket = tokio::net::UdpSocket::bind(addr).await?;
+    let (socket, listener) = bind_both(addr).await?;
     let addr = socket.local_addr()?;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
     let mut secret = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut secret);
     let calls = Arc::new(Calls::new(settings));
@@ -100,6 +99,23 @@ pub async fn start(
         calls,
         stop,
     })
+}
+
+/// Binds UDP and TCP on one port. With port 0 the system picks the UDP port, and the same TCP
+/// port may be taken (by any connection's local end): then another port is tried.
+async fn bind_both(
+    addr: SocketAddr,
+) -> std::io::Result<(tokio::net::UdpSocket, tokio::net::TcpListener)> {
+    let attempts = if addr.port() == 0 { 20 } else { 1 };
+    let mut last_error = None;
+    for _ in 0..attempts {
+        let socket = tokio::net::UdpSocket::bind(addr).await?;
+        match tokio::net::TcpListener::bind(socket.local_addr()?).await {
+            Ok(listener) => return Ok((socket, listener)),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| std::io::Error::other("no port for UDP and TCP")))
 }
 
 impl SipService for Frontend {

@@ -225,6 +225,13 @@ async fn an_extension_calls_another(backend: Backend) -> anyhow::Result<()> {
             .any(|e| e["type"] == "DigitReceived" && e["leg"] == "a" && e["key"] == "1"),
         "{types:?}"
     );
+    // So did the key sent in a SIP INFO.
+    ensure!(
+        events
+            .iter()
+            .any(|e| e["type"] == "DigitReceived" && e["leg"] == "a" && e["key"] == "7"),
+        "{types:?}"
+    );
     // The caller put the callee on hold and took it back.
     let held = types.iter().position(|t| *t == "LegHeld");
     let resumed = types.iter().position(|t| *t == "LegResumed");

@@ -40,6 +40,8 @@ pub struct Leg {
     pub transport: Transport,
     /// CSeq of callcore's last request in the dialog.
     pub cseq: u32,
+    /// The dialog's route set (Record-Route values, in the order they go in Route headers).
+    pub route_set: Vec<String>,
 }
 
 impl Leg {
@@ -98,6 +100,22 @@ fn build(
     );
     headers.push("Call-ID", leg.call_id.clone());
     headers.push("CSeq", format!("{cseq} {method}"));
+    // Loose routing (RFC 3261 §12.2.1.1): the route set in Route headers, the remote target
+    // as Request-URI; a strict router first in the set takes the Request-URI itself.
+    let mut uri = leg.remote_target.clone();
+    let strict = leg.route_set.first().filter(|r| !r.contains(";lr"));
+    let routes: Vec<String> = match strict {
+        Some(first) => {
+            uri = contact_uri(first).unwrap_or_else(|| first.clone());
+            let mut rest = leg.route_set[1..].to_vec();
+            rest.push(format!("<{}>", leg.remote_target));
+            rest
+        }
+        None => leg.route_set.clone(),
+    };
+    for route in routes {
+        headers.push("Route", route);
+    }
     if method == Method::Invite {
         headers.push("Contact", format!("<sip:callcore@{local}>"));
     }
@@ -106,10 +124,27 @@ fn build(
     }
     Request {
         method,
-        uri: leg.remote_target.clone(),
+        uri,
         headers,
         body,
     }
+}
+
+/// Each `<uri>;params` value of Record-Route headers, in header order.
+pub fn route_values(headers: &[&str]) -> Vec<String> {
+    let mut values = Vec::new();
+    for header in headers {
+        let mut rest = *header;
+        while let Some(open) = rest.find('<') {
+            let Some(close) = rest[open..].find('>').map(|c| open + c) else {
+                break;
+            };
+            let params_end = rest[close..].find(',').map_or(rest.len(), |c| close + c);
+            values.push(rest[open..params_end].trim().to_owned());
+            rest = &rest[params_end..];
+        }
+    }
+    values
 }
 
 /// The CANCEL of a client INVITE: same Request-URI, top Via, From, To, Call-ID and CSeq number.
@@ -163,6 +198,7 @@ mod tests {
             peer: SocketAddr::from(([10, 0, 0, 2], 5062)),
             transport: Transport::Udp,
             cseq: 1,
+            route_set: Vec::new(),
         }
     }
 
@@ -193,6 +229,31 @@ mod tests {
         let cancel = cancel_of(&invite);
         assert_eq!(cancel.headers.get("CSeq"), Some("3 CANCEL"));
         assert_eq!(cancel.headers.get("Via"), invite.headers.get("Via"));
+    }
+
+    #[test]
+    fn requests_follow_the_route_set() {
+        let local = SocketAddr::from(([10, 0, 0, 1], 5060));
+        let mut leg = leg();
+        leg.route_set = route_values(&[
+            "<sip:p1.example.com;lr>, <sip:p2.example.com;lr;transport=udp>",
+            "\"x, y\" <sip:p3.example.com;lr>",
+        ]);
+        assert_eq!(
+            leg.route_set,
+            [
+                "<sip:p1.example.com;lr>",
+                "<sip:p2.example.com;lr;transport=udp>",
+                "<sip:p3.example.com;lr>"
+            ]
+        );
+        let bye = leg.request(Method::Bye, local, Vec::new());
+        assert_eq!(bye.uri, "sip:1001@10.0.0.2:5062");
+        assert_eq!(bye.headers.get_all("Route").len(), 3);
+        leg.route_set = vec!["<sip:strict.example.com>".into()];
+        let bye = leg.request(Method::Bye, local, Vec::new());
+        assert_eq!(bye.uri, "sip:strict.example.com");
+        assert_eq!(bye.headers.get_all("Route"), ["<sip:1001@10.0.0.2:5062>"]);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tracing::warn;
 use uuid::Uuid;
 
-use super::dialog::{ack_of, cancel_of, contact_uri, random_hex, Leg};
+use super::dialog::{ack_of, cancel_of, contact_uri, random_hex, route_values, Leg};
 use super::journal::CallJournal;
 use super::plan::{Plan, Target};
 use super::{CallInput, Calls, RoutePlace};
@@ -232,6 +232,7 @@ pub async fn run(
         peer: target.peer,
         transport: target.transport,
         cseq: 0,
+        route_set: Vec::new(),
     };
     ids.push(b.call_id.clone());
     calls.by_call_id.insert(b.call_id.clone(), tx);
@@ -251,6 +252,8 @@ pub async fn run(
         peer: from,
         transport,
         cseq: 0,
+        // As the INVITE's Record-Route lists it (RFC 3261 §12.1.1).
+        route_set: route_values(&invite.headers.get_all("Record-Route")),
     };
     let mut session = Session {
         app,
@@ -547,6 +550,10 @@ impl Session {
         if let Some(target) = response.headers.get("Contact").and_then(contact_uri) {
             self.b.remote_target = target;
         }
+        // The 2xx's Record-Route, reversed (RFC 3261 §12.1.2).
+        let mut route_set = route_values(&response.headers.get_all("Record-Route"));
+        route_set.reverse();
+        self.b.route_set = route_set;
         let ack = ack_of(&self.b, &self.b_invite, self.local);
         let at = Utc::now();
         // The bridged part is recorded: the answer, the bridge and the recording are one step.
@@ -593,6 +600,9 @@ impl Session {
             }
         }
         let mut ok = response_to(&self.invite, 200, "OK", Some(&self.a.local_tag));
+        for record_route in self.invite.headers.get_all("Record-Route") {
+            ok.headers.push("Record-Route", record_route);
+        }
         ok.headers
             .push("Contact", format!("<sip:callcore@{}>", self.local));
         ok.body = match (&self.a_offer, &self.relay) {
@@ -732,6 +742,15 @@ impl Session {
                         key,
                     })
                     .await;
+                    // Carried on to the other leg as RFC 4733 when it speaks telephone-events.
+                    if let (Some(relay), Some((a, b))) = (&self.relay, self.formats) {
+                        let onward = if which == Which::A { b } else { a };
+                        if let Some(pt) = onward.telephone_event {
+                            if let Some(sending) = relay.send_digit(which == Which::B, key, pt) {
+                                sending.detach();
+                            }
+                        }
+                    }
                 }
                 Flow::Continue
             }
