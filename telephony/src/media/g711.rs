@@ -20,16 +20,27 @@ pub fn linear_to_ulaw(sample: i16) -> u8 {
     u8::try_from(!(sign | (exponent << 4) | mantissa) & 0xFF).unwrap_or(0)
 }
 
-/// Decodes a µ-law byte to a 16-bit linear sample.
+/// Decodes a µ-law byte to a 16-bit linear sample (a table look-up).
 pub fn ulaw_to_linear(code: u8) -> i16 {
-    let code = !code;
-    let sign = code & 0x80;
-    let exponent = i32::from((code >> 4) & 0x07);
-    let mantissa = i32::from(code & 0x0F);
-    let magnitude = (((mantissa << 3) + BIAS) << exponent) - BIAS;
-    // |magnitude| ≤ 32,124, inside i16.
-    i16::try_from(if sign != 0 { -magnitude } else { magnitude }).unwrap_or(0)
+    ULAW_TO_LINEAR[usize::from(code)]
 }
+
+/// Every µ-law code decoded, computed at compile time.
+static ULAW_TO_LINEAR: [i16; 256] = {
+    let mut table = [0i16; 256];
+    let mut index = 0;
+    while index < 256 {
+        let code = !(index as u8);
+        let sign = code & 0x80;
+        let exponent = ((code >> 4) & 0x07) as i32;
+        let mantissa = (code & 0x0F) as i32;
+        let magnitude = (((mantissa << 3) + BIAS) << exponent) - BIAS;
+        // |magnitude| ≤ 32,124, inside i16.
+        table[index] = (if sign != 0 { -magnitude } else { magnitude }) as i16;
+        index += 1;
+    }
+    table
+};
 
 /// Encodes a 16-bit linear sample as A-law.
 pub fn linear_to_alaw(sample: i16) -> u8 {
@@ -49,35 +60,61 @@ pub fn linear_to_alaw(sample: i16) -> u8 {
     u8::try_from((code ^ sign) & 0xFF).unwrap_or(0)
 }
 
-/// Decodes an A-law byte to a 16-bit linear sample.
+/// Decodes an A-law byte to a 16-bit linear sample (a table look-up).
 pub fn alaw_to_linear(code: u8) -> i16 {
-    let code = code ^ 0x55;
-    let sign = code & 0x80;
-    let exponent = i32::from((code >> 4) & 0x07);
-    let mantissa = i32::from(code & 0x0F);
-    let magnitude = if exponent == 0 {
-        (mantissa << 4) + 8
-    } else {
-        ((mantissa << 4) + 0x108) << (exponent - 1)
-    };
-    // |magnitude| ≤ 32,256, inside i16.
-    i16::try_from(if sign != 0 { magnitude } else { -magnitude }).unwrap_or(0)
+    ALAW_TO_LINEAR[usize::from(code)]
+}
+
+/// Every A-law code decoded, computed at compile time.
+static ALAW_TO_LINEAR: [i16; 256] = {
+    let mut table = [0i16; 256];
+    let mut index = 0;
+    while index < 256 {
+        let code = (index as u8) ^ 0x55;
+        let sign = code & 0x80;
+        let exponent = ((code >> 4) & 0x07) as i32;
+        let mantissa = (code & 0x0F) as i32;
+        let magnitude = if exponent == 0 {
+            (mantissa << 4) + 8
+        } else {
+            ((mantissa << 4) + 0x108) << (exponent - 1)
+        };
+        // |magnitude| ≤ 32,256, inside i16.
+        table[index] = (if sign != 0 { magnitude } else { -magnitude }) as i16;
+        index += 1;
+    }
+    table
+};
+
+/// The A-law code of each µ-law code, and the µ-law code of each A-law code.
+static TRANSCODE: std::sync::LazyLock<([u8; 256], [u8; 256])> = std::sync::LazyLock::new(|| {
+    let mut to_alaw = [0u8; 256];
+    let mut to_ulaw = [0u8; 256];
+    for code in 0..=255u8 {
+        to_alaw[usize::from(code)] = linear_to_alaw(ulaw_to_linear(code));
+        to_ulaw[usize::from(code)] = linear_to_ulaw(alaw_to_linear(code));
+    }
+    (to_alaw, to_ulaw)
+});
+
+/// Transcodes one µ-law code to A-law.
+pub fn ulaw_code_to_alaw(code: u8) -> u8 {
+    TRANSCODE.0[usize::from(code)]
+}
+
+/// Transcodes one A-law code to µ-law.
+pub fn alaw_code_to_ulaw(code: u8) -> u8 {
+    TRANSCODE.1[usize::from(code)]
 }
 
 /// Transcodes a µ-law payload to A-law, byte for byte.
 pub fn ulaw_to_alaw(payload: &[u8]) -> Vec<u8> {
-    payload
-        .iter()
-        .map(|&c| linear_to_alaw(ulaw_to_linear(c)))
-        .collect()
+    payload.iter().map(|&c| ulaw_code_to_alaw(c)).collect()
 }
 
 /// Transcodes an A-law payload to µ-law, byte for byte.
 pub fn alaw_to_ulaw(payload: &[u8]) -> Vec<u8> {
-    payload
-        .iter()
-        .map(|&c| linear_to_ulaw(alaw_to_linear(c)))
-        .collect()
+    payload.iter().map(|&c| alaw_code_to_ulaw(c)).collect()
 }
 
 #[cfg(test)]

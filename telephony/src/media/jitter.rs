@@ -75,7 +75,7 @@ impl JitterBuffer {
     }
 
     /// Takes a packet in.
-    pub fn push(&mut self, sequence: u16, timestamp: u32, payload: &[u8]) -> Pushed {
+    pub fn push(&mut self, sequence: u16, timestamp: u32, payload: impl Into<Vec<u8>>) -> Pushed {
         let extended = self.extend(sequence);
         if self.released.is_some_and(|last| extended <= last) {
             return Pushed::Late;
@@ -83,7 +83,7 @@ impl JitterBuffer {
         if self.held.contains_key(&extended) {
             return Pushed::Duplicate;
         }
-        self.held.insert(extended, (timestamp, payload.to_vec()));
+        self.held.insert(extended, (timestamp, payload.into()));
         self.highest = Some(self.highest.map_or(extended, |h| h.max(extended)));
         Pushed::Accepted
     }
@@ -142,49 +142,53 @@ mod tests {
     #[test]
     fn reordered_packets_come_out_in_order() {
         let mut buffer = JitterBuffer::new(3);
-        assert_eq!(buffer.push(10, 1_600, &[1]), Pushed::Accepted);
+        assert_eq!(buffer.push(10, 1_600, vec![1]), Pushed::Accepted);
         assert_eq!(released(&mut buffer), ["ts1600"]);
-        buffer.push(12, 1_920, &[3]);
+        buffer.push(12, 1_920, vec![3]);
         assert!(released(&mut buffer).is_empty(), "11 is awaited");
-        buffer.push(11, 1_760, &[2]);
+        buffer.push(11, 1_760, vec![2]);
         assert_eq!(released(&mut buffer), ["ts1760", "ts1920"]);
         // Before anything is released, an earlier packet still starts the stream.
         let mut fresh = JitterBuffer::new(3);
-        fresh.push(21, 320, &[]);
-        assert_eq!(fresh.push(20, 160, &[]), Pushed::Accepted);
+        fresh.push(21, 320, Vec::new());
+        assert_eq!(fresh.push(20, 160, Vec::new()), Pushed::Accepted);
         assert_eq!(released(&mut fresh), ["ts160", "ts320"]);
     }
 
     #[test]
     fn a_missing_packet_is_lost_after_depth_later_ones() {
         let mut buffer = JitterBuffer::new(3);
-        buffer.push(1, 160, &[]);
+        buffer.push(1, 160, Vec::new());
         released(&mut buffer);
         for (sequence, timestamp) in [(3, 480), (4, 640)] {
-            buffer.push(sequence, timestamp, &[]);
+            buffer.push(sequence, timestamp, Vec::new());
             assert!(released(&mut buffer).is_empty());
         }
-        buffer.push(5, 800, &[]);
+        buffer.push(5, 800, Vec::new());
         assert_eq!(released(&mut buffer), ["lost", "ts480", "ts640", "ts800"]);
-        assert_eq!(buffer.push(2, 320, &[]), Pushed::Late, "too late now");
+        assert_eq!(
+            buffer.push(2, 320, Vec::new()),
+            Pushed::Late,
+            "too late now"
+        );
     }
 
     #[test]
     fn duplicates_are_dropped_and_sequences_wrap() {
         let mut buffer = JitterBuffer::new(2);
-        buffer.push(65_534, 0, &[]);
-        assert_eq!(buffer.push(65_534, 0, &[]), Pushed::Duplicate);
-        buffer.push(0, 320, &[]);
-        buffer.push(65_535, 160, &[]);
-        buffer.push(1, 480, &[]);
+        buffer.push(65_534, 0, Vec::new());
+        assert_eq!(buffer.push(65_534, 0, Vec::new()), Pushed::Duplicate);
+        buffer.push(0, 320, Vec::new());
+        buffer.push(65_535, 160, Vec::new());
+        buffer.push(1, 480, Vec::new());
         assert_eq!(released(&mut buffer), ["ts0", "ts160", "ts320", "ts480"]);
     }
 
     #[test]
     fn draining_releases_what_is_held_with_its_gaps() {
         let mut buffer = JitterBuffer::new(5);
-        buffer.push(7, 0, &[]);
-        buffer.push(9, 320, &[]);
+        buffer.push(7, 0, Vec::new());
+        buffer.push(9, 320, Vec::new());
         let frames = buffer.drain();
         assert_eq!(frames.len(), 3);
         assert_eq!(

@@ -118,7 +118,7 @@ impl Recorder {
         tagged.extend_from_slice(packet.payload);
         direction
             .jitter
-            .push(packet.sequence, packet.timestamp, &tagged);
+            .push(packet.sequence, packet.timestamp, tagged);
         let frames: Vec<Frame> = std::iter::from_fn(|| direction.jitter.pop()).collect();
         for frame in frames {
             self.place(from_a, frame, arrived_at);
@@ -151,25 +151,33 @@ impl Recorder {
             direction.anchor = Some((timestamp, arrived_at));
             arrived_at
         });
-        for (offset, code) in (start..).zip(codes) {
-            if offset < self.flushed {
-                continue; // too late for the mix
-            }
-            let slot = usize::try_from(offset - self.flushed).unwrap_or(usize::MAX);
-            if slot >= self.pending.len() {
-                self.pending.resize(slot + 1, 0);
-            }
+        let end = start + codes.len() as u64;
+        if end <= self.flushed {
+            return; // too late for the mix
+        }
+        let needed = usize::try_from(end - self.flushed).unwrap_or(usize::MAX);
+        if needed > self.pending.len() {
+            self.pending.resize(needed, 0);
+        }
+        let skip = usize::try_from(self.flushed.saturating_sub(start)).unwrap_or(usize::MAX);
+        let first_slot = usize::try_from(start.saturating_sub(self.flushed)).unwrap_or(0);
+        for (slot, code) in (first_slot..).zip(codes.iter().skip(skip)) {
             self.pending[slot] += i32::from(decode(*code));
         }
     }
 
     fn flush_until(&mut self, until: u64) -> Result<(), RecorderError> {
-        while self.flushed < until {
-            let sample = self.pending.pop_front().unwrap_or(0);
-            self.writer
-                .write_sample(sample.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16)?;
-            self.flushed += 1;
+        if until <= self.flushed {
+            return Ok(());
         }
+        let count = u32::try_from(until - self.flushed).unwrap_or(u32::MAX);
+        let mut samples = self.writer.get_i16_writer(count);
+        for _ in 0..count {
+            let sample = self.pending.pop_front().unwrap_or(0);
+            samples.write_sample(sample.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16);
+        }
+        samples.flush()?;
+        self.flushed += u64::from(count);
         Ok(())
     }
 

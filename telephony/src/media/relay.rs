@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::dtmf::{event_of, DtmfReceiver, TelephoneEvent};
-use super::g711::{alaw_to_linear, linear_to_alaw, linear_to_ulaw, ulaw_to_linear};
+use super::g711::{alaw_code_to_ulaw, ulaw_code_to_alaw};
 use super::player::{Prompt, RtpSender};
 use super::recorder::{Recorder, RecorderError, RtpAudio};
 use crate::sdp::Codec;
@@ -358,11 +358,12 @@ fn apply(rewrite: Rewrite, packet: &mut [u8], start: usize, end: usize) -> bool 
             true
         }
         Rewrite::Transcode { to } => {
+            let transcode = match to {
+                Codec::Pcmu => alaw_code_to_ulaw,
+                Codec::Pcma => ulaw_code_to_alaw,
+            };
             for code in &mut packet[start..end] {
-                *code = match to {
-                    Codec::Pcmu => linear_to_ulaw(alaw_to_linear(*code)),
-                    Codec::Pcma => linear_to_alaw(ulaw_to_linear(*code)),
-                };
+                *code = transcode(*code);
             }
             set_pt(packet, to.payload_type());
             true
@@ -455,6 +456,7 @@ async fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::g711::{linear_to_alaw, ulaw_to_linear};
 
     #[tokio::test]
     async fn packets_cross_both_ways_and_latch_to_their_source() -> std::io::Result<()> {
