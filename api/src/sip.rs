@@ -141,8 +141,10 @@ impl SipService for Frontend {
             }
             Method::Options => {
                 let mut ok = response_to(&request, 200, "OK", Some(&self.tag));
-                ok.headers
-                    .push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER");
+                ok.headers.push(
+                    "Allow",
+                    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, REFER",
+                );
                 sip.respond(&key, ok);
             }
             Method::Invite if new_dialog => {

@@ -327,8 +327,83 @@ async fn an_offline_extension_forwards_to_its_bound_number(backend: Backend) -> 
     Ok(())
 }
 
+async fn the_called_extension_transfers_the_caller_out(backend: Backend) -> anyhow::Result<()> {
+    let fixture = fixture(backend).await?;
+    let id = domain::ids::extension_id(domain::ids::enterprise_id("acme"), "1001");
+    set_outbound(&fixture.server, &fixture.boss, &id.to_string(), true).await?;
+    // The carrier's call for the DID reaches 1001, which transfers it to 13700137000; the
+    // carrier (another SIPp) gets the new leg with the licensed caller ID and answers.
+    let target_scenario = carrier_answering("013700137000", "02161230000");
+    let carrier_port = fixture.carrier_port;
+    let transferred_to = tokio::task::spawn_blocking(move || {
+        run_sipp(
+            &target_scenario,
+            &[
+                "-i",
+                CARRIER_IP,
+                "-p",
+                &carrier_port.to_string(),
+                "-t",
+                "u1",
+            ],
+        )
+    });
+    let phone_scenario = include_str!("../sipp/uas_transfer.xml").replace("TARGET", "13700137000");
+    let phone_port = fixture.phone_port;
+    let phone = tokio::task::spawn_blocking(move || {
+        run_sipp(
+            &phone_scenario,
+            &["-p", &phone_port.to_string(), "-t", "u1"],
+        )
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let caller_scenario = include_str!("../sipp/uac_call.xml")
+        .replace("DID", "02161234567")
+        .replace("EXPECTED_FINAL", "200");
+    let target = fixture.server.sip_addr.to_string();
+    let caller_port = free_port(CARRIER_IP)?.to_string();
+    tokio::task::spawn_blocking(move || {
+        run_sipp(
+            &caller_scenario,
+            &["-i", CARRIER_IP, "-p", &caller_port, "-t", "u1", &target],
+        )
+    })
+    .await?
+    .context("the caller's scenario")?;
+    phone.await?.context("the transferring phone's scenario")?;
+    transferred_to
+        .await?
+        .context("the transfer target's scenario")?;
+    let record = latest(&fixture.server, &fixture.boss, "INBOUND").await?;
+    ensure!(record["status"] == "answered", "{record}");
+    let events = events(&fixture.server, &record).await?;
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    ensure!(
+        events.iter().any(|e| e["type"] == "CallTransferred"
+            && e["by_leg"] == "b"
+            && e["target"] == "number:+8613700137000"),
+        "{types:?}"
+    );
+    ensure!(
+        events.iter().any(|e| e["type"] == "LegOffered"
+            && e["leg"] == "c"
+            && e["party"] == json!({ "kind": "external", "number": "+8613700137000" })),
+        "{events:?}"
+    );
+    ensure!(
+        events
+            .iter()
+            .any(|e| e["type"] == "LegsBridged" && e["leg"] == "a" && e["other"] == "c"),
+        "{types:?}"
+    );
+    ensure!(types.last() == Some(&"CallEnded"), "{types:?}");
+    fixture.server.stop().await;
+    Ok(())
+}
+
 on_both_backends!(
     an_extension_calls_another,
+    the_called_extension_transfers_the_caller_out,
     an_extension_dials_out_through_the_trunk,
     dialling_out_without_permission_is_refused,
     an_offline_extension_forwards_to_its_bound_number,

@@ -193,6 +193,49 @@ pub async fn from_extension(
     })
 }
 
+/// Where a blind transfer by `transferor` to `dialled` goes: another extension of the
+/// enterprise, or an outside number through the trunk when the transferring extension may dial
+/// out (with its licensed caller ID). `caller_number` is what the new leg is shown.
+pub async fn transfer_target(
+    app: &App,
+    enterprise: Uuid,
+    transferor: &Party,
+    dialled: &str,
+    caller_number: &str,
+) -> Result<Target, Cause> {
+    let callee: Option<ExtensionDoc> = model_doc(
+        app,
+        "extensions",
+        &domain::ids::extension_id(enterprise, dialled).to_string(),
+    );
+    if let Some(callee) = callee {
+        return extension_target(app, &callee, caller_number, None).await;
+    }
+    let number = normalize("referTo", dialled).map_err(|_| Cause::NoRoute)?;
+    let Party::Extension { extension_id, .. } = transferor else {
+        return Err(Cause::OutboundNotAllowed);
+    };
+    let extension: ExtensionDoc =
+        model_doc(app, "extensions", &extension_id.to_string()).ok_or(Cause::OutboundNotAllowed)?;
+    if !extension.settings.manual_outbound {
+        return Err(Cause::OutboundNotAllowed);
+    }
+    let caller_id = licensed_caller_id(app, enterprise, &extension.settings.caller_id)
+        .ok_or(Cause::NoCallerId)?;
+    trunk_target(
+        app,
+        enterprise,
+        &caller_id,
+        &number,
+        Party::External {
+            number: number.clone(),
+        },
+        false,
+        Some(&caller_id),
+    )
+    .await
+}
+
 /// The extension's registered phone, or its bound number when it has none and forwards.
 async fn extension_target(
     app: &App,

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use domain::call::{CallCommand, CallEvent, Cause, Side};
+use domain::call::{CallCommand, CallEvent, Cause, Party, Side};
 use telephony::driver::SipSender;
 use telephony::media::relay::{Digit, Formats, MediaRelay, RelayStats};
 use telephony::sdp::{self, AudioAnswer, AudioOffer, Codec};
 use telephony::sip::digest::answer_challenge;
-use telephony::sip::message::{cseq, param, Method, Request, Response, SipMessage};
+use telephony::sip::message::{cseq, param, Method, Request, Response, SipMessage, SipUri};
 use telephony::sip::transaction::{response_to, TransactionKey, Transport};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::dialog::{ack_of, cancel_of, contact_uri, random_hex, route_values, Leg};
 use super::journal::CallJournal;
-use super::plan::{Plan, Target};
+use super::plan::{self, Plan, Target};
 use super::{CallInput, Calls, RoutePlace};
 use crate::app::App;
 
@@ -40,13 +40,6 @@ enum Which {
 }
 
 impl Which {
-    fn name(self) -> &'static str {
-        match self {
-            Which::A => "a",
-            Which::B => "b",
-        }
-    }
-
     fn other(self) -> Which {
         match self {
             Which::A => Which::B,
@@ -124,7 +117,19 @@ struct Session {
     a_offer: Option<AudioOffer>,
     formats: Option<(Formats, Formats)>,
     relay: Option<MediaRelay>,
+    /// Whether the leg in the b slot answered.
     answered: bool,
+    /// Whether leg `a` got its 2xx (a transfer sets up a new b leg after that).
+    a_answered: bool,
+    /// The name of the leg in the b slot (`b`, then `c`… after transfers).
+    b_name: String,
+    /// Legs offered so far (names the next one).
+    legs: u8,
+    ring_deadline: Instant,
+    enterprise: Uuid,
+    tx: mpsc::UnboundedSender<CallInput>,
+    /// Call-IDs of legs added after the start, for the registry's clean-up.
+    extra_ids: Vec<String>,
     pending: Vec<PendingOk>,
     auth_tried: bool,
     sdp_session: u64,
@@ -151,6 +156,7 @@ pub async fn run(
         sip.respond(&key, response_to(&invite, status, reason, Some(&a_tag)));
     };
     let call = Uuid::new_v4();
+    let plan_enterprise = plan.enterprise;
     let mut journal = CallJournal::new(app.clone(), call, plan.enterprise);
     let route_place = plan.route_place;
     let a_offer = sdp::parse_offer(&String::from_utf8_lossy(&invite.body)).ok();
@@ -235,7 +241,7 @@ pub async fn run(
         route_set: Vec::new(),
     };
     ids.push(b.call_id.clone());
-    calls.by_call_id.insert(b.call_id.clone(), tx);
+    calls.by_call_id.insert(b.call_id.clone(), tx.clone());
     let b_invite = b.request(Method::Invite, local, b_body);
     sip.request(b_invite.clone(), b.peer, b.transport);
     let a = Leg {
@@ -255,6 +261,8 @@ pub async fn run(
         // As the INVITE's Record-Route lists it (RFC 3261 §12.1.1).
         route_set: route_values(&invite.headers.get_all("Record-Route")),
     };
+    let calls_ring_timeout = calls.ring_timeout;
+    let enterprise = plan_enterprise;
     let mut session = Session {
         app,
         calls,
@@ -275,12 +283,20 @@ pub async fn run(
         formats: None,
         relay,
         answered: false,
+        a_answered: false,
+        b_name: "b".into(),
+        legs: 2,
+        ring_deadline: Instant::now() + calls_ring_timeout,
+        enterprise,
+        tx,
+        extra_ids: Vec::new(),
         pending: Vec::new(),
         auth_tried: false,
         sdp_session,
         sdp_version: 1,
     };
     session.run(&mut inbox, digits).await;
+    ids.append(&mut session.extra_ids);
     stats
 }
 
@@ -295,6 +311,24 @@ impl Session {
     /// Commits a step's commands in one write.
     async fn record(&mut self, commands: Vec<CallCommand>) -> Option<Vec<CallEvent>> {
         self.journal.record(commands).await
+    }
+
+    /// The name of the leg in slot `which`.
+    fn name(&self, which: Which) -> String {
+        match which {
+            Which::A => "a".into(),
+            Which::B => self.b_name.clone(),
+        }
+    }
+
+    /// Lets leg `a` go when the b slot's leg failed: the final response to its INVITE, or a BYE
+    /// when it was answered before (a failed transfer).
+    fn release_a(&mut self, status: u16, reason: &str) {
+        if self.a_answered {
+            self.bye(Which::A);
+        } else {
+            self.reply(status, reason);
+        }
     }
 
     /// Answers leg `a`'s INVITE (before it was answered).
@@ -326,14 +360,13 @@ impl Session {
         inbox: &mut mpsc::UnboundedReceiver<CallInput>,
         mut digits: Option<mpsc::UnboundedReceiver<Digit>>,
     ) {
-        let ring_deadline = Instant::now() + self.calls.ring_timeout;
         let media_check = self.calls.media_timeout.min(Duration::from_secs(5));
         let mut next_media_check = Instant::now() + media_check;
         loop {
             let mut wake = if self.answered {
                 next_media_check
             } else {
-                ring_deadline
+                self.ring_deadline
             };
             for pending in &self.pending {
                 wake = wake.min(pending.next);
@@ -349,7 +382,7 @@ impl Session {
                 }
                 () = tokio::time::sleep_until(wake) => {
                     let now = Instant::now();
-                    if !self.answered && now >= ring_deadline {
+                    if !self.answered && now >= self.ring_deadline {
                         self.no_answer().await
                     } else if self.retransmit(now).await == Flow::Done {
                         Flow::Done
@@ -407,7 +440,7 @@ impl Session {
         // RFC 3261 §13.3.1.4: no ACK for the 2xx, so the session ends with a BYE.
         self.end(
             hangup("a", Side::System, Cause::MediaTimeout),
-            hangup("b", Side::System, Cause::MediaTimeout),
+            hangup(&self.name(Which::B), Side::System, Cause::MediaTimeout),
         )
         .await;
         self.bye(Which::B);
@@ -418,13 +451,13 @@ impl Session {
     /// Nobody answered in time: a missed call.
     async fn no_answer(&mut self) -> Flow {
         self.record(vec![
-            hangup("b", Side::System, Cause::NoAnswer),
+            hangup(&self.name(Which::B), Side::System, Cause::NoAnswer),
             hangup("a", Side::System, Cause::NoAnswer),
         ])
         .await;
         self.sip
             .request(cancel_of(&self.b_invite), self.b.peer, self.b.transport);
-        self.reply(480, "Temporarily Unavailable");
+        self.release_a(480, "Temporarily Unavailable");
         Flow::Done
     }
 
@@ -438,7 +471,7 @@ impl Session {
             return Flow::Continue;
         }
         self.end(
-            hangup("b", Side::System, Cause::MediaTimeout),
+            hangup(&self.name(Which::B), Side::System, Cause::MediaTimeout),
             hangup("a", Side::System, Cause::MediaTimeout),
         )
         .await;
@@ -448,9 +481,9 @@ impl Session {
     }
 
     async fn on_digit(&mut self, digit: Digit) {
-        let leg = if digit.from_a { "a" } else { "b" };
+        let leg = self.name(if digit.from_a { Which::A } else { Which::B });
         self.record(vec![CallCommand::Digit {
-            leg: leg.into(),
+            leg,
             key: digit.key,
             at: Utc::now(),
         }])
@@ -471,11 +504,13 @@ impl Session {
         match response.status {
             180 | 183 if !self.answered => {
                 self.record(vec![CallCommand::Ringing {
-                    leg: "b".into(),
+                    leg: self.name(Which::B),
                     at: Utc::now(),
                 }])
                 .await;
-                self.reply(180, "Ringing");
+                if !self.a_answered {
+                    self.reply(180, "Ringing");
+                }
                 Flow::Continue
             }
             200..=299 if self.answered => {
@@ -498,12 +533,12 @@ impl Session {
                     Cause::Rejected(response.status)
                 };
                 self.record(vec![
-                    hangup("b", Side::Callee, cause.clone()),
+                    hangup(&self.name(Which::B), Side::Callee, cause.clone()),
                     hangup("a", Side::System, cause.clone()),
                 ])
                 .await;
                 let (status, reason) = status_for(&cause);
-                self.reply(status, reason);
+                self.release_a(status, reason);
                 Flow::Done
             }
             _ => Flow::Continue,
@@ -561,21 +596,22 @@ impl Session {
             .relay
             .is_some()
             .then(|| format!("recordings/{}/{}.wav", at.format("%Y/%m/%d"), self.call));
-        let mut step = vec![
-            CallCommand::Answer {
-                leg: "b".into(),
-                at,
-            },
-            CallCommand::Answer {
+        // After a transfer leg `a` is already answered: the new leg joins it.
+        let mut step = vec![CallCommand::Answer {
+            leg: self.name(Which::B),
+            at,
+        }];
+        if !self.a_answered {
+            step.push(CallCommand::Answer {
                 leg: "a".into(),
                 at,
-            },
-            CallCommand::Bridge {
-                leg: "a".into(),
-                other: "b".into(),
-                at,
-            },
-        ];
+            });
+        }
+        step.push(CallCommand::Bridge {
+            leg: "a".into(),
+            other: self.name(Which::B),
+            at,
+        });
         if let Some(file) = &recording {
             step.push(CallCommand::StartRecording {
                 file: file.clone(),
@@ -612,9 +648,13 @@ impl Session {
                     relay.set_b(SocketAddr::new(b_answer.address, b_answer.port));
                 }
                 let b_codec = b_answer.as_ref().and_then(|a| a.codecs.first().copied());
-                let a_codec = b_codec
-                    .filter(|c| offer.codecs.contains(c))
-                    .or(offer.codecs.first().copied());
+                // Leg `a` keeps the codec it was answered with.
+                let a_codec = match self.formats {
+                    Some((a, _)) if self.a_answered => Some(a.codec),
+                    _ => b_codec
+                        .filter(|c| offer.codecs.contains(c))
+                        .or(offer.codecs.first().copied()),
+                };
                 match a_codec {
                     Some(a_codec) => {
                         let formats = (
@@ -650,10 +690,14 @@ impl Session {
         if !ok.body.is_empty() {
             ok.headers.push("Content-Type", "application/sdp");
         }
+        self.answered = true;
+        if self.a_answered {
+            return Flow::Continue;
+        }
         self.sip.respond(&self.key, ok.clone());
         let number = cseq(&self.invite.headers).map_or(1, |(n, _)| n);
         self.expect_ack(ok, Which::A, number, true);
-        self.answered = true;
+        self.a_answered = true;
         Flow::Continue
     }
 
@@ -716,15 +760,38 @@ impl Session {
                 self.reply(487, "Request Terminated");
                 Flow::Done
             }
+            (Method::Bye, Which::A, false) if self.a_answered => {
+                respond(&self.sip, 200, "OK");
+                self.end(
+                    hangup("a", Side::Caller, Cause::Normal),
+                    hangup(&self.name(Which::B), Side::System, Cause::Cancelled),
+                )
+                .await;
+                self.sip
+                    .request(cancel_of(&self.b_invite), self.b.peer, self.b.transport);
+                Flow::Done
+            }
+            (Method::Refer, Which::B, true) => {
+                self.on_refer(&key, &request).await;
+                Flow::Continue
+            }
+            (Method::Refer, _, _) => {
+                respond(
+                    &self.sip,
+                    403,
+                    "Forbidden (transfer from the called side only)",
+                );
+                Flow::Continue
+            }
             (Method::Bye, _, true) => {
                 respond(&self.sip, 200, "OK");
-                let (side, leg) = match which {
-                    Which::A => (Side::Caller, "a"),
-                    Which::B => (Side::Callee, "b"),
+                let side = match which {
+                    Which::A => Side::Caller,
+                    Which::B => Side::Callee,
                 };
                 self.end(
-                    hangup(leg, side, Cause::Normal),
-                    hangup(which.other().name(), Side::System, Cause::Normal),
+                    hangup(&self.name(which), side, Cause::Normal),
+                    hangup(&self.name(which.other()), Side::System, Cause::Normal),
                 )
                 .await;
                 self.bye(which.other());
@@ -765,6 +832,106 @@ impl Session {
         }
     }
 
+    /// A blind transfer (REFER, RFC 3515) from the answered called side: leg `a` stays, the
+    /// transferring leg is released, and a new leg rings the Refer-To target (an extension, or
+    /// an outside number when the transferring extension may dial out). Attended transfer
+    /// (Replaces) is refused with 501.
+    async fn on_refer(&mut self, key: &TransactionKey, request: &Request) {
+        let tag = self.b.local_tag.clone();
+        let respond = |sip: &SipSender, status: u16, reason: &str| {
+            sip.respond(key, response_to(request, status, reason, Some(&tag)));
+        };
+        let Some(refer_to) = request.headers.get("Refer-To").map(str::to_owned) else {
+            return respond(&self.sip, 400, "Bad Request (Refer-To)");
+        };
+        if refer_to.to_ascii_lowercase().contains("replaces=") {
+            return respond(&self.sip, 501, "Not Implemented (attended transfer)");
+        }
+        let Some(user) = contact_uri(&refer_to)
+            .and_then(|uri| SipUri::parse(&uri))
+            .and_then(|uri| uri.user)
+        else {
+            return respond(&self.sip, 400, "Bad Request (Refer-To)");
+        };
+        let target = plan::transfer_target(
+            &self.app,
+            self.enterprise,
+            &self.target.party,
+            &user,
+            &self.target.caller_id,
+        )
+        .await;
+        let target = match target {
+            Ok(target) => target,
+            Err(cause) => {
+                let (status, reason) = match cause {
+                    Cause::OutboundNotAllowed => (403, "Forbidden (manual outbound not allowed)"),
+                    Cause::NoRoute | Cause::NoCallerId => (404, "Not Found"),
+                    _ => (480, "Temporarily Unavailable"),
+                };
+                return respond(&self.sip, status, reason);
+            }
+        };
+        respond(&self.sip, 202, "Accepted");
+        let transferor = self.name(Which::B);
+        let new_leg = char::from(b'a' + self.legs.min(25)).to_string();
+        self.legs = self.legs.saturating_add(1);
+        let at = Utc::now();
+        let described = match &target.party {
+            Party::Extension { number, .. } => format!("extension:{number}"),
+            Party::External { number } => format!("number:{number}"),
+        };
+        self.record(vec![
+            CallCommand::Transfer {
+                by_leg: transferor.clone(),
+                target: described,
+                at,
+            },
+            hangup(&transferor, Side::Callee, Cause::Normal),
+            CallCommand::AddLeg {
+                leg: new_leg.clone(),
+                party: target.party.clone(),
+                caller_id: target.caller_id.clone(),
+                forwarded: false,
+                at,
+            },
+        ])
+        .await;
+        // The BYE ends the transferor's dialog and, with it, the REFER's implicit subscription.
+        self.bye(Which::B);
+        let local = self.local;
+        let mut leg = Leg {
+            call_id: format!("{}@callcore", random_hex(12)),
+            local_tag: random_hex(6),
+            remote_tag: None,
+            local_uri: format!("sip:{}@{local}", target.caller_id),
+            remote_uri: target
+                .to_uri
+                .clone()
+                .unwrap_or_else(|| format!("sip:{}@{local}", target.to_user)),
+            remote_target: target.request_uri.clone(),
+            peer: target.peer,
+            transport: target.transport,
+            cseq: 0,
+            route_set: Vec::new(),
+        };
+        self.calls
+            .by_call_id
+            .insert(leg.call_id.clone(), self.tx.clone());
+        self.extra_ids.push(leg.call_id.clone());
+        // The new leg is offered the relay's b side, as the first one was.
+        let invite = leg.request(Method::Invite, local, self.b_invite.body.clone());
+        self.sip.request(invite.clone(), leg.peer, leg.transport);
+        self.b = leg;
+        self.b_invite = invite;
+        self.b_ack = None;
+        self.b_name = new_leg;
+        self.target = target;
+        self.auth_tried = false;
+        self.answered = false;
+        self.ring_deadline = Instant::now() + self.calls.ring_timeout;
+    }
+
     /// A re-INVITE on an answered leg: a hold (`sendonly`/`inactive`), a resume, or a new media
     /// address. callcore answers it itself, since media is anchored the other leg needs no new
     /// offer; the leg put on hold is the other one.
@@ -782,7 +949,7 @@ impl Session {
                 }
             }
         }
-        let held = which.other().name().to_owned();
+        let held = self.name(which.other());
         let at = Utc::now();
         let command = if direction.is_hold() {
             CallCommand::Hold { leg: held, at }
