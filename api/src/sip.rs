@@ -143,7 +143,7 @@ impl SipService for Frontend {
                 let mut ok = response_to(&request, 200, "OK", Some(&self.tag));
                 ok.headers.push(
                     "Allow",
-                    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, REFER",
+                    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, REFER, UPDATE",
                 );
                 sip.respond(&key, ok);
             }

@@ -801,6 +801,15 @@ impl Session {
                 self.on_reinvite(&key, &request, which).await;
                 Flow::Continue
             }
+            // A session refresh (RFC 4028) or, with SDP, a hold or resume (RFC 3311).
+            (Method::Update, _, true) if request.body.is_empty() => {
+                respond(&self.sip, 200, "OK");
+                Flow::Continue
+            }
+            (Method::Update, _, true) => {
+                self.on_reinvite(&key, &request, which).await;
+                Flow::Continue
+            }
             (Method::Info, _, true) => {
                 respond(&self.sip, 200, "OK");
                 if let Some(key) = info_digit(&request) {
@@ -932,7 +941,7 @@ impl Session {
         self.ring_deadline = Instant::now() + self.calls.ring_timeout;
     }
 
-    /// A re-INVITE on an answered leg: a hold (`sendonly`/`inactive`), a resume, or a new media
+    /// A re-INVITE (or an UPDATE with SDP) on an answered leg: a hold (`sendonly`/`inactive`), a resume, or a new media
     /// address. callcore answers it itself, since media is anchored the other leg needs no new
     /// offer; the leg put on hold is the other one.
     async fn on_reinvite(&mut self, key: &TransactionKey, request: &Request, which: Which) {
@@ -991,8 +1000,10 @@ impl Session {
             ok.headers.push("Content-Type", "application/sdp");
         }
         self.sip.respond(key, ok.clone());
-        let number = cseq(&request.headers).map_or(1, |(n, _)| n);
-        self.expect_ack(ok, which, number, false);
+        if request.method == Method::Invite {
+            let number = cseq(&request.headers).map_or(1, |(n, _)| n);
+            self.expect_ack(ok, which, number, false);
+        }
     }
 }
 
