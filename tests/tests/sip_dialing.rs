@@ -401,8 +401,44 @@ async fn the_called_extension_transfers_the_caller_out(backend: Backend) -> anyh
     Ok(())
 }
 
+async fn a_silent_hold_outlasts_the_media_timeout(backend: Backend) -> anyhow::Result<()> {
+    let fixture = fixture(backend).await?;
+    // No RTP from either side; the caller holds with `inactive` for 4 s (the test server's
+    // media timeout is 3 s), resumes and hangs up: the call ends normally.
+    let strip_media = |scenario: &str| {
+        let mut scenario = scenario.to_owned();
+        while let (Some(start), Some(end)) = (scenario.find("<nop>"), scenario.find("</nop>")) {
+            scenario.replace_range(start..end + "</nop>".len(), "");
+        }
+        scenario
+    };
+    let caller = strip_media(&dialling("1001", 200))
+        .replace("a=sendonly", "a=inactive")
+        .replacen(
+            "<pause milliseconds=\"300\"/>",
+            "<pause milliseconds=\"4000\"/>",
+            1,
+        );
+    dial(
+        &fixture,
+        Some((strip_media(UAS_ANSWER), "127.0.0.1", fixture.phone_port)),
+        caller,
+    )
+    .await?;
+    let record = latest(&fixture.server, &fixture.boss, "INTERNAL").await?;
+    ensure!(
+        record["status"] == "answered"
+            && record["hangupSide"] == "caller"
+            && record["cause"] == "normal",
+        "{record}"
+    );
+    fixture.server.stop().await;
+    Ok(())
+}
+
 on_both_backends!(
     an_extension_calls_another,
+    a_silent_hold_outlasts_the_media_timeout,
     the_called_extension_transfers_the_caller_out,
     an_extension_dials_out_through_the_trunk,
     dialling_out_without_permission_is_refused,

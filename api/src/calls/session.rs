@@ -119,6 +119,8 @@ struct Session {
     relay: Option<MediaRelay>,
     /// Whether the leg in the b slot answered.
     answered: bool,
+    /// Whether a leg is on hold (no media timeout then).
+    held: bool,
     /// Whether leg `a` got its 2xx (a transfer sets up a new b leg after that).
     a_answered: bool,
     /// The name of the leg in the b slot (`b`, then `c`… after transfers).
@@ -283,6 +285,7 @@ pub async fn run(
         formats: None,
         relay,
         answered: false,
+        held: false,
         a_answered: false,
         b_name: "b".into(),
         legs: 2,
@@ -461,12 +464,14 @@ impl Session {
         Flow::Done
     }
 
-    /// No RTP for too long (a lost BYE, a dead phone): hang up both sides.
+    /// No RTP for too long (a lost BYE, a dead phone): hang up both sides. A call on hold may
+    /// be silent (`inactive`) for as long as it is held.
     async fn check_media(&mut self) -> Flow {
-        let idle = self
-            .relay
-            .as_ref()
-            .is_some_and(|r| r.idle_for() >= self.calls.media_timeout);
+        let idle = !self.held
+            && self
+                .relay
+                .as_ref()
+                .is_some_and(|r| r.idle_for() >= self.calls.media_timeout);
         if !idle {
             return Flow::Continue;
         }
@@ -966,6 +971,13 @@ impl Session {
             CallCommand::Resume { leg: held, at }
         };
         self.record(vec![command]).await;
+        if self.held && !direction.is_hold() {
+            // The media timeout counts again from the resume.
+            if let Some(relay) = &self.relay {
+                relay.touch();
+            }
+        }
+        self.held = direction.is_hold();
         let tag = self.leg(which).local_tag.clone();
         let mut ok = response_to(request, 200, "OK", Some(&tag));
         ok.headers

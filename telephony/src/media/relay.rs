@@ -255,7 +255,14 @@ impl MediaRelay {
         Some(recorder.finish(Instant::now()))
     }
 
-    /// Time since the last packet in either direction.
+    /// Counts media as flowing from now (a call resumed from a hold that sent nothing).
+    pub fn touch(&self) {
+        if let Ok(mut p) = self.peers.lock() {
+            p.last_packet = Instant::now();
+        }
+    }
+
+    /// Time since the last packet in either direction (or the last [`MediaRelay::touch`]).
     pub fn idle_for(&self) -> std::time::Duration {
         self.peers
             .lock()
