@@ -436,8 +436,62 @@ async fn a_silent_hold_outlasts_the_media_timeout(backend: Backend) -> anyhow::R
     Ok(())
 }
 
+async fn a_trunk_that_asks_for_credentials_gets_them(backend: Backend) -> anyhow::Result<()> {
+    let fixture = fixture(backend).await?;
+    let op = fixture.server.operator().await?;
+    let trunks = fixture
+        .server
+        .ok(
+            Some(&op),
+            "{ trunks(first: 10) { edges { node { id name } } } }",
+            json!({}),
+        )
+        .await?;
+    let outbound = trunks["trunks"]["edges"]
+        .as_array()
+        .and_then(|edges| edges.iter().find(|e| e["node"]["name"] == "outbound"))
+        .and_then(|e| e["node"]["id"].as_str())
+        .context("the outbound trunk")?
+        .to_owned();
+    fixture
+        .server
+        .ok(Some(&op), "mutation($id: ID!, $h: String!, $p: Int!) { updateTrunk(id: $id, input: { name: \"outbound\", host: $h, port: $p, username: \"trunkuser\", password: \"trunkpass\" }) { id } }", json!({ "id": outbound, "h": CARRIER_IP, "p": fixture.carrier_port }))
+        .await?;
+    dial(
+        &fixture,
+        Some((
+            include_str!("../sipp/uas_carrier_auth.xml").to_owned(),
+            CARRIER_IP,
+            fixture.carrier_port,
+        )),
+        dialling("13800138000", 200),
+    )
+    .await?;
+    let record = latest(&fixture.server, &fixture.boss, "OUTBOUND").await?;
+    ensure!(record["status"] == "answered", "{record}");
+    // Without credentials the challenge ends the call at once (not at the ring timeout).
+    fixture
+        .server
+        .ok(Some(&op), "mutation($id: ID!, $h: String!, $p: Int!) { updateTrunk(id: $id, input: { name: \"outbound\", host: $h, port: $p, username: \"\", password: \"\" }) { id } }", json!({ "id": outbound, "h": CARRIER_IP, "p": fixture.carrier_port }))
+        .await?;
+    let challenge_only = include_str!("../sipp/uas_carrier_auth.xml");
+    let cut = challenge_only
+        .find("<recv request=\"INVITE\" crlf=\"true\">")
+        .context("the second INVITE")?;
+    let challenge_only = format!("{}</scenario>\n", &challenge_only[..cut]);
+    dial(
+        &fixture,
+        Some((challenge_only, CARRIER_IP, fixture.carrier_port)),
+        dialling("13800138000", 480),
+    )
+    .await?;
+    fixture.server.stop().await;
+    Ok(())
+}
+
 on_both_backends!(
     an_extension_calls_another,
+    a_trunk_that_asks_for_credentials_gets_them,
     a_silent_hold_outlasts_the_media_timeout,
     the_called_extension_transfers_the_caller_out,
     an_extension_dials_out_through_the_trunk,

@@ -530,7 +530,9 @@ impl Session {
                 Flow::Continue
             }
             200..=299 => self.on_answer(response).await,
-            401 | 407 if !self.answered && !self.auth_tried => self.authenticate(&response),
+            401 | 407 if !self.answered && !self.auth_tried && self.authenticate(&response) => {
+                Flow::Continue
+            }
             300.. if !self.answered => {
                 let cause = if response.status == 486 {
                     Cause::Busy
@@ -550,8 +552,9 @@ impl Session {
         }
     }
 
-    /// A trunk challenged the INVITE: send it again with the trunk's credentials.
-    fn authenticate(&mut self, response: &Response) -> Flow {
+    /// A trunk challenged the INVITE: send it again with the trunk's credentials. False when
+    /// there is nothing to answer with (the challenge then ends the call like a refusal).
+    fn authenticate(&mut self, response: &Response) -> bool {
         self.auth_tried = true;
         let (header_in, header_out) = if response.status == 401 {
             ("WWW-Authenticate", "Authorization")
@@ -571,9 +574,7 @@ impl Session {
             _ => None,
         };
         let Some(answer) = answer else {
-            // Nothing to answer with: the final response ends the call like any other.
-            self.auth_tried = true;
-            return Flow::Continue;
+            return false;
         };
         let mut invite = self
             .b
@@ -581,7 +582,7 @@ impl Session {
         invite.headers.push(header_out, answer);
         self.b_invite = invite.clone();
         self.sip.request(invite, self.b.peer, self.b.transport);
-        Flow::Continue
+        true
     }
 
     /// Leg `b` answered: bridge, record, and answer leg `a` with the relay's address.
