@@ -754,7 +754,7 @@ impl Session {
             sip.respond(&key, response_to(&request, status, reason, Some(&tag)));
         };
         match (&request.method, which, self.answered) {
-            (Method::Cancel, Which::A, false) => {
+            (Method::Cancel, Which::A, false) if !self.a_answered => {
                 respond(&self.sip, 200, "OK");
                 self.record(vec![
                     hangup("a", Side::Caller, Cause::Cancelled),
@@ -944,6 +944,7 @@ impl Session {
         self.target = target;
         self.auth_tried = false;
         self.answered = false;
+        self.held = false; // a hold by the transferring phone ends with it
         self.ring_deadline = Instant::now() + self.calls.ring_timeout;
     }
 
