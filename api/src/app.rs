@@ -95,5 +95,8 @@ impl App {
         self.models
             .wait_for(head, std::time::Duration::from_secs(10))
             .await;
+        if let Err(error) = self.models.save().await {
+            tracing::error!(%error, "read models: the last save failed (they are rebuilt from the log at start)");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The projection runner: feeds committed events to every read model, commits their documents
 //! and checkpoints together, and tells waiters how far the read models have come.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
@@ -16,6 +16,11 @@ use crate::ProjectionError;
 
 /// Events applied per transaction at most.
 const BATCH: usize = 2_000;
+/// How often applied changes are saved to the database.
+const SAVE_EVERY: Duration = Duration::from_millis(250);
+
+/// The documents changed since the last save, by model.
+type Unsaved = BTreeMap<&'static str, BTreeSet<String>>;
 
 /// A read model's logic: how one event changes its documents. Must be deterministic: the same
 /// events always give the same documents (that is what replay checks).
@@ -126,6 +131,15 @@ impl ReadModel {
     }
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Every read model of a node, and the task that keeps them current.
 #[derive(Clone)]
 pub struct ReadModels {
@@ -134,6 +148,8 @@ pub struct ReadModels {
     applied: watch::Receiver<i64>,
     applied_tx: Arc<watch::Sender<i64>>,
     feed: broadcast::Sender<Arc<RecordedEvent>>,
+    unsaved: Arc<std::sync::Mutex<Unsaved>>,
+    saving: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for ReadModels {
@@ -167,6 +183,8 @@ impl ReadModels {
             applied,
             applied_tx: Arc::new(applied_tx),
             feed,
+            unsaved: Arc::default(),
+            saving: Arc::default(),
         })
     }
 
@@ -196,6 +214,58 @@ impl ReadModels {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// Saves every document changed since the last save, each model with its checkpoint, in
+    /// one transaction. What is saved is always a state the model was in: the documents and the
+    /// checkpoint are read together. On failure the changes stay unsaved for the next try.
+    pub async fn save(&self) -> Result<(), ProjectionError> {
+        let _one_at_a_time = self.saving.lock().await;
+        let changes: Vec<ModelChanges> = {
+            let mut unsaved = self
+                .unsaved
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            std::mem::take(&mut *unsaved)
+                .into_iter()
+                .filter_map(|(name, keys)| {
+                    let model = self.models.get(name)?;
+                    let docs = model.read();
+                    let checkpoint = model.checkpoint();
+                    let writes = keys
+                        .into_iter()
+                        .map(|key| {
+                            let doc = docs.get(&key).cloned();
+                            (key, doc)
+                        })
+                        .collect();
+                    Some(ModelChanges {
+                        model: name.to_owned(),
+                        writes,
+                        checkpoint,
+                    })
+                })
+                .collect()
+        };
+        if changes.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.store.commit(&changes).await {
+            let mut unsaved = self
+                .unsaved
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for change in changes {
+                if let Some((&name, _)) = self.models.get_key_value(change.model.as_str()) {
+                    unsaved
+                        .entry(name)
+                        .or_default()
+                        .extend(change.writes.into_keys());
+                }
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Events as they become visible in the read models, for live feeds.
     pub fn feed(&self) -> broadcast::Receiver<Arc<RecordedEvent>> {
         self.feed.subscribe()
@@ -209,11 +279,23 @@ impl ReadModels {
             let batch = subscription.next_batch(BATCH).await?;
             self.apply_batch(&batch).await?;
         }
-        Ok(())
+        self.save().await
     }
 
     /// Follows the log forever (until the log shuts down), applying batches as they come.
     pub async fn run(self, log: EventLog) {
+        let saver = {
+            let models = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(SAVE_EVERY).await;
+                    if let Err(e) = models.save().await {
+                        error!(error = %e, "read models: saving failed; retrying");
+                    }
+                }
+            })
+        };
+        let _stop_saver = AbortOnDrop(saver);
         let mut subscription = log.subscribe(self.applied());
         loop {
             let batch = match subscription.next_batch(BATCH).await {
@@ -234,24 +316,27 @@ impl ReadModels {
         }
     }
 
-    /// Applies one batch to every model and commits documents and checkpoints together.
+    /// Applies one batch to every model and makes it visible; the changed documents are saved
+    /// with their models' checkpoints by [`ReadModels::save`] (every 250 ms while running).
     pub async fn apply_batch(&self, batch: &[Arc<RecordedEvent>]) -> Result<(), ProjectionError> {
         let Some(last) = batch.last() else {
             return Ok(());
         };
-        let mut touched = Vec::new();
-        let mut changes = Vec::new();
-        for model in self.models.values() {
-            if let Some(change) = model.stage(batch)? {
-                touched.push(model.clone());
-                changes.push(change);
+        {
+            // Marking and publishing under one lock: a save sees either both or neither.
+            let mut unsaved = self
+                .unsaved
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for model in self.models.values() {
+                if let Some(change) = model.stage(batch)? {
+                    unsaved
+                        .entry(model.name())
+                        .or_default()
+                        .extend(change.writes.keys().cloned());
+                    model.publish(change);
+                }
             }
-        }
-        if !changes.is_empty() {
-            self.store.commit(&changes).await?;
-        }
-        for (model, change) in touched.into_iter().zip(changes) {
-            model.publish(change);
         }
         self.applied_tx.send_replace(last.position);
         for event in batch {
