@@ -16,6 +16,8 @@ use crate::ProjectionError;
 
 /// Events applied per transaction at most.
 const BATCH: usize = 2_000;
+/// How long the runner lets events gather after a batch that did not fill up.
+const GATHER: Duration = Duration::from_millis(2);
 /// How often applied changes are saved to the database.
 const SAVE_EVERY: Duration = Duration::from_millis(250);
 
@@ -312,6 +314,10 @@ impl ReadModels {
                 error!(error = %e, "read models: applying events failed; retrying");
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 subscription = log.subscribe(self.applied());
+            }
+            if batch.len() < BATCH {
+                // Under load, let events gather: a batch costs every model a pass.
+                tokio::time::sleep(GATHER).await;
             }
         }
     }
