@@ -22,7 +22,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::calls::{self, CallInput, CallSettings, Caller, Calls};
+use crate::calls::{self, CallInput, CallSettings, Caller, Calls, Incoming};
 
 /// How often lapsed bindings are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
@@ -176,16 +176,13 @@ impl SipService for Frontend {
                         }
                     }
                 };
-                calls::start(
-                    self.app.clone(),
-                    self.calls.clone(),
+                let incoming = Incoming {
                     key,
-                    request,
+                    invite: request,
                     from,
                     transport,
-                    sip,
-                    caller,
-                );
+                };
+                calls::start(self.app.clone(), self.calls.clone(), incoming, sip, caller);
             }
             _ => {
                 let call_id = request

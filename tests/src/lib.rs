@@ -339,6 +339,34 @@ pub fn run_sipp(scenario: &str, args: &[&str]) -> anyhow::Result<()> {
     ))
 }
 
+/// The newest call record of `kind` (`INBOUND`, `OUTBOUND`, `INTERNAL`, `MISSED`) once there
+/// are at least `calls` of them and the newest has ended (call events reach the read model a
+/// moment after the call's SIP exchange).
+pub async fn latest_call_record(
+    server: &TestServer,
+    token: &str,
+    kind: &str,
+    calls: i64,
+) -> anyhow::Result<Value> {
+    let from = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let to = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let query = format!(
+        "query($f: DateTime!, $t: DateTime!) {{ callRecords(first: 1, filter: {{ kind: {kind}, callTime: {{ from: $f, to: $t }} }}) {{ totalCount edges {{ node {{ id status cause hangupSide duration extension caller called recorded answeredAt endedAt }} }} }} }}"
+    );
+    for _ in 0..50 {
+        let data = server
+            .ok(Some(token), &query, json!({ "f": from, "t": to }))
+            .await?;
+        let node = data["callRecords"]["edges"][0]["node"].clone();
+        let total = data["callRecords"]["totalCount"].as_i64().unwrap_or(0);
+        if total >= calls && !node.is_null() && node["status"] != "in_progress" {
+            return Ok(node);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(anyhow!("no ended {kind} record of call {calls}"))
+}
+
 /// The `extensions.code` of the first error of a response (or `""`).
 pub fn error_code(response: &Value) -> String {
     response["errors"][0]["extensions"]["code"]

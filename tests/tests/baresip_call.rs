@@ -9,9 +9,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
-use chrono::Utc;
 use serde_json::{json, Value};
-use tests::{inbound_setup, on_both_backends, run_sipp, Backend, InboundSetup, TestServer};
+use tests::{
+    inbound_setup, latest_call_record, on_both_backends, run_sipp, Backend, InboundSetup,
+    TestServer,
+};
 use uuid::Uuid;
 
 const UAS_ANSWER: &str = include_str!("../sipp/uas_answer.xml");
@@ -208,19 +210,7 @@ async fn baresip_registers_calls_sends_a_key_and_hangs_up(backend: Backend) -> a
     ensure!(hung_up["ok"] == true, "{hung_up}");
     callee.await?.context("the callee's scenario")?;
 
-    let from = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    let to = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    let mut record = Value::Null;
-    for _ in 0..50 {
-        let data = server
-            .ok(Some(&boss), "query($f: DateTime!, $t: DateTime!) { callRecords(first: 1, filter: { kind: INTERNAL, callTime: { from: $f, to: $t } }) { edges { node { id status hangupSide caller called } } } }", json!({ "f": from, "t": to }))
-            .await?;
-        record = data["callRecords"]["edges"][0]["node"].clone();
-        if record["status"] == "answered" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let record = latest_call_record(&server, &boss, "INTERNAL", 1).await?;
     ensure!(
         record["status"] == "answered"
             && record["hangupSide"] == "caller"

@@ -9,7 +9,8 @@ use anyhow::{ensure, Context};
 use chrono::Utc;
 use serde_json::{json, Value};
 use tests::{
-    inbound_setup, on_both_backends, run_sipp, Backend, InboundSetup, TestServer, CARRIER_IP,
+    inbound_setup, latest_call_record, on_both_backends, run_sipp, Backend, InboundSetup,
+    TestServer, CARRIER_IP,
 };
 use uuid::Uuid;
 
@@ -76,29 +77,6 @@ async fn call_with_scenario(
     Ok(())
 }
 
-/// The newest call record once there are `calls` records and the newest has ended (call
-/// events reach the read model a moment after the call's SIP exchange).
-async fn latest_record(server: &TestServer, token: &str, calls: i64) -> anyhow::Result<Value> {
-    let from = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    let to = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    for _ in 0..50 {
-        let data = server
-            .ok(
-                Some(token),
-                "query($f: DateTime!, $t: DateTime!) { callRecords(first: 1, filter: { kind: INBOUND, callTime: { from: $f, to: $t } }) { totalCount edges { node { id status cause hangupSide duration extension caller called recorded answeredAt endedAt } } } }",
-                json!({ "f": from, "t": to }),
-            )
-            .await?;
-        let node = data["callRecords"]["edges"][0]["node"].clone();
-        let total = data["callRecords"]["totalCount"].as_i64().unwrap_or(0);
-        if total >= calls && node["status"] != "in_progress" {
-            return Ok(node);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("no ended record of call {calls}")
-}
-
 struct Fixture {
     server: TestServer,
     boss: String,
@@ -158,7 +136,7 @@ async fn a_did_reaches_the_registered_extension(backend: Backend) -> anyhow::Res
         to_callee >= 40 && to_caller >= 40,
         "RTP through the relay: {to_callee} to the callee, {to_caller} to the caller"
     );
-    let record = latest_record(&server, &boss, 1).await?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
     ensure!(
         record["status"] == "answered"
             && record["hangupSide"] == "caller"
@@ -248,7 +226,7 @@ async fn a_did_reaches_the_registered_extension(backend: Backend) -> anyhow::Res
 
     // Busy: the phone answers 486, the carrier hears 486, the call is missed.
     call_with(&server, Some(UAS_BUSY), phone_port, 486).await?;
-    let record = latest_record(&server, &boss, 2).await?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 2).await?;
     ensure!(
         record["status"] == "missed" && record["cause"] == "busy",
         "{record}"
@@ -294,7 +272,7 @@ async fn a_did_reaches_the_registered_extension(backend: Backend) -> anyhow::Res
     }
     ensure!(up, "the first call was not answered");
     call_with(&server, None, phone_port, 486).await?;
-    let record = latest_record(&server, &boss, 4).await?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 4).await?;
     ensure!(
         record["status"] == "refused" && record["cause"] == "route_limit_reached",
         "{record}"
@@ -320,7 +298,7 @@ async fn the_extension_hangs_up(backend: Backend) -> anyhow::Result<()> {
         caller,
     )
     .await?;
-    let record = latest_record(&server, &boss, 1).await?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
     ensure!(
         record["status"] == "answered" && record["hangupSide"] == "callee",
         "{record}"
@@ -344,7 +322,7 @@ async fn the_caller_cancels_while_it_rings(backend: Backend) -> anyhow::Result<(
         caller,
     )
     .await?;
-    let record = latest_record(&server, &boss, 1).await?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
     ensure!(
         record["status"] == "missed"
             && record["hangupSide"] == "caller"
@@ -373,7 +351,7 @@ async fn nobody_answers_in_time(backend: Backend) -> anyhow::Result<()> {
         caller,
     )
     .await?;
-    let record = latest_record(&server, &boss, 1).await?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
     ensure!(
         record["status"] == "missed" && record["cause"] == "no_answer",
         "{record}"
@@ -405,7 +383,7 @@ async fn silence_ends_an_answered_call(backend: Backend) -> anyhow::Result<()> {
     );
     let caller = include_str!("../sipp/uac_wait_bye.xml").replace("DID", "02161234567");
     call_with_scenario(&server, Some(&phone), phone_port, caller).await?;
-    let record = latest_record(&server, &boss, 1).await?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
     ensure!(
         record["status"] == "answered"
             && record["cause"] == "media_timeout"
@@ -451,7 +429,7 @@ async fn a_retransmitted_invite_is_one_call(backend: Backend) -> anyhow::Result<
         }
     };
     ensure!(final_answer.starts_with("SIP/2.0 480"), "{final_answer}");
-    let record = latest_record(&server, &boss, 1).await?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
     ensure!(
         record["status"] == "missed" && record["cause"] == "no_answer",
         "{record}"

@@ -8,10 +8,10 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
-use chrono::Utc;
 use serde_json::{json, Value};
 use tests::{
-    inbound_setup, on_both_backends, run_sipp, Backend, InboundSetup, TestServer, CARRIER_IP,
+    inbound_setup, latest_call_record, on_both_backends, run_sipp, Backend, InboundSetup,
+    TestServer, CARRIER_IP,
 };
 use uuid::Uuid;
 
@@ -159,27 +159,6 @@ async fn dial(
     Ok(())
 }
 
-/// The latest finished call record of `kind`.
-async fn latest(server: &TestServer, token: &str, kind: &str) -> anyhow::Result<Value> {
-    let from = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    let to = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    for _ in 0..50 {
-        let data = server
-            .ok(
-                Some(token),
-                &format!("query($f: DateTime!, $t: DateTime!) {{ callRecords(first: 1, filter: {{ kind: {kind}, callTime: {{ from: $f, to: $t }} }}) {{ edges {{ node {{ id status cause hangupSide extension caller called }} }} }} }}"),
-                json!({ "f": from, "t": to }),
-            )
-            .await?;
-        let node = data["callRecords"]["edges"][0]["node"].clone();
-        if !node.is_null() && node["status"] != "in_progress" {
-            return Ok(node);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("no finished {kind} call record")
-}
-
 /// The events of a call, as JSON payloads.
 async fn events(server: &TestServer, record: &Value) -> anyhow::Result<Vec<Value>> {
     let call = Uuid::parse_str(record["id"].as_str().unwrap_or_default())?;
@@ -201,7 +180,7 @@ async fn an_extension_calls_another(backend: Backend) -> anyhow::Result<()> {
         dialling("1001", 200),
     )
     .await?;
-    let record = latest(&fixture.server, &fixture.boss, "INTERNAL").await?;
+    let record = latest_call_record(&fixture.server, &fixture.boss, "INTERNAL", 1).await?;
     ensure!(
         record["status"] == "answered"
             && record["hangupSide"] == "caller"
@@ -262,7 +241,7 @@ async fn an_extension_dials_out_through_the_trunk(backend: Backend) -> anyhow::R
         dialling("13800138000", 200),
     )
     .await?;
-    let record = latest(&fixture.server, &fixture.boss, "OUTBOUND").await?;
+    let record = latest_call_record(&fixture.server, &fixture.boss, "OUTBOUND", 1).await?;
     ensure!(
         record["status"] == "answered"
             && record["caller"] == "1002"
@@ -286,7 +265,7 @@ async fn dialling_out_without_permission_is_refused(backend: Backend) -> anyhow:
     set_outbound(&fixture.server, &fixture.boss, &id.to_string(), false).await?;
     // No carrier runs: the refusal comes before any leg is sent.
     dial(&fixture, None, dialling("13800138000", 403)).await?;
-    let record = latest(&fixture.server, &fixture.boss, "OUTBOUND").await?;
+    let record = latest_call_record(&fixture.server, &fixture.boss, "OUTBOUND", 1).await?;
     ensure!(record["cause"] == "outbound_not_allowed", "{record}");
     let events = events(&fixture.server, &record).await?;
     ensure!(
@@ -311,7 +290,7 @@ async fn an_offline_extension_forwards_to_its_bound_number(backend: Backend) -> 
         dialling("1003", 200),
     )
     .await?;
-    let record = latest(&fixture.server, &fixture.boss, "INTERNAL").await?;
+    let record = latest_call_record(&fixture.server, &fixture.boss, "INTERNAL", 1).await?;
     ensure!(
         record["status"] == "answered" && record["called"] == "1003",
         "{record}"
@@ -374,7 +353,7 @@ async fn the_called_extension_transfers_the_caller_out(backend: Backend) -> anyh
     transferred_to
         .await?
         .context("the transfer target's scenario")?;
-    let record = latest(&fixture.server, &fixture.boss, "INBOUND").await?;
+    let record = latest_call_record(&fixture.server, &fixture.boss, "INBOUND", 1).await?;
     ensure!(record["status"] == "answered", "{record}");
     let events = events(&fixture.server, &record).await?;
     let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
@@ -425,7 +404,7 @@ async fn a_silent_hold_outlasts_the_media_timeout(backend: Backend) -> anyhow::R
         caller,
     )
     .await?;
-    let record = latest(&fixture.server, &fixture.boss, "INTERNAL").await?;
+    let record = latest_call_record(&fixture.server, &fixture.boss, "INTERNAL", 1).await?;
     ensure!(
         record["status"] == "answered"
             && record["hangupSide"] == "caller"
@@ -467,7 +446,7 @@ async fn a_trunk_that_asks_for_credentials_gets_them(backend: Backend) -> anyhow
         dialling("13800138000", 200),
     )
     .await?;
-    let record = latest(&fixture.server, &fixture.boss, "OUTBOUND").await?;
+    let record = latest_call_record(&fixture.server, &fixture.boss, "OUTBOUND", 1).await?;
     ensure!(record["status"] == "answered", "{record}");
     // Without credentials the challenge ends the call at once (not at the ring timeout).
     fixture

@@ -171,36 +171,42 @@ impl Drop for RoutePlace {
     }
 }
 
+/// A new INVITE as the front end received it.
+#[derive(Debug)]
+pub struct Incoming {
+    /// Its server transaction.
+    pub key: TransactionKey,
+    /// The INVITE.
+    pub invite: Request,
+    /// Where it came from.
+    pub from: SocketAddr,
+    /// Over which transport.
+    pub transport: Transport,
+}
+
 /// Starts the actor of a new INVITE from `caller`.
-#[allow(clippy::too_many_arguments)]
-pub fn start(
-    app: App,
-    calls: Arc<Calls>,
-    key: TransactionKey,
-    invite: Request,
-    from: SocketAddr,
-    transport: Transport,
-    sip: SipSender,
-    caller: Caller,
-) {
-    let call_id = invite.headers.get("Call-ID").unwrap_or_default().to_owned();
+pub fn start(app: App, calls: Arc<Calls>, incoming: Incoming, sip: SipSender, caller: Caller) {
+    let call_id = incoming
+        .invite
+        .headers
+        .get("Call-ID")
+        .unwrap_or_default()
+        .to_owned();
     let (tx, inbox) = mpsc::unbounded_channel();
     calls.by_call_id.insert(call_id.clone(), tx.clone());
     tokio::spawn(async move {
         let mut ids = vec![call_id];
+        let invite = &incoming.invite;
         let planned = match &caller {
-            Caller::Trunk => plan::from_trunk(&app, &calls, &invite).await,
-            Caller::Extension(extension) => plan::from_extension(&app, &invite, extension).await,
+            Caller::Trunk => plan::from_trunk(&app, &calls, invite).await,
+            Caller::Extension(extension) => plan::from_extension(&app, invite, extension).await,
         };
         let stats = match planned {
             Ok(planned) => {
                 session::run(
                     app,
                     calls.clone(),
-                    key,
-                    invite,
-                    from,
-                    transport,
+                    incoming,
                     sip,
                     planned,
                     inbox,
@@ -210,7 +216,8 @@ pub fn start(
                 .await
             }
             Err((status, reason)) => {
-                sip.respond(&key, response_to(&invite, status, reason, None));
+                let refusal = response_to(&incoming.invite, status, reason, None);
+                sip.respond(&incoming.key, refusal);
                 None
             }
         };

@@ -15,6 +15,7 @@ use telephony::sip::message::{Request, SipUri};
 use telephony::sip::transaction::Transport;
 use uuid::Uuid;
 
+use super::dialog::{random_hex, Leg};
 use super::{Calls, RoutePlace};
 use crate::app::App;
 
@@ -54,6 +55,27 @@ pub struct Target {
     pub credentials: Option<(String, String)>,
 }
 
+impl Target {
+    /// callcore's new dialog towards this target, from `local`.
+    pub fn new_leg(&self, local: SocketAddr) -> Leg {
+        Leg {
+            call_id: format!("{}@callcore", random_hex(12)),
+            local_tag: random_hex(6),
+            remote_tag: None,
+            local_uri: format!("sip:{}@{local}", self.caller_id),
+            remote_uri: self
+                .to_uri
+                .clone()
+                .unwrap_or_else(|| format!("sip:{}@{local}", self.to_user)),
+            remote_target: self.request_uri.clone(),
+            peer: self.peer,
+            transport: self.transport,
+            cseq: 0,
+            route_set: Vec::new(),
+        }
+    }
+}
+
 /// A refusal before any event: a SIP status and reason.
 pub type Refusal = (u16, &'static str);
 
@@ -65,6 +87,20 @@ fn model_docs<T: serde::de::DeserializeOwned>(app: &App, model: &str) -> Vec<T> 
     app.models.model(model).map_or_else(
         |_| Vec::new(),
         |m| m.read().values().filter_map(|d| d.decode()).collect(),
+    )
+}
+
+/// The documents of one enterprise only (the others are not decoded).
+fn tenant_docs<T: serde::de::DeserializeOwned>(app: &App, model: &str, tenant: Uuid) -> Vec<T> {
+    app.models.model(model).map_or_else(
+        |_| Vec::new(),
+        |m| {
+            m.read()
+                .values()
+                .filter(|d| d.tenant_id == Some(tenant))
+                .filter_map(|d| d.decode())
+                .collect()
+        },
     )
 }
 
@@ -168,23 +204,7 @@ pub async fn from_extension(
         });
     }
     let number = normalize("to", &dialled).map_err(|_| (404, "Not Found"))?;
-    let target = match licensed_caller_id(app, enterprise, &caller.settings.caller_id) {
-        Some(caller_id) => {
-            trunk_target(
-                app,
-                enterprise,
-                &caller_id,
-                &number,
-                Party::External {
-                    number: number.clone(),
-                },
-                false,
-                Some(&caller_id),
-            )
-            .await
-        }
-        None => Err(Cause::NoCallerId),
-    };
+    let target = outbound_target(app, caller, &number).await;
     Ok(Plan {
         enterprise,
         offer: offer(Direction::Outbound, number, caller.settings.manual_outbound),
@@ -220,16 +240,27 @@ pub async fn transfer_target(
     if !extension.settings.manual_outbound {
         return Err(Cause::OutboundNotAllowed);
     }
+    outbound_target(app, &extension, &number).await
+}
+
+/// A leg from `extension` out to `number` through the trunk of its licensed caller ID.
+async fn outbound_target(
+    app: &App,
+    extension: &ExtensionDoc,
+    number: &str,
+) -> Result<Target, Cause> {
+    let enterprise = extension.enterprise_id;
     let caller_id = licensed_caller_id(app, enterprise, &extension.settings.caller_id)
         .ok_or(Cause::NoCallerId)?;
+    let party = Party::External {
+        number: number.to_owned(),
+    };
     trunk_target(
         app,
         enterprise,
         &caller_id,
-        &number,
-        Party::External {
-            number: number.clone(),
-        },
+        number,
+        party,
         false,
         Some(&caller_id),
     )
@@ -301,7 +332,7 @@ async fn extension_target(
 /// The caller ID an extension dials out with: its own when that number is licensed to the
 /// enterprise as a caller ID, else the enterprise's first licensed one.
 fn licensed_caller_id(app: &App, enterprise: Uuid, preferred: &str) -> Option<String> {
-    let mut licensed: Vec<NumberDoc> = model_docs::<NumberDoc>(app, "numbers")
+    let mut licensed: Vec<NumberDoc> = tenant_docs::<NumberDoc>(app, "numbers", enterprise)
         .into_iter()
         .filter(|n| n.assignment.enterprise_id == enterprise && n.assignment.caller_id)
         .collect();

@@ -24,7 +24,7 @@ use uuid::Uuid;
 use super::dialog::{ack_of, cancel_of, contact_uri, random_hex, route_values, Leg};
 use super::journal::CallJournal;
 use super::plan::{self, Plan, Target};
-use super::{CallInput, Calls, RoutePlace};
+use super::{CallInput, Calls, Incoming, RoutePlace};
 use crate::app::App;
 
 /// RFC 3261 T1 and T2: the 2xx to an INVITE is resent at T1, doubling up to T2, until its ACK
@@ -143,16 +143,19 @@ struct Session {
 pub async fn run(
     app: App,
     calls: Arc<Calls>,
-    key: TransactionKey,
-    invite: Request,
-    from: SocketAddr,
-    transport: Transport,
+    incoming: Incoming,
     sip: SipSender,
     plan: Plan,
     mut inbox: mpsc::UnboundedReceiver<CallInput>,
     tx: mpsc::UnboundedSender<CallInput>,
     ids: &mut Vec<String>,
 ) -> Option<Arc<RelayStats>> {
+    let Incoming {
+        key,
+        invite,
+        from,
+        transport,
+    } = incoming;
     let a_tag = random_hex(6);
     let reply = |status: u16, reason: &str| {
         sip.respond(&key, response_to(&invite, status, reason, Some(&a_tag)));
@@ -227,21 +230,7 @@ pub async fn run(
         }
         _ => invite.body.clone(), // no usable offer: pass it through
     };
-    let mut b = Leg {
-        call_id: format!("{}@callcore", random_hex(12)),
-        local_tag: random_hex(6),
-        remote_tag: None,
-        local_uri: format!("sip:{}@{local}", target.caller_id),
-        remote_uri: target
-            .to_uri
-            .clone()
-            .unwrap_or_else(|| format!("sip:{}@{local}", target.to_user)),
-        remote_target: target.request_uri.clone(),
-        peer: target.peer,
-        transport: target.transport,
-        cseq: 0,
-        route_set: Vec::new(),
-    };
+    let mut b = target.new_leg(local);
     ids.push(b.call_id.clone());
     calls.by_call_id.insert(b.call_id.clone(), tx.clone());
     let b_invite = b.request(Method::Invite, local, b_body);
@@ -915,21 +904,7 @@ impl Session {
         // The BYE ends the transferor's dialog and, with it, the REFER's implicit subscription.
         self.bye(Which::B);
         let local = self.local;
-        let mut leg = Leg {
-            call_id: format!("{}@callcore", random_hex(12)),
-            local_tag: random_hex(6),
-            remote_tag: None,
-            local_uri: format!("sip:{}@{local}", target.caller_id),
-            remote_uri: target
-                .to_uri
-                .clone()
-                .unwrap_or_else(|| format!("sip:{}@{local}", target.to_user)),
-            remote_target: target.request_uri.clone(),
-            peer: target.peer,
-            transport: target.transport,
-            cseq: 0,
-            route_set: Vec::new(),
-        };
+        let mut leg = target.new_leg(local);
         self.calls
             .by_call_id
             .insert(leg.call_id.clone(), self.tx.clone());

@@ -118,31 +118,47 @@ fn pairs(text: &str) -> Vec<(String, String)> {
     out
 }
 
-impl Credentials {
-    /// Parses an `Authorization` header value.
-    pub fn parse(header: &str) -> Result<Credentials, DigestError> {
+/// The parameters of a `Digest …` header value (a challenge or credentials).
+struct DigestParams(Vec<(String, String)>);
+
+impl DigestParams {
+    fn parse(header: &str) -> Result<DigestParams, DigestError> {
         let header = header.trim();
         let rest = header
             .get(..6)
             .filter(|scheme| scheme.eq_ignore_ascii_case("digest"))
             .map(|_| &header[6..])
             .ok_or(DigestError::NotDigest)?;
-        let pairs = pairs(rest);
-        let get = |k: &str| {
-            pairs
-                .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.clone())
-        };
-        let algorithm = match get("algorithm")
-            .as_deref()
-            .map(str::to_ascii_uppercase)
+        Ok(DigestParams(pairs(rest)))
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// The algorithm named (MD5 when absent).
+    fn algorithm(&self) -> Result<Algorithm, DigestError> {
+        match self
+            .get("algorithm")
+            .map(|a| a.to_ascii_uppercase())
             .as_deref()
         {
-            None | Some("MD5") => Algorithm::Md5,
-            Some("SHA-256") => Algorithm::Sha256,
-            Some(other) => return Err(DigestError::UnsupportedAlgorithm(other.to_owned())),
-        };
+            None | Some("MD5") => Ok(Algorithm::Md5),
+            Some("SHA-256") => Ok(Algorithm::Sha256),
+            Some(other) => Err(DigestError::UnsupportedAlgorithm(other.to_owned())),
+        }
+    }
+}
+
+impl Credentials {
+    /// Parses an `Authorization` header value.
+    pub fn parse(header: &str) -> Result<Credentials, DigestError> {
+        let params = DigestParams::parse(header)?;
+        let get = |name: &str| params.get(name);
+        let algorithm = params.algorithm()?;
         Ok(Credentials {
             username: get("username").ok_or(DigestError::Missing("username"))?,
             realm: get("realm").ok_or(DigestError::Missing("realm"))?,
@@ -194,24 +210,9 @@ pub fn answer_challenge(
     password: &str,
     cnonce: &str,
 ) -> Result<String, DigestError> {
-    let challenge = challenge.trim();
-    let rest = challenge
-        .get(..6)
-        .filter(|scheme| scheme.eq_ignore_ascii_case("digest"))
-        .map(|_| &challenge[6..])
-        .ok_or(DigestError::NotDigest)?;
-    let pairs = pairs(rest);
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-    };
-    let algorithm = match get("algorithm").map(|a| a.to_ascii_uppercase()).as_deref() {
-        None | Some("MD5") => Algorithm::Md5,
-        Some("SHA-256") => Algorithm::Sha256,
-        Some(other) => return Err(DigestError::UnsupportedAlgorithm(other.to_owned())),
-    };
+    let params = DigestParams::parse(challenge)?;
+    let get = |name: &str| params.get(name);
+    let algorithm = params.algorithm()?;
     let offers_auth = get("qop").is_some_and(|q| q.split(',').any(|q| q.trim() == "auth"));
     let (qop, nc, cnonce) = if offers_auth {
         (
