@@ -626,9 +626,7 @@ impl Session {
                 .any(|e| matches!(e, CallEvent::RecordingStarted { .. }))
         });
         if let (Some(file), Some(relay), true) = (&recording, &self.relay, started) {
-            if let Err(error) = relay.start_recording(&self.app.data_dir.join(file)) {
-                warn!(call = %self.call, %error, "recording did not start");
-            }
+            relay.start_recording(self.app.data_dir.join(file));
         }
         let mut ok = response_to(&self.invite, 200, "OK", Some(&self.a.local_tag));
         for record_route in self.invite.headers.get_all("Record-Route") {

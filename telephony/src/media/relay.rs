@@ -6,7 +6,7 @@
 //! of the last packet tell the call runtime whether media still flows.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -14,6 +14,7 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::warn;
 
 use super::dtmf::{event_of, DtmfReceiver, TelephoneEvent};
 use super::g711::{alaw_code_to_ulaw, ulaw_code_to_alaw};
@@ -53,12 +54,23 @@ struct Peers {
     a: Option<SocketAddr>,
     b: Option<SocketAddr>,
     last_packet: Instant,
-    recorder: Option<Recorder>,
+    recording: Recording,
     a_formats: Option<Formats>,
     b_formats: Option<Formats>,
     a_keys: DtmfReceiver,
     b_keys: DtmfReceiver,
     digits: mpsc::UnboundedSender<Digit>,
+}
+
+/// Whether the relay records.
+#[derive(Debug)]
+enum Recording {
+    /// Not recording.
+    Off,
+    /// The file is being created.
+    Opening,
+    /// Recording into the file.
+    On(Recorder),
 }
 
 /// A running relay; stops when dropped.
@@ -114,7 +126,7 @@ impl MediaRelay {
             a: None,
             b: None,
             last_packet: Instant::now(),
-            recorder: None,
+            recording: Recording::Off,
             a_formats: None,
             b_formats: None,
             a_keys: DtmfReceiver::default(),
@@ -240,19 +252,48 @@ impl MediaRelay {
         }
     }
 
-    /// Starts recording both directions into the WAV file at `path`.
-    pub fn start_recording(&self, path: &Path) -> Result<(), RecorderError> {
-        let recorder = Recorder::create(path)?;
+    /// Starts recording both directions into the WAV file at `path`. The file is created on a
+    /// blocking thread (creating a file can take milliseconds on a busy file system), so the
+    /// call goes on at once and recording begins when the file is open; a failure is logged.
+    pub fn start_recording(&self, path: PathBuf) {
         if let Ok(mut p) = self.peers.lock() {
-            p.recorder = Some(recorder);
+            p.recording = Recording::Opening;
         }
-        Ok(())
+        let peers = self.peers.clone();
+        tokio::task::spawn_blocking(move || {
+            let opened = Recorder::create(&path);
+            let Ok(mut p) = peers.lock() else { return };
+            match opened {
+                Ok(recorder) if matches!(p.recording, Recording::Opening) => {
+                    p.recording = Recording::On(recorder);
+                }
+                Ok(recorder) => {
+                    drop(p); // stopped while the file was being created: an empty recording
+                    if let Err(error) = recorder.finish(Instant::now()) {
+                        warn!(path = %path.display(), %error, "recording did not finish");
+                    }
+                }
+                Err(error) => {
+                    p.recording = Recording::Off;
+                    warn!(path = %path.display(), %error, "recording did not start");
+                }
+            }
+        });
     }
 
-    /// Stops recording; returns the recorded length in milliseconds (`None` when not recording).
+    /// Stops recording; returns the recorded length in milliseconds (`None` when not
+    /// recording, `Some(Ok(0))` when stopped before its file was open).
     pub fn stop_recording(&self) -> Option<Result<u64, RecorderError>> {
-        let recorder = self.peers.lock().ok().and_then(|mut p| p.recorder.take())?;
-        Some(recorder.finish(Instant::now()))
+        let state = self
+            .peers
+            .lock()
+            .ok()
+            .map(|mut p| std::mem::replace(&mut p.recording, Recording::Off))?;
+        match state {
+            Recording::Off => None,
+            Recording::Opening => Some(Ok(0)),
+            Recording::On(recorder) => Some(recorder.finish(Instant::now())),
+        }
     }
 
     /// Counts media as flowing from now (a call resumed from a hold that sent nothing).
@@ -404,7 +445,7 @@ async fn forward(
             Ok(mut p) => {
                 let now = Instant::now();
                 p.last_packet = now;
-                if let Some(recorder) = p.recorder.as_mut() {
+                if let Recording::On(recorder) = &mut p.recording {
                     let packet = RtpAudio {
                         sequence: u16::from_be_bytes([buffer[2], buffer[3]]),
                         timestamp: rtp_timestamp(&buffer[..length]),
@@ -412,7 +453,7 @@ async fn forward(
                         payload: &buffer[start..end],
                     };
                     if recorder.add(matches!(side, Side::A), packet, now).is_err() {
-                        p.recorder = None; // a full disk ends the recording, not the call
+                        p.recording = Recording::Off; // a full disk ends the recording, not the call
                     }
                 }
                 let (from, onto) = match side {
