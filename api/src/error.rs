@@ -215,9 +215,33 @@ impl From<domain::call::CallError> for ApiError {
         use domain::call::CallError as E;
         match e {
             E::NotFound | E::NoSuchLeg(_) => ApiError::NotFound(e.to_string()),
-            E::AlreadyExists | E::Ended | E::LegExists(_) | E::WrongState { .. } => {
+            E::AlreadyExists | E::Ended | E::LegExists(_) | E::WrongState { .. } | E::NotInIvr => {
                 ApiError::Conflict(e.to_string())
             }
+        }
+    }
+}
+
+impl From<domain::ivr::IvrFlowError> for ApiError {
+    fn from(e: domain::ivr::IvrFlowError) -> Self {
+        use domain::ivr::IvrFlowError as E;
+        match e {
+            E::Invalid(f) => f.into(),
+            E::NotFound => ApiError::NotFound(e.to_string()),
+            E::NameTaken => ApiError::validation("name", e.to_string()),
+            E::AlreadyExists | E::InUse(_) => ApiError::Conflict(e.to_string()),
+        }
+    }
+}
+
+impl From<domain::voice::VoiceError> for ApiError {
+    fn from(e: domain::voice::VoiceError) -> Self {
+        use domain::voice::VoiceError as E;
+        match e {
+            E::Invalid(f) => f.into(),
+            E::NotFound => ApiError::NotFound(e.to_string()),
+            E::NameTaken => ApiError::validation("name", e.to_string()),
+            E::AlreadyExists | E::InUse(_) => ApiError::Conflict(e.to_string()),
         }
     }
 }

@@ -10,6 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::policy::ivr::IvrFact;
+
 /// The call aggregate.
 pub struct Call;
 
@@ -129,6 +131,10 @@ pub struct CallState {
     pub held: Vec<String>,
     /// The recording in progress, if any.
     pub recording: Option<String>,
+    /// The voicemail being recorded, if any.
+    pub voicemail: Option<String>,
+    /// The IVR flow the call is in, if any.
+    pub ivr: Option<Uuid>,
     /// When the first leg was offered.
     pub offered_at: Option<DateTime<Utc>>,
 }
@@ -243,6 +249,51 @@ pub enum CallCommand {
         side: Side,
         /// Why.
         cause: Cause,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The call enters an IVR flow at one of its versions.
+    EnterIvr {
+        /// The flow.
+        flow_id: Uuid,
+        /// The version it runs.
+        version: u32,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Records what a step of the call's IVR run decided.
+    Ivr {
+        /// The step's facts, in order.
+        facts: Vec<IvrFact>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A prompt could not be played.
+    PromptFailed {
+        /// Why.
+        reason: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The caller's voicemail starts being recorded into `file`.
+    StartVoicemail {
+        /// The call's enterprise.
+        enterprise_id: Uuid,
+        /// Who left it (E.164 or extension number).
+        caller: String,
+        /// The number called.
+        called: String,
+        /// The inbound route.
+        route_id: Option<Uuid>,
+        /// Relative path under the data directory.
+        file: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The voicemail ends.
+    StopVoicemail {
+        /// Recorded length in milliseconds.
+        duration_ms: u64,
         /// When.
         at: DateTime<Utc>,
     },
@@ -373,6 +424,73 @@ pub enum CallEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// The call entered an IVR flow.
+    IvrStarted {
+        /// The flow.
+        flow_id: Uuid,
+        /// The version the call runs.
+        version: u32,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The call entered a node of its flow.
+    IvrNodeEntered {
+        /// The node's key.
+        node: String,
+        /// Its type.
+        node_type: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A variable of the flow got a value.
+    IvrVariableSet {
+        /// The variable.
+        name: String,
+        /// Its value.
+        value: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A node decided where the call goes.
+    IvrBranchTaken {
+        /// The node's key.
+        node: String,
+        /// What decided it (`key 1`, `timeout`, `rule 2`, `otherwise`, `success`…).
+        branch: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A prompt could not be played (TTS unavailable, a recording's file missing).
+    PromptFailed {
+        /// Why.
+        reason: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The caller's voicemail is being recorded.
+    VoicemailStarted {
+        /// The call's enterprise.
+        enterprise_id: Uuid,
+        /// Who leaves it.
+        caller: String,
+        /// The number called.
+        called: String,
+        /// The inbound route.
+        route_id: Option<Uuid>,
+        /// File, relative to the data directory.
+        file: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The voicemail ended.
+    VoicemailRecorded {
+        /// File.
+        file: String,
+        /// Length in milliseconds (`None` when the call ended without the recorder saying).
+        duration_ms: Option<u64>,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// A leg ended.
     LegHungUp {
         /// The leg.
@@ -411,6 +529,9 @@ pub enum CallError {
     /// A leg with this name exists.
     #[error("leg {0} already exists")]
     LegExists(String),
+    /// The call is in no IVR flow.
+    #[error("the call is in no IVR flow")]
+    NotInIvr,
     /// The leg is in the wrong state for this.
     #[error("leg {leg} is {state:?}")]
     WrongState {
@@ -447,6 +568,13 @@ fn hang_up(
         .iter()
         .any(|(name, s)| name != leg && *s != LegState::Ended);
     if !others_up {
+        if let Some(file) = &state.voicemail {
+            events.push(CallEvent::VoicemailRecorded {
+                file: file.clone(),
+                duration_ms: None,
+                at,
+            });
+        }
         if let Some(file) = &state.recording {
             events.push(CallEvent::RecordingStopped {
                 file: file.clone(),
@@ -521,9 +649,10 @@ impl esrs::Aggregate for Call {
         if state.ended {
             return match command {
                 // Late hang-ups and restarts find nothing to do.
-                C::Hangup { .. } | C::CloseAfterRestart { .. } | C::StopRecording { .. } => {
-                    Ok(vec![])
-                }
+                C::Hangup { .. }
+                | C::CloseAfterRestart { .. }
+                | C::StopRecording { .. }
+                | C::StopVoicemail { .. } => Ok(vec![]),
                 _ => Err(CallError::Ended),
             };
         }
@@ -617,8 +746,73 @@ impl esrs::Aggregate for Call {
                 }
                 Ok(hang_up(state, &leg, side, cause, at))
             }
+            C::EnterIvr {
+                flow_id,
+                version,
+                at,
+            } => Ok(vec![E::IvrStarted {
+                flow_id,
+                version,
+                at,
+            }]),
+            C::Ivr { facts, at } => {
+                if state.ivr.is_none() {
+                    return Err(CallError::NotInIvr);
+                }
+                Ok(facts
+                    .into_iter()
+                    .map(|fact| match fact {
+                        IvrFact::NodeEntered { node, node_type } => E::IvrNodeEntered {
+                            node,
+                            node_type,
+                            at,
+                        },
+                        IvrFact::VariableSet { name, value } => {
+                            E::IvrVariableSet { name, value, at }
+                        }
+                        IvrFact::BranchTaken { node, branch } => {
+                            E::IvrBranchTaken { node, branch, at }
+                        }
+                    })
+                    .collect())
+            }
+            C::PromptFailed { reason, at } => Ok(vec![E::PromptFailed { reason, at }]),
+            C::StartVoicemail {
+                enterprise_id,
+                caller,
+                called,
+                route_id,
+                file,
+                at,
+            } => Ok(if state.voicemail.is_some() {
+                vec![]
+            } else {
+                vec![E::VoicemailStarted {
+                    enterprise_id,
+                    caller,
+                    called,
+                    route_id,
+                    file,
+                    at,
+                }]
+            }),
+            C::StopVoicemail { duration_ms, at } => Ok(match &state.voicemail {
+                Some(file) => vec![E::VoicemailRecorded {
+                    file: file.clone(),
+                    duration_ms: Some(duration_ms),
+                    at,
+                }],
+                None => vec![],
+            }),
             C::CloseAfterRestart { at } => {
                 let mut events = Vec::new();
+                if let Some(file) = &state.voicemail {
+                    events.push(E::VoicemailRecorded {
+                        file: file.clone(),
+                        duration_ms: None,
+                        at,
+                    });
+                }
                 if let Some(file) = &state.recording {
                     events.push(E::RecordingStopped {
                         file: file.clone(),
@@ -669,7 +863,15 @@ impl esrs::Aggregate for Call {
             E::LegsBridged { .. } => state.bridged = true,
             E::LegHeld { leg, .. } => state.held.push(leg),
             E::LegResumed { leg, .. } => state.held.retain(|l| *l != leg),
-            E::CallTransferred { .. } | E::DigitReceived { .. } => {}
+            E::CallTransferred { .. }
+            | E::DigitReceived { .. }
+            | E::IvrNodeEntered { .. }
+            | E::IvrVariableSet { .. }
+            | E::IvrBranchTaken { .. }
+            | E::PromptFailed { .. } => {}
+            E::IvrStarted { flow_id, .. } => state.ivr = Some(flow_id),
+            E::VoicemailStarted { file, .. } => state.voicemail = Some(file),
+            E::VoicemailRecorded { .. } => state.voicemail = None,
             E::RecordingStarted { file, .. } => state.recording = Some(file),
             E::RecordingStopped { .. } => state.recording = None,
             E::LegHungUp { leg, .. } => {
@@ -680,6 +882,7 @@ impl esrs::Aggregate for Call {
             E::CallEnded { .. } => {
                 state.ended = true;
                 state.recording = None;
+                state.voicemail = None;
             }
         }
         state
@@ -1054,5 +1257,112 @@ mod tests {
                 duration_ms: Some(55_000),
                 at: at(60),
             }]);
+    }
+
+    #[test]
+    fn an_ivr_step_is_recorded_fact_by_fact() {
+        let flow_id = Uuid::from_u128(9);
+        given::<Call>(vec![offered()])
+            .when(CallCommand::Ivr {
+                facts: vec![],
+                at: at(1),
+            })
+            .then_err(CallError::NotInIvr);
+        let entered = vec![
+            offered(),
+            CallEvent::IvrStarted {
+                flow_id,
+                version: 3,
+                at: at(1),
+            },
+        ];
+        given::<Call>(entered)
+            .when(CallCommand::Ivr {
+                facts: vec![
+                    IvrFact::BranchTaken {
+                        node: "menu".into(),
+                        branch: "key 2".into(),
+                    },
+                    IvrFact::VariableSet {
+                        name: "member".into(),
+                        value: "2026".into(),
+                    },
+                    IvrFact::NodeEntered {
+                        node: "voicemail".into(),
+                        node_type: "voicemail".into(),
+                    },
+                ],
+                at: at(4),
+            })
+            .then(vec![
+                CallEvent::IvrBranchTaken {
+                    node: "menu".into(),
+                    branch: "key 2".into(),
+                    at: at(4),
+                },
+                CallEvent::IvrVariableSet {
+                    name: "member".into(),
+                    value: "2026".into(),
+                    at: at(4),
+                },
+                CallEvent::IvrNodeEntered {
+                    node: "voicemail".into(),
+                    node_type: "voicemail".into(),
+                    at: at(4),
+                },
+            ]);
+    }
+
+    #[test]
+    fn a_caller_hanging_up_ends_the_voicemail() {
+        let history = vec![
+            offered(),
+            CallEvent::LegAnswered {
+                leg: "a".into(),
+                at: at(1),
+            },
+            CallEvent::VoicemailStarted {
+                enterprise_id: Uuid::from_u128(1),
+                caller: "+8613800138000".into(),
+                called: "+862161234567".into(),
+                route_id: Some(Uuid::from_u128(2)),
+                file: "voicemail/x.wav".into(),
+                at: at(5),
+            },
+        ];
+        given::<Call>(history.clone())
+            .when(CallCommand::StopVoicemail {
+                duration_ms: 7_000,
+                at: at(12),
+            })
+            .then(vec![CallEvent::VoicemailRecorded {
+                file: "voicemail/x.wav".into(),
+                duration_ms: Some(7_000),
+                at: at(12),
+            }]);
+        given::<Call>(history)
+            .when(CallCommand::Hangup {
+                leg: "a".into(),
+                side: Side::Caller,
+                cause: Cause::Normal,
+                at: at(12),
+            })
+            .then(vec![
+                CallEvent::LegHungUp {
+                    leg: "a".into(),
+                    side: Side::Caller,
+                    cause: Cause::Normal,
+                    at: at(12),
+                },
+                CallEvent::VoicemailRecorded {
+                    file: "voicemail/x.wav".into(),
+                    duration_ms: None,
+                    at: at(12),
+                },
+                CallEvent::CallEnded {
+                    cause: Cause::Normal,
+                    at: at(12),
+                },
+            ]);
     }
 }

@@ -10,13 +10,17 @@ pub mod call;
 pub mod enterprise;
 pub mod extension;
 pub mod ids;
+pub mod ivr;
 pub mod number;
 pub mod permission;
 pub mod phone;
+pub mod policy;
+pub mod region;
 pub mod role;
 pub mod route;
 pub mod testing;
 pub mod trunk;
 pub mod validate;
+pub mod voice;
 
 pub use permission::{Permission, PermissionScope, PermissionSetting};

@@ -22,11 +22,14 @@ pub use models::{
     credentials::CredentialDoc,
     enterprises::EnterpriseDoc,
     extensions::ExtensionDoc,
+    ivr_flows::IvrFlowDoc,
     numbers::NumberDoc,
     roles::RoleDoc,
     routes::RouteDoc,
     sessions::SessionDoc,
     trunks::TrunkDoc,
+    voicemails::VoicemailDoc,
+    voices::VoiceDoc,
 };
 pub use rebuild::{digest, rebuild_and_compare, ModelDigest};
 pub use runner::{Projection, ReadModel, ReadModels};

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveTime, Utc};
 use domain::account::{AccountEvent, AccountProfile, SessionEnd};
 use domain::announcement::{AnnouncementContent, AnnouncementEvent};
 use domain::call::{CallEvent, Cause, Direction, Party, Side};
@@ -12,10 +12,16 @@ use domain::enterprise::EnterpriseEvent;
 use domain::extension::{
     Binding, ExtensionEvent, ExtensionSettings, PopTiming, ScreenPop, UnbindReason,
 };
+use domain::ivr::{
+    AreaRule, CollectNode, FlowDefinition, HttpMethod, HttpNode, HttpOutput, IvrFlowEvent, IvrNode,
+    IvrVariable, MenuNode, MenuOption, NodeAction, PromptItem, PromptSource, Reading,
+    SystemVariable, TimeRule, TransferNode, TransferTarget,
+};
 use domain::number::{NumberAssignment, NumberEvent};
 use domain::role::RoleEvent;
 use domain::route::{Destination, RouteEvent, RouteSettings};
 use domain::trunk::{TrunkEvent, TrunkSettings};
+use domain::voice::VoiceEvent;
 use domain::{Permission, PermissionSetting};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -81,6 +87,180 @@ fn call_variant(e: &CallEvent) -> usize {
         CallEvent::LegHungUp { .. } => 11,
         CallEvent::CallEnded { .. } => 12,
         CallEvent::DigitReceived { .. } => 13,
+        CallEvent::IvrStarted { .. } => 14,
+        CallEvent::IvrNodeEntered { .. } => 15,
+        CallEvent::IvrVariableSet { .. } => 16,
+        CallEvent::IvrBranchTaken { .. } => 17,
+        CallEvent::PromptFailed { .. } => 18,
+        CallEvent::VoicemailStarted { .. } => 19,
+        CallEvent::VoicemailRecorded { .. } => 20,
+    }
+}
+
+fn ivr_flow_variant(e: &IvrFlowEvent) -> usize {
+    match e {
+        IvrFlowEvent::IvrFlowCreated { .. } => 0,
+        IvrFlowEvent::IvrFlowPublished { .. } => 1,
+        IvrFlowEvent::IvrFlowDeleted { .. } => 2,
+    }
+}
+
+fn voice_variant(e: &VoiceEvent) -> usize {
+    match e {
+        VoiceEvent::VoiceUploaded { .. } => 0,
+        VoiceEvent::VoiceApproved { .. } => 1,
+        VoiceEvent::VoiceRejected { .. } => 2,
+        VoiceEvent::VoiceDeleted { .. } => 3,
+    }
+}
+
+/// One node of every type, every prompt source and transfer target.
+fn every_node() -> FlowDefinition {
+    let prompt = |source| PromptItem {
+        source,
+        reading: Reading::Digits,
+        loops: 2,
+    };
+    let prompts = vec![
+        prompt(PromptSource::Recording { voice_id: id(7) }),
+        prompt(PromptSource::Text {
+            text: "欢迎致电".into(),
+        }),
+        prompt(PromptSource::Variable {
+            name: "member".into(),
+        }),
+        PromptItem {
+            reading: Reading::Number,
+            ..prompt(PromptSource::System {
+                variable: SystemVariable::CallerNumber,
+            })
+        },
+    ];
+    let node = |key: &str, action| IvrNode {
+        key: key.into(),
+        name: format!("{key} 节点"),
+        number: "01".into(),
+        action,
+    };
+    let time = |h| NaiveTime::from_hms_opt(h, 30, 0).expect("a valid time");
+    FlowDefinition {
+        entry: "welcome".into(),
+        variables: vec![IvrVariable {
+            name: "member".into(),
+            description: "会员号".into(),
+        }],
+        nodes: vec![
+            node(
+                "welcome",
+                NodeAction::Playback {
+                    prompts: prompts.clone(),
+                    next: Some("menu".into()),
+                },
+            ),
+            node(
+                "menu",
+                NodeAction::Menu(MenuNode {
+                    prompts: prompts.clone(),
+                    options: vec![MenuOption {
+                        key: '1',
+                        next: "collect".into(),
+                    }],
+                    timeout_seconds: 5,
+                    invalid_prompts: prompts.clone(),
+                    max_attempts: 3,
+                    fail_next: None,
+                }),
+            ),
+            node(
+                "collect",
+                NodeAction::CollectDigits(CollectNode {
+                    prompts: prompts.clone(),
+                    min_digits: 4,
+                    max_digits: 8,
+                    terminator: Some('#'),
+                    timeout_seconds: 5,
+                    variable: "member".into(),
+                    next: Some("http".into()),
+                    fail_next: Some("bye".into()),
+                }),
+            ),
+            node(
+                "http",
+                NodeAction::Http(HttpNode {
+                    method: HttpMethod::Post,
+                    url: "http://crm.example/find?m=${member}".into(),
+                    body: "{\"caller\":\"${caller_number}\"}".into(),
+                    timeout_ms: 2_000,
+                    outputs: vec![HttpOutput {
+                        field: "data.level".into(),
+                        variable: "member".into(),
+                    }],
+                    success_next: Some("hours".into()),
+                    failure_next: None,
+                }),
+            ),
+            node(
+                "hours",
+                NodeAction::TimeCondition {
+                    rules: vec![TimeRule {
+                        start: time(9),
+                        end: time(18),
+                        weekdays: vec![1, 2, 3, 4, 5],
+                        next: "area".into(),
+                    }],
+                    otherwise: Some("voicemail".into()),
+                },
+            ),
+            node(
+                "area",
+                NodeAction::CallerArea {
+                    rules: vec![AreaRule {
+                        regions: vec!["广东省".into()],
+                        next: "transfer".into(),
+                    }],
+                    otherwise: Some("transfer".into()),
+                },
+            ),
+            node(
+                "transfer",
+                NodeAction::Transfer(TransferNode {
+                    prompts: prompts.clone(),
+                    target: TransferTarget::Extension {
+                        extension_id: id(3),
+                    },
+                    failure_prompts: prompts.clone(),
+                    failure_next: Some("queue".into()),
+                }),
+            ),
+            node(
+                "queue",
+                NodeAction::Transfer(TransferNode {
+                    prompts: vec![],
+                    target: TransferTarget::Queue { queue_id: id(4) },
+                    failure_prompts: vec![],
+                    failure_next: Some("by_variable".into()),
+                }),
+            ),
+            node(
+                "by_variable",
+                NodeAction::Transfer(TransferNode {
+                    prompts: vec![],
+                    target: TransferTarget::Variable {
+                        name: "member".into(),
+                    },
+                    failure_prompts: vec![],
+                    failure_next: None,
+                }),
+            ),
+            node(
+                "voicemail",
+                NodeAction::Voicemail {
+                    prompts: prompts.clone(),
+                    max_seconds: 120,
+                },
+            ),
+            node("bye", NodeAction::Hangup { prompts }),
+        ],
     }
 }
 
@@ -371,9 +551,91 @@ fn stored_json_of_every_event_variant_matches_the_golden_file() {
                     cause: Cause::NodeRestart,
                     at: at(),
                 },
+                CallEvent::IvrStarted {
+                    flow_id: id(5),
+                    version: 3,
+                    at: at(),
+                },
+                CallEvent::IvrNodeEntered {
+                    node: "menu".into(),
+                    node_type: "menu".into(),
+                    at: at(),
+                },
+                CallEvent::IvrVariableSet {
+                    name: "member".into(),
+                    value: "2026".into(),
+                    at: at(),
+                },
+                CallEvent::IvrBranchTaken {
+                    node: "menu".into(),
+                    branch: "key 1".into(),
+                    at: at(),
+                },
+                CallEvent::PromptFailed {
+                    reason: "espeak-ng is not installed".into(),
+                    at: at(),
+                },
+                CallEvent::VoicemailStarted {
+                    enterprise_id: id(1),
+                    caller: "+8613800138000".into(),
+                    called: "+862161234567".into(),
+                    route_id: Some(id(2)),
+                    file: "voicemail/2026/01/02/call.wav".into(),
+                    at: at(),
+                },
+                CallEvent::VoicemailRecorded {
+                    file: "voicemail/2026/01/02/call.wav".into(),
+                    duration_ms: Some(12_000),
+                    at: at(),
+                },
             ],
             call_variant,
-            14,
+            21,
+        ),
+    );
+    all.insert(
+        "ivr_flow",
+        samples(
+            vec![
+                IvrFlowEvent::IvrFlowCreated {
+                    enterprise_id: id(1),
+                    name: "总机导航".into(),
+                    at: at(),
+                },
+                IvrFlowEvent::IvrFlowPublished {
+                    version: 1,
+                    name: "总机导航".into(),
+                    definition: every_node(),
+                    warnings: vec!["node 'x' (x) cannot be reached from the entry node".into()],
+                    at: at(),
+                },
+                IvrFlowEvent::IvrFlowDeleted { at: at() },
+            ],
+            ivr_flow_variant,
+            3,
+        ),
+    );
+    all.insert(
+        "voice",
+        samples(
+            vec![
+                VoiceEvent::VoiceUploaded {
+                    enterprise_id: id(1),
+                    name: "欢迎语".into(),
+                    file: "voices/1/7.wav".into(),
+                    duration_ms: 2_500,
+                    size_bytes: 40_044,
+                    at: at(),
+                },
+                VoiceEvent::VoiceApproved { at: at() },
+                VoiceEvent::VoiceRejected {
+                    reason: "噪音太大".into(),
+                    at: at(),
+                },
+                VoiceEvent::VoiceDeleted { at: at() },
+            ],
+            voice_variant,
+            4,
         ),
     );
     let trunk = TrunkSettings {

@@ -70,6 +70,12 @@ pub struct CallRecordDoc {
     pub offered_to_extension: bool,
     /// Leg states by name.
     pub legs: Vec<(String, LegState)>,
+    /// The IVR flow the call went through.
+    #[serde(default)]
+    pub ivr_flow_id: Option<Uuid>,
+    /// The voicemail the caller left, relative to the data directory.
+    #[serde(default)]
+    pub voicemail: Option<String>,
 }
 
 impl CallRecordDoc {
@@ -151,6 +157,8 @@ fn opened(
         } else {
             vec![("a".into(), LegState::Offered)]
         },
+        ivr_flow_id: None,
+        voicemail: None,
     }
 }
 
@@ -280,10 +288,21 @@ impl Projection for CallRecords {
                     CallStatus::Unanswered
                 };
             }),
+            CallEvent::IvrStarted { flow_id, .. } => {
+                docs.update(&key, |d: &mut CallRecordDoc| d.ivr_flow_id = Some(flow_id))
+            }
+            CallEvent::VoicemailStarted { file, .. } => {
+                docs.update(&key, |d: &mut CallRecordDoc| d.voicemail = Some(file))
+            }
             CallEvent::LegsBridged { .. }
             | CallEvent::DigitReceived { .. }
             | CallEvent::LegHeld { .. }
-            | CallEvent::LegResumed { .. } => {}
+            | CallEvent::LegResumed { .. }
+            | CallEvent::IvrNodeEntered { .. }
+            | CallEvent::IvrVariableSet { .. }
+            | CallEvent::IvrBranchTaken { .. }
+            | CallEvent::PromptFailed { .. }
+            | CallEvent::VoicemailRecorded { .. } => {}
         }
         Ok(())
     }

@@ -7,11 +7,14 @@ pub mod call_records;
 pub mod credentials;
 pub mod enterprises;
 pub mod extensions;
+pub mod ivr_flows;
 pub mod numbers;
 pub mod roles;
 pub mod routes;
 pub mod sessions;
 pub mod trunks;
+pub mod voicemails;
+pub mod voices;
 
 use eventlog::RecordedEvent;
 use serde::de::DeserializeOwned;
@@ -33,6 +36,9 @@ pub fn all_projections() -> Vec<Box<dyn Projection>> {
         Box::new(trunks::Trunks),
         Box::new(numbers::Numbers),
         Box::new(routes::Routes),
+        Box::new(ivr_flows::IvrFlows),
+        Box::new(voices::Voices),
+        Box::new(voicemails::Voicemails),
         Box::new(audit_log::AuditLog),
     ]
 }

@@ -70,7 +70,7 @@ enum Recording {
     /// The file is being created.
     Opening,
     /// Recording into the file.
-    On(Recorder),
+    On(Box<Recorder>),
 }
 
 /// A running relay; stops when dropped.
@@ -265,7 +265,7 @@ impl MediaRelay {
             let Ok(mut p) = peers.lock() else { return };
             match opened {
                 Ok(recorder) if matches!(p.recording, Recording::Opening) => {
-                    p.recording = Recording::On(recorder);
+                    p.recording = Recording::On(Box::new(recorder));
                 }
                 Ok(recorder) => {
                     drop(p); // stopped while the file was being created: an empty recording

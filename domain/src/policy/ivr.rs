@@ -1,0 +1,810 @@
+//! IVR interpretation as a pure state machine: a flow's node, the call's variables and what the
+//! call is waiting for, stepped by inputs ("prompt finished", "key 3", "timeout", "HTTP
+//! answered"…). Each step returns the facts to record as the call's events (node entered,
+//! variable set, branch taken) and the actions for the call runtime to carry out after they are
+//! committed (play, start a timer, send an HTTP request, transfer, record a voicemail, hang up).
+//! Time comes in with each input, in the enterprise's time zone; the caller's region is looked
+//! up once when the call enters the flow.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDateTime, Timelike};
+use uuid::Uuid;
+
+use crate::ivr::{
+    validation::placeholders, FlowDefinition, HttpMethod, HttpNode, IvrNode, NodeAction,
+    PromptItem, PromptSource, Reading, SystemVariable, TransferTarget,
+};
+
+/// What the flow knows of the call from its start.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CallFacts {
+    /// The caller's number as it is read out (national form).
+    pub caller_number: String,
+    /// The number called, likewise.
+    pub called_number: String,
+    /// The caller's region (`广东省深圳市`), when the number is known.
+    pub caller_region: Option<String>,
+}
+
+/// Something the call runtime reports to the flow.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IvrInput {
+    /// Everything asked to play has been played.
+    PlaybackFinished,
+    /// The caller pressed a key.
+    Digit(char),
+    /// The timer of the last [`IvrAction::StartTimer`] ran out.
+    Timeout,
+    /// The HTTP request was answered (`body` when it was JSON).
+    HttpAnswered {
+        /// Status code.
+        status: u16,
+        /// The body, parsed.
+        body: Option<serde_json::Value>,
+    },
+    /// The HTTP request failed (no answer in time, connection refused…).
+    HttpFailed {
+        /// Why, for the record.
+        reason: String,
+    },
+    /// The transfer's target answered: the flow is done.
+    TransferConnected,
+    /// The transfer failed.
+    TransferFailed {
+        /// Why, for the record.
+        reason: String,
+    },
+}
+
+/// A fact of a step, recorded as an event of the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IvrFact {
+    /// The call entered a node.
+    NodeEntered {
+        /// Its key.
+        node: String,
+        /// Its type.
+        node_type: String,
+    },
+    /// A variable got a value.
+    VariableSet {
+        /// The variable.
+        name: String,
+        /// Its value.
+        value: String,
+    },
+    /// A node decided where the call goes.
+    BranchTaken {
+        /// The node.
+        node: String,
+        /// What decided it (`key 1`, `timeout`, `rule 2`, `otherwise`, `success`…).
+        branch: String,
+    },
+}
+
+/// Something to say: a recording, or a text for TTS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Utterance {
+    /// A recording of the voice library.
+    Recording {
+        /// The recording.
+        voice_id: Uuid,
+    },
+    /// A text for TTS, with digits already spaced when they are read one by one.
+    Speech {
+        /// The text.
+        text: String,
+    },
+}
+
+/// The flow's target of a transfer, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferTo {
+    /// An extension by id.
+    Extension(Uuid),
+    /// An extension by number (a variable's value).
+    ExtensionNumber(String),
+    /// A queue.
+    Queue(Uuid),
+}
+
+/// What the call runtime does after the step's facts are committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IvrAction {
+    /// Plays to the caller, stopping what played before; reports
+    /// [`IvrInput::PlaybackFinished`] at the end unless it is `background` (played under a
+    /// transfer, looping until stopped).
+    Play {
+        /// What to say, in order.
+        items: Vec<Utterance>,
+        /// Whether a key press stops it.
+        interruptible: bool,
+        /// Whether it is music under a transfer (no finish is reported).
+        background: bool,
+    },
+    /// Stops what plays.
+    StopPlayback,
+    /// Reports [`IvrInput::Timeout`] after this long, replacing the previous timer.
+    StartTimer {
+        /// Seconds.
+        seconds: u32,
+    },
+    /// Sends an HTTP request; reports [`IvrInput::HttpAnswered`] or [`IvrInput::HttpFailed`].
+    Http {
+        /// Method.
+        method: HttpMethod,
+        /// URL, with the variables filled in.
+        url: String,
+        /// Body, with the variables filled in (POST).
+        body: String,
+        /// Longest wait.
+        timeout_ms: u32,
+    },
+    /// Transfers the call; reports [`IvrInput::TransferConnected`] or
+    /// [`IvrInput::TransferFailed`].
+    Transfer(TransferTo),
+    /// Records the caller until they hang up (or the timer of the same step runs out).
+    RecordVoicemail {
+        /// Longest message.
+        max_seconds: u32,
+    },
+    /// Releases the call.
+    Hangup,
+}
+
+/// What one step produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IvrStep {
+    /// Facts to record.
+    pub facts: Vec<IvrFact>,
+    /// Actions to carry out after the facts are committed.
+    pub actions: Vec<IvrAction>,
+}
+
+/// What the call waits for in its node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Waiting {
+    /// Prompts to finish; then `then`.
+    Prompts(AfterPrompts),
+    /// A menu key, with the timer running.
+    MenuKey,
+    /// More digits, with the timer running.
+    Digits,
+    /// The HTTP answer.
+    Http,
+    /// The transfer's outcome.
+    Transfer,
+    /// The caller's hang-up (a voicemail is being recorded).
+    Voicemail,
+    /// Nothing: the flow is over.
+    Done,
+}
+
+/// What follows the prompts being played.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AfterPrompts {
+    /// Go to this node (none: hang up).
+    Jump(Option<String>),
+    /// Wait for a menu key.
+    MenuKey,
+    /// Wait for digits.
+    Digits,
+    /// Record the voicemail.
+    Voicemail(u32),
+}
+
+/// Jumps allowed within one step: validation refuses loops without a prompt or an input, so
+/// this only guards against a definition that bypassed it.
+const MAX_JUMPS_PER_STEP: usize = 64;
+
+/// A call's run through one flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IvrRun {
+    node: String,
+    waiting: Waiting,
+    variables: BTreeMap<String, String>,
+    attempts: u32,
+    digits: String,
+}
+
+impl IvrRun {
+    /// Enters `flow` at its entry node at local time `now`.
+    pub fn start(flow: &FlowDefinition, call: &CallFacts, now: NaiveDateTime) -> (IvrRun, IvrStep) {
+        let mut run = IvrRun {
+            node: flow.entry.clone(),
+            waiting: Waiting::Done,
+            variables: BTreeMap::new(),
+            attempts: 0,
+            digits: String::new(),
+        };
+        let mut step = IvrStep::default();
+        run.jump(flow, call, now, Some(flow.entry.clone()), &mut step);
+        (run, step)
+    }
+
+    /// The node the call is in.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The value of the flow's variable `name`.
+    pub fn variable(&self, name: &str) -> Option<&str> {
+        self.variables.get(name).map(String::as_str)
+    }
+
+    /// The flow's variables and their values.
+    pub fn variables(&self) -> &BTreeMap<String, String> {
+        &self.variables
+    }
+
+    /// Whether the flow is over: released, or connected by a transfer.
+    pub fn is_done(&self) -> bool {
+        self.waiting == Waiting::Done
+    }
+
+    /// Steps the run with `input` at local time `now`.
+    pub fn step(
+        &mut self,
+        flow: &FlowDefinition,
+        call: &CallFacts,
+        now: NaiveDateTime,
+        input: IvrInput,
+    ) -> IvrStep {
+        let mut step = IvrStep::default();
+        let Some(node) = flow.node(&self.node).cloned() else {
+            self.finish(&mut step);
+            return step;
+        };
+        match (self.waiting.clone(), input, &node.action) {
+            (Waiting::Prompts(after), IvrInput::PlaybackFinished, _) => match after {
+                AfterPrompts::Jump(next) => self.jump(flow, call, now, next, &mut step),
+                AfterPrompts::MenuKey | AfterPrompts::Digits => {
+                    let (waiting, seconds) = match &node.action {
+                        NodeAction::Menu(menu) => (Waiting::MenuKey, menu.timeout_seconds),
+                        NodeAction::CollectDigits(c) => (Waiting::Digits, c.timeout_seconds),
+                        _ => (Waiting::Done, 0),
+                    };
+                    self.waiting = waiting;
+                    step.actions.push(IvrAction::StartTimer { seconds });
+                }
+                AfterPrompts::Voicemail(max_seconds) => {
+                    self.waiting = Waiting::Voicemail;
+                    step.actions
+                        .push(IvrAction::RecordVoicemail { max_seconds });
+                    step.actions.push(IvrAction::StartTimer {
+                        seconds: max_seconds,
+                    });
+                }
+            },
+            (
+                Waiting::Prompts(AfterPrompts::MenuKey) | Waiting::MenuKey,
+                IvrInput::Digit(key),
+                NodeAction::Menu(menu),
+            ) => {
+                step.actions.push(IvrAction::StopPlayback);
+                match menu.options.iter().find(|o| o.key == key) {
+                    Some(option) => {
+                        self.branch(&node, format!("key {key}"), &mut step);
+                        self.jump(flow, call, now, Some(option.next.clone()), &mut step);
+                    }
+                    None => self.menu_retry(
+                        flow,
+                        call,
+                        now,
+                        &node,
+                        format!("invalid key {key}"),
+                        &mut step,
+                    ),
+                }
+            }
+            (Waiting::MenuKey, IvrInput::Timeout, NodeAction::Menu(_)) => {
+                self.menu_retry(flow, call, now, &node, "timeout".into(), &mut step);
+            }
+            (
+                Waiting::Prompts(AfterPrompts::Digits) | Waiting::Digits,
+                IvrInput::Digit(key),
+                NodeAction::CollectDigits(collect),
+            ) => {
+                if self.waiting != Waiting::Digits {
+                    step.actions.push(IvrAction::StopPlayback);
+                }
+                if collect.terminator == Some(key) {
+                    self.end_collection(flow, call, now, &node, &mut step);
+                } else {
+                    self.digits.push(key);
+                    if self.digits.chars().count() >= collect.max_digits as usize {
+                        self.end_collection(flow, call, now, &node, &mut step);
+                    } else {
+                        self.waiting = Waiting::Digits;
+                        step.actions.push(IvrAction::StartTimer {
+                            seconds: collect.timeout_seconds,
+                        });
+                    }
+                }
+            }
+            (Waiting::Digits, IvrInput::Timeout, NodeAction::CollectDigits(_)) => {
+                self.end_collection(flow, call, now, &node, &mut step);
+            }
+            (Waiting::Http, IvrInput::HttpAnswered { status, body }, NodeAction::Http(http)) => {
+                if (200..300).contains(&status) && (body.is_some() || http.outputs.is_empty()) {
+                    for output in &http.outputs {
+                        let value = body
+                            .as_ref()
+                            .and_then(|b| field(b, &output.field))
+                            .unwrap_or_default();
+                        self.set(&output.variable, value, &mut step);
+                    }
+                    self.branch(&node, "success".into(), &mut step);
+                    self.jump(flow, call, now, http.success_next.clone(), &mut step);
+                } else {
+                    let why = if (200..300).contains(&status) {
+                        "failure: the answer is not JSON".to_owned()
+                    } else {
+                        format!("failure: status {status}")
+                    };
+                    self.branch(&node, why, &mut step);
+                    self.jump(flow, call, now, http.failure_next.clone(), &mut step);
+                }
+            }
+            (Waiting::Http, IvrInput::HttpFailed { reason }, NodeAction::Http(http)) => {
+                self.branch(&node, format!("failure: {reason}"), &mut step);
+                self.jump(flow, call, now, http.failure_next.clone(), &mut step);
+            }
+            (Waiting::Transfer, IvrInput::TransferConnected, _) => {
+                step.actions.push(IvrAction::StopPlayback);
+                self.branch(&node, "connected".into(), &mut step);
+                self.waiting = Waiting::Done;
+            }
+            (
+                Waiting::Transfer,
+                IvrInput::TransferFailed { reason },
+                NodeAction::Transfer(transfer),
+            ) => {
+                self.branch(&node, format!("failed: {reason}"), &mut step);
+                let next = transfer.failure_next.clone();
+                let items = utterances(&transfer.failure_prompts, self, call, now);
+                if items.is_empty() {
+                    step.actions.push(IvrAction::StopPlayback);
+                    self.jump(flow, call, now, next, &mut step);
+                } else {
+                    step.actions.push(play(items, false));
+                    self.waiting = Waiting::Prompts(AfterPrompts::Jump(next));
+                }
+            }
+            (Waiting::Voicemail, IvrInput::Timeout, _) => self.finish(&mut step),
+            // Anything else (a key during a playback, a stray timer) changes nothing.
+            _ => {}
+        }
+        step
+    }
+
+    fn branch(&self, node: &IvrNode, branch: String, step: &mut IvrStep) {
+        step.facts.push(IvrFact::BranchTaken {
+            node: node.key.clone(),
+            branch,
+        });
+    }
+
+    fn set(&mut self, name: &str, value: String, step: &mut IvrStep) {
+        self.variables.insert(name.to_owned(), value.clone());
+        step.facts.push(IvrFact::VariableSet {
+            name: name.to_owned(),
+            value,
+        });
+    }
+
+    fn finish(&mut self, step: &mut IvrStep) {
+        self.waiting = Waiting::Done;
+        step.actions.push(IvrAction::Hangup);
+    }
+
+    fn menu_retry(
+        &mut self,
+        flow: &FlowDefinition,
+        call: &CallFacts,
+        now: NaiveDateTime,
+        node: &IvrNode,
+        why: String,
+        step: &mut IvrStep,
+    ) {
+        let NodeAction::Menu(menu) = &node.action else {
+            return;
+        };
+        self.attempts += 1;
+        if self.attempts >= menu.max_attempts {
+            self.branch(node, format!("{why}, too many attempts"), step);
+            self.jump(flow, call, now, menu.fail_next.clone(), step);
+            return;
+        }
+        self.branch(node, why, step);
+        let mut items = utterances(&menu.invalid_prompts, self, call, now);
+        items.extend(utterances(&menu.prompts, self, call, now));
+        if items.is_empty() {
+            self.waiting = Waiting::MenuKey;
+            step.actions.push(IvrAction::StartTimer {
+                seconds: menu.timeout_seconds,
+            });
+        } else {
+            step.actions.push(play(items, true));
+            self.waiting = Waiting::Prompts(AfterPrompts::MenuKey);
+        }
+    }
+
+    fn end_collection(
+        &mut self,
+        flow: &FlowDefinition,
+        call: &CallFacts,
+        now: NaiveDateTime,
+        node: &IvrNode,
+        step: &mut IvrStep,
+    ) {
+        let NodeAction::CollectDigits(collect) = &node.action else {
+            return;
+        };
+        let digits = std::mem::take(&mut self.digits);
+        if digits.chars().count() >= collect.min_digits as usize {
+            self.set(&collect.variable, digits, step);
+            self.branch(node, "collected".into(), step);
+            self.jump(flow, call, now, collect.next.clone(), step);
+        } else {
+            self.branch(node, format!("too few digits ({})", digits.len()), step);
+            self.jump(flow, call, now, collect.fail_next.clone(), step);
+        }
+    }
+
+    /// Goes to `next` (none: hang up) and carries on through nodes that decide at once.
+    fn jump(
+        &mut self,
+        flow: &FlowDefinition,
+        call: &CallFacts,
+        now: NaiveDateTime,
+        mut next: Option<String>,
+        step: &mut IvrStep,
+    ) {
+        for _ in 0..MAX_JUMPS_PER_STEP {
+            let Some(key) = next.take() else {
+                self.finish(step);
+                return;
+            };
+            let Some(node) = flow.node(&key) else {
+                self.finish(step);
+                return;
+            };
+            self.node = key.clone();
+            self.attempts = 0;
+            self.digits.clear();
+            step.facts.push(IvrFact::NodeEntered {
+                node: key,
+                node_type: node.action.kind().to_owned(),
+            });
+            match self.enter(node, call, now, step) {
+                Some(following) => next = following,
+                None => return,
+            }
+        }
+        self.finish(step);
+    }
+
+    /// Enters `node`: returns `Some(next)` when the node decides at once where the call goes,
+    /// `None` when the call now waits in it.
+    fn enter(
+        &mut self,
+        node: &IvrNode,
+        call: &CallFacts,
+        now: NaiveDateTime,
+        step: &mut IvrStep,
+    ) -> Option<Option<String>> {
+        let prompts = |run: &IvrRun, prompts: &[PromptItem]| utterances(prompts, run, call, now);
+        match &node.action {
+            NodeAction::Playback {
+                prompts: list,
+                next,
+            } => {
+                let items = prompts(self, list);
+                if items.is_empty() {
+                    return Some(next.clone());
+                }
+                step.actions.push(play(items, false));
+                self.waiting = Waiting::Prompts(AfterPrompts::Jump(next.clone()));
+                None
+            }
+            NodeAction::Hangup { prompts: list } => {
+                let items = prompts(self, list);
+                if items.is_empty() {
+                    return Some(None);
+                }
+                step.actions.push(play(items, false));
+                self.waiting = Waiting::Prompts(AfterPrompts::Jump(None));
+                None
+            }
+            NodeAction::Menu(menu) => {
+                let items = prompts(self, &menu.prompts);
+                if items.is_empty() {
+                    self.waiting = Waiting::MenuKey;
+                    step.actions.push(IvrAction::StartTimer {
+                        seconds: menu.timeout_seconds,
+                    });
+                } else {
+                    step.actions.push(play(items, true));
+                    self.waiting = Waiting::Prompts(AfterPrompts::MenuKey);
+                }
+                None
+            }
+            NodeAction::CollectDigits(collect) => {
+                let items = prompts(self, &collect.prompts);
+                if items.is_empty() {
+                    self.waiting = Waiting::Digits;
+                    step.actions.push(IvrAction::StartTimer {
+                        seconds: collect.timeout_seconds,
+                    });
+                } else {
+                    step.actions.push(play(items, true));
+                    self.waiting = Waiting::Prompts(AfterPrompts::Digits);
+                }
+                None
+            }
+            NodeAction::Voicemail {
+                prompts: list,
+                max_seconds,
+            } => {
+                let items = prompts(self, list);
+                if items.is_empty() {
+                    self.waiting = Waiting::Voicemail;
+                    step.actions.push(IvrAction::RecordVoicemail {
+                        max_seconds: *max_seconds,
+                    });
+                    step.actions.push(IvrAction::StartTimer {
+                        seconds: *max_seconds,
+                    });
+                } else {
+                    step.actions.push(play(items, false));
+                    self.waiting = Waiting::Prompts(AfterPrompts::Voicemail(*max_seconds));
+                }
+                None
+            }
+            NodeAction::TimeCondition { rules, otherwise } => {
+                let weekday = u8::try_from(now.weekday().number_from_monday()).unwrap_or(0);
+                let time = now.time();
+                let hit = rules.iter().position(|rule| {
+                    let inside = if rule.start < rule.end {
+                        rule.start <= time && time < rule.end
+                    } else {
+                        time >= rule.start || time < rule.end
+                    };
+                    inside && rule.weekdays.contains(&weekday)
+                });
+                Some(self.decide(node, hit, rules.iter().map(|r| &r.next), otherwise, step))
+            }
+            NodeAction::CallerArea { rules, otherwise } => {
+                let hit = call.caller_region.as_deref().and_then(|region| {
+                    rules.iter().position(|rule| {
+                        rule.regions.iter().any(|r| {
+                            let r = r.trim();
+                            region == r || region.starts_with(r) || region.ends_with(r)
+                        })
+                    })
+                });
+                Some(self.decide(node, hit, rules.iter().map(|r| &r.next), otherwise, step))
+            }
+            NodeAction::Transfer(transfer) => {
+                let target = match &transfer.target {
+                    TransferTarget::Extension { extension_id } => {
+                        Some(TransferTo::Extension(*extension_id))
+                    }
+                    TransferTarget::Queue { queue_id } => Some(TransferTo::Queue(*queue_id)),
+                    TransferTarget::Variable { name } => self
+                        .variables
+                        .get(name)
+                        .filter(|v| !v.trim().is_empty())
+                        .map(|v| TransferTo::ExtensionNumber(v.trim().to_owned())),
+                };
+                let Some(target) = target else {
+                    // The variable holds nothing: the transfer fails at once.
+                    self.branch(node, "failed: the variable is empty".into(), step);
+                    let items = prompts(self, &transfer.failure_prompts);
+                    if items.is_empty() {
+                        return Some(transfer.failure_next.clone());
+                    }
+                    step.actions.push(play(items, false));
+                    self.waiting =
+                        Waiting::Prompts(AfterPrompts::Jump(transfer.failure_next.clone()));
+                    return None;
+                };
+                let items = prompts(self, &transfer.prompts);
+                if !items.is_empty() {
+                    step.actions.push(IvrAction::Play {
+                        items,
+                        interruptible: false,
+                        background: true,
+                    });
+                }
+                step.actions.push(IvrAction::Transfer(target));
+                self.waiting = Waiting::Transfer;
+                None
+            }
+            NodeAction::Http(http) => {
+                step.actions.push(self.request(http, call, now));
+                self.waiting = Waiting::Http;
+                None
+            }
+        }
+    }
+
+    /// Records which rule held (or `otherwise`) and returns where it goes.
+    fn decide<'a>(
+        &self,
+        node: &IvrNode,
+        hit: Option<usize>,
+        mut nexts: impl Iterator<Item = &'a String>,
+        otherwise: &Option<String>,
+        step: &mut IvrStep,
+    ) -> Option<String> {
+        match hit.and_then(|i| nexts.nth(i).map(|next| (i, next))) {
+            Some((i, next)) => {
+                self.branch(node, format!("rule {}", i + 1), step);
+                Some(next.clone())
+            }
+            None => {
+                self.branch(node, "otherwise".into(), step);
+                otherwise.clone()
+            }
+        }
+    }
+
+    fn request(&self, http: &HttpNode, call: &CallFacts, now: NaiveDateTime) -> IvrAction {
+        IvrAction::Http {
+            method: http.method,
+            url: fill(http.url.trim(), self, call, now, url_encode),
+            body: match http.method {
+                HttpMethod::Post => fill(&http.body, self, call, now, json_escape),
+                HttpMethod::Get => String::new(),
+            },
+            timeout_ms: http.timeout_ms,
+        }
+    }
+
+    /// The value of a variable or a system variable, as text.
+    fn value(&self, name: &str, call: &CallFacts, now: NaiveDateTime) -> String {
+        match SystemVariable::from_name(name) {
+            Some(system) => system_value(system, call, now),
+            None => self.variables.get(name).cloned().unwrap_or_default(),
+        }
+    }
+}
+
+fn play(items: Vec<Utterance>, interruptible: bool) -> IvrAction {
+    IvrAction::Play {
+        items,
+        interruptible,
+        background: false,
+    }
+}
+
+/// The text a system variable reads as.
+fn system_value(variable: SystemVariable, call: &CallFacts, now: NaiveDateTime) -> String {
+    const WEEKDAYS: [&str; 7] = ["一", "二", "三", "四", "五", "六", "日"];
+    match variable {
+        SystemVariable::CallerNumber => call.caller_number.clone(),
+        SystemVariable::CalledNumber => call.called_number.clone(),
+        SystemVariable::Date => format!("{}年{}月{}日", now.year(), now.month(), now.day()),
+        SystemVariable::Time => format!("{}点{}分", now.hour(), now.minute()),
+        SystemVariable::Weekday => format!(
+            "星期{}",
+            WEEKDAYS[now.weekday().num_days_from_monday() as usize % 7]
+        ),
+        SystemVariable::QueuePosition | SystemVariable::AgentNumber => String::new(),
+    }
+}
+
+/// The prompt list resolved: loops unrolled, variables read, digits spaced when read one by
+/// one. Empty texts are left out.
+fn utterances(
+    prompts: &[PromptItem],
+    run: &IvrRun,
+    call: &CallFacts,
+    now: NaiveDateTime,
+) -> Vec<Utterance> {
+    let mut items = Vec::new();
+    for item in prompts {
+        let utterance = match &item.source {
+            PromptSource::Recording { voice_id } => Utterance::Recording {
+                voice_id: *voice_id,
+            },
+            PromptSource::Text { text } => speech(text, item.reading),
+            PromptSource::Variable { name } => speech(&run.value(name, call, now), item.reading),
+            PromptSource::System { variable } => {
+                speech(&system_value(*variable, call, now), item.reading)
+            }
+        };
+        if matches!(&utterance, Utterance::Speech { text } if text.trim().is_empty()) {
+            continue;
+        }
+        for _ in 0..item.loops.max(1) {
+            items.push(utterance.clone());
+        }
+    }
+    items
+}
+
+fn speech(text: &str, reading: Reading) -> Utterance {
+    let text = match reading {
+        Reading::Number => text.to_owned(),
+        Reading::Digits => spaced_digits(text),
+    };
+    Utterance::Speech { text }
+}
+
+/// `text` with a space between consecutive digits, so TTS reads them one by one.
+pub fn spaced_digits(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut previous_digit = false;
+    for c in text.chars() {
+        let digit = c.is_ascii_digit();
+        if digit && previous_digit {
+            out.push(' ');
+        }
+        out.push(c);
+        previous_digit = digit;
+    }
+    out
+}
+
+/// `template` with every `${name}` replaced by its value, passed through `escape`.
+fn fill(
+    template: &str,
+    run: &IvrRun,
+    call: &CallFacts,
+    now: NaiveDateTime,
+    escape: fn(&str) -> String,
+) -> String {
+    let Ok(names) = placeholders(template) else {
+        return template.to_owned();
+    };
+    let mut out = template.to_owned();
+    for name in names {
+        let value = escape(&run.value(name, call, now));
+        out = out.replacen(&format!("${{{name}}}"), &value, 1);
+    }
+    out
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn url_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Escapes a value for the inside of a JSON string.
+fn json_escape(value: &str) -> String {
+    let quoted = serde_json::Value::String(value.to_owned()).to_string();
+    quoted[1..quoted.len() - 1].to_owned()
+}
+
+/// The field at a dot-separated `path` of a JSON value, as text (strings as they are, other
+/// values as JSON).
+fn field(value: &serde_json::Value, path: &str) -> Option<String> {
+    let mut at = value;
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        at = match at {
+            serde_json::Value::Object(map) => map.get(part)?,
+            serde_json::Value::Array(items) => items.get(part.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(match at {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests;
