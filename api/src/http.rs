@@ -1,42 +1,56 @@
-//! The HTTP server: `/graphql`, `/graphiql`, `/graphql/ws`, `/healthz`, `/metrics`.
+//! The HTTP server: `/graphql`, `/graphiql`, `/graphql/ws`, the audio files of [`files`],
+//! `/healthz` and `/metrics`.
 
 use std::future::Future;
 
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql::Data;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
-use axum::extract::{Path, State, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use chrono::Utc;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::app::App;
 use crate::error::ApiError;
+use crate::files;
 use crate::graphql::{build_schema, AuthState, CallcoreSchema};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The state every handler gets.
 #[derive(Clone)]
-struct Server {
-    app: App,
+pub(crate) struct Server {
+    /// The node.
+    pub(crate) app: App,
     schema: CallcoreSchema,
 }
 
 /// The router of a node.
 pub fn router(app: App) -> Router {
     let schema = build_schema(app.clone());
+    // Uploads take larger bodies than the rest.
+    let uploads = Router::new()
+        .route("/voices", post(files::upload_voice))
+        .layer(DefaultBodyLimit::max(files::MAX_UPLOAD_BYTES))
+        .layer(RequestBodyLimitLayer::new(
+            files::MAX_UPLOAD_BYTES + 64 * 1024,
+        ));
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphiql", get(graphiql))
         .route("/graphql/ws", get(graphql_ws))
-        .route("/recordings/{call}", get(recording))
+        .route("/recordings/{call}", get(files::recording))
+        .route("/voices/{id}", get(files::voice))
+        .route("/voicemails/{call}", get(files::voicemail))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .merge(uploads)
         .with_state(Server { app, schema })
 }
 
@@ -51,7 +65,7 @@ pub async fn serve(
         .await
 }
 
-fn auth_state(app: &App, token: Option<&str>) -> AuthState {
+pub(crate) fn auth_state(app: &App, token: Option<&str>) -> AuthState {
     match token {
         None => AuthState::Anonymous,
         Some(token) => match app.auth.authenticate(&app.models, token, Utc::now()) {
@@ -61,7 +75,7 @@ fn auth_state(app: &App, token: Option<&str>) -> AuthState {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -140,59 +154,6 @@ async fn graphql_ws(
                 })
                 .serve()
         })
-}
-
-/// `GET /recordings/{call}`: the WAV recording of a call, for a caller holding
-/// `recordings.listen` in the call's enterprise (another tenant's call is 404).
-async fn recording(
-    State(server): State<Server>,
-    Path(call): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    server.app.metrics.http_request();
-    let caller = match auth_state(&server.app, bearer(&headers)) {
-        AuthState::Caller(caller) => caller,
-        AuthState::Invalid(error) => return error.into_response(),
-        AuthState::Anonymous => {
-            return ApiError::Unauthenticated("log in first: no bearer token".into())
-                .into_response()
-        }
-    };
-    if let Err(error) = caller.require(domain::Permission::RecordingsListen) {
-        return error.into_response();
-    }
-    let not_found = || ApiError::NotFound("recording not found".into()).into_response();
-    let Ok(id) = uuid::Uuid::parse_str(&call) else {
-        return not_found();
-    };
-    let record = server
-        .app
-        .models
-        .model("call_records")
-        .ok()
-        .and_then(|m| m.get(&id.to_string()))
-        .filter(|doc| caller.sees(doc.tenant_id))
-        .and_then(|doc| doc.decode::<projections::CallRecordDoc>());
-    let Some(file) = record.and_then(|r| r.recording) else {
-        return not_found();
-    };
-    if file.split('/').any(|part| part == "..") {
-        return not_found();
-    }
-    match tokio::fs::read(server.app.data_dir.join(&file)).await {
-        Ok(bytes) => (
-            [
-                (header::CONTENT_TYPE, "audio/wav".to_owned()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"{id}.wav\""),
-                ),
-            ],
-            bytes,
-        )
-            .into_response(),
-        Err(_) => not_found(),
-    }
 }
 
 async fn healthz(State(server): State<Server>) -> impl IntoResponse {

@@ -1,10 +1,13 @@
 //! The GraphQL API: schema, request context, paging and tenant-scoped look-ups.
 
+mod ivr;
+mod ivr_types;
 mod mutation;
 mod query;
 mod subscription;
 mod telephony;
 mod types;
+pub(crate) mod voices;
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, OutputType, Schema, SimpleObject, ID};
@@ -15,15 +18,26 @@ use crate::app::App;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 
+pub(crate) use mutation::meta;
 pub use subscription::SubscriptionRoot;
 
 /// The query root: every module's queries.
 #[derive(async_graphql::MergedObject, Default, Debug)]
-pub struct QueryRoot(query::AccountsQuery, telephony::TelephonyQuery);
+pub struct QueryRoot(
+    query::AccountsQuery,
+    telephony::TelephonyQuery,
+    ivr::IvrQuery,
+    voices::VoiceQuery,
+);
 
 /// The mutation root: every module's mutations.
 #[derive(async_graphql::MergedObject, Default, Debug)]
-pub struct MutationRoot(mutation::AccountsMutation, telephony::TelephonyMutation);
+pub struct MutationRoot(
+    mutation::AccountsMutation,
+    telephony::TelephonyMutation,
+    ivr::IvrMutation,
+    voices::VoiceMutation,
+);
 
 /// The schema type.
 pub type CallcoreSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

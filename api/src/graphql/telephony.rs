@@ -246,8 +246,8 @@ fn assignment(app: &App, caller: &Caller, input: &NumberInput) -> ApiResult<Numb
     })
 }
 
-/// Checks a route's destination exists in `tenant`; IVR flows and queues arrive with their
-/// modules, so for now they are refused by name.
+/// Checks a route's destination exists in `tenant`; queues arrive with their module, so for
+/// now a queue is refused by name.
 fn route_settings(
     app: &App,
     caller: &Caller,
@@ -270,10 +270,15 @@ fn route_settings(
             }
         }
         "IVR" => {
-            return Err(ApiError::validation(
-                "destination.targetId",
-                "no such IVR flow in this enterprise",
-            ))
+            let flow: Option<projections::IvrFlowDoc> =
+                fetch(app, caller, "ivr_flows", "IVR flow", target).ok();
+            if flow.is_none_or(|f| f.enterprise_id != tenant) {
+                return Err(ApiError::validation(
+                    "destination.targetId",
+                    "no such IVR flow in this enterprise",
+                ));
+            }
+            Destination::Ivr { flow_id: target }
         }
         "QUEUE" => {
             return Err(ApiError::validation(

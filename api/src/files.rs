@@ -1,0 +1,290 @@
+//! Audio over plain HTTP, where GraphQL does not fit: uploading a recording to the voice library
+//! (`POST /voices`, multipart), and listening to or downloading recordings, voice-library
+//! files and voicemail (`GET /recordings/{call}`, `/voices/{id}`, `/voicemails/{call}`). Each
+//! checks the bearer token's permission and tenant; another enterprise's file is 404.
+
+use axum::extract::{Multipart, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use domain::voice::{Voice, VoiceCommand};
+use domain::Permission;
+use telephony::media::convert::{self, ConvertError};
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::graphql::voices::{voice_object, VoiceStatus};
+use crate::graphql::AuthState;
+use crate::http::{auth_state, bearer, Server};
+
+/// Largest upload accepted (a few minutes of CD-quality stereo).
+pub const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
+/// Longest recording accepted.
+pub const MAX_VOICE_SECONDS: u64 = 600;
+
+/// The caller of a plain-HTTP request, or the response refusing it.
+fn authenticated(app: &App, headers: &HeaderMap) -> Result<Caller, Response> {
+    match auth_state(app, bearer(headers)) {
+        AuthState::Caller(caller) => Ok(caller),
+        AuthState::Invalid(error) => Err(error.into_response()),
+        AuthState::Anonymous => {
+            Err(ApiError::Unauthenticated("log in first: no bearer token".into()).into_response())
+        }
+    }
+}
+
+/// A WAV file under the data directory as a download named `name`, or 404.
+async fn wav_file(app: &App, file: &str, name: &str) -> Response {
+    let not_found = || ApiError::NotFound("file not found".into()).into_response();
+    if file.split('/').any(|part| part == ".." || part.is_empty()) {
+        return not_found();
+    }
+    match tokio::fs::read(app.data_dir.join(file)).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "audio/wav".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}.wav\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => not_found(),
+    }
+}
+
+/// The document `id` of `model` when `caller` sees it.
+fn visible<T: serde::de::DeserializeOwned>(
+    app: &App,
+    caller: &Caller,
+    model: &str,
+    id: &str,
+) -> Option<T> {
+    let id = Uuid::parse_str(id).ok()?;
+    app.models
+        .model(model)
+        .ok()?
+        .get(&id.to_string())
+        .filter(|doc| caller.sees(doc.tenant_id))
+        .and_then(|doc| doc.decode())
+}
+
+/// `GET /recordings/{call}`: a call's recording, for `recordings.listen`.
+pub(crate) async fn recording(
+    State(server): State<Server>,
+    Path(call): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    server.app.metrics.http_request();
+    let caller = match authenticated(&server.app, &headers) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    if let Err(error) = caller.require(Permission::RecordingsListen) {
+        return error.into_response();
+    }
+    let record: Option<projections::CallRecordDoc> =
+        visible(&server.app, &caller, "call_records", &call);
+    match record.and_then(|r| r.recording.map(|file| (r.id, file))) {
+        Some((id, file)) => wav_file(&server.app, &file, &id.to_string()).await,
+        None => ApiError::NotFound("recording not found".into()).into_response(),
+    }
+}
+
+/// `GET /voices/{id}`: a recording of the voice library, for `voice_library.read` (the
+/// operator listens to review it).
+pub(crate) async fn voice(
+    State(server): State<Server>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    server.app.metrics.http_request();
+    let caller = match authenticated(&server.app, &headers) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    if let Err(error) = caller.require(Permission::VoiceLibraryRead) {
+        return error.into_response();
+    }
+    match visible::<projections::VoiceDoc>(&server.app, &caller, "voices", &id) {
+        Some(voice) => wav_file(&server.app, &voice.file, &voice.id.to_string()).await,
+        None => ApiError::NotFound("recording not found".into()).into_response(),
+    }
+}
+
+/// `GET /voicemails/{call}`: a voicemail message, for `voicemail.read`.
+pub(crate) async fn voicemail(
+    State(server): State<Server>,
+    Path(call): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    server.app.metrics.http_request();
+    let caller = match authenticated(&server.app, &headers) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    if let Err(error) = caller.require(Permission::VoicemailRead) {
+        return error.into_response();
+    }
+    match visible::<projections::VoicemailDoc>(&server.app, &caller, "voicemails", &call) {
+        Some(message) => wav_file(&server.app, &message.file, &message.call_id.to_string()).await,
+        None => ApiError::NotFound("voicemail not found".into()).into_response(),
+    }
+}
+
+/// What an upload carried.
+#[derive(Default)]
+struct UploadForm {
+    name: Option<String>,
+    enterprise_id: Option<String>,
+    file: Option<Vec<u8>>,
+}
+
+async fn read_form(mut multipart: Multipart) -> Result<UploadForm, ApiError> {
+    let mut form = UploadForm::default();
+    let malformed = |e: axum::extract::multipart::MultipartError| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::validation(
+            "file",
+            format!("the upload is larger than {} MiB", MAX_UPLOAD_BYTES >> 20),
+        ),
+        _ => ApiError::validation("file", format!("the upload is not a valid form: {e}")),
+    };
+    while let Some(field) = multipart.next_field().await.map_err(malformed)? {
+        match field.name().unwrap_or_default() {
+            "name" => form.name = Some(field.text().await.map_err(malformed)?),
+            "enterpriseId" => form.enterprise_id = Some(field.text().await.map_err(malformed)?),
+            "file" => form.file = Some(field.bytes().await.map_err(malformed)?.to_vec()),
+            _ => {} // unknown parts are ignored
+        }
+    }
+    Ok(form)
+}
+
+/// `POST /voices` (multipart: `name`, `file`, and `enterpriseId` for the operator): checks the
+/// WAV, converts it to 8 kHz mono, keeps it and records the upload (pending review). A refused
+/// upload leaves nothing behind: no file, no event.
+pub(crate) async fn upload_voice(
+    State(server): State<Server>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Response {
+    server.app.metrics.http_request();
+    let caller = match authenticated(&server.app, &headers) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    match upload(&server.app, &caller, multipart).await {
+        Ok(voice) => (
+            StatusCode::CREATED,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::json!({ "voice": voice }).to_string(),
+        )
+            .into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn upload(
+    app: &App,
+    caller: &Caller,
+    multipart: Multipart,
+) -> Result<serde_json::Value, ApiError> {
+    caller.require(Permission::VoiceLibraryManage)?;
+    let form = read_form(multipart).await?;
+    let requested = form
+        .enterprise_id
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            Uuid::parse_str(s.trim())
+                .map_err(|_| ApiError::validation("enterpriseId", "is not a valid id"))
+        })
+        .transpose()?;
+    let tenant = caller.tenant(requested)?;
+    let name = form
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| ApiError::validation("name", "is required"))?;
+    let bytes = form
+        .file
+        .filter(|f| !f.is_empty())
+        .ok_or_else(|| ApiError::validation("file", "is required"))?;
+    let name_taken = || -> Result<bool, ApiError> {
+        Ok(app
+            .models
+            .model("voices")?
+            .read()
+            .values()
+            .filter(|d| d.tenant_id == Some(tenant))
+            .filter_map(|d| d.decode::<projections::VoiceDoc>())
+            .any(|v| v.name == name.trim()))
+    };
+    // Checked before the conversion too, so a duplicate costs no work.
+    if name_taken()? {
+        return Err(domain::voice::VoiceError::NameTaken.into());
+    }
+    let converted = tokio::task::spawn_blocking(move || {
+        let samples = convert::to_telephony(&bytes, MAX_VOICE_SECONDS)?;
+        let wav = convert::wav_bytes(&samples)?;
+        Ok::<_, ConvertError>((samples.len(), wav))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::validation("file", e.to_string()))?;
+    let (samples, wav) = converted;
+    let id = Uuid::new_v4();
+    let file = format!("voices/{tenant}/{id}.wav");
+    let path = app.data_dir.join(&file);
+    let partial = path.with_extension("wav.part");
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    tokio::fs::write(&partial, &wav)
+        .await
+        .map_err(ApiError::internal)?;
+    tokio::fs::rename(&partial, &path)
+        .await
+        .map_err(ApiError::internal)?;
+    let name_taken = name_taken()?;
+    let recorded = app
+        .execute::<Voice>(
+            id,
+            VoiceCommand::Upload {
+                enterprise_id: tenant,
+                name,
+                file,
+                duration_ms: samples as u64 * 1_000 / u64::from(convert::TELEPHONY_RATE),
+                size_bytes: wav.len() as u64,
+                name_taken,
+                at: Utc::now(),
+            },
+            crate::graphql::meta(caller, tenant),
+        )
+        .await;
+    if let Err(error) = recorded {
+        let _ = tokio::fs::remove_file(&path).await;
+        return Err(error);
+    }
+    let doc = visible::<projections::VoiceDoc>(app, caller, "voices", &id.to_string())
+        .ok_or_else(|| ApiError::NotFound("recording not found".into()))?;
+    let voice = voice_object(doc);
+    Ok(serde_json::json!({
+        "id": voice.id.to_string(),
+        "enterpriseId": voice.enterprise_id.to_string(),
+        "name": voice.name,
+        "status": match voice.status {
+            VoiceStatus::Pending => "PENDING",
+            VoiceStatus::Approved => "APPROVED",
+            VoiceStatus::Rejected => "REJECTED",
+        },
+        "durationMs": voice.duration_ms,
+        "sizeBytes": voice.size_bytes,
+        "url": voice.url,
+    }))
+}
