@@ -30,6 +30,10 @@ pub struct FileConfig {
     pub media_timeout_seconds: Option<u32>,
     /// The address phones and carriers reach callcore at (SIP Via/Contact, SDP media).
     pub public_ip: Option<IpAddr>,
+    /// The TTS program (default `espeak-ng`).
+    pub tts_program: Option<PathBuf>,
+    /// The TTS voice (default `cmn`, Mandarin).
+    pub tts_voice: Option<String>,
 }
 
 /// The settings in force.
@@ -56,6 +60,10 @@ pub struct Config {
     /// The address phones and carriers reach callcore at; `None`: the SIP address, or when
     /// that is a wildcard, the address of the interface with the default route.
     pub public_ip: Option<IpAddr>,
+    /// The TTS program.
+    pub tts_program: PathBuf,
+    /// The TTS voice.
+    pub tts_voice: String,
 }
 
 /// What flags and environment gave (clap merges the two).
@@ -128,6 +136,13 @@ impl Config {
             ring_timeout_seconds: file.ring_timeout_seconds.unwrap_or(30).clamp(1, 999),
             media_timeout_seconds: file.media_timeout_seconds.unwrap_or(60).clamp(1, 3_600),
             public_ip: overrides.public_ip.or(file.public_ip),
+            tts_program: file
+                .tts_program
+                .unwrap_or_else(|| PathBuf::from("espeak-ng")),
+            tts_voice: file
+                .tts_voice
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| "cmn".to_owned()),
         })
     }
 

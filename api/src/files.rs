@@ -24,14 +24,14 @@ pub const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
 /// Longest recording accepted.
 pub const MAX_VOICE_SECONDS: u64 = 600;
 
-/// The caller of a plain-HTTP request, or the response refusing it.
-fn authenticated(app: &App, headers: &HeaderMap) -> Result<Caller, Response> {
+/// The caller of a plain-HTTP request, or the error refusing it.
+fn authenticated(app: &App, headers: &HeaderMap) -> Result<Caller, ApiError> {
     match auth_state(app, bearer(headers)) {
         AuthState::Caller(caller) => Ok(caller),
-        AuthState::Invalid(error) => Err(error.into_response()),
-        AuthState::Anonymous => {
-            Err(ApiError::Unauthenticated("log in first: no bearer token".into()).into_response())
-        }
+        AuthState::Invalid(error) => Err(error),
+        AuthState::Anonymous => Err(ApiError::Unauthenticated(
+            "log in first: no bearer token".into(),
+        )),
     }
 }
 
@@ -82,7 +82,7 @@ pub(crate) async fn recording(
     server.app.metrics.http_request();
     let caller = match authenticated(&server.app, &headers) {
         Ok(caller) => caller,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     if let Err(error) = caller.require(Permission::RecordingsListen) {
         return error.into_response();
@@ -105,7 +105,7 @@ pub(crate) async fn voice(
     server.app.metrics.http_request();
     let caller = match authenticated(&server.app, &headers) {
         Ok(caller) => caller,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     if let Err(error) = caller.require(Permission::VoiceLibraryRead) {
         return error.into_response();
@@ -125,7 +125,7 @@ pub(crate) async fn voicemail(
     server.app.metrics.http_request();
     let caller = match authenticated(&server.app, &headers) {
         Ok(caller) => caller,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     if let Err(error) = caller.require(Permission::VoicemailRead) {
         return error.into_response();
@@ -175,7 +175,7 @@ pub(crate) async fn upload_voice(
     server.app.metrics.http_request();
     let caller = match authenticated(&server.app, &headers) {
         Ok(caller) => caller,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     match upload(&server.app, &caller, multipart).await {
         Ok(voice) => (

@@ -13,7 +13,15 @@ pub struct Metrics {
     events_appended: AtomicU64,
     login_failures: AtomicU64,
     errors: DashMap<&'static str, u64>,
+    /// IVR prompt starts: counts at or under each bound of [`PROMPT_START_BOUNDS_MS`].
+    prompt_start_buckets: [AtomicU64; PROMPT_START_BOUNDS_MS.len()],
+    prompt_start_count: AtomicU64,
+    prompt_start_sum_us: AtomicU64,
 }
+
+/// Bucket bounds (milliseconds) of the time from an IVR node being recorded to its prompt's
+/// first packet.
+pub const PROMPT_START_BOUNDS_MS: [u64; 8] = [1, 2, 5, 10, 20, 50, 100, 250];
 
 impl Metrics {
     /// Counts an HTTP request.
@@ -34,6 +42,18 @@ impl Metrics {
     /// Counts a failed login.
     pub fn login_failure(&self) {
         self.login_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Notes how long an IVR prompt took to start after its node was recorded.
+    pub fn prompt_started(&self, after: std::time::Duration) {
+        let us = u64::try_from(after.as_micros()).unwrap_or(u64::MAX);
+        for (bucket, bound) in self.prompt_start_buckets.iter().zip(PROMPT_START_BOUNDS_MS) {
+            if us <= bound * 1_000 {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.prompt_start_count.fetch_add(1, Ordering::Relaxed);
+        self.prompt_start_sum_us.fetch_add(us, Ordering::Relaxed);
     }
 
     /// Counts an error by code.
@@ -76,6 +96,19 @@ impl Metrics {
         for (code, n) in errors {
             let _ = writeln!(out, "callcore_errors_total{{code=\"{code}\"}} {n}");
         }
+        let name = "callcore_ivr_prompt_start_seconds";
+        let _ = writeln!(out, "# HELP {name} Time from an IVR node being recorded to its prompt's first RTP packet.\n# TYPE {name} histogram");
+        for (bucket, bound) in self.prompt_start_buckets.iter().zip(PROMPT_START_BOUNDS_MS) {
+            let le = bound as f64 / 1_000.0;
+            let n = bucket.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
+        }
+        let count = self.prompt_start_count.load(Ordering::Relaxed);
+        let sum = self.prompt_start_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}"
+        );
         let _ = writeln!(out, "# HELP callcore_log_head_position Highest committed log position.\n# TYPE callcore_log_head_position gauge\ncallcore_log_head_position {log_head}");
         let _ = writeln!(out, "# HELP callcore_read_model_position Checkpoint of each read model.\n# TYPE callcore_read_model_position gauge");
         for (model, position) in models {

@@ -72,7 +72,11 @@ pub async fn start(
     let addr = socket.local_addr()?;
     let mut secret = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut secret);
-    let calls = Arc::new(Calls::new(settings));
+    let calls = Arc::new(Calls::new(settings, &app.data_dir));
+    let tts_checked = calls.clone();
+    tokio::spawn(async move {
+        tts_checked.prompts.check_tts().await;
+    });
     let frontend = Arc::new(Frontend {
         app: app.clone(),
         registrar: Registrar::new(secret),

@@ -99,7 +99,15 @@ impl TestServer {
 
     /// Starts a node on `db`.
     pub async fn start_on(db: TestDatabase) -> anyhow::Result<Self> {
-        let config = api::config::Config {
+        Self::start_configured(db, |_| {}).await
+    }
+
+    /// Starts a node on `db` with the test settings as `adjust` leaves them.
+    pub async fn start_configured(
+        db: TestDatabase,
+        adjust: impl FnOnce(&mut api::config::Config),
+    ) -> anyhow::Result<Self> {
+        let mut config = api::config::Config {
             data_dir: db.data_dir.clone(),
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             sip: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -110,7 +118,10 @@ impl TestServer {
             ring_timeout_seconds: 2,
             media_timeout_seconds: 3,
             public_ip: None,
+            tts_program: "espeak-ng".into(),
+            tts_voice: "cmn".into(),
         };
+        adjust(&mut config);
         let app = api::app::App::start(&config).await?;
         api::bootstrap::ensure_operator(&app, Some(ADMIN_PASSWORD.into()))
             .await
@@ -210,6 +221,65 @@ impl TestServer {
     pub async fn operator(&self) -> anyhow::Result<String> {
         self.graphql().operator().await
     }
+
+    /// Uploads `file` to the voice library as `name` (`POST /voices`); returns the HTTP
+    /// status and the JSON answer.
+    pub async fn upload_voice(
+        &self,
+        token: &str,
+        name: &str,
+        file: Vec<u8>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let form = reqwest::multipart::Form::new()
+            .text("name", name.to_owned())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(file).file_name("upload.wav"),
+            );
+        let response = self
+            .client
+            .post(self.url("/voices"))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await?))
+    }
+
+    /// `GET path` with the bearer token: the status and the body.
+    pub async fn download(&self, token: &str, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.bytes().await?.to_vec()))
+    }
+}
+
+/// A WAV file of `seconds` of a `hz` tone at `rate` Hz, `channels` channels, 16-bit.
+pub fn tone_wav(rate: u32, channels: u16, seconds: f64, hz: f64) -> Vec<u8> {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    if let Ok(mut writer) = hound::WavWriter::new(&mut bytes, spec) {
+        let frames = (f64::from(rate) * seconds) as u32;
+        for n in 0..frames {
+            let phase = f64::from(n) * hz * std::f64::consts::TAU / f64::from(rate);
+            for _ in 0..channels {
+                let _ = writer.write_sample((phase.sin() * 12_000.0) as i16);
+            }
+        }
+        let _ = writer.finalize();
+    }
+    bytes.into_inner()
 }
 
 /// Talks GraphQL over HTTP to a node (in this process or a `callcore` child process).

@@ -18,6 +18,8 @@ struct Foreign {
     account: String,
     role: String,
     announcement: String,
+    flow: String,
+    voice: String,
 }
 
 async fn enterprise(
@@ -111,7 +113,27 @@ async fn seed_b(
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let flow = server
+        .ok(
+            Some(b_admin),
+            "mutation { createIvrFlow(name: \"B flow\") { id } }",
+            json!({}),
+        )
+        .await?["createIvrFlow"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (status, uploaded) = server
+        .upload_voice(b_admin, "B welcome", tests::tone_wav(8_000, 1, 0.5, 440.0))
+        .await?;
+    ensure!(status == 201, "upload: {status} {uploaded}");
+    let voice = uploaded["voice"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     Ok(Foreign {
+        flow,
+        voice,
         route,
         number,
         trunk,
@@ -131,7 +153,25 @@ fn walk(b: &Foreign) -> Vec<(&'static str, String, &'static str)> {
     let n = &b.announcement;
     let x = &b.extension;
     let (rt, nb, tk) = (&b.route, &b.number, &b.trunk);
+    let (f, v) = (&b.flow, &b.voice);
+    let definition = "{ entry: \"a\", variables: [], nodes: [{ key: \"a\", name: \"a\", number: \"\", type: HANGUP, hangup: { prompts: [] } }] }";
     vec![
+        ("ivrFlows", format!("{{ ivrFlows(filter: {{ enterpriseId: \"{e}\" }}) {{ totalCount }} }}"), "NOT_FOUND"),
+        ("ivrFlows", "{ ivrFlows { edges { node { id name } } } }".into(), ""),
+        ("ivrFlow", format!("{{ ivrFlow(id: \"{f}\") {{ id }} }}"), "NOT_FOUND"),
+        ("createIvrFlow", format!("mutation {{ createIvrFlow(name: \"x\", enterpriseId: \"{e}\") {{ id }} }}"), "NOT_FOUND"),
+        ("publishIvrFlow", format!("mutation {{ publishIvrFlow(id: \"{f}\", name: \"x\", definition: {definition}) {{ id }} }}"), "NOT_FOUND"),
+        ("deleteIvrFlow", format!("mutation {{ deleteIvrFlow(id: \"{f}\") }}"), "NOT_FOUND"),
+        ("voices", format!("{{ voices(filter: {{ enterpriseId: \"{e}\" }}) {{ totalCount }} }}"), "NOT_FOUND"),
+        ("voices", "{ voices { edges { node { id name url } } } }".into(), ""),
+        ("voice", format!("{{ voice(id: \"{v}\") {{ id }} }}"), "NOT_FOUND"),
+        ("reviewVoice", format!("mutation {{ reviewVoice(id: \"{v}\", approve: true) {{ id }} }}"), "FORBIDDEN"),
+        ("deleteVoice", format!("mutation {{ deleteVoice(id: \"{v}\") }}"), "NOT_FOUND"),
+        (
+            "voicemails",
+            format!("{{ voicemails(filter: {{ enterpriseId: \"{e}\", time: {{ from: \"2026-01-01T00:00:00Z\", to: \"2026-01-31T00:00:00Z\" }} }}) {{ totalCount }} }}"),
+            "NOT_FOUND",
+        ),
         ("trunks", "{ trunks { totalCount } }".into(), "FORBIDDEN"),
         (
             "callRecords",
@@ -258,11 +298,13 @@ async fn a_tenant_never_reaches_another(backend: Backend) -> anyhow::Result<()> 
                 &b.role,
                 &b.announcement,
                 &b.extension,
+                &b.flow,
+                &b.voice,
             ] {
                 ensure!(!text.contains(id.as_str()), "{field} revealed {id}: {text}");
             }
             ensure!(
-                !text.contains("B only") && !text.contains("bob"),
+                !text.contains("B only") && !text.contains("bob") && !text.contains("B flow"),
                 "{field} revealed B's data: {text}"
             );
         } else {
@@ -275,6 +317,14 @@ async fn a_tenant_never_reaches_another(backend: Backend) -> anyhow::Result<()> 
                 "{field} returned data: {response}"
             );
         }
+    }
+    // Plain-HTTP downloads of B's files are not found either.
+    for path in [
+        format!("/voices/{}", b.voice),
+        format!("/voicemails/{}", b.flow),
+    ] {
+        let (status, _) = server.download(&a_admin, &path).await?;
+        ensure!(status == 404, "{path}: {status}");
     }
     ensure!(
         server.app.log.stored_head().await? == head,

@@ -4,16 +4,20 @@
 //! with anchored media, and [`dialog`] builds the requests of each leg's dialog.
 
 pub mod dialog;
+mod ivr;
 pub mod journal;
 pub mod plan;
+pub mod prompts;
 pub mod session;
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use domain::region::RegionTable;
 use projections::ExtensionDoc;
 use telephony::driver::SipSender;
 use telephony::sip::message::{Request, Response};
@@ -22,6 +26,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::app::App;
+use prompts::PromptLibrary;
 
 /// Something for a call's actor.
 #[derive(Debug)]
@@ -49,7 +54,7 @@ pub enum Caller {
 }
 
 /// How calls behave on this node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallSettings {
     /// How long an extension rings before the call is missed.
     pub ring_timeout: Duration,
@@ -57,6 +62,10 @@ pub struct CallSettings {
     pub media_timeout: Duration,
     /// The address put in SIP headers and SDP (`None`: see [`Calls::advertised`]).
     pub public_ip: Option<IpAddr>,
+    /// The TTS program.
+    pub tts_program: PathBuf,
+    /// The TTS voice.
+    pub tts_voice: String,
 }
 
 impl CallSettings {
@@ -66,8 +75,16 @@ impl CallSettings {
             ring_timeout: Duration::from_secs(u64::from(config.ring_timeout_seconds)),
             media_timeout: Duration::from_secs(u64::from(config.media_timeout_seconds)),
             public_ip: config.public_ip,
+            tts_program: config.tts_program.clone(),
+            tts_voice: config.tts_voice.clone(),
         }
     }
+}
+
+/// Where Chinese numbers are from (libphonenumber's table, shipped with the binary).
+pub fn regions() -> &'static RegionTable {
+    static TABLE: OnceLock<RegionTable> = OnceLock::new();
+    TABLE.get_or_init(|| RegionTable::parse(include_str!("../../data/cn-number-regions.zh.txt")))
 }
 
 /// The address of the interface holding the default route (no packet is sent: connecting a
@@ -91,6 +108,12 @@ pub struct Calls {
     media_timeout: Duration,
     public_ip: IpAddr,
     public_ip_given: bool,
+    /// IVR prompts: recordings and TTS, cached.
+    pub prompts: PromptLibrary,
+    /// The HTTP client of IVR HTTP nodes.
+    pub http: reqwest::Client,
+    /// The number → region table.
+    pub regions: &'static RegionTable,
     /// RTP packets relayed from callers to callees by calls that have ended.
     pub relayed_to_callee: AtomicU64,
     /// RTP packets relayed from callees to callers by calls that have ended.
@@ -98,8 +121,8 @@ pub struct Calls {
 }
 
 impl Calls {
-    /// No calls yet, with `settings`.
-    pub fn new(settings: CallSettings) -> Self {
+    /// No calls yet, with `settings`; prompts and recordings live under `data_dir`.
+    pub fn new(settings: CallSettings, data_dir: &Path) -> Self {
         Self {
             by_call_id: DashMap::new(),
             active_by_route: DashMap::new(),
@@ -107,6 +130,12 @@ impl Calls {
             media_timeout: settings.media_timeout,
             public_ip: settings.public_ip.unwrap_or_else(default_route_ip),
             public_ip_given: settings.public_ip.is_some(),
+            prompts: PromptLibrary::new(data_dir, settings.tts_program, settings.tts_voice),
+            http: reqwest::Client::builder()
+                .user_agent(concat!("callcore/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default(),
+            regions: regions(),
             relayed_to_callee: AtomicU64::default(),
             relayed_to_caller: AtomicU64::default(),
         }
@@ -248,11 +277,16 @@ mod tests {
     use super::*;
 
     fn calls(public_ip: Option<IpAddr>) -> Calls {
-        Calls::new(CallSettings {
-            ring_timeout: Duration::from_secs(1),
-            media_timeout: Duration::from_secs(1),
-            public_ip,
-        })
+        Calls::new(
+            CallSettings {
+                ring_timeout: Duration::from_secs(1),
+                media_timeout: Duration::from_secs(1),
+                public_ip,
+                tts_program: PathBuf::from("espeak-ng"),
+                tts_voice: "cmn".into(),
+            },
+            Path::new("."),
+        )
     }
 
     #[test]

@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use domain::call::{CallCommand, Cause, Direction, Party, RouteCheck};
+use domain::ivr::FlowDefinition;
 use domain::phone::{national_form, normalize};
+use domain::policy::ivr::CallFacts;
 use domain::route::Destination;
-use projections::{ExtensionDoc, NumberDoc, RouteDoc, TrunkDoc};
+use projections::{EnterpriseDoc, ExtensionDoc, IvrFlowDoc, NumberDoc, RouteDoc, TrunkDoc};
 use telephony::sip::message::{Request, SipUri};
 use telephony::sip::transaction::Transport;
 use uuid::Uuid;
@@ -26,10 +28,40 @@ pub struct Plan {
     pub enterprise: Uuid,
     /// The `Offer` command (the domain may still refuse it).
     pub offer: CallCommand,
-    /// Where leg `b` goes, or why it cannot go anywhere.
-    pub target: Result<Target, Cause>,
+    /// Where the call goes, or why it cannot go anywhere.
+    pub target: Result<Routed, Cause>,
     /// The call's place on its inbound route, held while the call lasts.
     pub route_place: Option<RoutePlace>,
+}
+
+/// Where a call goes first.
+#[derive(Debug, Clone)]
+pub enum Routed {
+    /// A second leg, bridged to the caller when it answers.
+    Leg(Target),
+    /// An IVR flow: callcore answers the caller and runs it.
+    Ivr(IvrEntry),
+}
+
+/// An IVR flow a call enters, with the facts it starts from.
+#[derive(Debug, Clone)]
+pub struct IvrEntry {
+    /// The flow.
+    pub flow_id: Uuid,
+    /// The version the call runs, whatever is published later.
+    pub version: u32,
+    /// That version's definition.
+    pub definition: Arc<FlowDefinition>,
+    /// The caller's number, the number called and the caller's region, as the flow reads them.
+    pub facts: CallFacts,
+    /// The caller's number (E.164 when it is one).
+    pub caller: String,
+    /// The number called (E.164).
+    pub called: String,
+    /// The inbound route.
+    pub route_id: Option<Uuid>,
+    /// The enterprise's time zone (time conditions, dates read out).
+    pub time_zone: chrono_tz::Tz,
 }
 
 /// Where the second leg of a call is sent.
@@ -133,13 +165,16 @@ pub async fn from_trunk(app: &App, calls: &Arc<Calls>, invite: &Request) -> Resu
     let target = match route.settings.destination {
         Destination::Extension { extension_id } => {
             match model_doc::<ExtensionDoc>(app, "extensions", &extension_id.to_string()) {
-                Some(extension) => {
-                    extension_target(app, &extension, &caller_number, Some(&did)).await
-                }
+                Some(extension) => extension_target(app, &extension, &caller_number, Some(&did))
+                    .await
+                    .map(Routed::Leg),
                 None => Err(Cause::Unavailable),
             }
         }
-        Destination::Ivr { .. } | Destination::Queue { .. } => Err(Cause::Unavailable),
+        Destination::Ivr { flow_id } => {
+            ivr_entry(app, calls, &route, flow_id, &caller_number, &did).map(Routed::Ivr)
+        }
+        Destination::Queue { .. } => Err(Cause::Unavailable),
     };
     Ok(Plan {
         enterprise: route.enterprise_id,
@@ -195,7 +230,9 @@ pub async fn from_extension(
         &domain::ids::extension_id(enterprise, &dialled).to_string(),
     );
     if let Some(callee) = callee {
-        let target = extension_target(app, &callee, &caller.number, None).await;
+        let target = extension_target(app, &callee, &caller.number, None)
+            .await
+            .map(Routed::Leg);
         return Ok(Plan {
             enterprise,
             offer: offer(Direction::Internal, callee.number.clone(), true),
@@ -204,7 +241,7 @@ pub async fn from_extension(
         });
     }
     let number = normalize("to", &dialled).map_err(|_| (404, "Not Found"))?;
-    let target = outbound_target(app, caller, &number).await;
+    let target = outbound_target(app, caller, &number).await.map(Routed::Leg);
     Ok(Plan {
         enterprise,
         offer: offer(Direction::Outbound, number, caller.settings.manual_outbound),
@@ -241,6 +278,70 @@ pub async fn transfer_target(
         return Err(Cause::OutboundNotAllowed);
     }
     outbound_target(app, &extension, &number).await
+}
+
+/// The published flow `flow_id` of `enterprise` as a call from `caller_number` to `did`
+/// enters it.
+fn ivr_entry(
+    app: &App,
+    calls: &Calls,
+    route: &RouteDoc,
+    flow_id: Uuid,
+    caller_number: &str,
+    did: &str,
+) -> Result<IvrEntry, Cause> {
+    let enterprise = route.enterprise_id;
+    let flow: IvrFlowDoc = model_doc(app, "ivr_flows", &flow_id.to_string())
+        .filter(|f: &IvrFlowDoc| f.enterprise_id == enterprise)
+        .ok_or(Cause::Unavailable)?;
+    let definition = flow.definition.ok_or(Cause::Unavailable)?;
+    let time_zone = model_doc::<EnterpriseDoc>(app, "enterprises", &enterprise.to_string())
+        .and_then(|e| e.time_zone.parse::<chrono_tz::Tz>().ok())
+        .unwrap_or(chrono_tz::Asia::Shanghai);
+    Ok(IvrEntry {
+        flow_id,
+        version: flow.version,
+        definition: Arc::new(definition),
+        facts: CallFacts {
+            caller_number: national_form(caller_number),
+            called_number: national_form(did),
+            caller_region: calls.regions.region_of(caller_number).map(str::to_owned),
+        },
+        caller: caller_number.to_owned(),
+        called: did.to_owned(),
+        route_id: Some(route.id),
+        time_zone,
+    })
+}
+
+/// The extension numbered `number` in `enterprise` as a transfer target (an IVR transfer to
+/// the extension a variable names).
+pub async fn extension_by_number(
+    app: &App,
+    enterprise: Uuid,
+    number: &str,
+    caller_number: &str,
+) -> Result<Target, Cause> {
+    let extension: ExtensionDoc = model_doc(
+        app,
+        "extensions",
+        &domain::ids::extension_id(enterprise, number).to_string(),
+    )
+    .ok_or(Cause::Unavailable)?;
+    extension_target(app, &extension, caller_number, None).await
+}
+
+/// The extension `id` of `enterprise` as a transfer target.
+pub async fn extension_by_id(
+    app: &App,
+    enterprise: Uuid,
+    id: Uuid,
+    caller_number: &str,
+) -> Result<Target, Cause> {
+    let extension: ExtensionDoc = model_doc(app, "extensions", &id.to_string())
+        .filter(|e: &ExtensionDoc| e.enterprise_id == enterprise)
+        .ok_or(Cause::Unavailable)?;
+    extension_target(app, &extension, caller_number, None).await
 }
 
 /// A leg from `extension` out to `number` through the trunk of its licensed caller ID.

@@ -1,8 +1,11 @@
-//! One call's actor: the B2BUA between leg `a` (the INVITE that arrived) and leg `b` (the
-//! INVITE callcore sends to the planned target). It turns SIP and media happenings into
-//! commands on the call's aggregate and carries out each effect (ringing, answering, hanging
-//! up, holding) only after the events deciding it are committed. Media is anchored in the
-//! call's `MediaRelay`, with each leg's session description pointing at it.
+//! One call's actor: a B2BUA between leg `a` (the INVITE that arrived) and the leg in the `b`
+//! slot (an INVITE callcore sends: the planned target, a transfer's target). When the call is
+//! routed to an IVR flow, callcore answers leg `a` itself and runs the flow (see `ivr`) with
+//! the b slot empty until a transfer node rings someone. The actor turns SIP and media
+//! happenings into commands on the call's aggregate and carries out each effect (ringing,
+//! answering, hanging up, holding, playing) only after the events deciding it are committed.
+//! Media is anchored in the call's `MediaRelay`, with each leg's session description pointing
+//! at it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -10,6 +13,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use domain::call::{CallCommand, CallEvent, Cause, Party, Side};
+use domain::policy::ivr::IvrRun;
 use telephony::driver::SipSender;
 use telephony::media::relay::{Digit, Formats, MediaRelay, RelayStats};
 use telephony::sdp::{self, AudioAnswer, AudioOffer, Codec};
@@ -22,8 +26,9 @@ use tracing::warn;
 use uuid::Uuid;
 
 use super::dialog::{ack_of, cancel_of, contact_uri, random_hex, route_values, Leg};
+use super::ivr::{local_now, IvrDriver, IvrNotice};
 use super::journal::CallJournal;
-use super::plan::{self, Plan, Target};
+use super::plan::{self, Plan, Routed, Target};
 use super::{CallInput, Calls, Incoming, RoutePlace};
 use crate::app::App;
 
@@ -34,7 +39,7 @@ const T2: Duration = Duration::from_secs(4);
 
 /// Which leg.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Which {
+pub(super) enum Which {
     A,
     B,
 }
@@ -65,7 +70,7 @@ struct PendingOk {
 
 /// Whether the actor goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flow {
+pub(super) enum Flow {
     Continue,
     Done,
 }
@@ -96,46 +101,63 @@ pub fn hangup(leg: &str, side: Side, cause: Cause) -> CallCommand {
     }
 }
 
+/// The leg in the b slot: callcore's INVITE towards a target, and its dialog once answered.
+pub(super) struct Slot {
+    /// The dialog.
+    pub(super) leg: Leg,
+    /// The INVITE (its latest form, after a digest challenge).
+    invite: Request,
+    /// The ACK of its 2xx, resent when the 2xx comes again.
+    ack: Option<Request>,
+    /// Where it goes.
+    target: Target,
+    /// The leg's name in the call (`b`, `c`…).
+    pub(super) name: String,
+    /// Whether it answered (and is bridged to leg `a`).
+    pub(super) answered: bool,
+    /// Whether a digest challenge was answered already.
+    auth_tried: bool,
+    /// When it stops ringing.
+    ring_deadline: Instant,
+}
+
 /// A running call.
-struct Session {
-    app: App,
-    calls: Arc<Calls>,
-    sip: SipSender,
-    call: Uuid,
+pub(super) struct Session {
+    pub(super) app: App,
+    pub(super) calls: Arc<Calls>,
+    pub(super) sip: SipSender,
+    pub(super) call: Uuid,
     journal: CallJournal,
     /// Held while the call lasts (the route's count of calls in progress).
     _route_place: Option<RoutePlace>,
     key: TransactionKey,
     invite: Request,
-    a: Leg,
-    b: Leg,
-    b_invite: Request,
-    b_ack: Option<Request>,
-    target: Target,
-    local: SocketAddr,
+    pub(super) a: Leg,
+    pub(super) b: Option<Slot>,
+    /// The offer sent to a leg in the b slot (the relay's b side).
+    b_body: Vec<u8>,
+    pub(super) local: SocketAddr,
     media_ip: IpAddr,
     a_offer: Option<AudioOffer>,
     formats: Option<(Formats, Formats)>,
-    relay: Option<MediaRelay>,
-    /// Whether the leg in the b slot answered.
-    answered: bool,
+    pub(super) relay: Option<Arc<MediaRelay>>,
     /// Whether a leg is on hold (no media timeout then).
     held: bool,
-    /// Whether leg `a` got its 2xx (a transfer sets up a new b leg after that).
-    a_answered: bool,
-    /// The name of the leg in the b slot (`b`, then `c`… after transfers).
-    b_name: String,
+    /// Whether leg `a` got its 2xx.
+    pub(super) a_answered: bool,
     /// Legs offered so far (names the next one).
     legs: u8,
-    ring_deadline: Instant,
-    enterprise: Uuid,
+    pub(super) enterprise: Uuid,
     tx: mpsc::UnboundedSender<CallInput>,
-    /// Call-IDs of legs added after the start, for the registry's clean-up.
+    /// Call-IDs of legs callcore created, for the registry's clean-up.
     extra_ids: Vec<String>,
     pending: Vec<PendingOk>,
-    auth_tried: bool,
     sdp_session: u64,
     sdp_version: u64,
+    /// The IVR flow the call runs, when it was routed to one.
+    pub(super) ivr: Option<IvrDriver>,
+    /// Whether the relay records a voicemail (rather than the bridged call).
+    pub(super) voicemail: bool,
 }
 
 /// Runs a planned call from its offer to its end; returns the relay's counters.
@@ -161,26 +183,62 @@ pub async fn run(
         sip.respond(&key, response_to(&invite, status, reason, Some(&a_tag)));
     };
     let call = Uuid::new_v4();
-    let plan_enterprise = plan.enterprise;
-    let mut journal = CallJournal::new(app.clone(), call, plan.enterprise);
+    let enterprise = plan.enterprise;
+    let mut journal = CallJournal::new(app.clone(), call, enterprise);
     let route_place = plan.route_place;
     let a_offer = sdp::parse_offer(&String::from_utf8_lossy(&invite.body)).ok();
-    let target = match plan.target {
+    let routed = match plan.target {
         Ok(_) if a_offer.as_ref().is_some_and(|o| o.codecs.is_empty()) => Err(Cause::Rejected(488)),
+        // An IVR plays to the caller: without an offer there is nothing to play on.
+        Ok(Routed::Ivr(_)) if a_offer.is_none() => Err(Cause::Rejected(488)),
         other => other,
     };
-    // The offer and the second leg (or the reason there is none) are one step.
-    let second = match &target {
-        Ok(target) => CallCommand::AddLeg {
+    let bound = sip.local_addr();
+    let relay = match &a_offer {
+        Some(_) => MediaRelay::open(bound.ip()).await.ok(),
+        None => None,
+    };
+    let routed = match (routed, &relay) {
+        (Ok(Routed::Ivr(_)), None) => Err(Cause::Unavailable),
+        (other, _) => other,
+    };
+    // The offer and where the call goes (or the reason it goes nowhere) are one step.
+    let now = Utc::now();
+    let mut ivr_start = None;
+    let second = match &routed {
+        Ok(Routed::Leg(target)) => vec![CallCommand::AddLeg {
             leg: "b".into(),
             party: target.party.clone(),
             caller_id: target.caller_id.clone(),
             forwarded: target.forwarded,
-            at: Utc::now(),
-        },
-        Err(cause) => hangup("a", Side::System, cause.clone()),
+            at: now,
+        }],
+        Ok(Routed::Ivr(entry)) => {
+            let (run, step) =
+                IvrRun::start(&entry.definition, &entry.facts, local_now(entry.time_zone));
+            let commands = vec![
+                CallCommand::Answer {
+                    leg: "a".into(),
+                    at: now,
+                },
+                CallCommand::EnterIvr {
+                    flow_id: entry.flow_id,
+                    version: entry.version,
+                    at: now,
+                },
+                CallCommand::Ivr {
+                    facts: step.facts,
+                    at: now,
+                },
+            ];
+            ivr_start = Some((run, step.actions));
+            commands
+        }
+        Err(cause) => vec![hangup("a", Side::System, cause.clone())],
     };
-    let Some(events) = journal.record(vec![plan.offer, second]).await else {
+    let mut first = vec![plan.offer];
+    first.extend(second);
+    let Some(events) = journal.record(first).await else {
         reply(500, "Server Internal Error");
         return None;
     };
@@ -189,23 +247,19 @@ pub async fn run(
         reply(status, reason);
         return None;
     }
-    let target = match target {
-        Ok(target) => target,
+    let routed = match routed {
+        Ok(routed) => routed,
         Err(cause) => {
             let (status, reason) = status_for(&cause);
             reply(status, reason);
             return None;
         }
     };
-    let bound = sip.local_addr();
     let local = calls.advertised(bound);
     // Media is anchored: each leg is offered callcore's relay, not the other party. The relay
     // listens where SIP does and is announced at the advertised address.
     let media_ip = local.ip();
-    let mut relay = match &a_offer {
-        Some(_) => MediaRelay::open(bound.ip()).await.ok(),
-        None => None,
-    };
+    let mut relay = relay;
     let stats = relay.as_ref().map(|r| r.stats.clone());
     let digits = relay.as_mut().and_then(MediaRelay::take_digits);
     let sdp_session = u64::from(rand::random::<u32>());
@@ -230,11 +284,6 @@ pub async fn run(
         }
         _ => invite.body.clone(), // no usable offer: pass it through
     };
-    let mut b = target.new_leg(local);
-    ids.push(b.call_id.clone());
-    calls.by_call_id.insert(b.call_id.clone(), tx.clone());
-    let b_invite = b.request(Method::Invite, local, b_body);
-    sip.request(b_invite.clone(), b.peer, b.transport);
     let a = Leg {
         call_id: invite.headers.get("Call-ID").unwrap_or_default().to_owned(),
         local_tag: a_tag.clone(),
@@ -252,8 +301,7 @@ pub async fn run(
         // As the INVITE's Record-Route lists it (RFC 3261 §12.1.1).
         route_set: route_values(&invite.headers.get_all("Record-Route")),
     };
-    let calls_ring_timeout = calls.ring_timeout;
-    let enterprise = plan_enterprise;
+    let (notify, notices) = mpsc::unbounded_channel();
     let mut session = Session {
         app,
         calls,
@@ -264,30 +312,52 @@ pub async fn run(
         key,
         invite,
         a,
-        b,
-        b_invite,
-        b_ack: None,
-        target,
+        b: None,
+        b_body,
         local,
         media_ip,
         a_offer,
         formats: None,
-        relay,
-        answered: false,
+        relay: relay.map(Arc::new),
         held: false,
         a_answered: false,
-        b_name: "b".into(),
-        legs: 2,
-        ring_deadline: Instant::now() + calls_ring_timeout,
+        legs: 1,
         enterprise,
         tx,
         extra_ids: Vec::new(),
         pending: Vec::new(),
-        auth_tried: false,
         sdp_session,
         sdp_version: 1,
+        ivr: None,
+        voicemail: false,
     };
-    session.run(&mut inbox, digits).await;
+    let started = match routed {
+        Routed::Leg(target) => {
+            let name = session.next_leg_name();
+            session.ring(target, name);
+            Flow::Continue
+        }
+        Routed::Ivr(entry) => {
+            session.answer_a_locally();
+            let (run, actions) = match ivr_start {
+                Some(start) => start,
+                None => (
+                    IvrRun::start(&entry.definition, &entry.facts, local_now(entry.time_zone)).0,
+                    Vec::new(),
+                ),
+            };
+            session.ivr = Some(IvrDriver::new(entry, run, notify));
+            session
+                .ivr_actions(actions, std::time::Instant::now())
+                .await
+        }
+    };
+    if started == Flow::Continue {
+        session.run(&mut inbox, digits, notices).await;
+    }
+    if let Some(ivr) = session.ivr.as_mut() {
+        ivr.stop();
+    }
     ids.append(&mut session.extra_ids);
     stats
 }
@@ -301,16 +371,51 @@ async fn next_digit(digits: &mut Option<mpsc::UnboundedReceiver<Digit>>) -> Opti
 
 impl Session {
     /// Commits a step's commands in one write.
-    async fn record(&mut self, commands: Vec<CallCommand>) -> Option<Vec<CallEvent>> {
+    pub(super) async fn record(&mut self, commands: Vec<CallCommand>) -> Option<Vec<CallEvent>> {
         self.journal.record(commands).await
     }
 
-    /// The name of the leg in slot `which`.
+    /// The name of the leg in slot `which` (`b` while the slot is empty).
     fn name(&self, which: Which) -> String {
-        match which {
-            Which::A => "a".into(),
-            Which::B => self.b_name.clone(),
+        match (which, &self.b) {
+            (Which::A, _) => "a".into(),
+            (Which::B, Some(slot)) => slot.name.clone(),
+            (Which::B, None) => "b".into(),
         }
+    }
+
+    /// The name of the next leg callcore offers (`b`, `c`…).
+    pub(super) fn next_leg_name(&mut self) -> String {
+        self.legs = self.legs.saturating_add(1);
+        char::from(b'a' + (self.legs - 1).min(25)).to_string()
+    }
+
+    /// Whether the leg in the b slot answered: the call is bridged.
+    pub(super) fn bridged(&self) -> bool {
+        self.b.as_ref().is_some_and(|b| b.answered)
+    }
+
+    /// Rings `target` as leg `name` in the b slot (its `AddLeg` is already recorded).
+    pub(super) fn ring(&mut self, target: Target, name: String) {
+        let mut leg = target.new_leg(self.local);
+        self.calls
+            .by_call_id
+            .insert(leg.call_id.clone(), self.tx.clone());
+        self.extra_ids.push(leg.call_id.clone());
+        // Every leg in the b slot is offered the relay's b side.
+        let invite = leg.request(Method::Invite, self.local, self.b_body.clone());
+        self.sip.request(invite.clone(), leg.peer, leg.transport);
+        self.b = Some(Slot {
+            leg,
+            invite,
+            ack: None,
+            target,
+            name,
+            answered: false,
+            auth_tried: false,
+            ring_deadline: Instant::now() + self.calls.ring_timeout,
+        });
+        self.held = false; // a hold by an earlier leg ends with it
     }
 
     /// Lets leg `a` go when the b slot's leg failed: the final response to its INVITE, or a BYE
@@ -331,59 +436,115 @@ impl Session {
         );
     }
 
-    fn leg(&mut self, which: Which) -> &mut Leg {
+    fn leg(&mut self, which: Which) -> Option<&mut Leg> {
         match which {
-            Which::A => &mut self.a,
-            Which::B => &mut self.b,
+            Which::A => Some(&mut self.a),
+            Which::B => self.b.as_mut().map(|slot| &mut slot.leg),
         }
     }
 
     /// Sends a BYE on `which`.
-    fn bye(&mut self, which: Which) {
+    pub(super) fn bye(&mut self, which: Which) {
         let local = self.local;
-        let leg = self.leg(which);
+        let Some(leg) = self.leg(which) else { return };
         let bye = leg.request(Method::Bye, local, Vec::new());
         let (peer, transport) = (leg.peer, leg.transport);
         self.sip.request(bye, peer, transport);
+    }
+
+    /// The 200 answering leg `a` from callcore itself (an IVR call): the relay's a side in
+    /// the caller's first codec.
+    fn answer_a_locally(&mut self) {
+        let (Some(offer), Some(relay)) = (self.a_offer.clone(), self.relay.clone()) else {
+            return;
+        };
+        let Some(codec) = offer.codecs.first().copied() else {
+            return;
+        };
+        let formats = Formats {
+            codec,
+            telephone_event: offer.telephone_event,
+        };
+        // Until a leg joins, nothing is transcoded.
+        relay.set_formats(formats, formats);
+        self.formats = Some((formats, formats));
+        let mut ok = response_to(&self.invite, 200, "OK", Some(&self.a.local_tag));
+        for record_route in self.invite.headers.get_all("Record-Route") {
+            ok.headers.push("Record-Route", record_route);
+        }
+        ok.headers
+            .push("Contact", format!("<sip:callcore@{}>", self.local));
+        ok.body = sdp::print(
+            &AudioAnswer {
+                address: self.media_ip,
+                port: relay.a_port,
+                codec,
+                telephone_event: offer.telephone_event,
+                direction: offer.direction.answer(),
+            },
+            self.sdp_session,
+            self.sdp_version,
+        )
+        .into_bytes();
+        ok.headers.push("Content-Type", "application/sdp");
+        self.sip.respond(&self.key, ok.clone());
+        let number = cseq(&self.invite.headers).map_or(1, |(n, _)| n);
+        self.expect_ack(ok, Which::A, number, true);
+        self.a_answered = true;
+        relay.touch();
+    }
+
+    /// The codec leg `a` speaks.
+    pub(super) fn a_codec(&self) -> Codec {
+        self.formats.map_or(Codec::Pcmu, |(a, _)| a.codec)
     }
 
     async fn run(
         &mut self,
         inbox: &mut mpsc::UnboundedReceiver<CallInput>,
         mut digits: Option<mpsc::UnboundedReceiver<Digit>>,
+        mut notices: mpsc::UnboundedReceiver<IvrNotice>,
     ) {
         let media_check = self.calls.media_timeout.min(Duration::from_secs(5));
         let mut next_media_check = Instant::now() + media_check;
         loop {
-            let mut wake = if self.answered {
-                next_media_check
-            } else {
-                self.ring_deadline
-            };
+            let mut wake = Instant::now() + Duration::from_secs(3_600);
+            if let Some(slot) = self.b.as_ref().filter(|b| !b.answered) {
+                wake = wake.min(slot.ring_deadline);
+            }
+            if self.a_answered {
+                wake = wake.min(next_media_check);
+            }
             for pending in &self.pending {
                 wake = wake.min(pending.next);
+            }
+            if let Some(timer) = self.ivr.as_ref().and_then(|i| i.timer) {
+                wake = wake.min(timer);
             }
             let flow = tokio::select! {
                 input = inbox.recv() => match input {
                     Some(input) => self.on_input(input).await,
                     None => Flow::Done,
                 },
-                Some(digit) = next_digit(&mut digits) => {
-                    self.on_digit(digit).await;
-                    Flow::Continue
-                }
+                Some(digit) = next_digit(&mut digits) => self.on_digit(digit).await,
+                Some(notice) = notices.recv() => self.on_ivr_notice(notice).await,
                 () = tokio::time::sleep_until(wake) => {
                     let now = Instant::now();
-                    if !self.answered && now >= self.ring_deadline {
-                        self.no_answer().await
-                    } else if self.retransmit(now).await == Flow::Done {
-                        Flow::Done
-                    } else if self.answered && now >= next_media_check {
-                        next_media_check = now + media_check;
-                        self.check_media().await
-                    } else {
-                        Flow::Continue
+                    let mut flow = Flow::Continue;
+                    if self.b.as_ref().is_some_and(|b| !b.answered && now >= b.ring_deadline) {
+                        flow = self.no_answer().await;
                     }
+                    if flow == Flow::Continue {
+                        flow = self.retransmit(now).await;
+                    }
+                    if flow == Flow::Continue && self.a_answered && now >= next_media_check {
+                        next_media_check = now + media_check;
+                        flow = self.check_media().await;
+                    }
+                    if flow == Flow::Continue && self.ivr_timer_due(now) {
+                        flow = self.on_ivr_timer().await;
+                    }
+                    flow
                 }
             };
             if flow == Flow::Done {
@@ -430,25 +591,48 @@ impl Session {
             return Flow::Continue;
         }
         // RFC 3261 §13.3.1.4: no ACK for the 2xx, so the session ends with a BYE.
-        self.end(
-            hangup("a", Side::System, Cause::MediaTimeout),
-            hangup(&self.name(Which::B), Side::System, Cause::MediaTimeout),
-        )
-        .await;
+        self.end(self.hangups(Side::System, Side::System, Cause::MediaTimeout, true))
+            .await;
         self.bye(Which::B);
         self.bye(Which::A);
         Flow::Done
     }
 
-    /// Nobody answered in time: a missed call.
+    /// The commands ending leg `a` (by `a_side`) and the b slot's leg if there is one (by
+    /// `b_side`), for `cause`; the leg that ended the call comes first (`a_first`), since the
+    /// first hang-up is where the call was hung up.
+    fn hangups(&self, a_side: Side, b_side: Side, cause: Cause, a_first: bool) -> Vec<CallCommand> {
+        let mut commands = vec![hangup("a", a_side, cause.clone())];
+        if self.b.is_some() {
+            let b = hangup(&self.name(Which::B), b_side, cause);
+            if a_first {
+                commands.push(b);
+            } else {
+                commands.insert(0, b);
+            }
+        }
+        commands
+    }
+
+    /// Nobody answered the b slot's leg in time: a missed call, or a failed IVR transfer.
     async fn no_answer(&mut self) -> Flow {
+        let Some(slot) = self.b.take() else {
+            return Flow::Continue;
+        };
+        if self.ivr_waits_for_transfer() {
+            self.record(vec![hangup(&slot.name, Side::System, Cause::NoAnswer)])
+                .await;
+            self.sip
+                .request(cancel_of(&slot.invite), slot.leg.peer, slot.leg.transport);
+            return self.transfer_failed("no answer").await;
+        }
         self.record(vec![
-            hangup(&self.name(Which::B), Side::System, Cause::NoAnswer),
+            hangup(&slot.name, Side::System, Cause::NoAnswer),
             hangup("a", Side::System, Cause::NoAnswer),
         ])
         .await;
         self.sip
-            .request(cancel_of(&self.b_invite), self.b.peer, self.b.transport);
+            .request(cancel_of(&slot.invite), slot.leg.peer, slot.leg.transport);
         self.release_a(480, "Temporarily Unavailable");
         Flow::Done
     }
@@ -464,17 +648,14 @@ impl Session {
         if !idle {
             return Flow::Continue;
         }
-        self.end(
-            hangup(&self.name(Which::B), Side::System, Cause::MediaTimeout),
-            hangup("a", Side::System, Cause::MediaTimeout),
-        )
-        .await;
+        self.end(self.hangups(Side::System, Side::System, Cause::MediaTimeout, false))
+            .await;
         self.bye(Which::B);
         self.bye(Which::A);
         Flow::Done
     }
 
-    async fn on_digit(&mut self, digit: Digit) {
+    async fn on_digit(&mut self, digit: Digit) -> Flow {
         let leg = self.name(if digit.from_a { Which::A } else { Which::B });
         self.record(vec![CallCommand::Digit {
             leg,
@@ -482,21 +663,31 @@ impl Session {
             at: Utc::now(),
         }])
         .await;
+        if digit.from_a && !self.bridged() {
+            return self
+                .ivr_input(domain::policy::ivr::IvrInput::Digit(digit.key))
+                .await;
+        }
+        Flow::Continue
     }
 
     async fn on_response(&mut self, response: Response) -> Flow {
         let Some((number, method)) = cseq(&response.headers) else {
             return Flow::Continue;
         };
-        let current = cseq(&self.b_invite.headers).map(|(n, _)| n);
+        let Some(slot) = &self.b else {
+            return Flow::Continue;
+        };
+        let current = cseq(&slot.invite.headers).map(|(n, _)| n);
         if method != Method::Invite
-            || response.headers.get("Call-ID") != Some(self.b.call_id.as_str())
+            || response.headers.get("Call-ID") != Some(slot.leg.call_id.as_str())
             || Some(number) != current
         {
             return Flow::Continue; // answers to our BYE or CANCEL, or to a challenged INVITE
         }
+        let (answered, auth_tried) = (slot.answered, slot.auth_tried);
         match response.status {
-            180 | 183 if !self.answered => {
+            180 | 183 if !answered => {
                 self.record(vec![CallCommand::Ringing {
                     leg: self.name(Which::B),
                     at: Utc::now(),
@@ -507,54 +698,72 @@ impl Session {
                 }
                 Flow::Continue
             }
-            200..=299 if self.answered => {
+            200..=299 if answered => {
                 // Our ACK was lost: the callee resends its 2xx.
-                if let Some(ack) = &self.b_ack {
-                    self.sip.raw(
-                        &SipMessage::Request(ack.clone()),
-                        self.b.peer,
-                        self.b.transport,
-                    );
+                if let Some((Some(ack), leg)) = self.b.as_ref().map(|s| (&s.ack, &s.leg)) {
+                    self.sip
+                        .raw(&SipMessage::Request(ack.clone()), leg.peer, leg.transport);
                 }
                 Flow::Continue
             }
             200..=299 => self.on_answer(response).await,
-            401 | 407 if !self.answered && !self.auth_tried && self.authenticate(&response) => {
-                Flow::Continue
-            }
-            300.. if !self.answered => {
+            401 | 407 if !answered && !auth_tried && self.authenticate(&response) => Flow::Continue,
+            300.. if !answered => {
                 let cause = if response.status == 486 {
                     Cause::Busy
                 } else {
                     Cause::Rejected(response.status)
                 };
-                self.record(vec![
-                    hangup(&self.name(Which::B), Side::Callee, cause.clone()),
-                    hangup("a", Side::System, cause.clone()),
-                ])
-                .await;
-                let (status, reason) = status_for(&cause);
-                self.release_a(status, reason);
-                Flow::Done
+                self.b_failed(Side::Callee, cause).await
             }
             _ => Flow::Continue,
         }
     }
 
+    /// The b slot's leg refused before answer: the caller is let go, unless an IVR transfer
+    /// was waiting for it (the flow then goes on).
+    async fn b_failed(&mut self, side: Side, cause: Cause) -> Flow {
+        let Some(slot) = self.b.take() else {
+            return Flow::Continue;
+        };
+        if self.ivr_waits_for_transfer() {
+            self.record(vec![hangup(&slot.name, side, cause.clone())])
+                .await;
+            let reason = match cause {
+                Cause::Busy => "busy".to_owned(),
+                Cause::Rejected(status) => format!("refused with {status}"),
+                other => format!("{other:?}").to_lowercase(),
+            };
+            return self.transfer_failed(&reason).await;
+        }
+        self.record(vec![
+            hangup(&slot.name, side, cause.clone()),
+            hangup("a", Side::System, cause.clone()),
+        ])
+        .await;
+        let (status, reason) = status_for(&cause);
+        self.release_a(status, reason);
+        Flow::Done
+    }
+
     /// A trunk challenged the INVITE: send it again with the trunk's credentials. False when
     /// there is nothing to answer with (the challenge then ends the call like a refusal).
     fn authenticate(&mut self, response: &Response) -> bool {
-        self.auth_tried = true;
+        let local = self.local;
+        let Some(slot) = self.b.as_mut() else {
+            return false;
+        };
+        slot.auth_tried = true;
         let (header_in, header_out) = if response.status == 401 {
             ("WWW-Authenticate", "Authorization")
         } else {
             ("Proxy-Authenticate", "Proxy-Authorization")
         };
-        let answer = match (&self.target.credentials, response.headers.get(header_in)) {
+        let answer = match (&slot.target.credentials, response.headers.get(header_in)) {
             (Some((user, password)), Some(challenge)) => answer_challenge(
                 challenge,
                 "INVITE",
-                &self.b_invite.uri,
+                &slot.invite.uri,
                 user,
                 password,
                 &random_hex(8),
@@ -565,35 +774,39 @@ impl Session {
         let Some(answer) = answer else {
             return false;
         };
-        let mut invite = self
-            .b
-            .request(Method::Invite, self.local, self.b_invite.body.clone());
+        let body = slot.invite.body.clone();
+        let mut invite = slot.leg.request(Method::Invite, local, body);
         invite.headers.push(header_out, answer);
-        self.b_invite = invite.clone();
-        self.sip.request(invite, self.b.peer, self.b.transport);
+        slot.invite = invite.clone();
+        self.sip.request(invite, slot.leg.peer, slot.leg.transport);
         true
     }
 
-    /// Leg `b` answered: bridge, record, and answer leg `a` with the relay's address.
+    /// The b slot's leg answered: bridge, record, and answer leg `a` with the relay's address
+    /// (unless it was answered before: a transfer, or an IVR call).
     async fn on_answer(&mut self, response: Response) -> Flow {
-        self.b.remote_tag = response.headers.get("To").and_then(|t| param(t, "tag"));
+        let local = self.local;
+        let Some(slot) = self.b.as_mut() else {
+            return Flow::Continue;
+        };
+        slot.leg.remote_tag = response.headers.get("To").and_then(|t| param(t, "tag"));
         if let Some(target) = response.headers.get("Contact").and_then(contact_uri) {
-            self.b.remote_target = target;
+            slot.leg.remote_target = target;
         }
         // The 2xx's Record-Route, reversed (RFC 3261 §12.1.2).
         let mut route_set = route_values(&response.headers.get_all("Record-Route"));
         route_set.reverse();
-        self.b.route_set = route_set;
-        let ack = ack_of(&self.b, &self.b_invite, self.local);
+        slot.leg.route_set = route_set;
+        let ack = ack_of(&slot.leg, &slot.invite, local);
+        let b_name = slot.name.clone();
         let at = Utc::now();
         // The bridged part is recorded: the answer, the bridge and the recording are one step.
         let recording = self
             .relay
             .is_some()
             .then(|| format!("recordings/{}/{}.wav", at.format("%Y/%m/%d"), self.call));
-        // After a transfer leg `a` is already answered: the new leg joins it.
         let mut step = vec![CallCommand::Answer {
-            leg: self.name(Which::B),
+            leg: b_name.clone(),
             at,
         }];
         if !self.a_answered {
@@ -604,7 +817,7 @@ impl Session {
         }
         step.push(CallCommand::Bridge {
             leg: "a".into(),
-            other: self.name(Which::B),
+            other: b_name,
             at,
         });
         if let Some(file) = &recording {
@@ -614,12 +827,15 @@ impl Session {
             });
         }
         let recorded = self.record(step).await;
-        self.sip.raw(
-            &SipMessage::Request(ack.clone()),
-            self.b.peer,
-            self.b.transport,
-        );
-        self.b_ack = Some(ack);
+        if let Some(slot) = self.b.as_mut() {
+            self.sip.raw(
+                &SipMessage::Request(ack.clone()),
+                slot.leg.peer,
+                slot.leg.transport,
+            );
+            slot.ack = Some(ack);
+            slot.answered = true;
+        }
         let started = recorded.is_some_and(|events| {
             events
                 .iter()
@@ -683,8 +899,12 @@ impl Session {
         if !ok.body.is_empty() {
             ok.headers.push("Content-Type", "application/sdp");
         }
-        self.answered = true;
         if self.a_answered {
+            if self.ivr_waits_for_transfer() {
+                return self
+                    .ivr_input(domain::policy::ivr::IvrInput::TransferConnected)
+                    .await;
+            }
             return Flow::Continue;
         }
         self.sip.respond(&self.key, ok.clone());
@@ -696,7 +916,9 @@ impl Session {
 
     /// Keeps `ok` (sent on `which` for the INVITE numbered `number`) for retransmission.
     fn expect_ack(&mut self, ok: Response, which: Which, number: u32, initial: bool) {
-        let leg = self.leg(which).clone();
+        let Some(leg) = self.leg(which).map(|l| l.clone()) else {
+            return;
+        };
         if leg.transport == Transport::Tcp {
             return; // a reliable transport delivers it (RFC 3261 §13.3.1.4)
         }
@@ -714,11 +936,15 @@ impl Session {
         });
     }
 
-    /// Finishes the recording (if one runs) and records its length.
-    /// Finishes the recording (if one runs) and ends the two legs, in one step.
-    async fn end(&mut self, first: CallCommand, second: CallCommand) {
-        let mut step = Vec::with_capacity(3);
-        match self.relay.as_ref().and_then(MediaRelay::stop_recording) {
+    /// Finishes the recording or voicemail (if one runs) and records `commands` (the legs'
+    /// ends), in one step.
+    pub(super) async fn end(&mut self, commands: Vec<CallCommand>) {
+        let mut step = Vec::with_capacity(commands.len() + 1);
+        match self.relay.as_ref().and_then(|r| r.stop_recording()) {
+            Some(Ok(duration_ms)) if self.voicemail => step.push(CallCommand::StopVoicemail {
+                duration_ms,
+                at: Utc::now(),
+            }),
             Some(Ok(duration_ms)) => step.push(CallCommand::StopRecording {
                 duration_ms,
                 at: Utc::now(),
@@ -726,49 +952,60 @@ impl Session {
             Some(Err(error)) => warn!(call = %self.call, %error, "recording did not finish"),
             None => {}
         }
-        step.extend([first, second]);
+        step.extend(commands);
         self.record(step).await;
     }
 
     async fn on_request(&mut self, key: TransactionKey, request: Request) -> Flow {
-        let which = if request.headers.get("Call-ID") == Some(self.b.call_id.as_str()) {
-            Which::B
-        } else {
-            Which::A
+        let which = match &self.b {
+            Some(slot) if request.headers.get("Call-ID") == Some(slot.leg.call_id.as_str()) => {
+                Which::B
+            }
+            _ => Which::A,
         };
-        let tag = self.leg(which).local_tag.clone();
+        let tag = self
+            .leg(which)
+            .map(|l| l.local_tag.clone())
+            .unwrap_or_default();
         let respond = |sip: &SipSender, status: u16, reason: &str| {
             sip.respond(&key, response_to(&request, status, reason, Some(&tag)));
         };
-        match (&request.method, which, self.answered) {
-            (Method::Cancel, Which::A, false) if !self.a_answered => {
+        let bridged = self.bridged();
+        let up = match which {
+            Which::A => self.a_answered,
+            Which::B => bridged,
+        };
+        match (&request.method, which) {
+            (Method::Cancel, Which::A) if !self.a_answered => {
                 respond(&self.sip, 200, "OK");
-                self.record(vec![
-                    hangup("a", Side::Caller, Cause::Cancelled),
-                    hangup("b", Side::System, Cause::Cancelled),
-                ])
-                .await;
-                self.sip
-                    .request(cancel_of(&self.b_invite), self.b.peer, self.b.transport);
+                self.record(self.hangups(Side::Caller, Side::System, Cause::Cancelled, true))
+                    .await;
+                if let Some(slot) = &self.b {
+                    self.sip
+                        .request(cancel_of(&slot.invite), slot.leg.peer, slot.leg.transport);
+                }
                 self.reply(487, "Request Terminated");
                 Flow::Done
             }
-            (Method::Bye, Which::A, false) if self.a_answered => {
+            (Method::Bye, Which::A) if self.a_answered && !bridged => {
+                // The caller leaves an IVR, or a transfer that still rings.
                 respond(&self.sip, 200, "OK");
-                self.end(
-                    hangup("a", Side::Caller, Cause::Normal),
-                    hangup(&self.name(Which::B), Side::System, Cause::Cancelled),
-                )
-                .await;
-                self.sip
-                    .request(cancel_of(&self.b_invite), self.b.peer, self.b.transport);
+                let mut commands = vec![hangup("a", Side::Caller, Cause::Normal)];
+                if self.b.is_some() {
+                    commands.push(hangup(&self.name(Which::B), Side::System, Cause::Cancelled));
+                }
+                self.end(commands).await;
+                if let Some(slot) = &self.b {
+                    self.sip
+                        .request(cancel_of(&slot.invite), slot.leg.peer, slot.leg.transport);
+                }
                 Flow::Done
             }
-            (Method::Refer, Which::B, true) => {
+            (Method::Refer, Which::B) if bridged => {
                 self.on_refer(&key, &request).await;
                 Flow::Continue
             }
-            (Method::Refer, _, _) => {
+            (Method::Refer, _) => {
                 respond(
                     &self.sip,
                     403,
@@ -776,54 +1013,56 @@ impl Session {
                 );
                 Flow::Continue
             }
-            (Method::Bye, _, true) => {
+            (Method::Bye, _) if bridged => {
                 respond(&self.sip, 200, "OK");
                 let side = match which {
                     Which::A => Side::Caller,
                     Which::B => Side::Callee,
                 };
-                self.end(
+                self.end(vec![
                     hangup(&self.name(which), side, Cause::Normal),
                     hangup(&self.name(which.other()), Side::System, Cause::Normal),
-                )
+                ])
                 .await;
                 self.bye(which.other());
                 Flow::Done
             }
-            (Method::Invite, _, true) => {
+            (Method::Invite, _) if up => {
                 self.on_reinvite(&key, &request, which).await;
                 Flow::Continue
             }
             // A session refresh (RFC 4028) or, with SDP, a hold or resume (RFC 3311).
-            (Method::Update, _, true) if request.body.is_empty() => {
+            (Method::Update, _) if up && request.body.is_empty() => {
                 respond(&self.sip, 200, "OK");
                 Flow::Continue
             }
-            (Method::Update, _, true) => {
+            (Method::Update, _) if up => {
                 self.on_reinvite(&key, &request, which).await;
                 Flow::Continue
             }
-            (Method::Info, _, true) => {
+            (Method::Info, _) if up => {
                 respond(&self.sip, 200, "OK");
-                if let Some(key) = info_digit(&request) {
-                    self.on_digit(Digit {
+                let Some(key) = info_digit(&request) else {
+                    return Flow::Continue;
+                };
+                let flow = self
+                    .on_digit(Digit {
                         from_a: which == Which::A,
                         key,
                     })
                     .await;
-                    // Carried on to the other leg as RFC 4733 when it speaks telephone-events.
-                    if let (Some(relay), Some((a, b))) = (&self.relay, self.formats) {
-                        let onward = if which == Which::A { b } else { a };
-                        if let Some(pt) = onward.telephone_event {
-                            if let Some(sending) = relay.send_digit(which == Which::B, key, pt) {
-                                sending.detach();
-                            }
+                // Carried on to the other leg as RFC 4733 when it speaks telephone-events.
+                if let (true, Some(relay), Some((a, b))) = (bridged, &self.relay, self.formats) {
+                    let onward = if which == Which::A { b } else { a };
+                    if let Some(pt) = onward.telephone_event {
+                        if let Some(sending) = relay.send_digit(which == Which::B, key, pt) {
+                            sending.detach();
                         }
                     }
                 }
-                Flow::Continue
+                flow
             }
-            (Method::Options, _, _) => {
+            (Method::Options, _) => {
                 respond(&self.sip, 200, "OK");
                 Flow::Continue
             }
@@ -839,7 +1078,8 @@ impl Session {
     /// an outside number when the transferring extension may dial out). Attended transfer
     /// (Replaces) is refused with 501.
     async fn on_refer(&mut self, key: &TransactionKey, request: &Request) {
-        let tag = self.b.local_tag.clone();
+        let Some(slot) = &self.b else { return };
+        let tag = slot.leg.local_tag.clone();
         let respond = |sip: &SipSender, status: u16, reason: &str| {
             sip.respond(key, response_to(request, status, reason, Some(&tag)));
         };
@@ -858,9 +1098,9 @@ impl Session {
         let target = plan::transfer_target(
             &self.app,
             self.enterprise,
-            &self.target.party,
+            &slot.target.party,
             &user,
-            &self.target.caller_id,
+            &slot.target.caller_id,
         )
         .await;
         let target = match target {
@@ -876,8 +1116,7 @@ impl Session {
         };
         respond(&self.sip, 202, "Accepted");
         let transferor = self.name(Which::B);
-        let new_leg = char::from(b'a' + self.legs.min(25)).to_string();
-        self.legs = self.legs.saturating_add(1);
+        let new_leg = self.next_leg_name();
         let at = Utc::now();
         let described = match &target.party {
             Party::Extension { number, .. } => format!("extension:{number}"),
@@ -901,29 +1140,13 @@ impl Session {
         .await;
         // The BYE ends the transferor's dialog and, with it, the REFER's implicit subscription.
         self.bye(Which::B);
-        let local = self.local;
-        let mut leg = target.new_leg(local);
-        self.calls
-            .by_call_id
-            .insert(leg.call_id.clone(), self.tx.clone());
-        self.extra_ids.push(leg.call_id.clone());
-        // The new leg is offered the relay's b side, as the first one was.
-        let invite = leg.request(Method::Invite, local, self.b_invite.body.clone());
-        self.sip.request(invite.clone(), leg.peer, leg.transport);
-        self.b = leg;
-        self.b_invite = invite;
-        self.b_ack = None;
-        self.b_name = new_leg;
-        self.target = target;
-        self.auth_tried = false;
-        self.answered = false;
-        self.held = false; // a hold by the transferring phone ends with it
-        self.ring_deadline = Instant::now() + self.calls.ring_timeout;
+        self.ring(target, new_leg);
     }
 
-    /// A re-INVITE (or an UPDATE with SDP) on an answered leg: a hold (`sendonly`/`inactive`), a resume, or a new media
-    /// address. callcore answers it itself, since media is anchored the other leg needs no new
-    /// offer; the leg put on hold is the other one.
+    /// A re-INVITE (or an UPDATE with SDP) on an answered leg: a hold (`sendonly`/`inactive`),
+    /// a resume, or a new media address. callcore answers it itself, since media is anchored
+    /// the other leg needs no new offer; the leg put on hold is the other one (when there is
+    /// one: a caller holding an IVR holds nobody).
     async fn on_reinvite(&mut self, key: &TransactionKey, request: &Request, which: Which) {
         let offer = sdp::parse_offer(&String::from_utf8_lossy(&request.body)).ok();
         let direction = offer
@@ -938,14 +1161,20 @@ impl Session {
                 }
             }
         }
-        let held = self.name(which.other());
-        let at = Utc::now();
-        let command = if direction.is_hold() {
-            CallCommand::Hold { leg: held, at }
-        } else {
-            CallCommand::Resume { leg: held, at }
+        let other_up = match which {
+            Which::A => self.bridged(),
+            Which::B => self.a_answered,
         };
-        self.record(vec![command]).await;
+        if other_up {
+            let held = self.name(which.other());
+            let at = Utc::now();
+            let command = if direction.is_hold() {
+                CallCommand::Hold { leg: held, at }
+            } else {
+                CallCommand::Resume { leg: held, at }
+            };
+            self.record(vec![command]).await;
+        }
         if self.held && !direction.is_hold() {
             // The media timeout counts again from the resume.
             if let Some(relay) = &self.relay {
@@ -953,7 +1182,10 @@ impl Session {
             }
         }
         self.held = direction.is_hold();
-        let tag = self.leg(which).local_tag.clone();
+        let tag = self
+            .leg(which)
+            .map(|l| l.local_tag.clone())
+            .unwrap_or_default();
         let mut ok = response_to(request, 200, "OK", Some(&tag));
         ok.headers
             .push("Contact", format!("<sip:callcore@{}>", self.local));

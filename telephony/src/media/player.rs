@@ -59,6 +59,11 @@ impl Prompt {
         Prompt { samples }
     }
 
+    /// Its 8 kHz samples.
+    pub fn samples(&self) -> &[i16] {
+        &self.samples
+    }
+
     /// Its length in milliseconds.
     pub fn duration_ms(&self) -> u64 {
         self.samples.len() as u64 * 1_000 / 8_000

@@ -94,6 +94,9 @@ pub struct Playback {
     task: Option<JoinHandle<()>>,
 }
 
+/// Called with the time a playback's first packet left.
+pub type OnFirstPacket = Box<dyn FnOnce(Instant) + Send>;
+
 impl Playback {
     /// Waits until everything was sent.
     pub async fn finished(&mut self) {
@@ -164,6 +167,17 @@ impl MediaRelay {
     /// Plays `prompt` to leg A (`to_a`) or leg B in `codec`, one 20 ms packet at a time from
     /// the socket facing that leg; frames due while the leg's address is unknown are skipped.
     pub fn play(&self, to_a: bool, prompt: &Prompt, codec: Codec) -> Playback {
+        self.play_noting_start(to_a, prompt, codec, Box::new(|_| {}))
+    }
+
+    /// [`MediaRelay::play`], calling `on_first_packet` when the first packet has left.
+    pub fn play_noting_start(
+        &self,
+        to_a: bool,
+        prompt: &Prompt,
+        codec: Codec,
+        on_first_packet: OnFirstPacket,
+    ) -> Playback {
         let frames = prompt.frames(codec);
         let socket = self.sockets[usize::from(!to_a)].clone();
         let peers = self.peers.clone();
@@ -174,13 +188,17 @@ impl MediaRelay {
             codec.payload_type(),
         );
         let task = tokio::spawn(async move {
+            let mut on_first_packet = Some(on_first_packet);
             let mut ticks = tokio::time::interval(std::time::Duration::from_millis(20));
             for frame in frames {
                 ticks.tick().await;
                 let target = peers.lock().ok().and_then(|p| if to_a { p.a } else { p.b });
                 let packet = sender.packet(&frame);
                 if let Some(target) = target {
-                    let _ = socket.send_to(&packet, target).await;
+                    let sent = socket.send_to(&packet, target).await.is_ok();
+                    if let Some(note) = on_first_packet.take_if(|_| sent) {
+                        note(Instant::now());
+                    }
                 }
             }
         });

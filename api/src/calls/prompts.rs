@@ -1,0 +1,209 @@
+//! What IVR prompts sound like: recordings of the voice library and texts spoken by the
+//! `espeak-ng` program, both as 8 kHz prompts ready to play. Spoken texts are cached on disk by
+//! voice and text (`data/tts/`), and every prompt file once read is kept in memory, so a cached
+//! prompt starts playing without touching the disk. A missing `espeak-ng` is reported once at
+//! start and then as an error for each text, never a hang: synthesis has a deadline.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use domain::policy::ivr::Utterance;
+use projections::VoiceDoc;
+use sha2::{Digest, Sha256};
+use telephony::media::convert;
+use telephony::media::player::Prompt;
+use tracing::warn;
+use uuid::Uuid;
+
+use crate::app::App;
+
+/// Longest a synthesis may take.
+const TTS_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Why a prompt item could not be played.
+#[derive(Debug, thiserror::Error)]
+pub enum PromptFailure {
+    /// The recording is not in the enterprise's voice library (or not approved).
+    #[error("recording {0} is not an approved recording of the enterprise")]
+    NoRecording(Uuid),
+    /// Its file could not be read.
+    #[error("recording file {path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// TTS failed.
+    #[error("text to speech failed: {0}")]
+    Tts(String),
+}
+
+/// The prompt sources of a node: recordings, TTS and the cache of both.
+#[derive(Debug)]
+pub struct PromptLibrary {
+    data_dir: PathBuf,
+    program: PathBuf,
+    voice: String,
+    loaded: DashMap<PathBuf, Arc<Prompt>>,
+}
+
+impl PromptLibrary {
+    /// A library reading under `data_dir`, speaking with `program` in `voice`.
+    pub fn new(data_dir: &Path, program: PathBuf, voice: String) -> Self {
+        Self {
+            data_dir: data_dir.to_path_buf(),
+            program,
+            voice,
+            loaded: DashMap::new(),
+        }
+    }
+
+    /// Whether the TTS program runs; logs a warning when it does not.
+    pub async fn check_tts(&self) -> bool {
+        let ran = tokio::time::timeout(
+            TTS_DEADLINE,
+            tokio::process::Command::new(&self.program)
+                .arg("--version")
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await;
+        let ok = matches!(ran, Ok(Ok(ref out)) if out.status.success());
+        if !ok {
+            warn!(
+                program = %self.program.display(),
+                "text to speech is unavailable: IVR text prompts will fail until espeak-ng is installed"
+            );
+        }
+        ok
+    }
+
+    /// The prompt in the 8 kHz WAV file `path`, from memory after the first read.
+    async fn load(&self, path: PathBuf) -> Result<Arc<Prompt>, PromptFailure> {
+        if let Some(prompt) = self.loaded.get(&path) {
+            return Ok(prompt.clone());
+        }
+        let read = path.clone();
+        let prompt = tokio::task::spawn_blocking(move || Prompt::load(&read))
+            .await
+            .map_err(|e| PromptFailure::File {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?
+            .map_err(|e| PromptFailure::File {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        let prompt = Arc::new(prompt);
+        self.loaded.insert(path, prompt.clone());
+        Ok(prompt)
+    }
+
+    /// The cache file of `text` in the configured voice.
+    fn tts_path(&self, text: &str) -> PathBuf {
+        let mut hash = Sha256::new();
+        hash.update(self.voice.as_bytes());
+        hash.update([0]);
+        hash.update(text.as_bytes());
+        let name = hex::encode(&hash.finalize()[..16]);
+        self.data_dir.join("tts").join(format!("{name}.wav"))
+    }
+
+    /// `text` spoken, from the cache or synthesized now.
+    async fn speak(&self, text: &str) -> Result<Arc<Prompt>, PromptFailure> {
+        let path = self.tts_path(text);
+        if self.loaded.contains_key(&path) || tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            return self.load(path).await;
+        }
+        let dir = path.parent().unwrap_or(&self.data_dir).to_path_buf();
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| PromptFailure::Tts(e.to_string()))?;
+        let raw = path.with_extension(format!("{}.raw.wav", Uuid::new_v4().simple()));
+        let run = tokio::process::Command::new(&self.program)
+            .arg("-v")
+            .arg(&self.voice)
+            .arg("-w")
+            .arg(&raw)
+            .arg("--")
+            .arg(text)
+            .kill_on_drop(true)
+            .output();
+        let output = match tokio::time::timeout(TTS_DEADLINE, run).await {
+            Err(_) => Err("espeak-ng took too long".to_owned()),
+            Ok(Err(e)) => Err(format!("{} could not run: {e}", self.program.display())),
+            Ok(Ok(out)) if !out.status.success() => Err(format!(
+                "espeak-ng failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Ok(Ok(_)) => Ok(()),
+        };
+        if let Err(reason) = output {
+            let _ = tokio::fs::remove_file(&raw).await;
+            return Err(PromptFailure::Tts(reason));
+        }
+        let bytes = tokio::fs::read(&raw).await;
+        let _ = tokio::fs::remove_file(&raw).await;
+        let bytes = bytes.map_err(|e| PromptFailure::Tts(e.to_string()))?;
+        let samples = tokio::task::spawn_blocking(move || {
+            convert::to_telephony(&bytes, 600).and_then(|s| Ok((convert::wav_bytes(&s)?, s)))
+        })
+        .await
+        .map_err(|e| PromptFailure::Tts(e.to_string()))?
+        .map_err(|e| PromptFailure::Tts(e.to_string()))?;
+        let (wav, samples) = samples;
+        // Written whole, then renamed: a reader never sees half a file.
+        let partial = path.with_extension(format!("{}.part", Uuid::new_v4().simple()));
+        if tokio::fs::write(&partial, wav).await.is_ok() {
+            let _ = tokio::fs::rename(&partial, &path).await;
+        }
+        let prompt = Arc::new(Prompt::from_samples(samples));
+        self.loaded.insert(path, prompt.clone());
+        Ok(prompt)
+    }
+
+    /// The file of an approved recording of `enterprise`.
+    fn recording_path(&self, app: &App, enterprise: Uuid, voice: Uuid) -> Option<PathBuf> {
+        let doc: VoiceDoc = app
+            .models
+            .model("voices")
+            .ok()?
+            .get(&voice.to_string())
+            .filter(|d| d.tenant_id == Some(enterprise))?
+            .decode()?;
+        let safe = doc.status == domain::voice::ReviewStatus::Approved
+            && !doc.file.split('/').any(|p| p == "..");
+        safe.then(|| self.data_dir.join(doc.file))
+    }
+
+    /// `items` as one prompt, in order; an item that cannot be played is left out and its
+    /// failure returned with the rest.
+    pub async fn render(
+        &self,
+        app: &App,
+        enterprise: Uuid,
+        items: &[Utterance],
+    ) -> (Prompt, Vec<PromptFailure>) {
+        let mut samples = Vec::new();
+        let mut failures = Vec::new();
+        for item in items {
+            let part = match item {
+                Utterance::Recording { voice_id } => {
+                    match self.recording_path(app, enterprise, *voice_id) {
+                        Some(path) => self.load(path).await,
+                        None => Err(PromptFailure::NoRecording(*voice_id)),
+                    }
+                }
+                Utterance::Speech { text } => self.speak(text).await,
+            };
+            match part {
+                Ok(prompt) => samples.extend_from_slice(prompt.samples()),
+                Err(failure) => failures.push(failure),
+            }
+        }
+        (Prompt::from_samples(samples), failures)
+    }
+}
