@@ -3,6 +3,7 @@
 //! files and voicemail (`GET /recordings/{call}`, `/voices/{id}`, `/voicemails/{call}`). Each
 //! checks the bearer token's permission and tenant; another enterprise's file is 404.
 
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -144,15 +145,21 @@ struct UploadForm {
     file: Option<Vec<u8>>,
 }
 
-async fn read_form(mut multipart: Multipart) -> Result<UploadForm, ApiError> {
-    let mut form = UploadForm::default();
-    let malformed = |e: axum::extract::multipart::MultipartError| match e.status() {
+/// Why an upload's body was refused, for a person.
+fn upload_refused(status: StatusCode, reason: &str) -> ApiError {
+    match status {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::validation(
             "file",
             format!("the upload is larger than {} MiB", MAX_UPLOAD_BYTES >> 20),
         ),
-        _ => ApiError::validation("file", format!("the upload is not a valid form: {e}")),
-    };
+        _ => ApiError::validation("file", format!("the upload is not a valid form: {reason}")),
+    }
+}
+
+async fn read_form(mut multipart: Multipart) -> Result<UploadForm, ApiError> {
+    let mut form = UploadForm::default();
+    let malformed =
+        |e: axum::extract::multipart::MultipartError| upload_refused(e.status(), &e.body_text());
     while let Some(field) = multipart.next_field().await.map_err(malformed)? {
         match field.name().unwrap_or_default() {
             "name" => form.name = Some(field.text().await.map_err(malformed)?),
@@ -170,12 +177,18 @@ async fn read_form(mut multipart: Multipart) -> Result<UploadForm, ApiError> {
 pub(crate) async fn upload_voice(
     State(server): State<Server>,
     headers: HeaderMap,
-    multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
     server.app.metrics.http_request();
     let caller = match authenticated(&server.app, &headers) {
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
+    };
+    let multipart = match multipart {
+        Ok(multipart) => multipart,
+        Err(rejection) => {
+            return upload_refused(rejection.status(), &rejection.body_text()).into_response()
+        }
     };
     match upload(&server.app, &caller, multipart).await {
         Ok(voice) => (

@@ -33,13 +33,11 @@ pub(crate) struct Server {
 /// The router of a node.
 pub fn router(app: App) -> Router {
     let schema = build_schema(app.clone());
-    // Uploads take larger bodies than the rest.
+    // Uploads take larger bodies than the rest; the multipart reader enforces their limit,
+    // so an oversized upload is told why in the usual error form.
     let uploads = Router::new()
         .route("/voices", post(files::upload_voice))
-        .layer(DefaultBodyLimit::max(files::MAX_UPLOAD_BYTES))
-        .layer(RequestBodyLimitLayer::new(
-            files::MAX_UPLOAD_BYTES + 64 * 1024,
-        ));
+        .layer(DefaultBodyLimit::max(files::MAX_UPLOAD_BYTES));
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphiql", get(graphiql))

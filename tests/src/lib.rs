@@ -173,6 +173,11 @@ impl TestServer {
         &self.sip
     }
 
+    /// Its data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.db.data_dir
+    }
+
     /// The base URL.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
@@ -244,7 +249,10 @@ impl TestServer {
             .send()
             .await?;
         let status = response.status().as_u16();
-        Ok((status, response.json().await?))
+        let body = response.text().await?;
+        let json = serde_json::from_str(&body)
+            .map_err(|e| anyhow!("upload answered {status} with {body:?}: {e}"))?;
+        Ok((status, json))
     }
 
     /// `GET path` with the bearer token: the status and the body.
