@@ -46,6 +46,28 @@ fn caller(steps: &[(u32, &str)]) -> String {
         .replace("ACTIONS", &actions)
 }
 
+/// [`caller`], but callcore hangs up at the end: the caller waits for its BYE.
+fn caller_released(steps: &[(u32, &str)]) -> String {
+    let scenario = caller(steps);
+    let start = scenario.find("<!-- HANGUP_START -->").unwrap_or(0);
+    let end = scenario.find("<!-- HANGUP_END -->").unwrap_or(scenario.len());
+    let released = r#"<recv request="BYE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  "#;
+    format!("{}{released}{}", &scenario[..start], &scenario[end..])
+}
+
 /// A local CRM answering every request with `answer` and noting the request lines.
 async fn crm(answer: Value) -> anyhow::Result<(u16, Arc<Mutex<Vec<String>>>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -137,14 +159,25 @@ struct Fixture {
     phone_port: u16,
     crm_seen: Arc<Mutex<Vec<String>>>,
     flow_id: String,
+    crm_port: u16,
+    welcome: String,
 }
 
 /// Enterprise `acme` (extension 1001 registered by SIPp), an approved welcome recording, the
 /// scenario's flow published, and DID 02161234567 routed to it.
 async fn fixture(backend: Backend) -> anyhow::Result<Fixture> {
+    fixture_with(backend, |_| {}).await
+}
+
+/// [`fixture`] on a node whose settings `adjust` changes.
+async fn fixture_with(
+    backend: Backend,
+    adjust: impl FnOnce(&mut api::config::Config),
+) -> anyhow::Result<Fixture> {
     // An IVR caller sends RTP only while it presses keys or speaks: a long media timeout.
     let server = TestServer::start_configured(TestDatabase::new(backend).await?, |config| {
         config.media_timeout_seconds = 30;
+        adjust(config);
     })
     .await?;
     let InboundSetup {
@@ -215,6 +248,8 @@ async fn fixture(backend: Backend) -> anyhow::Result<Fixture> {
         phone_port,
         crm_seen,
         flow_id,
+        crm_port,
+        welcome,
     })
 }
 
@@ -287,6 +322,7 @@ async fn a_caller_walks_the_flow_to_an_extension(backend: Backend) -> anyhow::Re
         phone_port,
         crm_seen,
         flow_id,
+        ..
     } = fixture(backend).await?;
     // The welcome (0.4 s) is not interruptible; the menu is: 9 is no option, 1 is. The
     // member number 2345 ends with #. The level is read out, then the transfer rings 1001.
@@ -455,7 +491,95 @@ async fn a_caller_leaves_a_voicemail(backend: Backend) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn entered_nodes(events: &[(String, Value)]) -> Vec<String> {
+    of_type(events, "IvrNodeEntered")
+        .iter()
+        .filter_map(|p| p["node"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn a_call_keeps_the_version_it_started_with(backend: Backend) -> anyhow::Result<()> {
+    let Fixture {
+        server,
+        boss,
+        flow_id,
+        crm_port,
+        welcome,
+        ..
+    } = fixture(backend).await?;
+    // Version 2 sends key 2 to the goodbye node instead of voicemail.
+    let mut v2 = flow(&welcome, crm_port);
+    v2["nodes"][1]["menu"]["options"][1]["next"] = json!("goodbye");
+    let publish = "mutation($id: ID!, $d: IvrDefinitionInput!) { publishIvrFlow(id: $id, name: \"总机导航\", definition: $d) { version } }";
+    // The call enters version 1; version 2 is published while it waits in the menu.
+    let scenario = caller(&[(3_500, "2"), (2_000, "")]);
+    let during = async {
+        tokio::time::sleep(Duration::from_millis(1_800)).await;
+        server
+            .ok(Some(&boss), publish, json!({ "id": flow_id, "d": v2.clone() }))
+            .await
+    };
+    let (called, published) = tokio::join!(call(&server, scenario, None), during);
+    called?;
+    ensure!(published?["publishIvrFlow"]["version"] == 2);
+    let first = latest_call_record(&server, &boss, "INBOUND", 1).await?;
+    let first = events(&server, Uuid::parse_str(first["id"].as_str().unwrap_or_default())?).await?;
+    ensure!(
+        of_type(&first, "IvrStarted")[0]["version"] == 1
+            && entered_nodes(&first) == ["welcome", "menu", "voicemail"],
+        "{first:?}"
+    );
+    // The next call runs version 2.
+    call(&server, caller_released(&[(1_500, "2")]), None).await?;
+    let second = latest_call_record(&server, &boss, "INBOUND", 2).await?;
+    let second =
+        events(&server, Uuid::parse_str(second["id"].as_str().unwrap_or_default())?).await?;
+    ensure!(
+        of_type(&second, "IvrStarted")[0]["version"] == 2
+            && entered_nodes(&second) == ["welcome", "menu", "goodbye"],
+        "{second:?}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+async fn without_tts_text_prompts_fail_as_events_and_the_call_goes_on(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let Fixture { server, boss, .. } = fixture_with(backend, |config| {
+        config.tts_program = "/nonexistent/espeak-ng".into();
+    })
+    .await?;
+    // The menu's text cannot be spoken; key 2 still leads to voicemail, whose text prompt
+    // fails too, and the message is recorded.
+    call(
+        &server,
+        caller(&[(1_500, "2"), (500, "audio"), (2_000, "")]),
+        None,
+    )
+    .await?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
+    let events = events(&server, Uuid::parse_str(record["id"].as_str().unwrap_or_default())?).await?;
+    ensure!(
+        entered_nodes(&events) == ["welcome", "menu", "voicemail"],
+        "{events:?}"
+    );
+    let failures = of_type(&events, "PromptFailed");
+    ensure!(
+        failures.len() >= 2
+            && failures.iter().all(|f| f["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("/nonexistent/espeak-ng could not run"))),
+        "{failures:?}"
+    );
+    ensure!(of_type(&events, "VoicemailRecorded").len() == 1, "{events:?}");
+    server.stop().await;
+    Ok(())
+}
+
 on_both_backends!(
     a_caller_walks_the_flow_to_an_extension,
-    a_caller_leaves_a_voicemail
+    a_caller_leaves_a_voicemail,
+    a_call_keeps_the_version_it_started_with,
+    without_tts_text_prompts_fail_as_events_and_the_call_goes_on
 );
