@@ -13,15 +13,28 @@ pub struct Metrics {
     events_appended: AtomicU64,
     login_failures: AtomicU64,
     errors: DashMap<&'static str, u64>,
-    /// IVR prompt starts: counts at or under each bound of [`PROMPT_START_BOUNDS_MS`].
-    prompt_start_buckets: [AtomicU64; PROMPT_START_BOUNDS_MS.len()],
+    /// IVR prompt starts: counts at or under each bound of [`PROMPT_START_BOUNDS_US`].
+    prompt_start_buckets: [AtomicU64; PROMPT_START_BOUNDS_US.len()],
     prompt_start_count: AtomicU64,
     prompt_start_sum_us: AtomicU64,
 }
 
-/// Bucket bounds (milliseconds) of the time from an IVR node being recorded to its prompt's
+/// Bucket bounds (microseconds) of the time from an IVR node being recorded to its prompt's
 /// first packet.
-pub const PROMPT_START_BOUNDS_MS: [u64; 8] = [1, 2, 5, 10, 20, 50, 100, 250];
+pub const PROMPT_START_BOUNDS_US: [u64; 12] = [
+    250, 500, 1_000, 2_000, 3_000, 5_000, 10_000, 20_000, 30_000, 50_000, 100_000, 250_000,
+];
+
+/// The prompt-start histogram at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptStarts {
+    /// `(bound in µs, starts at or under it)`, cumulative.
+    pub buckets: Vec<(u64, u64)>,
+    /// Starts in all.
+    pub count: u64,
+    /// Their sum in µs.
+    pub sum_us: u64,
+}
 
 impl Metrics {
     /// Counts an HTTP request.
@@ -47,13 +60,26 @@ impl Metrics {
     /// Notes how long an IVR prompt took to start after its node was recorded.
     pub fn prompt_started(&self, after: std::time::Duration) {
         let us = u64::try_from(after.as_micros()).unwrap_or(u64::MAX);
-        for (bucket, bound) in self.prompt_start_buckets.iter().zip(PROMPT_START_BOUNDS_MS) {
-            if us <= bound * 1_000 {
+        for (bucket, bound) in self.prompt_start_buckets.iter().zip(PROMPT_START_BOUNDS_US) {
+            if us <= bound {
                 bucket.fetch_add(1, Ordering::Relaxed);
             }
         }
         self.prompt_start_count.fetch_add(1, Ordering::Relaxed);
         self.prompt_start_sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// The prompt-start histogram now.
+    pub fn prompt_starts(&self) -> PromptStarts {
+        PromptStarts {
+            buckets: PROMPT_START_BOUNDS_US
+                .iter()
+                .zip(&self.prompt_start_buckets)
+                .map(|(bound, n)| (*bound, n.load(Ordering::Relaxed)))
+                .collect(),
+            count: self.prompt_start_count.load(Ordering::Relaxed),
+            sum_us: self.prompt_start_sum_us.load(Ordering::Relaxed),
+        }
     }
 
     /// Counts an error by code.
@@ -98,8 +124,8 @@ impl Metrics {
         }
         let name = "callcore_ivr_prompt_start_seconds";
         let _ = writeln!(out, "# HELP {name} Time from an IVR node being recorded to its prompt's first RTP packet.\n# TYPE {name} histogram");
-        for (bucket, bound) in self.prompt_start_buckets.iter().zip(PROMPT_START_BOUNDS_MS) {
-            let le = bound as f64 / 1_000.0;
+        for (bucket, bound) in self.prompt_start_buckets.iter().zip(PROMPT_START_BOUNDS_US) {
+            let le = bound as f64 / 1e6;
             let n = bucket.load(Ordering::Relaxed);
             let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
         }

@@ -50,7 +50,9 @@ fn caller(steps: &[(u32, &str)]) -> String {
 fn caller_released(steps: &[(u32, &str)]) -> String {
     let scenario = caller(steps);
     let start = scenario.find("<!-- HANGUP_START -->").unwrap_or(0);
-    let end = scenario.find("<!-- HANGUP_END -->").unwrap_or(scenario.len());
+    let end = scenario
+        .find("<!-- HANGUP_END -->")
+        .unwrap_or(scenario.len());
     let released = r#"<recv request="BYE"/>
   <send>
     <![CDATA[
@@ -516,14 +518,22 @@ async fn a_call_keeps_the_version_it_started_with(backend: Backend) -> anyhow::R
     let during = async {
         tokio::time::sleep(Duration::from_millis(1_800)).await;
         server
-            .ok(Some(&boss), publish, json!({ "id": flow_id, "d": v2.clone() }))
+            .ok(
+                Some(&boss),
+                publish,
+                json!({ "id": flow_id, "d": v2.clone() }),
+            )
             .await
     };
     let (called, published) = tokio::join!(call(&server, scenario, None), during);
     called?;
     ensure!(published?["publishIvrFlow"]["version"] == 2);
     let first = latest_call_record(&server, &boss, "INBOUND", 1).await?;
-    let first = events(&server, Uuid::parse_str(first["id"].as_str().unwrap_or_default())?).await?;
+    let first = events(
+        &server,
+        Uuid::parse_str(first["id"].as_str().unwrap_or_default())?,
+    )
+    .await?;
     ensure!(
         of_type(&first, "IvrStarted")[0]["version"] == 1
             && entered_nodes(&first) == ["welcome", "menu", "voicemail"],
@@ -532,8 +542,11 @@ async fn a_call_keeps_the_version_it_started_with(backend: Backend) -> anyhow::R
     // The next call runs version 2.
     call(&server, caller_released(&[(1_500, "2")]), None).await?;
     let second = latest_call_record(&server, &boss, "INBOUND", 2).await?;
-    let second =
-        events(&server, Uuid::parse_str(second["id"].as_str().unwrap_or_default())?).await?;
+    let second = events(
+        &server,
+        Uuid::parse_str(second["id"].as_str().unwrap_or_default())?,
+    )
+    .await?;
     ensure!(
         of_type(&second, "IvrStarted")[0]["version"] == 2
             && entered_nodes(&second) == ["welcome", "menu", "goodbye"],
@@ -559,7 +572,11 @@ async fn without_tts_text_prompts_fail_as_events_and_the_call_goes_on(
     )
     .await?;
     let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
-    let events = events(&server, Uuid::parse_str(record["id"].as_str().unwrap_or_default())?).await?;
+    let events = events(
+        &server,
+        Uuid::parse_str(record["id"].as_str().unwrap_or_default())?,
+    )
+    .await?;
     ensure!(
         entered_nodes(&events) == ["welcome", "menu", "voicemail"],
         "{events:?}"
@@ -572,7 +589,10 @@ async fn without_tts_text_prompts_fail_as_events_and_the_call_goes_on(
                 .is_some_and(|r| r.contains("/nonexistent/espeak-ng could not run"))),
         "{failures:?}"
     );
-    ensure!(of_type(&events, "VoicemailRecorded").len() == 1, "{events:?}");
+    ensure!(
+        of_type(&events, "VoicemailRecorded").len() == 1,
+        "{events:?}"
+    );
     server.stop().await;
     Ok(())
 }

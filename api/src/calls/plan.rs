@@ -495,3 +495,81 @@ async fn trunk_target(
             .then(|| (settings.username.clone(), settings.password.clone())),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+    use domain::ivr::{AreaRule, FlowDefinition, IvrNode, NodeAction};
+    use domain::policy::ivr::{CallFacts, IvrFact, IvrRun};
+
+    fn node(key: &str, action: NodeAction) -> IvrNode {
+        IvrNode {
+            key: key.into(),
+            name: key.into(),
+            number: String::new(),
+            action,
+        }
+    }
+
+    #[test]
+    fn callers_from_several_provinces_take_their_area_branch() {
+        let rule = |regions: &[&str], next: &str| AreaRule {
+            regions: regions.iter().map(|r| (*r).to_owned()).collect(),
+            next: next.into(),
+        };
+        let bye = |key: &str| node(key, NodeAction::Hangup { prompts: vec![] });
+        let flow = FlowDefinition {
+            entry: "area".into(),
+            variables: vec![],
+            nodes: vec![
+                node(
+                    "area",
+                    NodeAction::CallerArea {
+                        rules: vec![
+                            rule(&["广东省"], "south"),
+                            rule(&["北京市", "上海市"], "north_east"),
+                            rule(&["浙江省杭州市"], "hangzhou"),
+                        ],
+                        otherwise: Some("elsewhere".into()),
+                    },
+                ),
+                bye("south"),
+                bye("north_east"),
+                bye("hangzhou"),
+                bye("elsewhere"),
+            ],
+        };
+        let now = NaiveDate::from_ymd_opt(2026, 12, 1)
+            .and_then(|d| d.and_hms_opt(10, 0, 0))
+            .unwrap_or_default();
+        // Mobile numbers with and without the leading 0, landlines with their area codes.
+        let cases = [
+            ("013800138000", Some("北京市"), "north_east"),
+            ("15900001234", Some("广东省中山市"), "south"),
+            ("075512345678", Some("广东省深圳市"), "south"),
+            ("02161234567", Some("上海市"), "north_east"),
+            ("057188889999", Some("浙江省杭州市"), "hangzhou"),
+            ("09911234567", Some("新疆乌鲁木齐市"), "elsewhere"),
+            ("+12025550100", None, "elsewhere"),
+        ];
+        for (number, region, branch_to) in cases {
+            let e164 = domain::phone::normalize("from", number).unwrap_or_default();
+            let found = super::super::regions().region_of(&e164);
+            assert_eq!(found, region, "{number}");
+            let call = CallFacts {
+                caller_number: number.into(),
+                called_number: "02161230000".into(),
+                caller_region: found.map(str::to_owned),
+            };
+            let (_, step) = IvrRun::start(&flow, &call, now);
+            assert_eq!(
+                step.facts.last(),
+                Some(&IvrFact::NodeEntered {
+                    node: branch_to.into(),
+                    node_type: "hangup".into()
+                }),
+                "{number}"
+            );
+        }
+    }
+}

@@ -544,3 +544,119 @@ fn templates_are_filled_and_escaped() {
     assert_eq!(field(&value, "items.1.name").as_deref(), Some(""));
     assert_eq!(field(&value, "items.7.name"), None);
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::ivr::{CollectNode, IvrNode, MenuNode, MenuOption};
+
+    fn input() -> impl Strategy<Value = IvrInput> {
+        prop_oneof![
+            Just(IvrInput::PlaybackFinished),
+            prop::sample::select(vec!['0', '1', '2', '5', '9', '*', '#']).prop_map(IvrInput::Digit),
+            Just(IvrInput::Timeout),
+            (100u16..600, any::<bool>()).prop_map(|(status, json)| IvrInput::HttpAnswered {
+                status,
+                body: json.then(|| serde_json::json!({"data": {"level": 3, "agent": "1001"}})),
+            }),
+            Just(IvrInput::HttpFailed {
+                reason: "timeout".into()
+            }),
+            Just(IvrInput::TransferConnected),
+            Just(IvrInput::TransferFailed {
+                reason: "busy".into()
+            }),
+        ]
+    }
+
+    /// A flow that skipped validation: any node type, jumps to any key, missing ones included.
+    fn unchecked_flow() -> impl Strategy<Value = FlowDefinition> {
+        let key = prop::sample::select(vec!["n0", "n1", "n2", "n3", "gone"]);
+        let jump = prop::option::of(key.clone().prop_map(str::to_owned));
+        let action = prop_oneof![
+            jump.clone().prop_map(|next| NodeAction::Playback {
+                prompts: vec![],
+                next
+            }),
+            (key.clone(), jump.clone(), 0u32..3).prop_map(|(next, fail_next, max_attempts)| {
+                NodeAction::Menu(MenuNode {
+                    prompts: vec![text("菜单")],
+                    options: vec![MenuOption {
+                        key: '1',
+                        next: next.to_owned(),
+                    }],
+                    timeout_seconds: 1,
+                    invalid_prompts: vec![],
+                    max_attempts,
+                    fail_next,
+                })
+            }),
+            (jump.clone(), jump.clone(), 0u32..4, 0u32..4).prop_map(
+                |(next, fail_next, min, max)| {
+                    NodeAction::CollectDigits(CollectNode {
+                        prompts: vec![],
+                        min_digits: min,
+                        max_digits: max,
+                        terminator: Some('#'),
+                        timeout_seconds: 1,
+                        variable: "v".into(),
+                        next,
+                        fail_next,
+                    })
+                }
+            ),
+            jump.clone().prop_map(|otherwise| NodeAction::CallerArea {
+                rules: vec![],
+                otherwise
+            }),
+            Just(NodeAction::Hangup { prompts: vec![] }),
+        ];
+        (prop::collection::vec(action, 1..4), key).prop_map(|(actions, entry)| FlowDefinition {
+            entry: entry.to_owned(),
+            variables: vec![],
+            nodes: actions
+                .into_iter()
+                .enumerate()
+                .map(|(i, action)| IvrNode {
+                    key: format!("n{i}"),
+                    name: format!("n{i}"),
+                    number: String::new(),
+                    action,
+                })
+                .collect(),
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_input_on_the_sample_flow_is_taken_without_panic(
+            inputs in prop::collection::vec(input(), 0..60)
+        ) {
+            let flow = sample_flow();
+            let (mut run, _) = IvrRun::start(&flow, &caller(), tuesday_morning());
+            for input in inputs {
+                let step = run.step(&flow, &caller(), tuesday_morning(), input);
+                // Once over, the run stays over and does nothing more.
+                if run.is_done() {
+                    prop_assert!(run.step(&flow, &caller(), tuesday_morning(), IvrInput::Timeout)
+                        == IvrStep::default());
+                }
+                prop_assert!(step.facts.len() <= 3 * (MAX_JUMPS_PER_STEP + 1));
+            }
+        }
+
+        #[test]
+        fn an_unchecked_flow_never_spins_or_panics(
+            flow in unchecked_flow(),
+            inputs in prop::collection::vec(input(), 0..30)
+        ) {
+            let (mut run, step) = IvrRun::start(&flow, &caller(), tuesday_morning());
+            prop_assert!(step.facts.len() <= 3 * (MAX_JUMPS_PER_STEP + 1));
+            for input in inputs {
+                let step = run.step(&flow, &caller(), tuesday_morning(), input);
+                prop_assert!(step.facts.len() <= 3 * (MAX_JUMPS_PER_STEP + 1));
+            }
+        }
+    }
+}
