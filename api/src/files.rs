@@ -22,6 +22,8 @@ use crate::http::{auth_state, bearer, Server};
 
 /// Largest upload accepted (a few minutes of CD-quality stereo).
 pub const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
+/// What the multipart form adds around the file, at most.
+pub const FORM_OVERHEAD: usize = 64 * 1024;
 /// Longest recording accepted.
 pub const MAX_VOICE_SECONDS: u64 = 600;
 
@@ -74,26 +76,47 @@ fn visible<T: serde::de::DeserializeOwned>(
         .and_then(|doc| doc.decode())
 }
 
+/// A download of `model`'s document `id` for a caller holding `permission`: `file_of` names
+/// the document's file (and the download's name), or `None` when it has none.
+async fn download<T: serde::de::DeserializeOwned>(
+    server: &Server,
+    headers: &HeaderMap,
+    permission: Permission,
+    (model, what): (&str, &str),
+    id: &str,
+    file_of: impl FnOnce(T) -> Option<(String, String)>,
+) -> Response {
+    server.app.metrics.http_request();
+    let caller = match authenticated(&server.app, headers).and_then(|caller| {
+        caller.require(permission)?;
+        Ok(caller)
+    }) {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
+    match visible::<T>(&server.app, &caller, model, id).and_then(file_of) {
+        Some((file, name)) => wav_file(&server.app, &file, &name).await,
+        None => ApiError::NotFound(format!("{what} not found")).into_response(),
+    }
+}
+
 /// `GET /recordings/{call}`: a call's recording, for `recordings.listen`.
 pub(crate) async fn recording(
     State(server): State<Server>,
     Path(call): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    server.app.metrics.http_request();
-    let caller = match authenticated(&server.app, &headers) {
-        Ok(caller) => caller,
-        Err(error) => return error.into_response(),
-    };
-    if let Err(error) = caller.require(Permission::RecordingsListen) {
-        return error.into_response();
-    }
-    let record: Option<projections::CallRecordDoc> =
-        visible(&server.app, &caller, "call_records", &call);
-    match record.and_then(|r| r.recording.map(|file| (r.id, file))) {
-        Some((id, file)) => wav_file(&server.app, &file, &id.to_string()).await,
-        None => ApiError::NotFound("recording not found".into()).into_response(),
-    }
+    let file_of = |r: projections::CallRecordDoc| r.recording.map(|f| (f, r.id.to_string()));
+    let model = ("call_records", "recording");
+    download(
+        &server,
+        &headers,
+        Permission::RecordingsListen,
+        model,
+        &call,
+        file_of,
+    )
+    .await
 }
 
 /// `GET /voices/{id}`: a recording of the voice library, for `voice_library.read` (the
@@ -103,18 +126,17 @@ pub(crate) async fn voice(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    server.app.metrics.http_request();
-    let caller = match authenticated(&server.app, &headers) {
-        Ok(caller) => caller,
-        Err(error) => return error.into_response(),
-    };
-    if let Err(error) = caller.require(Permission::VoiceLibraryRead) {
-        return error.into_response();
-    }
-    match visible::<projections::VoiceDoc>(&server.app, &caller, "voices", &id) {
-        Some(voice) => wav_file(&server.app, &voice.file, &voice.id.to_string()).await,
-        None => ApiError::NotFound("recording not found".into()).into_response(),
-    }
+    let file_of = |v: projections::VoiceDoc| Some((v.file, v.id.to_string()));
+    let model = ("voices", "recording");
+    download(
+        &server,
+        &headers,
+        Permission::VoiceLibraryRead,
+        model,
+        &id,
+        file_of,
+    )
+    .await
 }
 
 /// `GET /voicemails/{call}`: a voicemail message, for `voicemail.read`.
@@ -123,18 +145,17 @@ pub(crate) async fn voicemail(
     Path(call): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    server.app.metrics.http_request();
-    let caller = match authenticated(&server.app, &headers) {
-        Ok(caller) => caller,
-        Err(error) => return error.into_response(),
-    };
-    if let Err(error) = caller.require(Permission::VoicemailRead) {
-        return error.into_response();
-    }
-    match visible::<projections::VoicemailDoc>(&server.app, &caller, "voicemails", &call) {
-        Some(message) => wav_file(&server.app, &message.file, &message.call_id.to_string()).await,
-        None => ApiError::NotFound("voicemail not found".into()).into_response(),
-    }
+    let file_of = |m: projections::VoicemailDoc| Some((m.file, m.call_id.to_string()));
+    let model = ("voicemails", "voicemail");
+    download(
+        &server,
+        &headers,
+        Permission::VoicemailRead,
+        model,
+        &call,
+        file_of,
+    )
+    .await
 }
 
 /// What an upload carried.
@@ -184,6 +205,15 @@ pub(crate) async fn upload_voice(
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };
+    // A body declared too large is refused before it is read: a client that sent
+    // `Expect: 100-continue` (curl does for large files) gets the answer without uploading.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_UPLOAD_BYTES + FORM_OVERHEAD) {
+        return upload_refused(StatusCode::PAYLOAD_TOO_LARGE, "").into_response();
+    }
     let multipart = match multipart {
         Ok(multipart) => multipart,
         Err(rejection) => {
@@ -226,6 +256,9 @@ async fn upload(
         .file
         .filter(|f| !f.is_empty())
         .ok_or_else(|| ApiError::validation("file", "is required"))?;
+    if bytes.len() > MAX_UPLOAD_BYTES {
+        return Err(upload_refused(StatusCode::PAYLOAD_TOO_LARGE, ""));
+    }
     let name_taken = || -> Result<bool, ApiError> {
         Ok(app
             .models

@@ -37,7 +37,9 @@ pub fn router(app: App) -> Router {
     // so an oversized upload is told why in the usual error form.
     let uploads = Router::new()
         .route("/voices", post(files::upload_voice))
-        .layer(DefaultBodyLimit::max(files::MAX_UPLOAD_BYTES));
+        .layer(DefaultBodyLimit::max(
+            files::MAX_UPLOAD_BYTES + files::FORM_OVERHEAD,
+        ));
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphiql", get(graphiql))

@@ -94,3 +94,29 @@ pub fn request(stream: Uuid, version: i64, n: usize) -> AppendRequest {
         metadata: Metadata::new(Some(Uuid::from_u128(1)), None),
     }
 }
+
+/// CPU time of this process so far (user + system), from /proc.
+pub fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // Fields after the command name: utime is the 12th, stime the 13th (0-based 11 and 12).
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// A UDP port free on loopback now.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}

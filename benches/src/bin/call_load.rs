@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use benches::{cpu_time, free_port};
 use clap::Parser;
 use serde_json::json;
 use tests::{inbound_setup, Backend, TestServer};
@@ -43,31 +44,6 @@ fn write_tone(path: &std::path::Path, seconds: u32) -> anyhow::Result<()> {
     });
     std::fs::write(path, samples.collect::<Vec<u8>>())?;
     Ok(())
-}
-
-/// CPU time of this process so far (user + system), from /proc.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // Fields after the command name: utime is the 12th, stime the 13th (0-based 11 and 12).
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {

@@ -6,10 +6,11 @@
 //! `cargo run --release -p benches --bin ivr_load -- --backend sqlite --rate 20 --calls 400`
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use api::metrics::PromptStarts;
+use benches::{cpu_time, free_port};
 use clap::Parser;
 use serde_json::json;
 use tests::{inbound_setup, Backend, TestDatabase, TestServer};
@@ -87,30 +88,6 @@ const CALLER: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
   </send>
 </scenario>
 "#;
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// CPU time of this process so far (user + system), from /proc.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
-}
 
 fn sipp(dir: &std::path::Path, target: &str, rate: u32, calls: u32) -> anyhow::Result<i32> {
     let output = Command::new("sipp")

@@ -362,14 +362,12 @@ impl IvrRun {
                 NodeAction::Transfer(transfer),
             ) => {
                 self.branch(&node, format!("failed: {reason}"), &mut step);
-                let next = transfer.failure_next.clone();
                 let items = utterances(&transfer.failure_prompts, self, call, now);
-                if items.is_empty() {
+                let next = transfer.failure_next.clone();
+                // Nothing to play: the music under the transfer stops, the call goes on.
+                if let Some(next) = self.play_then_jump(items, next, &mut step) {
                     step.actions.push(IvrAction::StopPlayback);
                     self.jump(flow, call, now, next, &mut step);
-                } else {
-                    step.actions.push(play(items, false));
-                    self.waiting = Waiting::Prompts(AfterPrompts::Jump(next));
                 }
             }
             (Waiting::Voicemail, IvrInput::Timeout, _) => self.finish(&mut step),
@@ -420,14 +418,43 @@ impl IvrRun {
         self.branch(node, why, step);
         let mut items = utterances(&menu.invalid_prompts, self, call, now);
         items.extend(utterances(&menu.prompts, self, call, now));
+        self.ask(items, AfterPrompts::MenuKey, menu.timeout_seconds, step);
+    }
+
+    /// Plays `items` (not interruptible), then goes to `next`; with nothing to play, returns
+    /// `Some(next)` for the caller to jump at once.
+    fn play_then_jump(
+        &mut self,
+        items: Vec<Utterance>,
+        next: Option<String>,
+        step: &mut IvrStep,
+    ) -> Option<Option<String>> {
         if items.is_empty() {
-            self.waiting = Waiting::MenuKey;
-            step.actions.push(IvrAction::StartTimer {
-                seconds: menu.timeout_seconds,
-            });
+            return Some(next);
+        }
+        step.actions.push(play(items, false));
+        self.waiting = Waiting::Prompts(AfterPrompts::Jump(next));
+        None
+    }
+
+    /// Plays `items` (a key interrupts them), then waits `seconds` for the input `after`
+    /// names: a menu key or digits.
+    fn ask(
+        &mut self,
+        items: Vec<Utterance>,
+        after: AfterPrompts,
+        seconds: u32,
+        step: &mut IvrStep,
+    ) {
+        if items.is_empty() {
+            self.waiting = match after {
+                AfterPrompts::Digits => Waiting::Digits,
+                _ => Waiting::MenuKey,
+            };
+            step.actions.push(IvrAction::StartTimer { seconds });
         } else {
             step.actions.push(play(items, true));
-            self.waiting = Waiting::Prompts(AfterPrompts::MenuKey);
+            self.waiting = Waiting::Prompts(after);
         }
     }
 
@@ -502,46 +529,20 @@ impl IvrRun {
                 next,
             } => {
                 let items = prompts(self, list);
-                if items.is_empty() {
-                    return Some(next.clone());
-                }
-                step.actions.push(play(items, false));
-                self.waiting = Waiting::Prompts(AfterPrompts::Jump(next.clone()));
-                None
+                self.play_then_jump(items, next.clone(), step)
             }
             NodeAction::Hangup { prompts: list } => {
                 let items = prompts(self, list);
-                if items.is_empty() {
-                    return Some(None);
-                }
-                step.actions.push(play(items, false));
-                self.waiting = Waiting::Prompts(AfterPrompts::Jump(None));
-                None
+                self.play_then_jump(items, None, step)
             }
             NodeAction::Menu(menu) => {
                 let items = prompts(self, &menu.prompts);
-                if items.is_empty() {
-                    self.waiting = Waiting::MenuKey;
-                    step.actions.push(IvrAction::StartTimer {
-                        seconds: menu.timeout_seconds,
-                    });
-                } else {
-                    step.actions.push(play(items, true));
-                    self.waiting = Waiting::Prompts(AfterPrompts::MenuKey);
-                }
+                self.ask(items, AfterPrompts::MenuKey, menu.timeout_seconds, step);
                 None
             }
             NodeAction::CollectDigits(collect) => {
                 let items = prompts(self, &collect.prompts);
-                if items.is_empty() {
-                    self.waiting = Waiting::Digits;
-                    step.actions.push(IvrAction::StartTimer {
-                        seconds: collect.timeout_seconds,
-                    });
-                } else {
-                    step.actions.push(play(items, true));
-                    self.waiting = Waiting::Prompts(AfterPrompts::Digits);
-                }
+                self.ask(items, AfterPrompts::Digits, collect.timeout_seconds, step);
                 None
             }
             NodeAction::Voicemail {
@@ -603,13 +604,7 @@ impl IvrRun {
                     // The variable holds nothing: the transfer fails at once.
                     self.branch(node, "failed: the variable is empty".into(), step);
                     let items = prompts(self, &transfer.failure_prompts);
-                    if items.is_empty() {
-                        return Some(transfer.failure_next.clone());
-                    }
-                    step.actions.push(play(items, false));
-                    self.waiting =
-                        Waiting::Prompts(AfterPrompts::Jump(transfer.failure_next.clone()));
-                    return None;
+                    return self.play_then_jump(items, transfer.failure_next.clone(), step);
                 };
                 let items = prompts(self, &transfer.prompts);
                 if !items.is_empty() {
