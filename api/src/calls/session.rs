@@ -242,6 +242,7 @@ pub async fn run(
         reply(500, "Server Internal Error");
         return None;
     };
+    let first_recorded = std::time::Instant::now();
     if let Some(CallEvent::CallRefused { cause, .. }) = events.first() {
         let (status, reason) = status_for(cause);
         reply(status, reason);
@@ -331,26 +332,19 @@ pub async fn run(
         ivr: None,
         voicemail: false,
     };
-    let started = match routed {
-        Routed::Leg(target) => {
+    let started = match (routed, ivr_start) {
+        (Routed::Leg(target), _) => {
             let name = session.next_leg_name();
             session.ring(target, name);
             Flow::Continue
         }
-        Routed::Ivr(entry) => {
+        (Routed::Ivr(entry), Some((run, actions))) => {
             session.answer_a_locally();
-            let (run, actions) = match ivr_start {
-                Some(start) => start,
-                None => (
-                    IvrRun::start(&entry.definition, &entry.facts, local_now(entry.time_zone)).0,
-                    Vec::new(),
-                ),
-            };
             session.ivr = Some(IvrDriver::new(entry, run, notify));
-            session
-                .ivr_actions(actions, std::time::Instant::now())
-                .await
+            session.ivr_actions(actions, first_recorded).await
         }
+        // The entry step is planned whenever the route names a flow.
+        (Routed::Ivr(_), None) => Flow::Done,
     };
     if started == Flow::Continue {
         session.run(&mut inbox, digits, notices).await;

@@ -1,3 +1,6 @@
+//! The flow aggregate and the checks of a flow, given/when/then, with the sample flow the
+//! interpreter tests walk.
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveTime, Utc};

@@ -1,3 +1,6 @@
+//! The interpreter stepped by hand through the sample flow, time conditions on a fixed clock,
+//! caller areas, and property tests over random inputs and unchecked flows.
+
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 
 use super::*;
