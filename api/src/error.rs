@@ -234,6 +234,30 @@ impl From<domain::ivr::IvrFlowError> for ApiError {
     }
 }
 
+impl From<domain::queue::QueueError> for ApiError {
+    fn from(e: domain::queue::QueueError) -> Self {
+        use domain::queue::QueueError as E;
+        match e {
+            E::Invalid(f) => f.into(),
+            E::NotFound => ApiError::NotFound(e.to_string()),
+            E::NameTaken => ApiError::validation("name", e.to_string()),
+            E::AlreadyExists | E::InUse(_) => ApiError::Conflict(e.to_string()),
+        }
+    }
+}
+
+impl From<domain::agent::AgentError> for ApiError {
+    fn from(e: domain::agent::AgentError) -> Self {
+        use domain::agent::AgentError as E;
+        match e {
+            E::NotPermitted => ApiError::Forbidden(e.to_string()),
+            E::NotSignedIn | E::Occupied | E::Busy | E::NotTheCall => {
+                ApiError::Conflict(e.to_string())
+            }
+        }
+    }
+}
+
 impl From<domain::voice::VoiceError> for ApiError {
     fn from(e: domain::voice::VoiceError) -> Self {
         use domain::voice::VoiceError as E;

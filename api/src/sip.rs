@@ -95,6 +95,14 @@ pub async fn start(
         stats.clone(),
         until_stopped(stopped.clone()),
     ));
+    let dispatcher = (app.clone(), calls.clone(), until_stopped(stopped.clone()));
+    tokio::spawn(async move {
+        let (app, calls, stopped) = dispatcher;
+        tokio::select! {
+            () = calls::acd::dispatch(app, calls) => {}
+            () = stopped => {}
+        }
+    });
     tokio::spawn(sweep(app, until_stopped(stopped)));
     info!(%addr, "SIP listening (UDP and TCP)");
     Ok(SipHandle {

@@ -77,6 +77,18 @@ pub enum Cause {
     NodeRestart,
 }
 
+/// How a caller left a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueOutcome {
+    /// An agent answered.
+    Answered,
+    /// The caller hung up while waiting (abandoned).
+    Abandoned,
+    /// The queue timeout ran out.
+    Timeout,
+}
+
 /// Which side ended a leg.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -135,6 +147,8 @@ pub struct CallState {
     pub voicemail: Option<String>,
     /// The IVR flow the call is in, if any.
     pub ivr: Option<Uuid>,
+    /// The queue the caller waits in, if any.
+    pub queue: Option<Uuid>,
     /// When the first leg was offered.
     pub offered_at: Option<DateTime<Utc>>,
 }
@@ -294,6 +308,26 @@ pub enum CallCommand {
     StopVoicemail {
         /// Recorded length in milliseconds.
         duration_ms: u64,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The caller enters a queue, unless it holds as many callers as it allows.
+    EnterQueue {
+        /// The queue.
+        queue_id: Uuid,
+        /// Callers waiting in it now (looked up in the node's hot state).
+        waiting: u32,
+        /// Its limit (最大等待数).
+        max_waiting: u32,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The caller leaves its queue.
+    LeaveQueue {
+        /// How.
+        outcome: QueueOutcome,
+        /// The extension that answered (`Answered`).
+        agent: Option<Uuid>,
         /// When.
         at: DateTime<Utc>,
     },
@@ -491,6 +525,31 @@ pub enum CallEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// The caller entered a queue.
+    QueueEntered {
+        /// The queue.
+        queue_id: Uuid,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The queue was full: the caller did not enter it.
+    QueueFull {
+        /// The queue.
+        queue_id: Uuid,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The caller left its queue.
+    QueueLeft {
+        /// The queue.
+        queue_id: Uuid,
+        /// How.
+        outcome: QueueOutcome,
+        /// The extension that answered.
+        agent: Option<Uuid>,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// A leg ended.
     LegHungUp {
         /// The leg.
@@ -568,6 +627,14 @@ fn hang_up(
         .iter()
         .any(|(name, s)| name != leg && *s != LegState::Ended);
     if !others_up {
+        if let Some(queue_id) = state.queue {
+            events.push(CallEvent::QueueLeft {
+                queue_id,
+                outcome: QueueOutcome::Abandoned,
+                agent: None,
+                at,
+            });
+        }
         if let Some(file) = &state.voicemail {
             events.push(CallEvent::VoicemailRecorded {
                 file: file.clone(),
@@ -652,7 +719,8 @@ impl esrs::Aggregate for Call {
                 C::Hangup { .. }
                 | C::CloseAfterRestart { .. }
                 | C::StopRecording { .. }
-                | C::StopVoicemail { .. } => Ok(vec![]),
+                | C::StopVoicemail { .. }
+                | C::LeaveQueue { .. } => Ok(vec![]),
                 _ => Err(CallError::Ended),
             };
         }
@@ -804,8 +872,35 @@ impl esrs::Aggregate for Call {
                 }],
                 None => vec![],
             }),
+            C::EnterQueue {
+                queue_id,
+                waiting,
+                max_waiting,
+                at,
+            } => Ok(if waiting >= max_waiting {
+                vec![E::QueueFull { queue_id, at }]
+            } else {
+                vec![E::QueueEntered { queue_id, at }]
+            }),
+            C::LeaveQueue { outcome, agent, at } => Ok(match state.queue {
+                Some(queue_id) => vec![E::QueueLeft {
+                    queue_id,
+                    outcome,
+                    agent,
+                    at,
+                }],
+                None => vec![],
+            }),
             C::CloseAfterRestart { at } => {
                 let mut events = Vec::new();
+                if let Some(queue_id) = state.queue {
+                    events.push(E::QueueLeft {
+                        queue_id,
+                        outcome: QueueOutcome::Abandoned,
+                        agent: None,
+                        at,
+                    });
+                }
                 if let Some(file) = &state.voicemail {
                     events.push(E::VoicemailRecorded {
                         file: file.clone(),
@@ -870,6 +965,9 @@ impl esrs::Aggregate for Call {
             | E::IvrBranchTaken { .. }
             | E::PromptFailed { .. } => {}
             E::IvrStarted { flow_id, .. } => state.ivr = Some(flow_id),
+            E::QueueEntered { queue_id, .. } => state.queue = Some(queue_id),
+            E::QueueLeft { .. } => state.queue = None,
+            E::QueueFull { .. } => {}
             E::VoicemailStarted { file, .. } => state.voicemail = Some(file),
             E::VoicemailRecorded { .. } => state.voicemail = None,
             E::RecordingStarted { file, .. } => state.recording = Some(file),
@@ -883,6 +981,7 @@ impl esrs::Aggregate for Call {
                 state.ended = true;
                 state.recording = None;
                 state.voicemail = None;
+                state.queue = None;
             }
         }
         state

@@ -41,6 +41,12 @@ pub fn extension_id(enterprise_id: Uuid, number: &str) -> Uuid {
     )
 }
 
+/// The stream id of the agent seat of extension `extension_id` (the extension's own stream
+/// holds its settings and bindings).
+pub fn agent_id(extension_id: Uuid) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("agent:{extension_id}").as_bytes())
+}
+
 /// The id of the number whose E.164 form is `e164`.
 pub fn number_id(e164: &str) -> Uuid {
     Uuid::new_v5(&NAMESPACE, format!("number:{e164}").as_bytes())

@@ -5,6 +5,7 @@
 //! contract (each variant has a stable `type` name).
 
 pub mod account;
+pub mod agent;
 pub mod announcement;
 pub mod call;
 pub mod enterprise;
@@ -15,6 +16,7 @@ pub mod number;
 pub mod permission;
 pub mod phone;
 pub mod policy;
+pub mod queue;
 pub mod region;
 pub mod role;
 pub mod route;

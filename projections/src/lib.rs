@@ -14,6 +14,7 @@ pub use docs::{Doc, Docs};
 pub use error::ProjectionError;
 pub use models::{
     accounts::AccountDoc,
+    agents::AgentDoc,
     all_projections,
     announcements::AnnouncementDoc,
     audit_log::AuditEntry,
@@ -24,6 +25,7 @@ pub use models::{
     extensions::ExtensionDoc,
     ivr_flows::IvrFlowDoc,
     numbers::NumberDoc,
+    queues::QueueDoc,
     roles::RoleDoc,
     routes::RouteDoc,
     sessions::SessionDoc,

@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveTime, Utc};
 use domain::account::{AccountEvent, AccountProfile, SessionEnd};
+use domain::agent::{AgentEvent, Endpoint, WorkState};
 use domain::announcement::{AnnouncementContent, AnnouncementEvent};
-use domain::call::{CallEvent, Cause, Direction, Party, Side};
+use domain::call::{CallEvent, Cause, Direction, Party, QueueOutcome, Side};
 use domain::enterprise::EnterpriseEvent;
 use domain::extension::{
     Binding, ExtensionEvent, ExtensionSettings, PopTiming, ScreenPop, UnbindReason,
@@ -18,6 +19,7 @@ use domain::ivr::{
     SystemVariable, TimeRule, TransferNode, TransferTarget,
 };
 use domain::number::{NumberAssignment, NumberEvent};
+use domain::queue::{DistributionRule, QueueEvent, QueueOverflow, QueueSettings};
 use domain::role::RoleEvent;
 use domain::route::{Destination, RouteEvent, RouteSettings};
 use domain::trunk::{TrunkEvent, TrunkSettings};
@@ -94,6 +96,9 @@ fn call_variant(e: &CallEvent) -> usize {
         CallEvent::PromptFailed { .. } => 18,
         CallEvent::VoicemailStarted { .. } => 19,
         CallEvent::VoicemailRecorded { .. } => 20,
+        CallEvent::QueueEntered { .. } => 21,
+        CallEvent::QueueFull { .. } => 22,
+        CallEvent::QueueLeft { .. } => 23,
     }
 }
 
@@ -261,6 +266,28 @@ fn every_node() -> FlowDefinition {
             ),
             node("bye", NodeAction::Hangup { prompts }),
         ],
+    }
+}
+
+fn queue_variant(e: &QueueEvent) -> usize {
+    match e {
+        QueueEvent::QueueCreated { .. } => 0,
+        QueueEvent::QueueUpdated { .. } => 1,
+        QueueEvent::QueueMembersSet { .. } => 2,
+        QueueEvent::QueueDeleted { .. } => 3,
+    }
+}
+
+fn agent_variant(e: &AgentEvent) -> usize {
+    match e {
+        AgentEvent::AgentSignedIn { .. } => 0,
+        AgentEvent::AgentSignedOut { .. } => 1,
+        AgentEvent::AgentStateChanged { .. } => 2,
+        AgentEvent::AgentOffered { .. } => 3,
+        AgentEvent::AgentAnswered { .. } => 4,
+        AgentEvent::AgentMissed { .. } => 5,
+        AgentEvent::AgentOfferWithdrawn { .. } => 6,
+        AgentEvent::AgentCallEnded { .. } => 7,
     }
 }
 
@@ -588,9 +615,23 @@ fn stored_json_of_every_event_variant_matches_the_golden_file() {
                     duration_ms: Some(12_000),
                     at: at(),
                 },
+                CallEvent::QueueEntered {
+                    queue_id: id(4),
+                    at: at(),
+                },
+                CallEvent::QueueFull {
+                    queue_id: id(4),
+                    at: at(),
+                },
+                CallEvent::QueueLeft {
+                    queue_id: id(4),
+                    outcome: QueueOutcome::Answered,
+                    agent: Some(id(3)),
+                    at: at(),
+                },
             ],
             call_variant,
-            21,
+            24,
         ),
     );
     all.insert(
@@ -613,6 +654,94 @@ fn stored_json_of_every_event_variant_matches_the_golden_file() {
             ],
             ivr_flow_variant,
             3,
+        ),
+    );
+    let queue = QueueSettings {
+        name: "售后".into(),
+        max_waiting: 10,
+        hold_music: Some(id(7)),
+        waiting_prompt: Some(id(8)),
+        prompt_interval_seconds: 30,
+        rule: DistributionRule::RoundRobin,
+        web_auto_answer: true,
+        announce_agent_number: true,
+        excluded_states: BTreeSet::from([WorkState::Break, WorkState::Away]),
+        queue_timeout_seconds: 60,
+        overflow: QueueOverflow::Flow { flow_id: id(5) },
+        agent_ring_timeout_seconds: 20,
+        max_missed_offers: 3,
+        screen_pop: "https://crm.example/pop?caller={caller}".into(),
+    };
+    all.insert(
+        "queue",
+        samples(
+            vec![
+                QueueEvent::QueueCreated {
+                    enterprise_id: id(1),
+                    settings: queue.clone(),
+                    at: at(),
+                },
+                QueueEvent::QueueUpdated {
+                    settings: QueueSettings {
+                        overflow: QueueOverflow::Message { voice_id: id(9) },
+                        ..queue.clone()
+                    },
+                    at: at(),
+                },
+                QueueEvent::QueueMembersSet {
+                    members: vec![id(3), id(6)],
+                    at: at(),
+                },
+                QueueEvent::QueueDeleted { at: at() },
+            ],
+            queue_variant,
+            4,
+        ),
+    );
+    all.insert(
+        "agent",
+        samples(
+            vec![
+                AgentEvent::AgentSignedIn {
+                    extension_id: id(3),
+                    enterprise_id: id(1),
+                    account_id: id(2),
+                    endpoint: Endpoint::SipPhone,
+                    at: at(),
+                },
+                AgentEvent::AgentSignedOut {
+                    account_id: id(2),
+                    at: at(),
+                },
+                AgentEvent::AgentStateChanged {
+                    state: WorkState::Break,
+                    reason: Some("3 offers missed in a row".into()),
+                    at: at(),
+                },
+                AgentEvent::AgentOffered {
+                    call_id: id(10),
+                    queue_id: id(4),
+                    at: at(),
+                },
+                AgentEvent::AgentAnswered {
+                    call_id: id(10),
+                    at: at(),
+                },
+                AgentEvent::AgentMissed {
+                    call_id: id(10),
+                    at: at(),
+                },
+                AgentEvent::AgentOfferWithdrawn {
+                    call_id: id(10),
+                    at: at(),
+                },
+                AgentEvent::AgentCallEnded {
+                    call_id: id(10),
+                    at: at(),
+                },
+            ],
+            agent_variant,
+            8,
         ),
     );
     all.insert(

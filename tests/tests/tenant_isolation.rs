@@ -20,6 +20,7 @@ struct Foreign {
     announcement: String,
     flow: String,
     voice: String,
+    queue: String,
 }
 
 async fn enterprise(
@@ -131,9 +132,20 @@ async fn seed_b(
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let queue = server
+        .ok(
+            Some(b_admin),
+            &format!("mutation {{ createQueue(settings: {QUEUE_SETTINGS}) {{ id }} }}"),
+            json!({}),
+        )
+        .await?["createQueue"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     Ok(Foreign {
         flow,
         voice,
+        queue,
         route,
         number,
         trunk,
@@ -145,6 +157,9 @@ async fn seed_b(
     })
 }
 
+/// Queue settings as GraphQL input.
+const QUEUE_SETTINGS: &str = "{ name: \"B queue\", maxWaiting: 5, promptIntervalSeconds: 0, rule: LONGEST_IDLE, webAutoAnswer: false, announceAgentNumber: false, excludedStates: [BREAK], queueTimeoutSeconds: 60, overflow: RELEASE, agentRingTimeoutSeconds: 20, maxMissedOffers: 3, screenPop: \"\" }";
+
 /// (root field, operation, expected code or "" for "succeeds but shows nothing of B").
 fn walk(b: &Foreign) -> Vec<(&'static str, String, &'static str)> {
     let e = &b.enterprise;
@@ -153,7 +168,7 @@ fn walk(b: &Foreign) -> Vec<(&'static str, String, &'static str)> {
     let n = &b.announcement;
     let x = &b.extension;
     let (rt, nb, tk) = (&b.route, &b.number, &b.trunk);
-    let (f, v) = (&b.flow, &b.voice);
+    let (f, v, q) = (&b.flow, &b.voice, &b.queue);
     let definition = "{ entry: \"a\", variables: [], nodes: [{ key: \"a\", name: \"a\", number: \"\", type: HANGUP, hangup: { prompts: [] } }] }";
     vec![
         ("ivrFlows", format!("{{ ivrFlows(filter: {{ enterpriseId: \"{e}\" }}) {{ totalCount }} }}"), "NOT_FOUND"),
@@ -162,6 +177,17 @@ fn walk(b: &Foreign) -> Vec<(&'static str, String, &'static str)> {
         ("createIvrFlow", format!("mutation {{ createIvrFlow(name: \"x\", enterpriseId: \"{e}\") {{ id }} }}"), "NOT_FOUND"),
         ("publishIvrFlow", format!("mutation {{ publishIvrFlow(id: \"{f}\", name: \"x\", definition: {definition}) {{ id }} }}"), "NOT_FOUND"),
         ("deleteIvrFlow", format!("mutation {{ deleteIvrFlow(id: \"{f}\") }}"), "NOT_FOUND"),
+        ("queues", format!("{{ queues(filter: {{ enterpriseId: \"{e}\" }}) {{ totalCount }} }}"), "NOT_FOUND"),
+        ("queues", "{ queues { edges { node { id settings { name } memberIds } } } }".into(), ""),
+        ("queue", format!("{{ queue(id: \"{q}\") {{ id }} }}"), "NOT_FOUND"),
+        ("createQueue", format!("mutation {{ createQueue(enterpriseId: \"{e}\", settings: {QUEUE_SETTINGS}) {{ id }} }}"), "NOT_FOUND"),
+        ("updateQueue", format!("mutation {{ updateQueue(id: \"{q}\", settings: {QUEUE_SETTINGS}) {{ id }} }}"), "NOT_FOUND"),
+        ("setQueueMembers", format!("mutation {{ setQueueMembers(id: \"{q}\", extensionIds: [\"{x}\"]) {{ id }} }}"), "NOT_FOUND"),
+        ("deleteQueue", format!("mutation {{ deleteQueue(id: \"{q}\") }}"), "NOT_FOUND"),
+        ("myAgent", "{ myAgent { extensionId } }".into(), ""),
+        ("signIn", format!("mutation {{ signIn(extensionId: \"{x}\") {{ extensionId }} }}"), "NOT_FOUND"),
+        ("signOut", "mutation { signOut }".into(), "CONFLICT"),
+        ("setWorkState", "mutation { setWorkState(state: BREAK) { extensionId } }".into(), "CONFLICT"),
         ("voices", format!("{{ voices(filter: {{ enterpriseId: \"{e}\" }}) {{ totalCount }} }}"), "NOT_FOUND"),
         ("voices", "{ voices { edges { node { id name url } } } }".into(), ""),
         ("voice", format!("{{ voice(id: \"{v}\") {{ id }} }}"), "NOT_FOUND"),
@@ -300,6 +326,7 @@ async fn a_tenant_never_reaches_another(backend: Backend) -> anyhow::Result<()> 
                 &b.extension,
                 &b.flow,
                 &b.voice,
+                &b.queue,
             ] {
                 ensure!(!text.contains(id.as_str()), "{field} revealed {id}: {text}");
             }

@@ -67,7 +67,7 @@ impl IvrDriver {
         }
     }
 
-    fn stop_playback(&mut self) {
+    pub(super) fn stop_playback(&mut self) {
         if let Some(task) = self.playback.take() {
             task.abort();
         }
@@ -352,10 +352,11 @@ impl Session {
             TransferTo::ExtensionNumber(number) => {
                 plan::extension_by_number(&self.app, self.enterprise, &number, &caller).await
             }
-            TransferTo::Queue(_) => {
-                return Some(IvrInput::TransferFailed {
-                    reason: "queues are not available yet".into(),
-                })
+            TransferTo::Queue(queue_id) => {
+                if let Some(ivr) = self.ivr.as_mut() {
+                    ivr.stop_playback(); // the queue's music takes over
+                }
+                return self.transfer_to_queue(queue_id).await;
             }
         };
         let target = match target {

@@ -3,11 +3,13 @@
 //! [`plan`] decides where the call goes from the read models, [`session`] runs it as a B2BUA
 //! with anchored media, and [`dialog`] builds the requests of each leg's dialog.
 
+pub mod acd;
 pub mod dialog;
 mod ivr;
 pub mod journal;
 pub mod plan;
 pub mod prompts;
+mod queue;
 pub mod session;
 
 use std::net::{IpAddr, SocketAddr};
@@ -42,6 +44,10 @@ pub enum CallInput {
     Response(Response),
     /// An ACK of a 2xx.
     Ack(Request),
+    /// The dispatcher offers the waiting caller to a queue member.
+    Offer(acd::QueueOffer),
+    /// callcore releases the caller (after a queue's overflow message).
+    Release,
 }
 
 /// Who sent a new INVITE.
@@ -114,6 +120,8 @@ pub struct Calls {
     pub http: reqwest::Client,
     /// The number → region table.
     pub regions: &'static RegionTable,
+    /// The callers waiting in queues.
+    pub acd: acd::Acd,
     /// RTP packets relayed from callers to callees by calls that have ended.
     pub relayed_to_callee: AtomicU64,
     /// RTP packets relayed from callees to callers by calls that have ended.
@@ -136,6 +144,7 @@ impl Calls {
                 .build()
                 .unwrap_or_default(),
             regions: regions(),
+            acd: acd::Acd::default(),
             relayed_to_callee: AtomicU64::default(),
             relayed_to_caller: AtomicU64::default(),
         }

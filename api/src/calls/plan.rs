@@ -41,6 +41,8 @@ pub enum Routed {
     Leg(Target),
     /// An IVR flow: callcore answers the caller and runs it.
     Ivr(IvrEntry),
+    /// A queue: callcore answers the caller, who waits for an agent.
+    Queue(Uuid),
 }
 
 /// An IVR flow a call enters, with the facts it starts from.
@@ -174,7 +176,7 @@ pub async fn from_trunk(app: &App, calls: &Arc<Calls>, invite: &Request) -> Resu
         Destination::Ivr { flow_id } => {
             ivr_entry(app, calls, &route, flow_id, &caller_number, &did).map(Routed::Ivr)
         }
-        Destination::Queue { .. } => Err(Cause::Unavailable),
+        Destination::Queue { queue_id } => Ok(Routed::Queue(queue_id)),
     };
     Ok(Plan {
         enterprise: route.enterprise_id,
@@ -290,7 +292,28 @@ fn ivr_entry(
     caller_number: &str,
     did: &str,
 ) -> Result<IvrEntry, Cause> {
-    let enterprise = route.enterprise_id;
+    flow_entry(
+        app,
+        calls,
+        route.enterprise_id,
+        flow_id,
+        caller_number,
+        did,
+        Some(route.id),
+    )
+}
+
+/// The published flow `flow_id` of `enterprise` as a call from `caller_number` to `called`
+/// (on `route_id`) enters it.
+fn flow_entry(
+    app: &App,
+    calls: &Calls,
+    enterprise: Uuid,
+    flow_id: Uuid,
+    caller_number: &str,
+    called: &str,
+    route_id: Option<Uuid>,
+) -> Result<IvrEntry, Cause> {
     let flow: IvrFlowDoc = model_doc(app, "ivr_flows", &flow_id.to_string())
         .filter(|f: &IvrFlowDoc| f.enterprise_id == enterprise)
         .ok_or(Cause::Unavailable)?;
@@ -304,14 +327,35 @@ fn ivr_entry(
         definition: Arc::new(definition),
         facts: CallFacts {
             caller_number: national_form(caller_number),
-            called_number: national_form(did),
+            called_number: national_form(called),
             caller_region: calls.regions.region_of(caller_number).map(str::to_owned),
         },
         caller: caller_number.to_owned(),
-        called: did.to_owned(),
-        route_id: Some(route.id),
+        called: called.to_owned(),
+        route_id,
         time_zone,
     })
+}
+
+/// The published flow `flow_id` of `enterprise` as a caller whose queue timed out enters it.
+pub fn queue_overflow_entry(
+    app: &App,
+    calls: &Calls,
+    enterprise: Uuid,
+    flow_id: Uuid,
+    caller_number: &str,
+    called: &str,
+    route_id: Option<Uuid>,
+) -> Result<IvrEntry, Cause> {
+    flow_entry(
+        app,
+        calls,
+        enterprise,
+        flow_id,
+        caller_number,
+        called,
+        route_id,
+    )
 }
 
 /// The extension numbered `number` in `enterprise` as a transfer target (an IVR transfer to

@@ -29,6 +29,7 @@ use super::dialog::{ack_of, cancel_of, contact_uri, random_hex, route_values, Le
 use super::ivr::{local_now, IvrDriver, IvrNotice};
 use super::journal::CallJournal;
 use super::plan::{self, Plan, Routed, Target};
+use super::queue::Waiting;
 use super::{CallInput, Calls, Incoming, RoutePlace};
 use crate::app::App;
 
@@ -106,19 +107,26 @@ pub(super) struct Slot {
     /// The dialog.
     pub(super) leg: Leg,
     /// The INVITE (its latest form, after a digest challenge).
-    invite: Request,
+    pub(super) invite: Request,
     /// The ACK of its 2xx, resent when the 2xx comes again.
-    ack: Option<Request>,
+    pub(super) ack: Option<Request>,
     /// Where it goes.
-    target: Target,
+    pub(super) target: Target,
     /// The leg's name in the call (`b`, `c`…).
     pub(super) name: String,
     /// Whether it answered (and is bridged to leg `a`).
     pub(super) answered: bool,
     /// Whether a digest challenge was answered already.
-    auth_tried: bool,
+    pub(super) auth_tried: bool,
     /// When it stops ringing.
-    ring_deadline: Instant,
+    pub(super) ring_deadline: Instant,
+}
+
+impl Slot {
+    /// The INVITE in its latest form.
+    pub(super) fn invite(&self) -> &Request {
+        &self.invite
+    }
 }
 
 /// A running call.
@@ -134,6 +142,8 @@ pub(super) struct Session {
     invite: Request,
     pub(super) a: Leg,
     pub(super) b: Option<Slot>,
+    /// Legs ringing beside the b slot's for the same caller (a ring-all queue).
+    pub(super) forks: Vec<Slot>,
     /// The offer sent to a leg in the b slot (the relay's b side).
     b_body: Vec<u8>,
     pub(super) local: SocketAddr,
@@ -148,7 +158,11 @@ pub(super) struct Session {
     /// Legs offered so far (names the next one).
     legs: u8,
     pub(super) enterprise: Uuid,
-    tx: mpsc::UnboundedSender<CallInput>,
+    /// The caller's number (E.164 when it is one), the number called and the inbound route.
+    caller: String,
+    called: String,
+    route: Option<Uuid>,
+    pub(super) tx: mpsc::UnboundedSender<CallInput>,
     /// Call-IDs of legs callcore created, for the registry's clean-up.
     extra_ids: Vec<String>,
     pending: Vec<PendingOk>,
@@ -158,6 +172,12 @@ pub(super) struct Session {
     pub(super) ivr: Option<IvrDriver>,
     /// Whether the relay records a voicemail (rather than the bridged call).
     pub(super) voicemail: bool,
+    /// Where the IVR's tasks report (for a flow entered later, a queue's overflow).
+    pub(super) ivr_notify: mpsc::UnboundedSender<IvrNotice>,
+    /// The queue the caller waits in.
+    pub(super) waiting: Option<Waiting>,
+    /// The agent seat (extension) the caller was connected to from a queue.
+    pub(super) agent: Option<Uuid>,
 }
 
 /// Runs a planned call from its offer to its end; returns the relay's counters.
@@ -184,6 +204,21 @@ pub async fn run(
     };
     let call = Uuid::new_v4();
     let enterprise = plan.enterprise;
+    let (caller, called, route) = match &plan.offer {
+        CallCommand::Offer {
+            caller,
+            called,
+            route,
+            ..
+        } => (
+            match caller {
+                Party::External { number } | Party::Extension { number, .. } => number.clone(),
+            },
+            called.clone(),
+            route.as_ref().map(|r| r.route_id),
+        ),
+        _ => (String::new(), String::new(), None),
+    };
     let mut journal = CallJournal::new(app.clone(), call, enterprise);
     let route_place = plan.route_place;
     let a_offer = sdp::parse_offer(&String::from_utf8_lossy(&invite.body)).ok();
@@ -234,6 +269,8 @@ pub async fn run(
             ivr_start = Some((run, step.actions));
             commands
         }
+        // A queue is entered after the offer, in a step of its own.
+        Ok(Routed::Queue(_)) => vec![],
         Err(cause) => vec![hangup("a", Side::System, cause.clone())],
     };
     let mut first = vec![plan.offer];
@@ -314,6 +351,7 @@ pub async fn run(
         invite,
         a,
         b: None,
+        forks: Vec::new(),
         b_body,
         local,
         media_ip,
@@ -324,6 +362,9 @@ pub async fn run(
         a_answered: false,
         legs: 1,
         enterprise,
+        caller,
+        called,
+        route,
         tx,
         extra_ids: Vec::new(),
         pending: Vec::new(),
@@ -331,6 +372,9 @@ pub async fn run(
         sdp_version: 1,
         ivr: None,
         voicemail: false,
+        ivr_notify: notify.clone(),
+        waiting: None,
+        agent: None,
     };
     let started = match (routed, ivr_start) {
         (Routed::Leg(target), _) => {
@@ -343,12 +387,14 @@ pub async fn run(
             session.ivr = Some(IvrDriver::new(entry, run, notify));
             session.ivr_actions(actions, first_recorded).await
         }
+        (Routed::Queue(queue_id), _) => session.start_in_queue(queue_id).await,
         // The entry step is planned whenever the route names a flow.
         (Routed::Ivr(_), None) => Flow::Done,
     };
     if started == Flow::Continue {
         session.run(&mut inbox, digits, notices).await;
     }
+    session.release_queue_hold().await;
     if let Some(ivr) = session.ivr.as_mut() {
         ivr.stop();
     }
@@ -410,6 +456,80 @@ impl Session {
             ring_deadline: Instant::now() + self.calls.ring_timeout,
         });
         self.held = false; // a hold by an earlier leg ends with it
+    }
+
+    /// Rings a queue offer's `target` as leg `name`: in the b slot when it is empty, else
+    /// beside it (a ring-all queue); it rings for `ring` at most.
+    pub(super) fn ring_offer(&mut self, target: Target, name: String, ring: Duration) {
+        let mut leg = target.new_leg(self.local);
+        self.calls
+            .by_call_id
+            .insert(leg.call_id.clone(), self.tx.clone());
+        self.extra_ids.push(leg.call_id.clone());
+        let invite = leg.request(Method::Invite, self.local, self.b_body.clone());
+        self.sip.request(invite.clone(), leg.peer, leg.transport);
+        let slot = Slot {
+            leg,
+            invite,
+            ack: None,
+            target,
+            name,
+            answered: false,
+            auth_tried: false,
+            ring_deadline: Instant::now() + ring,
+        };
+        if self.b.is_none() {
+            self.b = Some(slot);
+        } else {
+            self.forks.push(slot);
+        }
+    }
+
+    /// The caller's number.
+    pub(super) fn caller_number(&self) -> String {
+        self.caller.clone()
+    }
+
+    /// The number called.
+    pub(super) fn called_number(&self) -> String {
+        self.called.clone()
+    }
+
+    /// The inbound route.
+    pub(super) fn route_id(&self) -> Option<Uuid> {
+        self.route
+    }
+
+    /// A call routed straight to a queue: the caller is answered by callcore and waits, or,
+    /// when the queue is full, is refused busy.
+    async fn start_in_queue(&mut self, queue_id: Uuid) -> Flow {
+        match self.enter_queue(queue_id, false).await {
+            Ok(()) => {
+                let answered = self
+                    .record(vec![CallCommand::Answer {
+                        leg: "a".into(),
+                        at: Utc::now(),
+                    }])
+                    .await;
+                if answered.is_none() {
+                    self.reply(500, "Server Internal Error");
+                    return Flow::Done;
+                }
+                self.answer_a_locally();
+                Flow::Continue
+            }
+            Err(why) => {
+                let cause = match why {
+                    super::queue::NotQueued::Full => Cause::Busy,
+                    _ => Cause::Unavailable,
+                };
+                self.record(vec![hangup("a", Side::System, cause.clone())])
+                    .await;
+                let (status, reason) = status_for(&cause);
+                self.reply(status, reason);
+                Flow::Done
+            }
+        }
     }
 
     /// Lets leg `a` go when the b slot's leg failed: the final response to its INVITE, or a BYE
@@ -506,6 +626,12 @@ impl Session {
             if let Some(slot) = self.b.as_ref().filter(|b| !b.answered) {
                 wake = wake.min(slot.ring_deadline);
             }
+            for fork in &self.forks {
+                wake = wake.min(fork.ring_deadline);
+            }
+            if let Some(waiting) = &self.waiting {
+                wake = wake.min(waiting.deadline);
+            }
             if self.a_answered {
                 wake = wake.min(next_media_check);
             }
@@ -527,6 +653,12 @@ impl Session {
                     let mut flow = Flow::Continue;
                     if self.b.as_ref().is_some_and(|b| !b.answered && now >= b.ring_deadline) {
                         flow = self.no_answer().await;
+                    }
+                    if flow == Flow::Continue {
+                        self.forks_not_answered(now).await;
+                    }
+                    if flow == Flow::Continue && self.queue_timer_due(now) {
+                        flow = self.on_queue_timeout().await;
                     }
                     if flow == Flow::Continue {
                         flow = self.retransmit(now).await;
@@ -551,6 +683,8 @@ impl Session {
         match input {
             CallInput::Response(response) => self.on_response(response).await,
             CallInput::Request { key, request } => self.on_request(key, request).await,
+            CallInput::Offer(offer) => self.on_queue_offer(offer).await,
+            CallInput::Release => self.release_caller().await,
             CallInput::Ack(ack) => {
                 let call_id = ack.headers.get("Call-ID").unwrap_or_default();
                 let number = cseq(&ack.headers).map(|(n, _)| n);
@@ -613,6 +747,14 @@ impl Session {
         let Some(slot) = self.b.take() else {
             return Flow::Continue;
         };
+        if self.waiting.is_some() {
+            self.sip
+                .request(cancel_of(&slot.invite), slot.leg.peer, slot.leg.transport);
+            self.queue_offer_failed(&slot.name, Side::System, Cause::NoAnswer)
+                .await;
+            self.promote_fork();
+            return Flow::Continue;
+        }
         if self.ivr_waits_for_transfer() {
             self.record(vec![hangup(&slot.name, Side::System, Cause::NoAnswer)])
                 .await;
@@ -669,6 +811,10 @@ impl Session {
         let Some((number, method)) = cseq(&response.headers) else {
             return Flow::Continue;
         };
+        let call_id = response.headers.get("Call-ID").unwrap_or_default();
+        if let Some(fork) = self.forks.iter().position(|f| f.leg.call_id == call_id) {
+            return self.on_fork_response(fork, number, method, response).await;
+        }
         let Some(slot) = &self.b else {
             return Flow::Continue;
         };
@@ -720,6 +866,11 @@ impl Session {
         let Some(slot) = self.b.take() else {
             return Flow::Continue;
         };
+        if self.waiting.is_some() {
+            self.queue_offer_failed(&slot.name, side, cause).await;
+            self.promote_fork();
+            return Flow::Continue;
+        }
         if self.ivr_waits_for_transfer() {
             self.record(vec![hangup(&slot.name, side, cause.clone())])
                 .await;
@@ -778,7 +929,7 @@ impl Session {
 
     /// The b slot's leg answered: bridge, record, and answer leg `a` with the relay's address
     /// (unless it was answered before: a transfer, or an IVR call).
-    async fn on_answer(&mut self, response: Response) -> Flow {
+    pub(super) async fn on_answer(&mut self, response: Response) -> Flow {
         let local = self.local;
         let Some(slot) = self.b.as_mut() else {
             return Flow::Continue;
@@ -793,6 +944,21 @@ impl Session {
         slot.leg.route_set = route_set;
         let ack = ack_of(&slot.leg, &slot.invite, local);
         let b_name = slot.name.clone();
+        if self.waiting.is_some() {
+            // The member answered: the caller leaves the queue; the others stop ringing.
+            let cancelled: Vec<CallCommand> = std::mem::take(&mut self.forks)
+                .into_iter()
+                .map(|fork| {
+                    self.sip
+                        .request(cancel_of(&fork.invite), fork.leg.peer, fork.leg.transport);
+                    hangup(&fork.name, Side::System, Cause::Cancelled)
+                })
+                .collect();
+            if !cancelled.is_empty() {
+                self.record(cancelled).await;
+            }
+            self.queue_answered(&b_name).await;
+        }
         let at = Utc::now();
         // The bridged part is recorded: the answer, the bridge and the recording are one step.
         let recording = self
@@ -972,8 +1138,9 @@ impl Session {
         match (&request.method, which) {
             (Method::Cancel, Which::A) if !self.a_answered => {
                 respond(&self.sip, 200, "OK");
-                self.record(self.hangups(Side::Caller, Side::System, Cause::Cancelled, true))
-                    .await;
+                let mut commands = self.hangups(Side::Caller, Side::System, Cause::Cancelled, true);
+                commands.extend(self.cancel_forks());
+                self.record(commands).await;
                 if let Some(slot) = &self.b {
                     self.sip
                         .request(cancel_of(&slot.invite), slot.leg.peer, slot.leg.transport);
@@ -988,6 +1155,7 @@ impl Session {
                 if self.b.is_some() {
                     commands.push(hangup(&self.name(Which::B), Side::System, Cause::Cancelled));
                 }
+                commands.extend(self.cancel_forks());
                 self.end(commands).await;
                 if let Some(slot) = &self.b {
                     self.sip

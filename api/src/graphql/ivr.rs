@@ -76,6 +76,7 @@ fn flow_name_taken(app: &App, caller: &Caller, tenant: Uuid, id: Uuid, name: &st
 fn lookups(app: &App, caller: &Caller, tenant: Uuid) -> ApiResult<FlowLookups> {
     let voices: Vec<VoiceDoc> = list(app, caller, "voices", Some(tenant))?;
     let extensions: Vec<ExtensionDoc> = list(app, caller, "extensions", Some(tenant))?;
+    let queues: Vec<projections::QueueDoc> = list(app, caller, "queues", Some(tenant))?;
     Ok(FlowLookups {
         voices: voices
             .into_iter()
@@ -93,8 +94,7 @@ fn lookups(app: &App, caller: &Caller, tenant: Uuid) -> ApiResult<FlowLookups> {
             .into_iter()
             .map(|e| e.id)
             .collect::<BTreeSet<_>>(),
-        // Queues arrive with their module; until then no queue exists.
-        queues: BTreeSet::new(),
+        queues: queues.into_iter().map(|q| q.id).collect::<BTreeSet<_>>(),
     })
 }
 

@@ -4,6 +4,7 @@ mod ivr;
 mod ivr_types;
 mod mutation;
 mod query;
+mod queues;
 mod subscription;
 mod telephony;
 mod types;
@@ -28,6 +29,7 @@ pub struct QueryRoot(
     telephony::TelephonyQuery,
     ivr::IvrQuery,
     voices::VoiceQuery,
+    queues::QueueQuery,
 );
 
 /// The mutation root: every module's mutations.
@@ -37,6 +39,7 @@ pub struct MutationRoot(
     telephony::TelephonyMutation,
     ivr::IvrMutation,
     voices::VoiceMutation,
+    queues::QueueMutation,
 );
 
 /// The schema type.

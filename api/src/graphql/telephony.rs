@@ -246,8 +246,7 @@ fn assignment(app: &App, caller: &Caller, input: &NumberInput) -> ApiResult<Numb
     })
 }
 
-/// Checks a route's destination exists in `tenant`; queues arrive with their module, so for
-/// now a queue is refused by name.
+/// Checks a route's destination (an extension, an IVR flow or a queue) exists in `tenant`.
 fn route_settings(
     app: &App,
     caller: &Caller,
@@ -281,10 +280,15 @@ fn route_settings(
             Destination::Ivr { flow_id: target }
         }
         "QUEUE" => {
-            return Err(ApiError::validation(
-                "destination.targetId",
-                "no such queue in this enterprise",
-            ))
+            let queue: Option<projections::QueueDoc> =
+                fetch(app, caller, "queues", "queue", target).ok();
+            if queue.is_none_or(|q| q.enterprise_id != tenant) {
+                return Err(ApiError::validation(
+                    "destination.targetId",
+                    "no such queue in this enterprise",
+                ));
+            }
+            Destination::Queue { queue_id: target }
         }
         _ => {
             return Err(ApiError::validation(

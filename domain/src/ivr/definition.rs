@@ -22,6 +22,20 @@ impl FlowDefinition {
     pub fn node(&self, key: &str) -> Option<&IvrNode> {
         self.nodes.iter().find(|n| n.key == key)
     }
+
+    /// The queues its transfer nodes send calls to.
+    pub fn queues(&self) -> Vec<Uuid> {
+        self.nodes
+            .iter()
+            .filter_map(|n| match &n.action {
+                NodeAction::Transfer(TransferNode {
+                    target: TransferTarget::Queue { queue_id },
+                    ..
+                }) => Some(*queue_id),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// An IVR variable: letters, digits and underscores, with a description.

@@ -76,6 +76,9 @@ pub struct CallRecordDoc {
     /// The voicemail the caller left, relative to the data directory.
     #[serde(default)]
     pub voicemail: Option<String>,
+    /// The queue the caller waited in.
+    #[serde(default)]
+    pub queue_id: Option<Uuid>,
 }
 
 impl CallRecordDoc {
@@ -159,6 +162,7 @@ fn opened(
         },
         ivr_flow_id: None,
         voicemail: None,
+        queue_id: None,
     }
 }
 
@@ -291,6 +295,9 @@ impl Projection for CallRecords {
             CallEvent::IvrStarted { flow_id, .. } => {
                 docs.update(&key, |d: &mut CallRecordDoc| d.ivr_flow_id = Some(flow_id))
             }
+            CallEvent::QueueEntered { queue_id, .. } | CallEvent::QueueFull { queue_id, .. } => {
+                docs.update(&key, |d: &mut CallRecordDoc| d.queue_id = Some(queue_id))
+            }
             CallEvent::VoicemailStarted { file, .. } => {
                 docs.update(&key, |d: &mut CallRecordDoc| d.voicemail = Some(file))
             }
@@ -302,7 +309,8 @@ impl Projection for CallRecords {
             | CallEvent::IvrVariableSet { .. }
             | CallEvent::IvrBranchTaken { .. }
             | CallEvent::PromptFailed { .. }
-            | CallEvent::VoicemailRecorded { .. } => {}
+            | CallEvent::VoicemailRecorded { .. }
+            | CallEvent::QueueLeft { .. } => {}
         }
         Ok(())
     }

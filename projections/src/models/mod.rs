@@ -1,6 +1,7 @@
 //! The read models of callcore, one module each.
 
 pub mod accounts;
+pub mod agents;
 pub mod announcements;
 pub mod audit_log;
 pub mod call_records;
@@ -9,6 +10,7 @@ pub mod enterprises;
 pub mod extensions;
 pub mod ivr_flows;
 pub mod numbers;
+pub mod queues;
 pub mod roles;
 pub mod routes;
 pub mod sessions;
@@ -39,6 +41,8 @@ pub fn all_projections() -> Vec<Box<dyn Projection>> {
         Box::new(ivr_flows::IvrFlows),
         Box::new(voices::Voices),
         Box::new(voicemails::Voicemails),
+        Box::new(queues::Queues),
+        Box::new(agents::Agents),
         Box::new(audit_log::AuditLog),
     ]
 }
