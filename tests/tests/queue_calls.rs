@@ -1,0 +1,517 @@
+//! Queues end to end with real SIP peers: SIPp as the carrier calls a DID routed to a queue;
+//! the agents are SIPp phones registered to their extensions and signed in over GraphQL. The
+//! tests cover the distribution rules, an agent's ring timeout moving the call on, the queue
+//! timeout, a full queue and a caller giving up; each checks the call's and the seats' events.
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use anyhow::{ensure, Context};
+use serde_json::{json, Value};
+use tests::{
+    inbound_setup, latest_call_record, on_both_backends, run_sipp, Backend, InboundSetup,
+    TestDatabase, TestServer, CARRIER_IP,
+};
+use uuid::Uuid;
+
+const UAC_IVR: &str = include_str!("../sipp/uac_ivr.xml");
+const UAS_ANSWER: &str = include_str!("../sipp/uas_answer.xml");
+const UAS_RING: &str = include_str!("../sipp/uas_ring.xml");
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The carrier's call: answered by callcore, it stays `hold_ms` and hangs up; or, with
+/// `released`, waits for callcore's BYE.
+fn caller(hold_ms: u32, released: bool) -> String {
+    let scenario = UAC_IVR.replace("DID", "02161234567").replace(
+        "ACTIONS",
+        &format!("  <pause milliseconds=\"{hold_ms}\"/>\n"),
+    );
+    if !released {
+        return scenario;
+    }
+    let start = scenario.find("<!-- HANGUP_START -->").unwrap_or(0);
+    let end = scenario
+        .find("<!-- HANGUP_END -->")
+        .unwrap_or(scenario.len());
+    let bye = r#"<recv request="BYE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  "#;
+    format!("{}{bye}{}", &scenario[..start], &scenario[end..])
+}
+
+/// An agent: its extension, the port its phone registered from, its token.
+struct Seat {
+    extension: String,
+    port: u16,
+    token: String,
+}
+
+struct Team {
+    server: TestServer,
+    boss: String,
+    queue: String,
+    seats: Vec<Seat>,
+}
+
+/// The queue's settings as GraphQL input, with `rule` and the timeouts given.
+fn settings(rule: &str, ring: u32, timeout: u32, max_waiting: u32, max_missed: u32) -> Value {
+    json!({
+        "name": "售后", "maxWaiting": max_waiting, "promptIntervalSeconds": 0, "rule": rule,
+        "webAutoAnswer": false, "announceAgentNumber": false, "excludedStates": ["BREAK", "AWAY"],
+        "queueTimeoutSeconds": timeout, "overflow": "RELEASE", "agentRingTimeoutSeconds": ring,
+        "maxMissedOffers": max_missed, "screenPop": ""
+    })
+}
+
+/// Enterprise `acme` with `agents` extensions (1001, 1002, …) whose SIPp phones registered and
+/// whose agents signed in, in that order; a queue of them with `queue_settings`; DID
+/// 02161234567 routed to the queue.
+async fn team(backend: Backend, agents: usize, queue_settings: Value) -> anyhow::Result<Team> {
+    let server = TestServer::start_configured(TestDatabase::new(backend).await?, |config| {
+        config.media_timeout_seconds = 30;
+        config.ring_timeout_seconds = 30;
+    })
+    .await?;
+    let InboundSetup {
+        boss,
+        enterprise,
+        extension_id,
+        route_id,
+        phone_port,
+    } = inbound_setup(&server, 10).await?;
+    let operator = server.operator().await?;
+    let mut extensions = vec![(extension_id, phone_port)];
+    for n in 2..=agents {
+        let number = format!("100{n}");
+        let created = server
+            .ok(
+                Some(&operator),
+                "mutation($e: ID!, $n: String!) { createExtension(enterpriseId: $e, number: $n) { id sipPassword } }",
+                json!({ "e": enterprise, "n": number }),
+            )
+            .await?;
+        let id = created["createExtension"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let password = created["createExtension"]["sipPassword"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let port = free_port()?;
+        let register = include_str!("../sipp/register.xml")
+            .replace("USER", &number)
+            .replace("DOMAIN", "acme")
+            .replace("EXPIRES", "3600")
+            .replace("EXPECTED_STATUS", "200");
+        let target = server.sip_addr.to_string();
+        tokio::task::spawn_blocking(move || {
+            run_sipp(
+                &register,
+                &[
+                    "-p",
+                    &port.to_string(),
+                    "-t",
+                    "u1",
+                    "-au",
+                    &number,
+                    "-ap",
+                    &password,
+                    &target,
+                ],
+            )
+        })
+        .await??;
+        extensions.push((id, port));
+    }
+    let mut seats = Vec::new();
+    for (n, (extension, port)) in extensions.into_iter().enumerate() {
+        let account = format!("agent{}", n + 1);
+        let created = server
+            .ok(
+                Some(&boss),
+                "mutation($a: String!) { createSubAccount(input: { account: $a, password: \"agent-password\", name: $a, followRole: false, permissions: [\"agent.workstation\"] }) { id } }",
+                json!({ "a": account }),
+            )
+            .await?;
+        let account_id = created["createSubAccount"]["id"].clone();
+        server
+            .ok(
+                Some(&boss),
+                "mutation($x: ID!, $a: ID!) { updateExtension(id: $x, input: { manualOutbound: false, signInAccounts: [$a] }) { id } }",
+                json!({ "x": extension, "a": account_id }),
+            )
+            .await?;
+        let token = server.login("acme", &account, "agent-password").await?;
+        let signed = server
+            .ok(
+                Some(&token),
+                "mutation($x: ID!) { signIn(extensionId: $x, endpoint: SIP_PHONE) { workState accountId } }",
+                json!({ "x": extension }),
+            )
+            .await?;
+        ensure!(signed["signIn"]["workState"] == "WORKING", "{signed}");
+        // Sign-ins a moment apart: the first agent has been idle the longest.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        seats.push(Seat {
+            extension,
+            port,
+            token,
+        });
+    }
+    let created = server
+        .ok(
+            Some(&boss),
+            "mutation($s: QueueSettingsInput!) { createQueue(settings: $s) { id } }",
+            json!({ "s": queue_settings }),
+        )
+        .await?;
+    let queue = created["createQueue"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let members: Vec<&str> = seats.iter().map(|s| s.extension.as_str()).collect();
+    server
+        .ok(
+            Some(&boss),
+            "mutation($q: ID!, $m: [ID!]!) { setQueueMembers(id: $q, extensionIds: $m) { memberIds } }",
+            json!({ "q": queue, "m": members }),
+        )
+        .await?;
+    server
+        .ok(
+            Some(&boss),
+            "mutation($r: ID!, $q: ID!) { updateRoute(id: $r, settings: { destination: { kind: \"QUEUE\", targetId: $q }, maxConcurrent: 10, priority: 1 }) { id } }",
+            json!({ "r": route_id, "q": queue }),
+        )
+        .await?;
+    Ok(Team {
+        server,
+        boss,
+        queue,
+        seats,
+    })
+}
+
+/// Runs the carrier's `scenario` and the given phones (scenario, port) together.
+async fn call(
+    server: &TestServer,
+    scenario: String,
+    phones: Vec<(&'static str, u16)>,
+) -> anyhow::Result<()> {
+    let target = server.sip_addr.to_string();
+    let tasks: Vec<_> = phones
+        .into_iter()
+        .map(|(scenario, port)| {
+            tokio::task::spawn_blocking(move || {
+                run_sipp(
+                    scenario,
+                    &["-p", &port.to_string(), "-t", "u1", "-timeout", "40"],
+                )
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let caller_port = free_port()?.to_string();
+    tokio::task::spawn_blocking(move || {
+        run_sipp(
+            &scenario,
+            &[
+                "-i",
+                CARRIER_IP,
+                "-p",
+                &caller_port,
+                "-t",
+                "u1",
+                "-timeout",
+                "40",
+                &target,
+            ],
+        )
+    })
+    .await??;
+    for task in tasks {
+        task.await?.context("a phone's scenario")?;
+    }
+    Ok(())
+}
+
+/// The events of stream `id` as `(type, payload)`.
+async fn events(server: &TestServer, id: Uuid) -> anyhow::Result<Vec<(String, Value)>> {
+    Ok(server
+        .app
+        .log
+        .read_stream(id)
+        .await?
+        .into_iter()
+        .map(|e| {
+            let payload = serde_json::from_str(&e.payload).unwrap_or(Value::Null);
+            (e.event_type, payload)
+        })
+        .collect())
+}
+
+fn types(events: &[(String, Value)]) -> Vec<&str> {
+    events.iter().map(|(t, _)| t.as_str()).collect()
+}
+
+/// The seat events of extension `extension`.
+async fn seat_events(server: &TestServer, extension: &str) -> anyhow::Result<Vec<(String, Value)>> {
+    events(server, domain::ids::agent_id(Uuid::parse_str(extension)?)).await
+}
+
+async fn the_longest_idle_agent_takes_the_call(backend: Backend) -> anyhow::Result<()> {
+    let Team {
+        server,
+        boss,
+        queue,
+        seats,
+    } = team(backend, 2, settings("LONGEST_IDLE", 5, 20, 10, 3)).await?;
+    call(
+        &server,
+        caller(3_000, false),
+        vec![(UAS_ANSWER, seats[0].port)],
+    )
+    .await?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
+    ensure!(
+        record["status"] == "answered" && record["extension"] == "1001",
+        "{record}"
+    );
+    let call_id = Uuid::parse_str(record["id"].as_str().unwrap_or_default())?;
+    let events = events(&server, call_id).await?;
+    let entered = events.iter().find(|(t, _)| t == "QueueEntered");
+    ensure!(
+        entered.is_some_and(|(_, p)| p["queue_id"] == queue.as_str()),
+        "{events:?}"
+    );
+    let left = events.iter().find(|(t, _)| t == "QueueLeft");
+    ensure!(
+        left.is_some_and(
+            |(_, p)| p["outcome"] == "answered" && p["agent"] == seats[0].extension.as_str()
+        ),
+        "{events:?}"
+    );
+    ensure!(types(&events).contains(&"LegsBridged"), "{events:?}");
+    let seat = seat_events(&server, &seats[0].extension).await?;
+    ensure!(
+        types(&seat)
+            == [
+                "AgentSignedIn",
+                "AgentOffered",
+                "AgentAnswered",
+                "AgentCallEnded"
+            ],
+        "{seat:?}"
+    );
+    let other = seat_events(&server, &seats[1].extension).await?;
+    ensure!(types(&other) == ["AgentSignedIn"], "{other:?}");
+    server.stop().await;
+    Ok(())
+}
+
+async fn an_agent_not_answering_passes_the_call_on(backend: Backend) -> anyhow::Result<()> {
+    // Sequential: 1001 rings first and does not answer in 2 s; 1002 answers. One miss puts
+    // 1001 on break.
+    let Team {
+        server,
+        boss,
+        seats,
+        ..
+    } = team(backend, 2, settings("SEQUENTIAL", 2, 20, 10, 1)).await?;
+    call(
+        &server,
+        caller(6_000, false),
+        vec![(UAS_RING, seats[0].port), (UAS_ANSWER, seats[1].port)],
+    )
+    .await?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
+    ensure!(
+        record["status"] == "answered" && record["extension"] == "1002",
+        "{record}"
+    );
+    let first = seat_events(&server, &seats[0].extension).await?;
+    ensure!(
+        types(&first)
+            == [
+                "AgentSignedIn",
+                "AgentOffered",
+                "AgentMissed",
+                "AgentStateChanged"
+            ],
+        "{first:?}"
+    );
+    ensure!(first[3].1["state"] == "break", "{first:?}");
+    let second = seat_events(&server, &seats[1].extension).await?;
+    ensure!(
+        types(&second)
+            == [
+                "AgentSignedIn",
+                "AgentOffered",
+                "AgentAnswered",
+                "AgentCallEnded"
+            ],
+        "{second:?}"
+    );
+    let agent = server
+        .ok(
+            Some(&seats[0].token),
+            "{ myAgent { workState } }",
+            json!({}),
+        )
+        .await?;
+    ensure!(agent["myAgent"]["workState"] == "BREAK", "{agent}");
+    server.stop().await;
+    Ok(())
+}
+
+async fn nobody_free_until_the_queue_timeout(backend: Backend) -> anyhow::Result<()> {
+    let Team {
+        server,
+        boss,
+        seats,
+        ..
+    } = team(backend, 1, settings("LONGEST_IDLE", 5, 2, 10, 3)).await?;
+    // The only agent takes a break: the caller waits 2 s and is released.
+    server
+        .ok(
+            Some(&seats[0].token),
+            "mutation { setWorkState(state: BREAK) { workState } }",
+            json!({}),
+        )
+        .await?;
+    call(&server, caller(500, true), vec![]).await?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
+    ensure!(record["hangupSide"] == "system", "{record}");
+    let call_id = Uuid::parse_str(record["id"].as_str().unwrap_or_default())?;
+    let events = events(&server, call_id).await?;
+    ensure!(
+        events
+            .iter()
+            .any(|(t, p)| t == "QueueLeft" && p["outcome"] == "timeout"),
+        "{events:?}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+async fn a_caller_giving_up_abandons_the_queue(backend: Backend) -> anyhow::Result<()> {
+    let Team {
+        server,
+        boss,
+        seats,
+        ..
+    } = team(backend, 1, settings("LONGEST_IDLE", 5, 20, 10, 3)).await?;
+    server
+        .ok(
+            Some(&seats[0].token),
+            "mutation { setWorkState(state: AWAY) { workState } }",
+            json!({}),
+        )
+        .await?;
+    call(&server, caller(1_000, false), vec![]).await?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
+    ensure!(
+        record["hangupSide"] == "caller" && record["status"] == "unanswered",
+        "{record}"
+    );
+    let call_id = Uuid::parse_str(record["id"].as_str().unwrap_or_default())?;
+    let events = events(&server, call_id).await?;
+    ensure!(
+        events
+            .iter()
+            .any(|(t, p)| t == "QueueLeft" && p["outcome"] == "abandoned"),
+        "{events:?}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+async fn a_full_queue_refuses_the_caller_busy(backend: Backend) -> anyhow::Result<()> {
+    let Team { server, boss, .. } = team(backend, 1, settings("LONGEST_IDLE", 5, 20, 0, 3)).await?;
+    let scenario = UAC_IVR.replace("DID", "02161234567").replace(
+        "<recv response=\"200\" rrs=\"true\"/>",
+        "<recv response=\"486\"/>",
+    );
+    let start = scenario
+        .find("  <send>\n    <![CDATA[\n      ACK")
+        .unwrap_or(0);
+    let end = scenario
+        .find("<!-- HANGUP_END -->")
+        .unwrap_or(scenario.len());
+    let ack = r#"  <send>
+    <![CDATA[
+      ACK sip:02161234567@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:13800138000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:02161234567@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+"#;
+    let refused = format!("{}{ack}{}", &scenario[..start], &scenario[end..]);
+    call(&server, refused, vec![]).await?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
+    let call_id = Uuid::parse_str(record["id"].as_str().unwrap_or_default())?;
+    let events = events(&server, call_id).await?;
+    ensure!(
+        types(&events) == ["CallOffered", "QueueFull", "LegHungUp", "CallEnded"],
+        "{events:?}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+async fn ring_all_rings_everyone_and_the_first_answer_wins(backend: Backend) -> anyhow::Result<()> {
+    let Team {
+        server,
+        boss,
+        seats,
+        ..
+    } = team(backend, 2, settings("RING_ALL", 5, 20, 10, 3)).await?;
+    call(
+        &server,
+        caller(3_000, false),
+        vec![(UAS_RING, seats[0].port), (UAS_ANSWER, seats[1].port)],
+    )
+    .await?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
+    ensure!(
+        record["status"] == "answered" && record["extension"] == "1002",
+        "{record}"
+    );
+    let first = seat_events(&server, &seats[0].extension).await?;
+    ensure!(
+        types(&first) == ["AgentSignedIn", "AgentOffered", "AgentOfferWithdrawn"],
+        "{first:?}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+on_both_backends!(
+    the_longest_idle_agent_takes_the_call,
+    an_agent_not_answering_passes_the_call_on,
+    nobody_free_until_the_queue_timeout,
+    a_caller_giving_up_abandons_the_queue,
+    a_full_queue_refuses_the_caller_busy,
+    ring_all_rings_everyone_and_the_first_answer_wins
+);
