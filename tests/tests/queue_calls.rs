@@ -507,7 +507,57 @@ async fn ring_all_rings_everyone_and_the_first_answer_wins(backend: Backend) -> 
     Ok(())
 }
 
+/// Calls the queue once per expected agent, in order; each expected agent's phone answers.
+async fn calls_answered_by(team: &Team, expected: &[usize]) -> anyhow::Result<()> {
+    for (n, agent) in expected.iter().enumerate() {
+        call(
+            &team.server,
+            caller(1_500, false),
+            vec![(UAS_ANSWER, team.seats[*agent].port)],
+        )
+        .await?;
+        let record = latest_call_record(&team.server, &team.boss, "INBOUND", n as i64 + 1).await?;
+        let number = format!("100{}", agent + 1);
+        ensure!(
+            record["status"] == "answered" && record["extension"] == number.as_str(),
+            "call {}: {record}",
+            n + 1
+        );
+        // The seat is free again before the next call (its call's end reached the seat).
+        for _ in 0..50 {
+            let seat = seat_events(&team.server, &team.seats[*agent].extension).await?;
+            if seat.last().is_some_and(|(t, _)| t == "AgentCallEnded") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(())
+}
+
+async fn round_robin_takes_members_in_turn(backend: Backend) -> anyhow::Result<()> {
+    let team = team(backend, 2, settings("ROUND_ROBIN", 5, 20, 10, 3)).await?;
+    calls_answered_by(&team, &[0, 1, 0]).await?;
+    team.server.stop().await;
+    Ok(())
+}
+
+async fn fewest_calls_and_least_talk_time_balance_the_agents(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    // The first call goes to the first member (a tie); the next to the other, who has
+    // answered none and talked for none.
+    for rule in ["FEWEST_CALLS", "LEAST_TALK_TIME"] {
+        let team = team(backend, 2, settings(rule, 5, 20, 10, 3)).await?;
+        calls_answered_by(&team, &[0, 1]).await?;
+        team.server.stop().await;
+    }
+    Ok(())
+}
+
 on_both_backends!(
+    round_robin_takes_members_in_turn,
+    fewest_calls_and_least_talk_time_balance_the_agents,
     the_longest_idle_agent_takes_the_call,
     an_agent_not_answering_passes_the_call_on,
     nobody_free_until_the_queue_timeout,

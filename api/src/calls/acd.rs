@@ -100,11 +100,9 @@ impl Acd {
     /// `call` leaves `queue` (answered, abandoned, timed out).
     pub fn leave(&self, queue: Uuid, call: Uuid) {
         if let Ok(mut lines) = self.lines.lock() {
+            // The line stays when it empties: round robin goes on where it was.
             if let Some(line) = lines.get_mut(&queue) {
                 line.waiting.retain(|w| w.call != call);
-                if line.waiting.is_empty() {
-                    lines.remove(&queue);
-                }
             }
         }
         self.wake.notify_one();
@@ -140,10 +138,17 @@ impl Acd {
         self.wake.notify_one();
     }
 
+    /// The queues with callers waiting.
     fn queues(&self) -> Vec<Uuid> {
         self.lines
             .lock()
-            .map(|lines| lines.keys().copied().collect())
+            .map(|lines| {
+                lines
+                    .iter()
+                    .filter(|(_, line)| !line.waiting.is_empty())
+                    .map(|(queue, _)| *queue)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
