@@ -22,6 +22,9 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Where recordings and other files are kept.
     pub data_dir: std::path::PathBuf,
+    /// The node's calls, once its SIP front end runs (agents' and supervisors' actions reach
+    /// calls through it).
+    pub calls: Arc<std::sync::OnceLock<Arc<crate::calls::Calls>>>,
 }
 
 impl std::fmt::Debug for App {
@@ -51,6 +54,7 @@ impl App {
             auth: Arc::new(Auth::new(policy)),
             metrics: Arc::new(Metrics::default()),
             data_dir: config.data_dir.clone(),
+            calls: Arc::default(),
             log,
             models,
         };
@@ -70,6 +74,37 @@ impl App {
             .filter(|r| r.status == projections::CallStatus::InProgress)
             .map(|r| (r.id, r.enterprise_id))
             .collect();
+        // The seats those calls rang or were on are freed too: no agent stays stuck.
+        let seats: Vec<projections::AgentDoc> = self
+            .models
+            .model("agents")?
+            .read()
+            .values()
+            .filter_map(|d| d.decode::<projections::AgentDoc>())
+            .filter(|a| a.offered_call.is_some() || a.on_call.is_some())
+            .collect();
+        for seat in seats {
+            let at = chrono::Utc::now();
+            let mut commands = Vec::new();
+            if let Some(call) = seat.offered_call {
+                commands.push(domain::agent::AgentCommand::Withdraw { call_id: call, at });
+            }
+            if let Some(call) = seat.on_call {
+                commands.push(domain::agent::AgentCommand::EndCall { call_id: call, at });
+            }
+            for command in commands {
+                if let Err(error) = self
+                    .execute::<domain::agent::Agent>(
+                        seat.id,
+                        command,
+                        eventlog::Metadata::new(Some(seat.enterprise_id), None),
+                    )
+                    .await
+                {
+                    tracing::warn!(seat = %seat.id, code = error.code(), "freeing a seat after a restart failed");
+                }
+            }
+        }
         for (call, enterprise) in open {
             let command = domain::call::CallCommand::CloseAfterRestart {
                 at: chrono::Utc::now(),

@@ -73,6 +73,7 @@ pub async fn start(
     let mut secret = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut secret);
     let calls = Arc::new(Calls::new(settings, &app.data_dir));
+    let _ = app.calls.set(calls.clone());
     let tts_checked = calls.clone();
     tokio::spawn(async move {
         tts_checked.prompts.check_tts().await;

@@ -81,8 +81,18 @@ fn settings(rule: &str, ring: u32, timeout: u32, max_waiting: u32, max_missed: u
 /// whose agents signed in, in that order; a queue of them with `queue_settings`; DID
 /// 02161234567 routed to the queue.
 async fn team(backend: Backend, agents: usize, queue_settings: Value) -> anyhow::Result<Team> {
+    team_with(backend, agents, queue_settings, 30).await
+}
+
+/// [`team`] on a node whose media timeout is `media_timeout` seconds.
+async fn team_with(
+    backend: Backend,
+    agents: usize,
+    queue_settings: Value,
+    media_timeout: u32,
+) -> anyhow::Result<Team> {
     let server = TestServer::start_configured(TestDatabase::new(backend).await?, |config| {
-        config.media_timeout_seconds = 30;
+        config.media_timeout_seconds = media_timeout;
         config.ring_timeout_seconds = 30;
     })
     .await?;
@@ -213,37 +223,68 @@ async fn call(
     scenario: String,
     phones: Vec<(&'static str, u16)>,
 ) -> anyhow::Result<()> {
+    calls_at_once(server, vec![scenario], phones, 1).await
+}
+
+/// Runs the carrier's `scenarios` at once (one SIPp each) with the phones, each of which
+/// takes `phone_calls` calls.
+async fn calls_at_once(
+    server: &TestServer,
+    scenarios: Vec<String>,
+    phones: Vec<(&'static str, u16)>,
+    phone_calls: u32,
+) -> anyhow::Result<()> {
     let target = server.sip_addr.to_string();
     let tasks: Vec<_> = phones
         .into_iter()
         .map(|(scenario, port)| {
+            let calls = phone_calls.to_string();
             tokio::task::spawn_blocking(move || {
                 run_sipp(
                     scenario,
-                    &["-p", &port.to_string(), "-t", "u1", "-timeout", "40"],
+                    &[
+                        "-p",
+                        &port.to_string(),
+                        "-t",
+                        "u1",
+                        "-timeout",
+                        "40",
+                        "-m",
+                        &calls,
+                    ],
                 )
             })
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let caller_port = free_port()?.to_string();
-    tokio::task::spawn_blocking(move || {
-        run_sipp(
-            &scenario,
-            &[
-                "-i",
-                CARRIER_IP,
-                "-p",
-                &caller_port,
-                "-t",
-                "u1",
-                "-timeout",
-                "40",
-                &target,
-            ],
-        )
-    })
-    .await??;
+    let mut callers = Vec::new();
+    for (n, scenario) in scenarios.into_iter().enumerate() {
+        if n > 0 {
+            // A little apart, so the callers queue in the order given.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let target = target.clone();
+        let caller_port = free_port()?.to_string();
+        callers.push(tokio::task::spawn_blocking(move || {
+            run_sipp(
+                &scenario,
+                &[
+                    "-i",
+                    CARRIER_IP,
+                    "-p",
+                    &caller_port,
+                    "-t",
+                    "u1",
+                    "-timeout",
+                    "40",
+                    &target,
+                ],
+            )
+        }));
+    }
+    for caller in callers {
+        caller.await?.context("a caller's scenario")?;
+    }
     for task in tasks {
         task.await?.context("a phone's scenario")?;
     }
@@ -555,7 +596,186 @@ async fn fewest_calls_and_least_talk_time_balance_the_agents(
     Ok(())
 }
 
+/// The seat's events never show a second offer before the first one ended.
+fn one_at_a_time(seat: &[(String, Value)]) -> bool {
+    let mut busy = false;
+    for (kind, _) in seat {
+        match kind.as_str() {
+            "AgentOffered" if busy => return false,
+            "AgentOffered" => busy = true,
+            "AgentMissed" | "AgentOfferWithdrawn" | "AgentCallEnded" => busy = false,
+            _ => {}
+        }
+    }
+    true
+}
+
+async fn two_callers_for_one_agent_are_offered_one_at_a_time(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let Team {
+        server,
+        boss,
+        seats,
+        ..
+    } = team(backend, 1, settings("LONGEST_IDLE", 5, 20, 10, 3)).await?;
+    calls_at_once(
+        &server,
+        vec![caller(1_500, false), caller(4_500, false)],
+        vec![(UAS_ANSWER, seats[0].port)],
+        2,
+    )
+    .await?;
+    latest_call_record(&server, &boss, "INBOUND", 2).await?;
+    let seat = seat_events(&server, &seats[0].extension).await?;
+    ensure!(
+        types(&seat)
+            == [
+                "AgentSignedIn",
+                "AgentOffered",
+                "AgentAnswered",
+                "AgentCallEnded",
+                "AgentOffered",
+                "AgentAnswered",
+                "AgentCallEnded"
+            ]
+            && one_at_a_time(&seat),
+        "{seat:?}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+async fn two_offers_decided_at_once_on_one_seat_one_wins(backend: Backend) -> anyhow::Result<()> {
+    let Team { server, seats, .. } =
+        team(backend, 1, settings("LONGEST_IDLE", 5, 20, 10, 3)).await?;
+    let seat = domain::ids::agent_id(Uuid::parse_str(&seats[0].extension)?);
+    let offer = |call: u128| {
+        let app = server.app.clone();
+        tokio::spawn(async move {
+            app.execute::<domain::agent::Agent>(
+                seat,
+                domain::agent::AgentCommand::Offer {
+                    call_id: Uuid::from_u128(call),
+                    queue_id: Uuid::from_u128(99),
+                    at: chrono::Utc::now(),
+                },
+                eventlog::Metadata::new(None, None),
+            )
+            .await
+            .is_ok()
+        })
+    };
+    for round in 0..20u128 {
+        let (first, second) = (offer(2 * round + 1), offer(2 * round + 2));
+        let (first, second) = (first.await?, second.await?);
+        ensure!(first ^ second, "round {round}: {first} and {second}");
+        // Free the seat for the next round.
+        let events = seat_events(&server, &seats[0].extension).await?;
+        let offered = events
+            .iter()
+            .rev()
+            .find(|(t, _)| t == "AgentOffered")
+            .and_then(|(_, p)| p["call_id"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        server
+            .app
+            .execute::<domain::agent::Agent>(
+                seat,
+                domain::agent::AgentCommand::Withdraw {
+                    call_id: Uuid::parse_str(&offered)?,
+                    at: chrono::Utc::now(),
+                },
+                eventlog::Metadata::new(None, None),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    }
+    ensure!(one_at_a_time(
+        &seat_events(&server, &seats[0].extension).await?
+    ));
+    server.stop().await;
+    Ok(())
+}
+
+async fn an_agent_signing_out_while_offered_passes_the_call_on(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let Team {
+        server,
+        boss,
+        seats,
+        ..
+    } = team(backend, 2, settings("SEQUENTIAL", 15, 30, 10, 3)).await?;
+    let sign_out = async {
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+        server
+            .ok(Some(&seats[0].token), "mutation { signOut }", json!({}))
+            .await
+    };
+    let (called, signed_out) = tokio::join!(
+        call(
+            &server,
+            caller(5_000, false),
+            vec![(UAS_RING, seats[0].port), (UAS_ANSWER, seats[1].port)],
+        ),
+        sign_out
+    );
+    called?;
+    signed_out?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
+    ensure!(record["extension"] == "1002", "{record}");
+    let first = seat_events(&server, &seats[0].extension).await?;
+    ensure!(
+        types(&first)
+            == [
+                "AgentSignedIn",
+                "AgentOffered",
+                "AgentOfferWithdrawn",
+                "AgentSignedOut"
+            ],
+        "{first:?}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+async fn a_lost_bye_frees_the_agent_by_the_media_timeout(backend: Backend) -> anyhow::Result<()> {
+    // The caller goes silent and never hangs up; the agent's phone plays 7 s and stops.
+    let Team {
+        server,
+        boss,
+        seats,
+        ..
+    } = team_with(backend, 1, settings("LONGEST_IDLE", 5, 20, 10, 3), 3).await?;
+    call(&server, caller(0, true), vec![(UAS_ANSWER, seats[0].port)]).await?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
+    ensure!(
+        record["cause"] == "media_timeout" && record["extension"] == "1001",
+        "{record}"
+    );
+    let seat = seat_events(&server, &seats[0].extension).await?;
+    ensure!(types(&seat).last() == Some(&"AgentCallEnded"), "{seat:?}");
+    let agent = server
+        .ok(
+            Some(&seats[0].token),
+            "{ myAgent { callId offeredCallId } }",
+            json!({}),
+        )
+        .await?;
+    ensure!(
+        agent["myAgent"]["callId"].is_null() && agent["myAgent"]["offeredCallId"].is_null(),
+        "{agent}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
 on_both_backends!(
+    two_callers_for_one_agent_are_offered_one_at_a_time,
+    two_offers_decided_at_once_on_one_seat_one_wins,
+    an_agent_signing_out_while_offered_passes_the_call_on,
+    a_lost_bye_frees_the_agent_by_the_media_timeout,
     round_robin_takes_members_in_turn,
     fewest_calls_and_least_talk_time_balance_the_agents,
     the_longest_idle_agent_takes_the_call,

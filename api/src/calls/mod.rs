@@ -48,6 +48,8 @@ pub enum CallInput {
     Offer(acd::QueueOffer),
     /// callcore releases the caller (after a queue's overflow message).
     Release,
+    /// The offer ringing this extension is withdrawn (its agent signed out).
+    Withdrawn(Uuid),
 }
 
 /// Who sent a new INVITE.
@@ -109,6 +111,8 @@ fn default_route_ip() -> IpAddr {
 #[derive(Debug)]
 pub struct Calls {
     by_call_id: DashMap<String, mpsc::UnboundedSender<CallInput>>,
+    /// The live calls' actors by call id.
+    by_call: DashMap<Uuid, mpsc::UnboundedSender<CallInput>>,
     active_by_route: DashMap<Uuid, u32>,
     ring_timeout: Duration,
     media_timeout: Duration,
@@ -133,6 +137,7 @@ impl Calls {
     pub fn new(settings: CallSettings, data_dir: &Path) -> Self {
         Self {
             by_call_id: DashMap::new(),
+            by_call: DashMap::new(),
             active_by_route: DashMap::new(),
             ring_timeout: settings.ring_timeout,
             media_timeout: settings.media_timeout,
@@ -148,6 +153,13 @@ impl Calls {
             relayed_to_callee: AtomicU64::default(),
             relayed_to_caller: AtomicU64::default(),
         }
+    }
+
+    /// Hands `input` to the live call `call`; false when it is not up on this node.
+    pub fn send(&self, call: Uuid, input: CallInput) -> bool {
+        self.by_call
+            .get(&call)
+            .is_some_and(|tx| tx.send(input).is_ok())
     }
 
     /// Hands `input` to the call owning `call_id`; false when there is none.

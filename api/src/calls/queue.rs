@@ -539,4 +539,39 @@ impl Session {
             _ => Flow::Continue,
         }
     }
+
+    /// The offer ringing `extension` was withdrawn on its seat (the agent signed out): its leg
+    /// is cancelled, and the caller is offered to someone else.
+    pub(super) async fn offer_withdrawn(&mut self, extension: Uuid) -> Flow {
+        let Some((queue_id, name)) = self.waiting.as_mut().and_then(|w| {
+            let name = w
+                .offers
+                .iter()
+                .find(|(_, e)| **e == extension)
+                .map(|(n, _)| n.clone())?;
+            w.offers.remove(&name);
+            Some((w.queue.id, name))
+        }) else {
+            return Flow::Continue;
+        };
+        let slot = if self.b.as_ref().is_some_and(|b| b.name == name) {
+            self.b.take()
+        } else {
+            self.forks
+                .iter()
+                .position(|f| f.name == name)
+                .map(|i| self.forks.remove(i))
+        };
+        if let Some(slot) = slot {
+            self.sip
+                .request(cancel_of(&slot.invite), slot.leg.peer, slot.leg.transport);
+            self.record(vec![hangup(&slot.name, Side::System, Cause::Cancelled)])
+                .await;
+        }
+        self.promote_fork();
+        self.calls
+            .acd
+            .offer_ended(queue_id, self.call, extension, false);
+        Flow::Continue
+    }
 }

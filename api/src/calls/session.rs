@@ -376,6 +376,10 @@ pub async fn run(
         waiting: None,
         agent: None,
     };
+    session
+        .calls
+        .by_call
+        .insert(session.call, session.tx.clone());
     let started = match (routed, ivr_start) {
         (Routed::Leg(target), _) => {
             let name = session.next_leg_name();
@@ -395,6 +399,7 @@ pub async fn run(
         session.run(&mut inbox, digits, notices).await;
     }
     session.release_queue_hold().await;
+    session.calls.by_call.remove(&session.call);
     if let Some(ivr) = session.ivr.as_mut() {
         ivr.stop();
     }
@@ -685,6 +690,7 @@ impl Session {
             CallInput::Request { key, request } => self.on_request(key, request).await,
             CallInput::Offer(offer) => self.on_queue_offer(offer).await,
             CallInput::Release => self.release_caller().await,
+            CallInput::Withdrawn(extension) => self.offer_withdrawn(extension).await,
             CallInput::Ack(ack) => {
                 let call_id = ack.headers.get("Call-ID").unwrap_or_default();
                 let number = cseq(&ack.headers).map(|(n, _)| n);

@@ -20,6 +20,7 @@ use super::query::list_tenant;
 use super::{app, caller, contains, fetch, list, page, parse_id, parse_opt_id, Total};
 use crate::app::App;
 use crate::auth::Caller;
+use crate::calls::CallInput;
 use crate::error::{ApiError, ApiResult};
 
 /// A distribution rule (转接规则).
@@ -534,6 +535,10 @@ impl QueueMutation {
             meta(caller, seat.enterprise_id),
         )
         .await?;
+        // A call ringing the agent goes to someone else.
+        if let (Some(call), Some(calls)) = (seat.offered_call, app.calls.get()) {
+            calls.send(call, CallInput::Withdrawn(seat.extension_id));
+        }
         Ok(true)
     }
 
