@@ -167,4 +167,243 @@ mod tests {
         team[2].free = false;
         assert!(chosen(DistributionRule::RingAll, &team, &tried).is_empty());
     }
+
+    mod properties {
+        //! A simulated call center: random arrivals, answers, misses, hang-ups, work-state
+        //! changes and sign-outs, with the seats decided by the agent aggregate and every
+        //! offer chosen by `choose`. No agent is ever left stuck and no caller is lost.
+
+        use std::collections::{BTreeMap, VecDeque};
+
+        use esrs::Aggregate;
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::agent::{Agent, AgentCommand, AgentState, Endpoint};
+
+        #[derive(Debug, Clone)]
+        enum Happening {
+            Arrive,
+            Answer(usize),
+            Miss(usize),
+            CallerHangsUp(usize),
+            CallEnds(usize),
+            SetState(usize, WorkState),
+            SignOut(usize),
+            SignIn(usize),
+        }
+
+        fn happening() -> impl Strategy<Value = Happening> {
+            let agent = 0usize..4;
+            prop_oneof![
+                3 => Just(Happening::Arrive),
+                3 => agent.clone().prop_map(Happening::Answer),
+                1 => agent.clone().prop_map(Happening::Miss),
+                2 => (0usize..8).prop_map(Happening::CallerHangsUp),
+                2 => agent.clone().prop_map(Happening::CallEnds),
+                1 => (agent.clone(), prop::sample::select(vec![
+                    WorkState::Working, WorkState::Break, WorkState::Away,
+                ])).prop_map(|(a, s)| Happening::SetState(a, s)),
+                1 => agent.clone().prop_map(Happening::SignOut),
+                1 => agent.prop_map(Happening::SignIn),
+            ]
+        }
+
+        struct Centre {
+            seats: Vec<AgentState>,
+            waiting: VecDeque<Uuid>,
+            /// Ringing or connected calls by agent.
+            ringing: BTreeMap<usize, Uuid>,
+            connected: BTreeMap<usize, Uuid>,
+            ended: Vec<Uuid>,
+            arrived: u128,
+            now: i64,
+        }
+
+        impl Centre {
+            fn run(&mut self, agent: usize, command: AgentCommand) -> bool {
+                match Agent::handle_command(&self.seats[agent], command) {
+                    Ok(events) => {
+                        let seat = std::mem::take(&mut self.seats[agent]);
+                        self.seats[agent] = events.into_iter().fold(seat, Agent::apply_event);
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+
+            fn at(&mut self) -> DateTime<Utc> {
+                self.now += 1;
+                DateTime::from_timestamp(1_700_000_000 + self.now, 0).unwrap_or_default()
+            }
+
+            /// The dispatcher: offers waiting callers, first come first served.
+            fn dispatch(&mut self, rule: DistributionRule) {
+                let excluded = BTreeSet::from([WorkState::Break, WorkState::Away]);
+                while let Some(&call) = self.waiting.front() {
+                    let members: Vec<Candidate> = self
+                        .seats
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, s)| s.signed_in.is_some())
+                        .map(|(i, s)| Candidate {
+                            extension_id: Uuid::from_u128(i as u128),
+                            order: i,
+                            free: s.offer.is_none() && s.on_call.is_none(),
+                            state: s.work_state,
+                            idle_since: s.state_since.unwrap_or_default(),
+                            calls: 0,
+                            talk_seconds: 0,
+                        })
+                        .collect();
+                    let chosen = choose(rule, &members, &excluded, &Placing::default());
+                    let Some(first) = chosen.first() else { return };
+                    let agent = first.as_u128() as usize;
+                    let at = self.at();
+                    let offered = self.run(
+                        agent,
+                        AgentCommand::Offer {
+                            call_id: call,
+                            queue_id: Uuid::nil(),
+                            at,
+                        },
+                    );
+                    assert!(offered, "a free member refused an offer");
+                    self.waiting.pop_front();
+                    self.ringing.insert(agent, call);
+                }
+            }
+
+            fn happen(&mut self, what: Happening) {
+                let at = self.at();
+                match what {
+                    Happening::Arrive => {
+                        self.arrived += 1;
+                        self.waiting.push_back(Uuid::from_u128(1_000 + self.arrived));
+                    }
+                    Happening::Answer(agent) => {
+                        if let Some(call) = self.ringing.get(&agent).copied() {
+                            assert!(self.run(agent, AgentCommand::Answer { call_id: call, at }));
+                            self.ringing.remove(&agent);
+                            self.connected.insert(agent, call);
+                        }
+                    }
+                    Happening::Miss(agent) => {
+                        if let Some(call) = self.ringing.remove(&agent) {
+                            assert!(self.run(
+                                agent,
+                                AgentCommand::Miss { call_id: call, max_missed: 2, at }
+                            ));
+                            // The caller keeps its place at the head.
+                            self.waiting.push_front(call);
+                        }
+                    }
+                    Happening::CallerHangsUp(n) => {
+                        if n < self.waiting.len() {
+                            if let Some(call) = self.waiting.remove(n) {
+                                self.ended.push(call);
+                            }
+                        } else if let Some((&agent, &call)) = self.ringing.iter().next() {
+                            self.run(agent, AgentCommand::Withdraw { call_id: call, at });
+                            self.ringing.remove(&agent);
+                            self.ended.push(call);
+                        }
+                    }
+                    Happening::CallEnds(agent) => {
+                        if let Some(call) = self.connected.remove(&agent) {
+                            assert!(self.run(agent, AgentCommand::EndCall { call_id: call, at }));
+                            self.ended.push(call);
+                        }
+                    }
+                    Happening::SetState(agent, state) => {
+                        self.run(agent, AgentCommand::SetWorkState { state, at });
+                    }
+                    Happening::SignOut(agent) => {
+                        if self.connected.contains_key(&agent) {
+                            return; // an agent on a call signs out after it
+                        }
+                        if self.run(agent, AgentCommand::SignOut { at }) {
+                            if let Some(call) = self.ringing.remove(&agent) {
+                                self.waiting.push_front(call);
+                            }
+                        }
+                    }
+                    Happening::SignIn(agent) => {
+                        self.run(
+                            agent,
+                            AgentCommand::SignIn {
+                                extension_id: Uuid::from_u128(agent as u128),
+                                enterprise_id: Uuid::nil(),
+                                account_id: Uuid::from_u128(500 + agent as u128),
+                                permitted: true,
+                                endpoint: Endpoint::SipPhone,
+                                at,
+                            },
+                        );
+                    }
+                }
+            }
+
+            fn check(&self) {
+                for (i, seat) in self.seats.iter().enumerate() {
+                    // The seat and the centre agree, and a seat holds one call at most.
+                    assert_eq!(seat.offer.as_ref().map(|o| o.call_id), self.ringing.get(&i).copied());
+                    assert_eq!(seat.on_call, self.connected.get(&i).copied());
+                    assert!(!(seat.offer.is_some() && seat.on_call.is_some()));
+                }
+                // Every caller is in exactly one place.
+                let total = self.waiting.len() + self.ringing.len() + self.connected.len() + self.ended.len();
+                assert_eq!(total as u128, self.arrived, "a caller was lost");
+                // Nobody waits while a member who may take calls sits idle.
+                let idle = self.seats.iter().any(|s| {
+                    s.signed_in.is_some()
+                        && s.offer.is_none()
+                        && s.on_call.is_none()
+                        && s.work_state == WorkState::Working
+                });
+                assert!(self.waiting.is_empty() || !idle, "a caller waits beside an idle agent");
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn no_agent_is_stuck_and_no_caller_is_lost(
+                rule in prop::sample::select(vec![
+                    DistributionRule::LongestIdle,
+                    DistributionRule::RoundRobin,
+                    DistributionRule::Sequential,
+                    DistributionRule::FewestCalls,
+                ]),
+                happenings in prop::collection::vec(happening(), 1..120)
+            ) {
+                let mut centre = Centre {
+                    seats: vec![AgentState::default(); 4],
+                    waiting: VecDeque::new(),
+                    ringing: BTreeMap::new(),
+                    connected: BTreeMap::new(),
+                    ended: Vec::new(),
+                    arrived: 0,
+                    now: 0,
+                };
+                for agent in 0..4 {
+                    centre.happen(Happening::SignIn(agent));
+                }
+                for what in happenings {
+                    centre.happen(what);
+                    centre.dispatch(rule);
+                    centre.check();
+                }
+                // Everyone finishes: every call ends and every seat is free.
+                for agent in 0..4 {
+                    centre.happen(Happening::Answer(agent));
+                    centre.happen(Happening::CallEnds(agent));
+                }
+                while let Some(call) = centre.waiting.pop_front() {
+                    centre.ended.push(call);
+                }
+                centre.check();
+                prop_assert!(centre.seats.iter().all(|s| s.offer.is_none() && s.on_call.is_none()));
+            }
+        }
+    }
 }
