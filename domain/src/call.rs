@@ -315,6 +315,8 @@ pub enum CallCommand {
     EnterQueue {
         /// The queue.
         queue_id: Uuid,
+        /// The caller's number, as the queue's board shows it.
+        caller: String,
         /// Callers waiting in it now (looked up in the node's hot state).
         waiting: u32,
         /// Its limit (最大等待数).
@@ -529,6 +531,8 @@ pub enum CallEvent {
     QueueEntered {
         /// The queue.
         queue_id: Uuid,
+        /// The caller's number.
+        caller: String,
         /// When.
         at: DateTime<Utc>,
     },
@@ -874,13 +878,18 @@ impl esrs::Aggregate for Call {
             }),
             C::EnterQueue {
                 queue_id,
+                caller,
                 waiting,
                 max_waiting,
                 at,
             } => Ok(if waiting >= max_waiting {
                 vec![E::QueueFull { queue_id, at }]
             } else {
-                vec![E::QueueEntered { queue_id, at }]
+                vec![E::QueueEntered {
+                    queue_id,
+                    caller,
+                    at,
+                }]
             }),
             C::LeaveQueue { outcome, agent, at } => Ok(match state.queue {
                 Some(queue_id) => vec![E::QueueLeft {

@@ -25,6 +25,7 @@ pub use models::{
     extensions::ExtensionDoc,
     ivr_flows::IvrFlowDoc,
     numbers::NumberDoc,
+    queue_board::{board_key, QueueBoardDoc, WaitingCall},
     queues::QueueDoc,
     roles::RoleDoc,
     routes::RouteDoc,

@@ -564,3 +564,67 @@ pub async fn inbound_setup_on(
         phone_port,
     })
 }
+
+/// A GraphQL client over `/graphql/ws` (graphql-transport-ws), for subscriptions.
+pub mod ws {
+    use std::time::Duration;
+
+    use anyhow::{bail, Context};
+    use futures::{SinkExt, StreamExt};
+    use serde_json::{json, Value};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    use crate::TestServer;
+
+    /// An open websocket.
+    pub type Socket = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    /// Connects with `token` in `connection_init`; returns the socket and the server's answer.
+    pub async fn connect(server: &TestServer, token: &str) -> anyhow::Result<(Socket, Value)> {
+        let mut request = format!("ws://{}/graphql/ws", server.addr).into_client_request()?;
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+        socket
+            .send(Message::text(
+                json!({ "type": "connection_init", "payload": { "token": token } }).to_string(),
+            ))
+            .await?;
+        let first = next_json(&mut socket).await?;
+        Ok((socket, first))
+    }
+
+    /// Starts subscription `id` with `query`.
+    pub async fn subscribe(socket: &mut Socket, id: &str, query: &str) -> anyhow::Result<()> {
+        socket
+            .send(Message::text(
+                json!({ "id": id, "type": "subscribe", "payload": { "query": query } }).to_string(),
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// The next JSON message (a close is `{"type": "closed"}`); fails after 10 s of silence.
+    pub async fn next_json(socket: &mut Socket) -> anyhow::Result<Value> {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+                .await
+                .context("no message within 10 s")?;
+            match message {
+                Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text)?),
+                Some(Ok(Message::Close(frame))) => {
+                    return Ok(
+                        json!({ "type": "closed", "frame": frame.map(|f| f.reason.to_string()) }),
+                    )
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => bail!("websocket error: {e}"),
+                None => return Ok(json!({ "type": "closed" })),
+            }
+        }
+    }
+}

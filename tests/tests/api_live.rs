@@ -2,49 +2,13 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context};
+use anyhow::ensure;
 use futures::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use serde_json::json;
 use tests::{on_both_backends, Backend, TestServer};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(server: &TestServer, token: &str) -> anyhow::Result<(Socket, Value)> {
-    let mut request = format!("ws://{}/graphql/ws", server.addr).into_client_request()?;
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
-    socket
-        .send(Message::text(
-            json!({ "type": "connection_init", "payload": { "token": token } }).to_string(),
-        ))
-        .await?;
-    let first = next_json(&mut socket).await?;
-    Ok((socket, first))
-}
-
-async fn next_json(socket: &mut Socket) -> anyhow::Result<Value> {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .context("no message within 10 s")?;
-        match message {
-            Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text)?),
-            Some(Ok(Message::Close(frame))) => {
-                return Ok(
-                    json!({ "type": "closed", "frame": frame.map(|f| f.reason.to_string()) }),
-                )
-            }
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => bail!("websocket error: {e}"),
-            None => return Ok(json!({ "type": "closed" })),
-        }
-    }
-}
+use tests::ws::{connect, next_json};
 
 async fn audit_feed_pushes_new_entries_in_order(backend: Backend) -> anyhow::Result<()> {
     let server = TestServer::start(backend).await?;

@@ -617,6 +617,7 @@ fn stored_json_of_every_event_variant_matches_the_golden_file() {
                 },
                 CallEvent::QueueEntered {
                     queue_id: id(4),
+                    caller: "+8613800138000".into(),
                     at: at(),
                 },
                 CallEvent::QueueFull {

@@ -771,7 +771,78 @@ async fn a_lost_bye_frees_the_agent_by_the_media_timeout(backend: Backend) -> an
     Ok(())
 }
 
+async fn the_supervisor_board_shows_a_call_enter_ring_and_connect(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let Team {
+        server,
+        boss,
+        queue,
+        seats,
+    } = team(backend, 1, settings("LONGEST_IDLE", 5, 20, 10, 3)).await?;
+    let (mut socket, ack) = tests::ws::connect(&server, &boss).await?;
+    ensure!(ack["type"] == "connection_ack", "{ack}");
+    let query = format!(
+        "subscription {{ queueBoard(queueIds: [\"{queue}\"]) {{ change callId position boards {{ name waiting {{ callId caller missedOffers ringing }} agents {{ number signedIn callState workState }} }} }} }}"
+    );
+    tests::ws::subscribe(&mut socket, "board", &query).await?;
+    let snapshot = tests::ws::next_json(&mut socket).await?;
+    let board = &snapshot["payload"]["data"]["queueBoard"];
+    ensure!(
+        board["change"] == "SNAPSHOT"
+            && board["boards"][0]["waiting"] == json!([])
+            && board["boards"][0]["agents"][0]
+                == json!({ "number": "1001", "signedIn": true, "callState": "IDLE", "workState": "WORKING" }),
+        "{snapshot}"
+    );
+    let calling = call(
+        &server,
+        caller(2_000, false),
+        vec![(UAS_ANSWER, seats[0].port)],
+    );
+    let watching = async {
+        let mut seen = Vec::new();
+        while !seen.iter().any(|m: &Value| m["change"] == "CALL_CONNECTED") {
+            let message = tests::ws::next_json(&mut socket).await?;
+            seen.push(message["payload"]["data"]["queueBoard"].clone());
+        }
+        Ok::<_, anyhow::Error>(seen)
+    };
+    let (called, seen) = tokio::join!(calling, watching);
+    called?;
+    let seen = seen?;
+    let calls: Vec<&str> = seen
+        .iter()
+        .filter(|m| m["change"] != "AGENT_CHANGED")
+        .filter_map(|m| m["change"].as_str())
+        .collect();
+    ensure!(
+        calls == ["CALL_ENTERED", "CALL_OFFERED", "CALL_CONNECTED"],
+        "{calls:?} in {seen:?}"
+    );
+    let positions: Vec<i64> = seen.iter().filter_map(|m| m["position"].as_i64()).collect();
+    ensure!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+    let entered = seen.iter().find(|m| m["change"] == "CALL_ENTERED");
+    ensure!(
+        entered.is_some_and(|m| m["boards"][0]["waiting"][0]["caller"] == "+8613800138000"),
+        "{seen:?}"
+    );
+    let offered = seen.iter().find(|m| m["change"] == "CALL_OFFERED");
+    ensure!(
+        offered.is_some_and(|m| m["boards"][0]["waiting"][0]["ringing"] == json!(["1001"])),
+        "{seen:?}"
+    );
+    let connected = seen.iter().find(|m| m["change"] == "CALL_CONNECTED");
+    ensure!(
+        connected.is_some_and(|m| m["boards"][0]["waiting"] == json!([])),
+        "{seen:?}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
 on_both_backends!(
+    the_supervisor_board_shows_a_call_enter_ring_and_connect,
     two_callers_for_one_agent_are_offered_one_at_a_time,
     two_offers_decided_at_once_on_one_seat_one_wins,
     an_agent_signing_out_while_offered_passes_the_call_on,

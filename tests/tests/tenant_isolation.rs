@@ -185,6 +185,7 @@ fn walk(b: &Foreign) -> Vec<(&'static str, String, &'static str)> {
         ("setQueueMembers", format!("mutation {{ setQueueMembers(id: \"{q}\", extensionIds: [\"{x}\"]) {{ id }} }}"), "NOT_FOUND"),
         ("deleteQueue", format!("mutation {{ deleteQueue(id: \"{q}\") }}"), "NOT_FOUND"),
         ("myAgent", "{ myAgent { extensionId } }".into(), ""),
+        ("queueBoard", format!("{{ queueBoard(queueIds: [\"{q}\"]) {{ name }} }}"), "NOT_FOUND"),
         ("signIn", format!("mutation {{ signIn(extensionId: \"{x}\") {{ extensionId }} }}"), "NOT_FOUND"),
         ("signOut", "mutation { signOut }".into(), "CONFLICT"),
         ("setWorkState", "mutation { setWorkState(state: BREAK) { extensionId } }".into(), "CONFLICT"),
@@ -302,7 +303,7 @@ fn walk(b: &Foreign) -> Vec<(&'static str, String, &'static str)> {
 }
 
 /// Fields whose isolation is shown by other means (subscriptions below; logout ends the run).
-const COVERED_ELSEWHERE: &[&str] = &["logout", "auditLog"];
+const COVERED_ELSEWHERE: &[&str] = &["logout", "auditLog", "myAgentEvents"];
 
 async fn a_tenant_never_reaches_another(backend: Backend) -> anyhow::Result<()> {
     let server = TestServer::start(backend).await?;
@@ -382,6 +383,62 @@ async fn a_tenant_never_reaches_another(backend: Backend) -> anyhow::Result<()> 
         missing.is_empty(),
         "root fields without a tenant-isolation case: {missing:?}"
     );
+
+    // Subscriptions: B's queue board is not found; B's agent signing in reaches no feed of A.
+    let (mut socket, _) = tests::ws::connect(&server, &a_admin).await?;
+    tests::ws::subscribe(
+        &mut socket,
+        "board",
+        &format!(
+            "subscription {{ queueBoard(queueIds: [\"{}\"]) {{ change }} }}",
+            b.queue
+        ),
+    )
+    .await?;
+    let refused = tests::ws::next_json(&mut socket).await?;
+    ensure!(
+        refused["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND",
+        "{refused}"
+    );
+    tests::ws::subscribe(
+        &mut socket,
+        "me",
+        "subscription { myAgentEvents { extensionId } }",
+    )
+    .await?;
+    let bob_id = b.account.clone();
+    server
+        .ok(
+            Some(&b_admin),
+            "mutation($x: ID!, $a: ID!) { updateExtension(id: $x, input: { manualOutbound: false, signInAccounts: [$a] }) { id } }",
+            json!({ "x": b.extension, "a": bob_id }),
+        )
+        .await?;
+    server
+        .ok(
+            Some(&b_admin),
+            "mutation($a: ID!) { setSubAccountPermissions(id: $a, followRole: false, permissions: [\"agent.workstation\"]) { id } }",
+            json!({ "a": b.account }),
+        )
+        .await?;
+    let bob = server.login("beta", "bob", "bob-password").await?;
+    server
+        .ok(
+            Some(&bob),
+            "mutation($x: ID!) { signIn(extensionId: $x) { extensionId } }",
+            json!({ "x": b.extension }),
+        )
+        .await?;
+    let listening = async {
+        loop {
+            let message = tests::ws::next_json(&mut socket).await?;
+            if message["id"] == "me" {
+                return Ok::<_, anyhow::Error>(message);
+            }
+        }
+    };
+    let heard = tokio::time::timeout(std::time::Duration::from_millis(1_000), listening).await;
+    ensure!(heard.is_err(), "A's feed carried B's agent: {heard:?}");
 
     // B is intact.
     let b_view: Value = server

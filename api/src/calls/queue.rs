@@ -100,6 +100,7 @@ impl Session {
         let events = self
             .record(vec![CallCommand::EnterQueue {
                 queue_id,
+                caller: self.caller_number(),
                 waiting: self.calls.acd.waiting(queue_id),
                 max_waiting: queue.settings.max_waiting,
                 at: Utc::now(),

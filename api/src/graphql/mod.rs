@@ -1,5 +1,6 @@
 //! The GraphQL API: schema, request context, paging and tenant-scoped look-ups.
 
+mod board;
 mod ivr;
 mod ivr_types;
 mod mutation;

@@ -273,11 +273,64 @@ pub struct AgentObject {
     pub calls: i32,
     /// Talk time since signing in, in seconds.
     pub talk_seconds: i64,
+    /// The ringing call's caller number (来电提醒).
+    pub offered_caller: Option<String>,
+    /// The ringing call's inbound route.
+    pub offered_route_id: Option<ID>,
+    /// The IVR variables the ringing call's flow set.
+    pub offered_ivr_variables: Vec<VariableValue>,
+    /// The screen-pop page for the ringing call (the queue's, else the extension's URL), with
+    /// `{caller}` filled in.
+    pub screen_pop_url: Option<String>,
 }
 
-fn agent_object(d: AgentDoc) -> AgentObject {
+/// An IVR variable and its value.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct VariableValue {
+    /// The variable.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// The GraphQL object of a seat, with what the call ringing it brings (screen pop).
+pub(crate) fn agent_object(app: &App, d: AgentDoc) -> AgentObject {
     let now = Utc::now();
+    let doc = |model: &str, key: String| app.models.model(model).ok().and_then(|m| m.get(&key));
+    let record = d
+        .offered_call
+        .and_then(|c| doc("call_records", c.to_string()))
+        .and_then(|r| r.decode::<projections::CallRecordDoc>());
+    let queue_pop = d
+        .offered_queue
+        .and_then(|q| doc("queues", q.to_string()))
+        .and_then(|q| q.decode::<QueueDoc>())
+        .map(|q| q.settings.screen_pop)
+        .filter(|p| !p.trim().is_empty());
+    let extension_pop = doc("extensions", d.extension_id.to_string())
+        .and_then(|e| e.decode::<ExtensionDoc>())
+        .filter(|e| e.settings.screen_pop.mode == "url")
+        .map(|e| e.settings.screen_pop.url);
+    let caller = record.as_ref().map(|r| r.caller.clone());
+    let screen_pop_url = match (&caller, queue_pop.or(extension_pop)) {
+        (Some(caller), Some(template)) => Some(template.replace("{caller}", caller)),
+        _ => None,
+    };
     AgentObject {
+        offered_caller: caller,
+        offered_route_id: record
+            .as_ref()
+            .and_then(|r| r.route_id)
+            .map(|r| ID(r.to_string())),
+        offered_ivr_variables: record
+            .map(|r| {
+                r.ivr_variables
+                    .into_iter()
+                    .map(|(name, value)| VariableValue { name, value })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        screen_pop_url,
         extension_id: ID(d.extension_id.to_string()),
         enterprise_id: ID(d.enterprise_id.to_string()),
         account_id: d.account_id.map(|a| ID(a.to_string())),
@@ -340,6 +393,22 @@ impl QueueQuery {
         )?))
     }
 
+    /// The boards of the queues named (supervisors): callers waiting, member agents.
+    async fn queue_board(
+        &self,
+        ctx: &Context<'_>,
+        queue_ids: Vec<ID>,
+    ) -> ApiResult<Vec<super::board::QueueBoardObject>> {
+        let caller = caller(ctx)?;
+        caller.require(Permission::SupervisorMonitor)?;
+        let ids = queue_ids
+            .iter()
+            .map(|id| parse_id("queueIds", id))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let queues = super::board::watched(app(ctx), caller, &ids)?;
+        Ok(super::board::boards(app(ctx), &queues))
+    }
+
     /// The caller's own seat: the extension it is signed in to, if any.
     async fn my_agent(&self, ctx: &Context<'_>) -> ApiResult<Option<AgentObject>> {
         let caller = caller(ctx)?;
@@ -348,7 +417,7 @@ impl QueueQuery {
         Ok(seats
             .into_iter()
             .find(|s| s.account_id == Some(caller.account_id))
-            .map(agent_object))
+            .map(|d| agent_object(app(ctx), d)))
     }
 }
 
@@ -519,7 +588,7 @@ impl QueueMutation {
         )
         .await?;
         seat(app, caller, extension_id)
-            .map(agent_object)
+            .map(|d| agent_object(app, d))
             .ok_or_else(|| ApiError::NotFound("agent not found".into()))
     }
 
@@ -558,7 +627,7 @@ impl QueueMutation {
         )
         .await?;
         seat(app, caller, own.extension_id)
-            .map(agent_object)
+            .map(|d| agent_object(app, d))
             .ok_or_else(|| ApiError::NotFound("agent not found".into()))
     }
 }

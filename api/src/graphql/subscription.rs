@@ -7,8 +7,10 @@ use futures::Stream;
 use projections::AuditEntry;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::board::{boards, change_of, watched, BoardChange, QueueBoardUpdate};
+use super::queues::{agent_object, AgentObject};
 use super::types::AuditEntryObject;
-use super::{app, caller, parse_opt_id};
+use super::{app, caller, parse_id, parse_opt_id};
 
 /// The subscription root.
 #[derive(Debug, Default, Clone, Copy)]
@@ -56,6 +58,112 @@ impl SubscriptionRoot {
                     if let Some(object) = entry.and_then(|e| AuditEntryObject::build(&app, e).ok())
                     {
                         return Some((object, (feed, app, caller, tenant)));
+                    }
+                }
+            },
+        ))
+    }
+
+    /// The board of the queues named (supervisors): first as it is, then again after every
+    /// change in them (a caller entering, ringing an agent, connecting or leaving; an agent
+    /// signing in or out, changing state or call).
+    async fn queue_board(
+        &self,
+        ctx: &Context<'_>,
+        queue_ids: Vec<ID>,
+    ) -> async_graphql::Result<impl Stream<Item = QueueBoardUpdate>> {
+        let caller = caller(ctx)?.clone();
+        caller.require(Permission::SupervisorMonitor)?;
+        let app = app(ctx).clone();
+        let ids = queue_ids
+            .iter()
+            .map(|id| parse_id("queueIds", id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let queues = watched(&app, &caller, &ids)?;
+        // Subscribed before the snapshot is taken: nothing between them is missed.
+        let feed = app.models.feed();
+        let snapshot = QueueBoardUpdate {
+            change: BoardChange::Snapshot,
+            queue_id: None,
+            call_id: None,
+            extension_id: None,
+            position: app.models.applied(),
+            boards: boards(&app, &queues),
+        };
+        let updates = futures::stream::unfold(
+            (feed, app, caller, ids),
+            |(mut feed, app, caller, ids)| async move {
+                loop {
+                    let event = match feed.recv().await {
+                        Ok(event) => event,
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return None,
+                    };
+                    // The queues as they are now (members may have changed).
+                    let Ok(queues) = watched(&app, &caller, &ids) else {
+                        return None;
+                    };
+                    let Some((change, queue, call, extension)) = change_of(&app, &queues, &event)
+                    else {
+                        continue;
+                    };
+                    let id = |u: Option<uuid::Uuid>| u.map(|u| ID(u.to_string()));
+                    let update = QueueBoardUpdate {
+                        change,
+                        queue_id: id(queue),
+                        call_id: id(call),
+                        extension_id: id(extension),
+                        position: event.position,
+                        boards: boards(&app, &queues),
+                    };
+                    return Some((update, (feed, app, caller, ids)));
+                }
+            },
+        );
+        Ok(futures::StreamExt::chain(
+            futures::stream::iter([snapshot]),
+            updates,
+        ))
+    }
+
+    /// The caller's own seat after every change (agents): signed in or out, work state, and
+    /// each call that rings it, with the caller's number and the screen-pop link.
+    async fn my_agent_events(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = AgentObject>> {
+        let caller = caller(ctx)?.clone();
+        caller.require(Permission::AgentWorkstation)?;
+        let app = app(ctx).clone();
+        let feed = app.models.feed();
+        Ok(futures::stream::unfold(
+            (feed, app, caller),
+            |(mut feed, app, caller)| async move {
+                loop {
+                    let event = match feed.recv().await {
+                        Ok(event) => event,
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return None,
+                    };
+                    if event.stream_type != <domain::agent::Agent as esrs::Aggregate>::NAME
+                        || event.metadata.tenant_id != Some(caller.enterprise_id)
+                    {
+                        continue;
+                    }
+                    let seat = app
+                        .models
+                        .model("agents")
+                        .ok()
+                        .and_then(|m| m.get(&event.stream_id.to_string()))
+                        .and_then(|d| d.decode::<projections::AgentDoc>());
+                    // The seat the caller holds, or the one it just signed out of.
+                    let mine = seat.as_ref().is_some_and(|s| {
+                        s.account_id == Some(caller.account_id)
+                            || (s.account_id.is_none()
+                                && event.payload.contains(&caller.account_id.to_string()))
+                    });
+                    if let (true, Some(seat)) = (mine, seat) {
+                        return Some((agent_object(&app, seat), (feed, app, caller)));
                     }
                 }
             },

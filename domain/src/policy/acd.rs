@@ -279,7 +279,8 @@ mod tests {
                 match what {
                     Happening::Arrive => {
                         self.arrived += 1;
-                        self.waiting.push_back(Uuid::from_u128(1_000 + self.arrived));
+                        self.waiting
+                            .push_back(Uuid::from_u128(1_000 + self.arrived));
                     }
                     Happening::Answer(agent) => {
                         if let Some(call) = self.ringing.get(&agent).copied() {
@@ -292,7 +293,11 @@ mod tests {
                         if let Some(call) = self.ringing.remove(&agent) {
                             assert!(self.run(
                                 agent,
-                                AgentCommand::Miss { call_id: call, max_missed: 2, at }
+                                AgentCommand::Miss {
+                                    call_id: call,
+                                    max_missed: 2,
+                                    at
+                                }
                             ));
                             // The caller keeps its place at the head.
                             self.waiting.push_front(call);
@@ -347,12 +352,18 @@ mod tests {
             fn check(&self) {
                 for (i, seat) in self.seats.iter().enumerate() {
                     // The seat and the centre agree, and a seat holds one call at most.
-                    assert_eq!(seat.offer.as_ref().map(|o| o.call_id), self.ringing.get(&i).copied());
+                    assert_eq!(
+                        seat.offer.as_ref().map(|o| o.call_id),
+                        self.ringing.get(&i).copied()
+                    );
                     assert_eq!(seat.on_call, self.connected.get(&i).copied());
                     assert!(!(seat.offer.is_some() && seat.on_call.is_some()));
                 }
                 // Every caller is in exactly one place.
-                let total = self.waiting.len() + self.ringing.len() + self.connected.len() + self.ended.len();
+                let total = self.waiting.len()
+                    + self.ringing.len()
+                    + self.connected.len()
+                    + self.ended.len();
                 assert_eq!(total as u128, self.arrived, "a caller was lost");
                 // Nobody waits while a member who may take calls sits idle.
                 let idle = self.seats.iter().any(|s| {
@@ -361,7 +372,10 @@ mod tests {
                         && s.on_call.is_none()
                         && s.work_state == WorkState::Working
                 });
-                assert!(self.waiting.is_empty() || !idle, "a caller waits beside an idle agent");
+                assert!(
+                    self.waiting.is_empty() || !idle,
+                    "a caller waits beside an idle agent"
+                );
             }
         }
 

@@ -79,6 +79,9 @@ pub struct CallRecordDoc {
     /// The queue the caller waited in.
     #[serde(default)]
     pub queue_id: Option<Uuid>,
+    /// The IVR variables the call's flow set, last value each (for the agent's screen pop).
+    #[serde(default)]
+    pub ivr_variables: std::collections::BTreeMap<String, String>,
 }
 
 impl CallRecordDoc {
@@ -163,6 +166,7 @@ fn opened(
         ivr_flow_id: None,
         voicemail: None,
         queue_id: None,
+        ivr_variables: std::collections::BTreeMap::new(),
     }
 }
 
@@ -298,6 +302,11 @@ impl Projection for CallRecords {
             CallEvent::QueueEntered { queue_id, .. } | CallEvent::QueueFull { queue_id, .. } => {
                 docs.update(&key, |d: &mut CallRecordDoc| d.queue_id = Some(queue_id))
             }
+            CallEvent::IvrVariableSet { name, value, .. } => {
+                docs.update(&key, |d: &mut CallRecordDoc| {
+                    d.ivr_variables.insert(name, value);
+                })
+            }
             CallEvent::VoicemailStarted { file, .. } => {
                 docs.update(&key, |d: &mut CallRecordDoc| d.voicemail = Some(file))
             }
@@ -306,7 +315,6 @@ impl Projection for CallRecords {
             | CallEvent::LegHeld { .. }
             | CallEvent::LegResumed { .. }
             | CallEvent::IvrNodeEntered { .. }
-            | CallEvent::IvrVariableSet { .. }
             | CallEvent::IvrBranchTaken { .. }
             | CallEvent::PromptFailed { .. }
             | CallEvent::VoicemailRecorded { .. }

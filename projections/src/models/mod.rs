@@ -10,6 +10,7 @@ pub mod enterprises;
 pub mod extensions;
 pub mod ivr_flows;
 pub mod numbers;
+pub mod queue_board;
 pub mod queues;
 pub mod roles;
 pub mod routes;
@@ -43,6 +44,7 @@ pub fn all_projections() -> Vec<Box<dyn Projection>> {
         Box::new(voicemails::Voicemails),
         Box::new(queues::Queues),
         Box::new(agents::Agents),
+        Box::new(queue_board::QueueBoard),
         Box::new(audit_log::AuditLog),
     ]
 }
