@@ -841,7 +841,175 @@ async fn the_supervisor_board_shows_a_call_enter_ring_and_connect(
     Ok(())
 }
 
+/// The call the agent of `token` is on, once it is.
+async fn agent_call(server: &TestServer, token: &str) -> anyhow::Result<String> {
+    for _ in 0..100 {
+        let seat = server
+            .ok(Some(token), "{ myAgent { callId } }", json!({}))
+            .await?;
+        if let Some(call) = seat["myAgent"]["callId"].as_str() {
+            return Ok(call.to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the agent never got a call")
+}
+
+async fn an_agent_holds_resumes_and_transfers_to_another_queue(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let Team {
+        server,
+        boss,
+        queue,
+        seats,
+    } = team(backend, 2, settings("LONGEST_IDLE", 5, 20, 10, 3)).await?;
+    // The first queue has agent 1 only; a second queue has agent 2.
+    server
+        .ok(
+            Some(&boss),
+            "mutation($q: ID!, $m: [ID!]!) { setQueueMembers(id: $q, extensionIds: $m) { id } }",
+            json!({ "q": queue, "m": [seats[0].extension] }),
+        )
+        .await?;
+    let mut second = settings("LONGEST_IDLE", 5, 20, 10, 3);
+    second["name"] = json!("二线");
+    let created = server
+        .ok(
+            Some(&boss),
+            "mutation($s: QueueSettingsInput!) { createQueue(settings: $s) { id } }",
+            json!({ "s": second }),
+        )
+        .await?;
+    let second = created["createQueue"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    server
+        .ok(
+            Some(&boss),
+            "mutation($q: ID!, $m: [ID!]!) { setQueueMembers(id: $q, extensionIds: $m) { id } }",
+            json!({ "q": second, "m": [seats[1].extension] }),
+        )
+        .await?;
+    let acting = async {
+        let call = agent_call(&server, &seats[0].token).await?;
+        let vars = json!({ "c": call });
+        server
+            .ok(
+                Some(&seats[0].token),
+                "mutation($c: ID!) { holdCall(callId: $c) }",
+                vars.clone(),
+            )
+            .await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        server
+            .ok(
+                Some(&seats[0].token),
+                "mutation($c: ID!) { resumeCall(callId: $c) }",
+                vars.clone(),
+            )
+            .await?;
+        server
+            .ok(
+                Some(&seats[0].token),
+                "mutation($c: ID!, $q: ID!) { transferCall(callId: $c, target: { kind: QUEUE, targetId: $q }) }",
+                json!({ "c": call, "q": second }),
+            )
+            .await?;
+        Ok::<_, anyhow::Error>(call)
+    };
+    let (called, call) = tokio::join!(
+        call(
+            &server,
+            caller(7_000, false),
+            vec![(UAS_ANSWER, seats[0].port), (UAS_ANSWER, seats[1].port)],
+        ),
+        acting
+    );
+    called?;
+    let call = Uuid::parse_str(&call?)?;
+    latest_call_record(&server, &boss, "INBOUND", 1).await?;
+    let events = events(&server, call).await?;
+    let kinds = types(&events);
+    let held = kinds.iter().position(|k| *k == "LegHeld");
+    let resumed = kinds.iter().position(|k| *k == "LegResumed");
+    let transferred = kinds.iter().position(|k| *k == "CallTransferred");
+    ensure!(
+        held < resumed && resumed < transferred && held.is_some(),
+        "{kinds:?}"
+    );
+    let entered: Vec<&Value> = events
+        .iter()
+        .filter(|(t, _)| t == "QueueEntered")
+        .map(|(_, p)| &p["queue_id"])
+        .collect();
+    ensure!(entered == [&json!(queue), &json!(second)], "{events:?}");
+    let second_seat = seat_events(&server, &seats[1].extension).await?;
+    ensure!(
+        types(&second_seat)
+            == [
+                "AgentSignedIn",
+                "AgentOffered",
+                "AgentAnswered",
+                "AgentCallEnded"
+            ],
+        "{second_seat:?}"
+    );
+    let first_seat = seat_events(&server, &seats[0].extension).await?;
+    ensure!(
+        types(&first_seat).last() == Some(&"AgentCallEnded"),
+        "{first_seat:?}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+async fn a_supervisor_forces_a_call_down(backend: Backend) -> anyhow::Result<()> {
+    let Team {
+        server,
+        boss,
+        seats,
+        ..
+    } = team(backend, 1, settings("LONGEST_IDLE", 5, 20, 10, 3)).await?;
+    let forcing = async {
+        let call = agent_call(&server, &seats[0].token).await?;
+        // An agent may not force another's call; the supervisor may.
+        let refused = server
+            .gql(
+                Some(&seats[0].token),
+                "mutation($c: ID!) { forceHangUp(callId: $c) }",
+                json!({ "c": call }),
+            )
+            .await?;
+        ensure!(tests::error_code(&refused) == "FORBIDDEN", "{refused}");
+        server
+            .ok(
+                Some(&boss),
+                "mutation($c: ID!) { forceHangUp(callId: $c) }",
+                json!({ "c": call }),
+            )
+            .await?;
+        Ok::<_, anyhow::Error>(())
+    };
+    let (called, forced) = tokio::join!(
+        call(&server, caller(0, true), vec![(UAS_ANSWER, seats[0].port)]),
+        forcing
+    );
+    called?;
+    forced?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
+    ensure!(
+        record["hangupSide"] == "system" && record["status"] == "answered",
+        "{record}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
 on_both_backends!(
+    an_agent_holds_resumes_and_transfers_to_another_queue,
+    a_supervisor_forces_a_call_down,
     the_supervisor_board_shows_a_call_enter_ring_and_connect,
     two_callers_for_one_agent_are_offered_one_at_a_time,
     two_offers_decided_at_once_on_one_seat_one_wins,

@@ -186,6 +186,12 @@ fn walk(b: &Foreign) -> Vec<(&'static str, String, &'static str)> {
         ("deleteQueue", format!("mutation {{ deleteQueue(id: \"{q}\") }}"), "NOT_FOUND"),
         ("myAgent", "{ myAgent { extensionId } }".into(), ""),
         ("queueBoard", format!("{{ queueBoard(queueIds: [\"{q}\"]) {{ name }} }}"), "NOT_FOUND"),
+        // Call controls act on the agent's own call only; A's admin is on none.
+        ("hangUpCall", format!("mutation {{ hangUpCall(callId: \"{q}\") }}"), "CONFLICT"),
+        ("holdCall", format!("mutation {{ holdCall(callId: \"{q}\") }}"), "CONFLICT"),
+        ("resumeCall", format!("mutation {{ resumeCall(callId: \"{q}\") }}"), "CONFLICT"),
+        ("transferCall", format!("mutation {{ transferCall(callId: \"{q}\", target: {{ kind: QUEUE, targetId: \"{q}\" }}) }}"), "CONFLICT"),
+        ("forceHangUp", format!("mutation {{ forceHangUp(callId: \"{q}\") }}"), "NOT_FOUND"),
         ("signIn", format!("mutation {{ signIn(extensionId: \"{x}\") {{ extensionId }} }}"), "NOT_FOUND"),
         ("signOut", "mutation { signOut }".into(), "CONFLICT"),
         ("setWorkState", "mutation { setWorkState(state: BREAK) { extensionId } }".into(), "CONFLICT"),

@@ -4,6 +4,7 @@
 //! with anchored media, and [`dialog`] builds the requests of each leg's dialog.
 
 pub mod acd;
+pub mod control;
 pub mod dialog;
 mod ivr;
 pub mod journal;
@@ -50,6 +51,8 @@ pub enum CallInput {
     Release,
     /// The offer ringing this extension is withdrawn (its agent signed out).
     Withdrawn(Uuid),
+    /// An agent's or a supervisor's action.
+    Control(control::Control),
 }
 
 /// Who sent a new INVITE.

@@ -64,7 +64,7 @@ pub(super) enum NotQueued {
 }
 
 /// The built-in hold music: a soft two-note chime every two seconds, 8 kHz.
-fn default_music() -> Arc<Prompt> {
+pub(super) fn default_music() -> Arc<Prompt> {
     static MUSIC: OnceLock<Arc<Prompt>> = OnceLock::new();
     MUSIC
         .get_or_init(|| {
@@ -310,7 +310,7 @@ impl Session {
                 self.play_then_release(vec![Utterance::Recording { voice_id }]);
                 Flow::Continue
             }
-            QueueOverflow::Flow { flow_id } => self.overflow_to_flow(flow_id).await,
+            QueueOverflow::Flow { flow_id } => self.enter_flow(flow_id).await,
         }
     }
 
@@ -354,8 +354,8 @@ impl Session {
         });
     }
 
-    /// The caller goes on in IVR flow `flow_id` (a queue's overflow).
-    async fn overflow_to_flow(&mut self, flow_id: Uuid) -> Flow {
+    /// The caller goes on in IVR flow `flow_id` (a queue's overflow, an agent's transfer).
+    pub(super) async fn enter_flow(&mut self, flow_id: Uuid) -> Flow {
         let entry = plan::queue_overflow_entry(
             &self.app,
             &self.calls,

@@ -178,6 +178,8 @@ pub(super) struct Session {
     pub(super) waiting: Option<Waiting>,
     /// The agent seat (extension) the caller was connected to from a queue.
     pub(super) agent: Option<Uuid>,
+    /// Music to the customer while the agent holds it.
+    pub(super) hold_music: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Runs a planned call from its offer to its end; returns the relay's counters.
@@ -375,6 +377,7 @@ pub async fn run(
         ivr_notify: notify.clone(),
         waiting: None,
         agent: None,
+        hold_music: None,
     };
     session
         .calls
@@ -397,6 +400,9 @@ pub async fn run(
     };
     if started == Flow::Continue {
         session.run(&mut inbox, digits, notices).await;
+    }
+    if let Some(music) = session.hold_music.take() {
+        music.abort();
     }
     session.release_queue_hold().await;
     session.calls.by_call.remove(&session.call);
@@ -691,6 +697,7 @@ impl Session {
             CallInput::Offer(offer) => self.on_queue_offer(offer).await,
             CallInput::Release => self.release_caller().await,
             CallInput::Withdrawn(extension) => self.offer_withdrawn(extension).await,
+            CallInput::Control(control) => self.on_control(control).await,
             CallInput::Ack(ack) => {
                 let call_id = ack.headers.get("Call-ID").unwrap_or_default();
                 let number = cseq(&ack.headers).map(|(n, _)| n);

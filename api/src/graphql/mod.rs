@@ -41,6 +41,7 @@ pub struct MutationRoot(
     ivr::IvrMutation,
     voices::VoiceMutation,
     queues::QueueMutation,
+    queues::CallControlMutation,
 );
 
 /// The schema type.

@@ -632,6 +632,160 @@ impl QueueMutation {
     }
 }
 
+/// Where an agent transfers a call.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallTransferKind {
+    /// Another extension.
+    Extension,
+    /// An outside number.
+    Number,
+    /// A queue.
+    Queue,
+    /// An IVR flow.
+    Ivr,
+}
+
+/// A blind transfer's target.
+#[derive(InputObject, Debug, Clone)]
+pub struct CallTransferInput {
+    /// Where to.
+    pub kind: CallTransferKind,
+    /// The extension, queue or flow.
+    pub target_id: Option<ID>,
+    /// The number (`NUMBER`).
+    pub number: Option<String>,
+}
+
+/// Hands `control` to the live call `call` of the caller's enterprise; `NOT_FOUND` when it is
+/// not up on this node.
+fn control(app: &App, call: Uuid, control: crate::calls::control::Control) -> ApiResult<bool> {
+    let sent = app
+        .calls
+        .get()
+        .is_some_and(|calls| calls.send(call, CallInput::Control(control)));
+    if sent {
+        Ok(true)
+    } else {
+        Err(ApiError::NotFound("call not found".into()))
+    }
+}
+
+/// The call `id` as the agent's own: the one its seat is on.
+fn own_call(app: &App, caller: &Caller, id: &ID) -> ApiResult<Uuid> {
+    let call = parse_id("callId", id)?;
+    let seat = own_seat(app, caller)?;
+    if seat.on_call != Some(call) {
+        return Err(ApiError::NotFound("call not found".into()));
+    }
+    Ok(call)
+}
+
+/// The agent's and the supervisor's actions on live calls.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CallControlMutation;
+
+#[Object]
+impl CallControlMutation {
+    /// Hangs up the agent's call.
+    async fn hang_up_call(&self, ctx: &Context<'_>, call_id: ID) -> ApiResult<bool> {
+        let caller = caller(ctx)?;
+        caller.require(Permission::AgentWorkstation)?;
+        let call = own_call(app(ctx), caller, &call_id)?;
+        control(
+            app(ctx),
+            call,
+            crate::calls::control::Control::HangUp {
+                by_supervisor: false,
+            },
+        )
+    }
+
+    /// Holds the customer of the agent's call (the customer hears music).
+    async fn hold_call(&self, ctx: &Context<'_>, call_id: ID) -> ApiResult<bool> {
+        let caller = caller(ctx)?;
+        caller.require(Permission::AgentWorkstation)?;
+        let call = own_call(app(ctx), caller, &call_id)?;
+        control(app(ctx), call, crate::calls::control::Control::Hold)
+    }
+
+    /// Takes the held customer back.
+    async fn resume_call(&self, ctx: &Context<'_>, call_id: ID) -> ApiResult<bool> {
+        let caller = caller(ctx)?;
+        caller.require(Permission::AgentWorkstation)?;
+        let call = own_call(app(ctx), caller, &call_id)?;
+        control(app(ctx), call, crate::calls::control::Control::Resume)
+    }
+
+    /// Transfers the agent's customer blind to an extension, a number, a queue or a flow of
+    /// the enterprise; the agent leaves the call.
+    async fn transfer_call(
+        &self,
+        ctx: &Context<'_>,
+        call_id: ID,
+        target: CallTransferInput,
+    ) -> ApiResult<bool> {
+        use crate::calls::control::TransferTarget as T;
+        let caller = caller(ctx)?;
+        caller.require(Permission::AgentWorkstation)?;
+        let app = app(ctx);
+        let call = own_call(app, caller, &call_id)?;
+        let id = || {
+            target
+                .target_id
+                .as_ref()
+                .ok_or_else(|| ApiError::validation("target.targetId", "is required"))
+                .and_then(|id| parse_id("target.targetId", id))
+        };
+        let tenant = caller.enterprise_id;
+        let in_tenant = |model: &str, what: &str, id: Uuid| -> ApiResult<Uuid> {
+            let found = app
+                .models
+                .model(model)?
+                .get(&id.to_string())
+                .is_some_and(|d| d.tenant_id == Some(tenant));
+            if found {
+                Ok(id)
+            } else {
+                Err(ApiError::validation(
+                    "target.targetId",
+                    format!("no such {what} in this enterprise"),
+                ))
+            }
+        };
+        let to = match target.kind {
+            CallTransferKind::Extension => {
+                T::Extension(in_tenant("extensions", "extension", id()?)?)
+            }
+            CallTransferKind::Queue => T::Queue(in_tenant("queues", "queue", id()?)?),
+            CallTransferKind::Ivr => T::Ivr(in_tenant("ivr_flows", "IVR flow", id()?)?),
+            CallTransferKind::Number => T::Number(
+                target
+                    .number
+                    .clone()
+                    .filter(|n| !n.trim().is_empty())
+                    .ok_or_else(|| ApiError::validation("target.number", "is required"))?,
+            ),
+        };
+        control(app, call, crate::calls::control::Control::Transfer(to))
+    }
+
+    /// Forces a call of the enterprise down (supervisors, 强拆).
+    async fn force_hang_up(&self, ctx: &Context<'_>, call_id: ID) -> ApiResult<bool> {
+        let caller = caller(ctx)?;
+        caller.require(Permission::SupervisorIntervene)?;
+        let app = app(ctx);
+        let call = parse_id("callId", &call_id)?;
+        fetch::<projections::CallRecordDoc>(app, caller, "call_records", "call", call)?;
+        control(
+            app,
+            call,
+            crate::calls::control::Control::HangUp {
+                by_supervisor: true,
+            },
+        )
+    }
+}
+
 /// The seat the caller is signed in to.
 fn own_seat(app: &App, caller: &Caller) -> ApiResult<AgentDoc> {
     let seats: Vec<AgentDoc> = list(app, caller, "agents", Some(caller.enterprise_id))?;

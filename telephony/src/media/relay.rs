@@ -60,6 +60,8 @@ struct Peers {
     a_keys: DtmfReceiver,
     b_keys: DtmfReceiver,
     digits: mpsc::UnboundedSender<Digit>,
+    /// The legs do not hear each other (leg A on hold: it hears what is played to it).
+    held: bool,
 }
 
 /// Whether the relay records.
@@ -135,6 +137,7 @@ impl MediaRelay {
             a_keys: DtmfReceiver::default(),
             b_keys: DtmfReceiver::default(),
             digits,
+            held: false,
         }));
         let stats = Arc::new(RelayStats::default());
         let tasks = [
@@ -253,6 +256,14 @@ impl MediaRelay {
         if let Ok(mut p) = self.peers.lock() {
             p.a_formats = Some(a);
             p.b_formats = Some(b);
+        }
+    }
+
+    /// Holds the legs apart (`true`: neither hears the other; a prompt played to a leg still
+    /// reaches it) or joins them again.
+    pub fn set_held(&self, held: bool) {
+        if let Ok(mut p) = self.peers.lock() {
+            p.held = held;
         }
     }
 
@@ -492,6 +503,7 @@ async fn forward(
                     }
                 }
                 let change = rewrite(pt, from, onto);
+                let held = p.held;
                 let target = match side {
                     Side::A => {
                         p.a = Some(source);
@@ -502,7 +514,7 @@ async fn forward(
                         p.a
                     }
                 };
-                (target, change)
+                (target.filter(|_| !held), change)
             }
             Err(_) => (None, Rewrite::Keep),
         };
@@ -555,6 +567,43 @@ mod tests {
         assert_eq!(relay.stats.a_to_b.load(Ordering::Relaxed), 1);
         assert_eq!(relay.stats.b_to_a.load(Ordering::Relaxed), 1);
         assert!(relay.idle_for() < std::time::Duration::from_secs(1));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn held_legs_do_not_hear_each_other() -> std::io::Result<()> {
+        let localhost: IpAddr = "127.0.0.1".parse().map_err(std::io::Error::other)?;
+        let relay = MediaRelay::open(localhost).await?;
+        let phone_a = UdpSocket::bind("127.0.0.1:0").await?;
+        let phone_b = UdpSocket::bind("127.0.0.1:0").await?;
+        relay.set_a(phone_a.local_addr()?);
+        relay.set_b(phone_b.local_addr()?);
+        relay.set_held(true);
+        let packet = [0x80u8; 172];
+        phone_a
+            .send_to(&packet, ("127.0.0.1", relay.a_port))
+            .await?;
+        phone_b
+            .send_to(&packet, ("127.0.0.1", relay.b_port))
+            .await?;
+        let mut buffer = [0u8; 2_048];
+        let quiet = std::time::Duration::from_millis(300);
+        assert!(tokio::time::timeout(quiet, phone_b.recv_from(&mut buffer))
+            .await
+            .is_err());
+        assert!(tokio::time::timeout(quiet, phone_a.recv_from(&mut buffer))
+            .await
+            .is_err());
+        relay.set_held(false);
+        phone_a
+            .send_to(&packet, ("127.0.0.1", relay.a_port))
+            .await?;
+        let (n, _) = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            phone_b.recv_from(&mut buffer),
+        )
+        .await??;
+        assert_eq!(n, 172);
         Ok(())
     }
 

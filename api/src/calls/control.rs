@@ -1,0 +1,209 @@
+//! What agents and supervisors do to a live call from the API (manual §7): hang it up, hold
+//! the customer with music and resume, transfer it blind (to an extension, an outside number,
+//! a queue or an IVR flow), and a supervisor's forced hang-up (强拆). Each reaches the call's
+//! actor as a [`Control`]; the actor records the step, then carries it out.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use domain::agent::AgentCommand;
+use domain::call::{CallCommand, Cause, Side};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use super::plan;
+use super::queue::default_music;
+use super::session::{hangup, Flow, Session, Which};
+
+/// Where a blind transfer sends the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferTarget {
+    /// Another extension of the enterprise.
+    Extension(Uuid),
+    /// An outside number (the agent's extension must be allowed to dial out).
+    Number(String),
+    /// A queue.
+    Queue(Uuid),
+    /// An IVR flow.
+    Ivr(Uuid),
+}
+
+/// An action on a live call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// The agent hangs up (or, `by_supervisor`, a supervisor forces the call down).
+    HangUp {
+        /// A supervisor's forced hang-up rather than the agent's.
+        by_supervisor: bool,
+    },
+    /// The agent holds the customer, who hears music.
+    Hold,
+    /// The agent takes the customer back.
+    Resume,
+    /// The agent transfers the customer and leaves the call.
+    Transfer(TransferTarget),
+}
+
+impl Session {
+    /// Carries out `control` on the call.
+    pub(super) async fn on_control(&mut self, control: Control) -> Flow {
+        match control {
+            Control::HangUp { by_supervisor } => {
+                if !self.bridged() {
+                    return self.release_caller().await;
+                }
+                let side = if by_supervisor {
+                    Side::System
+                } else {
+                    Side::Callee
+                };
+                let agent_leg = self.b.as_ref().map(|b| b.name.clone()).unwrap_or_default();
+                self.stop_hold_music();
+                self.end(vec![
+                    hangup(&agent_leg, side, Cause::Normal),
+                    hangup("a", Side::System, Cause::Normal),
+                ])
+                .await;
+                self.bye(Which::B);
+                self.bye(Which::A);
+                Flow::Done
+            }
+            Control::Hold => {
+                if self.bridged() && self.hold_music.is_none() {
+                    self.record(vec![CallCommand::Hold {
+                        leg: "a".into(),
+                        at: Utc::now(),
+                    }])
+                    .await;
+                    if let Some(relay) = &self.relay {
+                        relay.set_held(true);
+                    }
+                    self.hold_music = self.spawn_hold_music();
+                }
+                Flow::Continue
+            }
+            Control::Resume => {
+                if self.hold_music.is_some() {
+                    self.record(vec![CallCommand::Resume {
+                        leg: "a".into(),
+                        at: Utc::now(),
+                    }])
+                    .await;
+                    self.stop_hold_music();
+                    if let Some(relay) = &self.relay {
+                        relay.set_held(false);
+                        relay.touch();
+                    }
+                }
+                Flow::Continue
+            }
+            Control::Transfer(target) => self.transfer_blind(target).await,
+        }
+    }
+
+    /// Music to the held customer, looping until stopped.
+    fn spawn_hold_music(&self) -> Option<JoinHandle<()>> {
+        let relay = Arc::clone(self.relay.as_ref()?);
+        let codec = self.a_codec();
+        Some(tokio::spawn(async move {
+            let music = default_music();
+            loop {
+                relay.play(true, &music, codec).finished().await;
+            }
+        }))
+    }
+
+    fn stop_hold_music(&mut self) {
+        if let Some(music) = self.hold_music.take() {
+            music.abort();
+        }
+        if let Some(relay) = &self.relay {
+            relay.set_held(false);
+        }
+    }
+
+    /// The agent leaves and the customer goes to `target`. An extension or number rings in
+    /// the b slot; a queue or a flow takes the customer as if it had just called. A target
+    /// that cannot be reached leaves the call as it was.
+    async fn transfer_blind(&mut self, target: TransferTarget) -> Flow {
+        let Some(slot) = self.b.as_ref().filter(|b| b.answered) else {
+            return Flow::Continue;
+        };
+        let transferor = slot.name.clone();
+        let transferor_party = slot.target.party.clone();
+        let caller = self.caller_number();
+        let leg = match &target {
+            TransferTarget::Extension(id) => {
+                match plan::extension_by_id(&self.app, self.enterprise, *id, &caller).await {
+                    Ok(leg) => Some(leg),
+                    Err(_) => return Flow::Continue,
+                }
+            }
+            TransferTarget::Number(number) => {
+                let leg = plan::transfer_target(
+                    &self.app,
+                    self.enterprise,
+                    &transferor_party,
+                    number,
+                    &caller,
+                )
+                .await;
+                match leg {
+                    Ok(leg) => Some(leg),
+                    Err(_) => return Flow::Continue,
+                }
+            }
+            TransferTarget::Queue(_) | TransferTarget::Ivr(_) => None,
+        };
+        let described = match &target {
+            TransferTarget::Extension(id) => format!("extension:{id}"),
+            TransferTarget::Number(number) => format!("number:{number}"),
+            TransferTarget::Queue(id) => format!("queue:{id}"),
+            TransferTarget::Ivr(id) => format!("ivr:{id}"),
+        };
+        self.stop_hold_music();
+        let at = Utc::now();
+        let mut step = vec![
+            CallCommand::Transfer {
+                by_leg: transferor.clone(),
+                target: described,
+                at,
+            },
+            hangup(&transferor, Side::Callee, Cause::Normal),
+        ];
+        let new_leg = leg.as_ref().map(|_| self.next_leg_name());
+        if let (Some(leg), Some(name)) = (&leg, &new_leg) {
+            step.push(CallCommand::AddLeg {
+                leg: name.clone(),
+                party: leg.party.clone(),
+                caller_id: leg.caller_id.clone(),
+                forwarded: false,
+                at,
+            });
+        }
+        self.record(step).await;
+        self.bye(Which::B);
+        self.b = None;
+        // The agent is free as it leaves.
+        if let Some(extension) = self.agent.take() {
+            self.seat(extension, |call, at| AgentCommand::EndCall {
+                call_id: call,
+                at,
+            })
+            .await;
+            self.calls.acd.release(extension);
+        }
+        if let (Some(leg), Some(name)) = (leg, new_leg) {
+            self.ring(leg, name);
+            return Flow::Continue;
+        }
+        match target {
+            TransferTarget::Queue(queue) => match self.enter_queue(queue, false).await {
+                Ok(()) => Flow::Continue,
+                Err(_) => self.release_caller().await,
+            },
+            TransferTarget::Ivr(flow) => self.enter_flow(flow).await,
+            TransferTarget::Extension(_) | TransferTarget::Number(_) => Flow::Continue,
+        }
+    }
+}
