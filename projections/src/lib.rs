@@ -27,6 +27,7 @@ pub use models::{
     numbers::NumberDoc,
     queue_board::{board_key, QueueBoardDoc, WaitingCall},
     queues::QueueDoc,
+    reports::{AgentHour, QueueHour, SERVICE_LEVEL_SECONDS},
     roles::RoleDoc,
     routes::RouteDoc,
     sessions::SessionDoc,

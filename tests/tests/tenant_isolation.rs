@@ -186,6 +186,8 @@ fn walk(b: &Foreign) -> Vec<(&'static str, String, &'static str)> {
         ("deleteQueue", format!("mutation {{ deleteQueue(id: \"{q}\") }}"), "NOT_FOUND"),
         ("myAgent", "{ myAgent { extensionId } }".into(), ""),
         ("queueBoard", format!("{{ queueBoard(queueIds: [\"{q}\"]) {{ name }} }}"), "NOT_FOUND"),
+        ("queueReport", format!("{{ queueReport(filter: {{ ids: [\"{q}\"], granularity: DAY, time: {{ from: \"2026-01-01T00:00:00Z\", to: \"2026-01-31T00:00:00Z\" }} }}) {{ queueId offered }} }}"), ""),
+        ("agentReport", format!("{{ agentReport(filter: {{ ids: [\"{x}\"], granularity: DAY, time: {{ from: \"2026-01-01T00:00:00Z\", to: \"2026-01-31T00:00:00Z\" }} }}) {{ extensionId calls }} }}"), ""),
         // Call controls act on the agent's own call only; A's admin is on none.
         ("hangUpCall", format!("mutation {{ hangUpCall(callId: \"{q}\") }}"), "CONFLICT"),
         ("holdCall", format!("mutation {{ holdCall(callId: \"{q}\") }}"), "CONFLICT"),

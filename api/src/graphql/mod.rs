@@ -6,6 +6,7 @@ mod ivr_types;
 mod mutation;
 mod query;
 mod queues;
+mod reports;
 mod subscription;
 mod telephony;
 mod types;
@@ -31,6 +32,7 @@ pub struct QueryRoot(
     ivr::IvrQuery,
     voices::VoiceQuery,
     queues::QueueQuery,
+    reports::ReportsQuery,
 );
 
 /// The mutation root: every module's mutations.

@@ -12,6 +12,7 @@ pub mod ivr_flows;
 pub mod numbers;
 pub mod queue_board;
 pub mod queues;
+pub mod reports;
 pub mod roles;
 pub mod routes;
 pub mod sessions;
@@ -45,6 +46,7 @@ pub fn all_projections() -> Vec<Box<dyn Projection>> {
         Box::new(queues::Queues),
         Box::new(agents::Agents),
         Box::new(queue_board::QueueBoard),
+        Box::new(reports::Reports),
         Box::new(audit_log::AuditLog),
     ]
 }
