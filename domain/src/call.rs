@@ -89,6 +89,18 @@ pub enum QueueOutcome {
     Timeout,
 }
 
+/// What a supervisor does to a call (班长功能).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SupervisorAction {
+    /// Forces it down (强拆).
+    ForceHangUp,
+    /// Answers a waiting caller on the supervisor's own extension.
+    AnswerWaiting,
+    /// Replaces the agent (抢线).
+    TakeOver,
+}
+
 /// Which side ended a leg.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -333,6 +345,15 @@ pub enum CallCommand {
         /// When.
         at: DateTime<Utc>,
     },
+    /// A supervisor acts on the call.
+    Supervise {
+        /// The supervisor's sub-account.
+        supervisor: Uuid,
+        /// What it does.
+        action: SupervisorAction,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// After a restart: end whatever is still up.
     CloseAfterRestart {
         /// When.
@@ -551,6 +572,15 @@ pub enum CallEvent {
         outcome: QueueOutcome,
         /// The extension that answered.
         agent: Option<Uuid>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A supervisor acted on the call.
+    SupervisorActed {
+        /// The supervisor's sub-account.
+        supervisor: Uuid,
+        /// What it did.
+        action: SupervisorAction,
         /// When.
         at: DateTime<Utc>,
     },
@@ -849,6 +879,15 @@ impl esrs::Aggregate for Call {
                     .collect())
             }
             C::PromptFailed { reason, at } => Ok(vec![E::PromptFailed { reason, at }]),
+            C::Supervise {
+                supervisor,
+                action,
+                at,
+            } => Ok(vec![E::SupervisorActed {
+                supervisor,
+                action,
+                at,
+            }]),
             C::StartVoicemail {
                 enterprise_id,
                 caller,
@@ -972,7 +1011,8 @@ impl esrs::Aggregate for Call {
             | E::IvrNodeEntered { .. }
             | E::IvrVariableSet { .. }
             | E::IvrBranchTaken { .. }
-            | E::PromptFailed { .. } => {}
+            | E::PromptFailed { .. }
+            | E::SupervisorActed { .. } => {}
             E::IvrStarted { flow_id, .. } => state.ivr = Some(flow_id),
             E::QueueEntered { queue_id, .. } => state.queue = Some(queue_id),
             E::QueueLeft { .. } => state.queue = None,

@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use domain::account::{AccountEvent, AccountProfile, SessionEnd};
 use domain::agent::{AgentEvent, Endpoint, WorkState};
 use domain::announcement::{AnnouncementContent, AnnouncementEvent};
-use domain::call::{CallEvent, Cause, Direction, Party, QueueOutcome, Side};
+use domain::call::{CallEvent, Cause, Direction, Party, QueueOutcome, Side, SupervisorAction};
 use domain::enterprise::EnterpriseEvent;
 use domain::extension::{
     Binding, ExtensionEvent, ExtensionSettings, PopTiming, ScreenPop, UnbindReason,
@@ -99,6 +99,7 @@ fn call_variant(e: &CallEvent) -> usize {
         CallEvent::QueueEntered { .. } => 21,
         CallEvent::QueueFull { .. } => 22,
         CallEvent::QueueLeft { .. } => 23,
+        CallEvent::SupervisorActed { .. } => 24,
     }
 }
 
@@ -630,9 +631,14 @@ fn stored_json_of_every_event_variant_matches_the_golden_file() {
                     agent: Some(id(3)),
                     at: at(),
                 },
+                CallEvent::SupervisorActed {
+                    supervisor: id(2),
+                    action: SupervisorAction::TakeOver,
+                    at: at(),
+                },
             ],
             call_variant,
-            24,
+            25,
         ),
     );
     all.insert(

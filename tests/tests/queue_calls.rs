@@ -58,6 +58,7 @@ struct Seat {
     extension: String,
     port: u16,
     token: String,
+    account: Value,
 }
 
 struct Team {
@@ -181,6 +182,7 @@ async fn team_with(
             extension,
             port,
             token,
+            account: account_id,
         });
     }
     let created = server
@@ -1007,7 +1009,152 @@ async fn a_supervisor_forces_a_call_down(backend: Backend) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Makes the agent of `seat` a supervisor too (it keeps its workstation).
+async fn promote(server: &TestServer, boss: &str, seat: &Seat) -> anyhow::Result<()> {
+    server
+        .ok(
+            Some(boss),
+            "mutation($a: ID!) { setSubAccountPermissions(id: $a, followRole: false, permissions: [\"agent.workstation\", \"supervisor.monitor\", \"supervisor.intervene\"]) { id } }",
+            json!({ "a": seat.account }),
+        )
+        .await?;
+    Ok(())
+}
+
+async fn a_supervisor_answers_a_waiting_caller(backend: Backend) -> anyhow::Result<()> {
+    let Team {
+        server,
+        boss,
+        queue,
+        seats,
+    } = team(backend, 2, settings("LONGEST_IDLE", 5, 20, 10, 3)).await?;
+    // The queue's only member is on break; the supervisor (on 1002) answers the caller.
+    server
+        .ok(
+            Some(&boss),
+            "mutation($q: ID!, $m: [ID!]!) { setQueueMembers(id: $q, extensionIds: $m) { id } }",
+            json!({ "q": queue, "m": [seats[0].extension] }),
+        )
+        .await?;
+    server
+        .ok(
+            Some(&seats[0].token),
+            "mutation { setWorkState(state: BREAK) { workState } }",
+            json!({}),
+        )
+        .await?;
+    promote(&server, &boss, &seats[1]).await?;
+    let supervisor = server.login("acme", "agent2", "agent-password").await?;
+    let answering = async {
+        let mut waiting = None;
+        for _ in 0..100 {
+            let board = server
+                .ok(
+                    Some(&supervisor),
+                    "query($q: [ID!]!) { queueBoard(queueIds: $q) { waiting { callId } } }",
+                    json!({ "q": [queue] }),
+                )
+                .await?;
+            if let Some(call) = board["queueBoard"][0]["waiting"][0]["callId"].as_str() {
+                waiting = Some(call.to_owned());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let call = waiting.context("nobody waited")?;
+        server
+            .ok(
+                Some(&supervisor),
+                "mutation($c: ID!) { answerWaitingCall(callId: $c) }",
+                json!({ "c": call }),
+            )
+            .await?;
+        Ok::<_, anyhow::Error>(call)
+    };
+    let (called, call) = tokio::join!(
+        call(
+            &server,
+            caller(4_000, false),
+            vec![(UAS_ANSWER, seats[1].port)]
+        ),
+        answering
+    );
+    called?;
+    let call = Uuid::parse_str(&call?)?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
+    ensure!(
+        record["extension"] == "1002" && record["status"] == "answered",
+        "{record}"
+    );
+    let events = events(&server, call).await?;
+    ensure!(
+        events
+            .iter()
+            .any(|(t, p)| t == "SupervisorActed" && p["action"] == "answer_waiting"),
+        "{events:?}"
+    );
+    ensure!(
+        events.iter().any(|(t, p)| t == "QueueLeft"
+            && p["outcome"] == "answered"
+            && p["agent"] == seats[1].extension.as_str()),
+        "{events:?}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+async fn a_supervisor_takes_over_from_the_agent(backend: Backend) -> anyhow::Result<()> {
+    let Team {
+        server,
+        boss,
+        queue,
+        seats,
+    } = team(backend, 2, settings("LONGEST_IDLE", 5, 20, 10, 3)).await?;
+    server
+        .ok(
+            Some(&boss),
+            "mutation($q: ID!, $m: [ID!]!) { setQueueMembers(id: $q, extensionIds: $m) { id } }",
+            json!({ "q": queue, "m": [seats[0].extension] }),
+        )
+        .await?;
+    promote(&server, &boss, &seats[1]).await?;
+    let supervisor = server.login("acme", "agent2", "agent-password").await?;
+    let taking = async {
+        let call = agent_call(&server, &seats[0].token).await?;
+        server
+            .ok(
+                Some(&supervisor),
+                "mutation($c: ID!) { takeOver(callId: $c) }",
+                json!({ "c": call }),
+            )
+            .await?;
+        Ok::<_, anyhow::Error>(call)
+    };
+    let (called, call) = tokio::join!(
+        call(
+            &server,
+            caller(5_000, false),
+            vec![(UAS_ANSWER, seats[0].port), (UAS_ANSWER, seats[1].port)],
+        ),
+        taking
+    );
+    called?;
+    let call = Uuid::parse_str(&call?)?;
+    latest_call_record(&server, &boss, "INBOUND", 1).await?;
+    let events = events(&server, call).await?;
+    let kinds = types(&events);
+    let acted = kinds.iter().position(|k| *k == "SupervisorActed");
+    let transferred = kinds.iter().position(|k| *k == "CallTransferred");
+    ensure!(acted.is_some() && acted < transferred, "{kinds:?}");
+    let bridges = events.iter().filter(|(t, _)| t == "LegsBridged").count();
+    ensure!(bridges == 2, "{kinds:?}");
+    server.stop().await;
+    Ok(())
+}
+
 on_both_backends!(
+    a_supervisor_answers_a_waiting_caller,
+    a_supervisor_takes_over_from_the_agent,
     an_agent_holds_resumes_and_transfers_to_another_queue,
     a_supervisor_forces_a_call_down,
     the_supervisor_board_shows_a_call_enter_ring_and_connect,

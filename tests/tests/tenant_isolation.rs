@@ -194,6 +194,8 @@ fn walk(b: &Foreign) -> Vec<(&'static str, String, &'static str)> {
         ("resumeCall", format!("mutation {{ resumeCall(callId: \"{q}\") }}"), "CONFLICT"),
         ("transferCall", format!("mutation {{ transferCall(callId: \"{q}\", target: {{ kind: QUEUE, targetId: \"{q}\" }}) }}"), "CONFLICT"),
         ("forceHangUp", format!("mutation {{ forceHangUp(callId: \"{q}\") }}"), "NOT_FOUND"),
+        ("takeOver", format!("mutation {{ takeOver(callId: \"{q}\") }}"), "NOT_FOUND"),
+        ("answerWaitingCall", format!("mutation {{ answerWaitingCall(callId: \"{q}\") }}"), "NOT_FOUND"),
         ("signIn", format!("mutation {{ signIn(extensionId: \"{x}\") {{ extensionId }} }}"), "NOT_FOUND"),
         ("signOut", "mutation { signOut }".into(), "CONFLICT"),
         ("setWorkState", "mutation { setWorkState(state: BREAK) { extensionId } }".into(), "CONFLICT"),

@@ -133,6 +133,33 @@ impl Acd {
         self.wake.notify_one();
     }
 
+    /// Notes an offer decided outside the dispatcher (a supervisor answering a waiting
+    /// caller): the member is engaged and rings for the caller. False when the caller does
+    /// not wait in `queue`.
+    pub fn direct_offer(&self, queue: Uuid, call: Uuid, extension: Uuid) -> bool {
+        let waits = self
+            .lines
+            .lock()
+            .map(|lines| {
+                lines
+                    .get(&queue)
+                    .is_some_and(|l| l.waiting.iter().any(|w| w.call == call))
+            })
+            .unwrap_or(false);
+        if waits {
+            self.engage(extension);
+            if let Ok(mut lines) = self.lines.lock() {
+                if let Some(waiter) = lines
+                    .get_mut(&queue)
+                    .and_then(|l| l.waiting.iter_mut().find(|w| w.call == call))
+                {
+                    waiter.ringing.insert(extension);
+                }
+            }
+        }
+        waits
+    }
+
     /// Wakes the dispatcher (an agent signed in or became free).
     pub fn nudge(&self) {
         self.wake.notify_one();

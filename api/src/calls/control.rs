@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use domain::agent::AgentCommand;
-use domain::call::{CallCommand, Cause, Side};
+use domain::call::{CallCommand, Cause, Side, SupervisorAction};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -31,10 +31,23 @@ pub enum TransferTarget {
 /// An action on a live call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Control {
-    /// The agent hangs up (or, `by_supervisor`, a supervisor forces the call down).
+    /// The agent hangs up (or a supervisor forces the call down).
     HangUp {
-        /// A supervisor's forced hang-up rather than the agent's.
-        by_supervisor: bool,
+        /// The supervisor forcing it, rather than the agent.
+        by_supervisor: Option<Uuid>,
+    },
+    /// A supervisor replaces the agent: its own extension rings and the agent leaves.
+    TakeOver {
+        /// The supervisor's sub-account.
+        supervisor: Uuid,
+        /// Its extension.
+        extension: Uuid,
+    },
+    /// A supervisor answers a waiting caller on its own extension (its seat's offer is
+    /// decided already; this records the action).
+    AnswerWaiting {
+        /// The supervisor's sub-account.
+        supervisor: Uuid,
     },
     /// The agent holds the customer, who hears music.
     Hold,
@@ -49,10 +62,14 @@ impl Session {
     pub(super) async fn on_control(&mut self, control: Control) -> Flow {
         match control {
             Control::HangUp { by_supervisor } => {
+                if let Some(supervisor) = by_supervisor {
+                    self.supervised(supervisor, SupervisorAction::ForceHangUp)
+                        .await;
+                }
                 if !self.bridged() {
                     return self.release_caller().await;
                 }
-                let side = if by_supervisor {
+                let side = if by_supervisor.is_some() {
                     Side::System
                 } else {
                     Side::Callee
@@ -98,7 +115,34 @@ impl Session {
                 Flow::Continue
             }
             Control::Transfer(target) => self.transfer_blind(target).await,
+            Control::TakeOver {
+                supervisor,
+                extension,
+            } => {
+                if !self.bridged() {
+                    return Flow::Continue;
+                }
+                self.supervised(supervisor, SupervisorAction::TakeOver)
+                    .await;
+                self.transfer_blind(TransferTarget::Extension(extension))
+                    .await
+            }
+            Control::AnswerWaiting { supervisor } => {
+                self.supervised(supervisor, SupervisorAction::AnswerWaiting)
+                    .await;
+                Flow::Continue
+            }
         }
+    }
+
+    /// Records a supervisor's action on the call.
+    async fn supervised(&mut self, supervisor: Uuid, action: SupervisorAction) {
+        self.record(vec![CallCommand::Supervise {
+            supervisor,
+            action,
+            at: Utc::now(),
+        }])
+        .await;
     }
 
     /// Music to the held customer, looping until stopped.

@@ -695,7 +695,7 @@ impl CallControlMutation {
             app(ctx),
             call,
             crate::calls::control::Control::HangUp {
-                by_supervisor: false,
+                by_supervisor: None,
             },
         )
     }
@@ -780,9 +780,82 @@ impl CallControlMutation {
             app,
             call,
             crate::calls::control::Control::HangUp {
-                by_supervisor: true,
+                by_supervisor: Some(caller.account_id),
             },
         )
+    }
+
+    /// Replaces the agent of a call with the supervisor (抢线): the supervisor's own extension
+    /// (the seat it is signed in to) rings and the agent leaves the call.
+    async fn take_over(&self, ctx: &Context<'_>, call_id: ID) -> ApiResult<bool> {
+        let caller = caller(ctx)?;
+        caller.require(Permission::SupervisorIntervene)?;
+        let app = app(ctx);
+        let call = parse_id("callId", &call_id)?;
+        fetch::<projections::CallRecordDoc>(app, caller, "call_records", "call", call)?;
+        let seat = own_seat(app, caller)?;
+        control(
+            app,
+            call,
+            crate::calls::control::Control::TakeOver {
+                supervisor: caller.account_id,
+                extension: seat.extension_id,
+            },
+        )
+    }
+
+    /// Answers a caller waiting in a queue on the supervisor's own extension (the seat it is
+    /// signed in to), ahead of the queue's order.
+    async fn answer_waiting_call(&self, ctx: &Context<'_>, call_id: ID) -> ApiResult<bool> {
+        let caller = caller(ctx)?;
+        caller.require(Permission::SupervisorIntervene)?;
+        let app = app(ctx);
+        let call = parse_id("callId", &call_id)?;
+        let record: projections::CallRecordDoc = fetch(app, caller, "call_records", "call", call)?;
+        let queue = record
+            .queue_id
+            .ok_or_else(|| ApiError::Conflict("the call waits in no queue".into()))?;
+        let seat = own_seat(app, caller)?;
+        let calls = app
+            .calls
+            .get()
+            .ok_or_else(|| ApiError::NotFound("call not found".into()))?;
+        app.execute::<Agent>(
+            seat.id,
+            AgentCommand::Offer {
+                call_id: call,
+                queue_id: queue,
+                at: Utc::now(),
+            },
+            meta(caller, seat.enterprise_id),
+        )
+        .await?;
+        if !calls.acd.direct_offer(queue, call, seat.extension_id) {
+            app.execute::<Agent>(
+                seat.id,
+                AgentCommand::Withdraw {
+                    call_id: call,
+                    at: Utc::now(),
+                },
+                meta(caller, seat.enterprise_id),
+            )
+            .await?;
+            return Err(ApiError::Conflict("the call waits in no queue".into()));
+        }
+        calls.send(
+            call,
+            CallInput::Control(crate::calls::control::Control::AnswerWaiting {
+                supervisor: caller.account_id,
+            }),
+        );
+        calls.send(
+            call,
+            CallInput::Offer(crate::calls::acd::QueueOffer {
+                queue_id: queue,
+                extension_id: seat.extension_id,
+            }),
+        );
+        Ok(true)
     }
 }
 

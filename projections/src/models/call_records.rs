@@ -319,6 +319,19 @@ impl Projection for CallRecords {
             | CallEvent::PromptFailed { .. }
             | CallEvent::VoicemailRecorded { .. }
             | CallEvent::QueueLeft { .. } => {}
+            CallEvent::SupervisorActed { action, .. } => {
+                docs.update(&key, |d: &mut CallRecordDoc| {
+                    d.remarks.push(format!(
+                        "supervisor: {}",
+                        match action {
+                            domain::call::SupervisorAction::ForceHangUp => "forced hang-up",
+                            domain::call::SupervisorAction::AnswerWaiting =>
+                                "answered the waiting caller",
+                            domain::call::SupervisorAction::TakeOver => "took over",
+                        }
+                    ))
+                })
+            }
         }
         Ok(())
     }
