@@ -25,6 +25,8 @@ pub struct App {
     /// The node's calls, once its SIP front end runs (agents' and supervisors' actions reach
     /// calls through it).
     pub calls: Arc<std::sync::OnceLock<Arc<crate::calls::Calls>>>,
+    /// The supervisors' board feed, started with the first `queueBoard` subscription.
+    pub board_feed: Arc<std::sync::OnceLock<crate::graphql::BoardFeed>>,
 }
 
 impl std::fmt::Debug for App {
@@ -55,6 +57,7 @@ impl App {
             metrics: Arc::new(Metrics::default()),
             data_dir: config.data_dir.clone(),
             calls: Arc::default(),
+            board_feed: Arc::default(),
             log,
             models,
         };

@@ -785,7 +785,7 @@ async fn the_supervisor_board_shows_a_call_enter_ring_and_connect(
     let (mut socket, ack) = tests::ws::connect(&server, &boss).await?;
     ensure!(ack["type"] == "connection_ack", "{ack}");
     let query = format!(
-        "subscription {{ queueBoard(queueIds: [\"{queue}\"]) {{ change callId position boards {{ name waiting {{ callId caller missedOffers ringing }} agents {{ number signedIn callState workState }} }} }} }}"
+        "subscription {{ queueBoard(queueIds: [\"{queue}\"]) {{ change callId position recordedAt waiting {{ callId caller missedOffers ringing }} agent {{ number callState }} boards {{ name waiting {{ callId caller missedOffers ringing }} agents {{ number signedIn callState workState }} }} }} }}"
     );
     tests::ws::subscribe(&mut socket, "board", &query).await?;
     let snapshot = tests::ws::next_json(&mut socket).await?;
@@ -826,19 +826,23 @@ async fn the_supervisor_board_shows_a_call_enter_ring_and_connect(
     ensure!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
     let entered = seen.iter().find(|m| m["change"] == "CALL_ENTERED");
     ensure!(
-        entered.is_some_and(|m| m["boards"][0]["waiting"][0]["caller"] == "+8613800138000"),
+        entered.is_some_and(|m| m["waiting"]["caller"] == "+8613800138000"),
         "{seen:?}"
     );
     let offered = seen.iter().find(|m| m["change"] == "CALL_OFFERED");
     ensure!(
-        offered.is_some_and(|m| m["boards"][0]["waiting"][0]["ringing"] == json!(["1001"])),
+        offered.is_some_and(|m| m["waiting"]["ringing"] == json!(["1001"])),
         "{seen:?}"
     );
     let connected = seen.iter().find(|m| m["change"] == "CALL_CONNECTED");
     ensure!(
-        connected.is_some_and(|m| m["boards"][0]["waiting"] == json!([])),
+        connected.is_some_and(|m| m["waiting"].is_null() && m["agent"]["number"] == "1001"),
         "{seen:?}"
     );
+    let agent_rang = seen
+        .iter()
+        .any(|m| m["change"] == "AGENT_CHANGED" && m["agent"]["callState"] == "RINGING");
+    ensure!(agent_rang, "{seen:?}");
     server.stop().await;
     Ok(())
 }

@@ -4,11 +4,15 @@
 //! then the board again with what changed after every event touching those queues, so a
 //! console never polls and the number of viewers adds no database query.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use async_graphql::{Enum, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use domain::call::{Call, CallEvent, QueueOutcome};
 use eventlog::RecordedEvent;
 use projections::{AccountDoc, AgentDoc, CallRecordDoc, ExtensionDoc, QueueBoardDoc, QueueDoc};
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::queues::{AgentEndpoint, AgentState};
@@ -109,7 +113,9 @@ pub enum BoardChange {
     AgentChanged,
 }
 
-/// A message of the `queueBoard` subscription.
+/// A message of the `queueBoard` subscription: first the boards (`SNAPSHOT`), then each
+/// change with the entry it changed (the caller's, or the agent's), so a console keeps its
+/// board without asking again.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct QueueBoardUpdate {
     /// What changed.
@@ -122,7 +128,13 @@ pub struct QueueBoardUpdate {
     pub extension_id: Option<ID>,
     /// The log position of the event.
     pub position: i64,
-    /// The boards after the change.
+    /// When the event was committed.
+    pub recorded_at: DateTime<Utc>,
+    /// The caller's entry after the change (null once it left the queue).
+    pub waiting: Option<WaitingCallObject>,
+    /// The agent's entry after the change.
+    pub agent: Option<BoardAgentObject>,
+    /// The whole boards (the snapshot only).
     pub boards: Vec<QueueBoardObject>,
 }
 
@@ -144,151 +156,238 @@ pub fn watched(app: &App, caller: &Caller, ids: &[Uuid]) -> ApiResult<Vec<QueueD
         .collect()
 }
 
+fn seconds(since: Option<DateTime<Utc>>) -> i64 {
+    since.map_or(0, |s| (Utc::now() - s).num_seconds().max(0))
+}
+
+/// The waiting entry of `w`.
+fn waiting_entry(app: &App, w: projections::WaitingCall) -> WaitingCallObject {
+    let record: Option<CallRecordDoc> = doc(app, "call_records", &w.call_id.to_string());
+    let started = record.as_ref().map(|r| r.started_at);
+    WaitingCallObject {
+        call_id: ID(w.call_id.to_string()),
+        caller: w.caller,
+        route_id: record
+            .as_ref()
+            .and_then(|r| r.route_id)
+            .map(|r| ID(r.to_string())),
+        call_started_at: started,
+        entered_at: w.entered_at,
+        total_seconds: seconds(started.or(Some(w.entered_at))),
+        waiting_seconds: seconds(Some(w.entered_at)),
+        missed_offers: i32::try_from(w.missed_offers).unwrap_or(i32::MAX),
+        ringing: w.ringing.into_iter().map(|(_, number)| number).collect(),
+    }
+}
+
+/// The board entry of member `extension_id`.
+fn agent_entry(app: &App, extension_id: Uuid) -> BoardAgentObject {
+    let extension: Option<ExtensionDoc> = doc(app, "extensions", &extension_id.to_string());
+    let seat: Option<AgentDoc> = doc(
+        app,
+        "agents",
+        &domain::ids::agent_id(extension_id).to_string(),
+    )
+    .filter(|s: &AgentDoc| s.account_id.is_some());
+    let account: Option<AccountDoc> = seat
+        .as_ref()
+        .and_then(|s| s.account_id)
+        .and_then(|a| doc(app, "accounts", &a.to_string()));
+    let (call_state, since, call) = match &seat {
+        Some(s) if s.on_call.is_some() => (CallState::Talking, s.call_since, s.on_call),
+        Some(s) if s.offered_call.is_some() => (CallState::Ringing, s.offered_at, s.offered_call),
+        _ => (
+            CallState::Idle,
+            seat.as_ref().and_then(|s| s.idle_since),
+            None,
+        ),
+    };
+    BoardAgentObject {
+        extension_id: ID(extension_id.to_string()),
+        number: extension.map(|e| e.number).unwrap_or_default(),
+        signed_in: seat.is_some(),
+        account_id: seat
+            .as_ref()
+            .and_then(|s| s.account_id)
+            .map(|a| ID(a.to_string())),
+        account_name: account.map(|a| a.name),
+        endpoint: seat.as_ref().map(|s| s.endpoint.into()),
+        call_state,
+        call_seconds: seconds(since),
+        call_id: call.map(|c| ID(c.to_string())),
+        work_state: seat.as_ref().map(|s| s.work_state.into()),
+        state_seconds: seconds(seat.as_ref().and_then(|s| s.state_since)),
+    }
+}
+
 /// The boards of `queues` now.
 pub fn boards(app: &App, queues: &[QueueDoc]) -> Vec<QueueBoardObject> {
-    let now = Utc::now();
-    let seconds =
-        |since: Option<DateTime<Utc>>| since.map_or(0, |s| (now - s).num_seconds().max(0));
     queues
         .iter()
         .map(|queue| {
             let board: QueueBoardDoc =
                 doc(app, "queue_board", &projections::board_key(queue.id)).unwrap_or_default();
-            let waiting = board
-                .waiting
-                .into_iter()
-                .map(|w| {
-                    let record: Option<CallRecordDoc> =
-                        doc(app, "call_records", &w.call_id.to_string());
-                    let started = record.as_ref().map(|r| r.started_at);
-                    WaitingCallObject {
-                        call_id: ID(w.call_id.to_string()),
-                        caller: w.caller,
-                        route_id: record
-                            .as_ref()
-                            .and_then(|r| r.route_id)
-                            .map(|r| ID(r.to_string())),
-                        call_started_at: started,
-                        entered_at: w.entered_at,
-                        total_seconds: seconds(started.or(Some(w.entered_at))),
-                        waiting_seconds: seconds(Some(w.entered_at)),
-                        missed_offers: i32::try_from(w.missed_offers).unwrap_or(i32::MAX),
-                        ringing: w.ringing.into_iter().map(|(_, number)| number).collect(),
-                    }
-                })
-                .collect();
-            let agents = queue
-                .members
-                .iter()
-                .map(|extension_id| {
-                    let extension: Option<ExtensionDoc> =
-                        doc(app, "extensions", &extension_id.to_string());
-                    let seat: Option<AgentDoc> = doc(
-                        app,
-                        "agents",
-                        &domain::ids::agent_id(*extension_id).to_string(),
-                    )
-                    .filter(|s: &AgentDoc| s.account_id.is_some());
-                    let account: Option<AccountDoc> = seat
-                        .as_ref()
-                        .and_then(|s| s.account_id)
-                        .and_then(|a| doc(app, "accounts", &a.to_string()));
-                    let (call_state, since, call) = match &seat {
-                        Some(s) if s.on_call.is_some() => {
-                            (CallState::Talking, s.call_since, s.on_call)
-                        }
-                        Some(s) if s.offered_call.is_some() => {
-                            (CallState::Ringing, s.offered_at, s.offered_call)
-                        }
-                        _ => (
-                            CallState::Idle,
-                            seat.as_ref().and_then(|s| s.idle_since),
-                            None,
-                        ),
-                    };
-                    BoardAgentObject {
-                        extension_id: ID(extension_id.to_string()),
-                        number: extension.map(|e| e.number).unwrap_or_default(),
-                        signed_in: seat.is_some(),
-                        account_id: seat
-                            .as_ref()
-                            .and_then(|s| s.account_id)
-                            .map(|a| ID(a.to_string())),
-                        account_name: account.map(|a| a.name),
-                        endpoint: seat.as_ref().map(|s| s.endpoint.into()),
-                        call_state,
-                        call_seconds: seconds(since),
-                        call_id: call.map(|c| ID(c.to_string())),
-                        work_state: seat.as_ref().map(|s| s.work_state.into()),
-                        state_seconds: seconds(seat.as_ref().and_then(|s| s.state_since)),
-                    }
-                })
-                .collect();
             QueueBoardObject {
                 queue_id: ID(queue.id.to_string()),
                 name: queue.settings.name.clone(),
-                waiting,
-                agents,
+                waiting: board
+                    .waiting
+                    .into_iter()
+                    .map(|w| waiting_entry(app, w))
+                    .collect(),
+                agents: queue.members.iter().map(|m| agent_entry(app, *m)).collect(),
             }
         })
         .collect()
 }
 
-/// A change of the boards: what, in which queue, about which call and which extension.
-pub type Change = (BoardChange, Option<Uuid>, Option<Uuid>, Option<Uuid>);
+/// One change of one queue's board, computed once for every viewer.
+#[derive(Debug, Clone)]
+pub struct BoardDelta {
+    /// The queue.
+    pub queue_id: Uuid,
+    /// The update viewers of that queue get.
+    pub update: QueueBoardUpdate,
+}
 
-/// What `event` changes on the boards of `queues`, if anything.
-pub fn change_of(app: &App, queues: &[QueueDoc], event: &RecordedEvent) -> Option<Change> {
-    let watched = |queue: Uuid| queues.iter().any(|q| q.id == queue);
+/// The node's board feed: one task turns the read models' feed into [`BoardDelta`]s, which
+/// every `queueBoard` subscription filters by queue. Started with the first subscription.
+pub struct BoardFeed {
+    tx: broadcast::Sender<Arc<BoardDelta>>,
+}
+
+impl std::fmt::Debug for BoardFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoardFeed").finish()
+    }
+}
+
+impl BoardFeed {
+    /// The feed of `app`, started when first asked for.
+    pub fn of(app: &App) -> broadcast::Receiver<Arc<BoardDelta>> {
+        let feed = app.board_feed.get_or_init(|| {
+            let (tx, _) = broadcast::channel(16_384);
+            // The models' feed is taken now, before any snapshot: no change falls between.
+            tokio::spawn(run(app.clone(), tx.clone(), app.models.feed()));
+            BoardFeed { tx }
+        });
+        feed.tx.subscribe()
+    }
+}
+
+/// The queues each extension is a member of.
+fn memberships(app: &App) -> HashMap<Uuid, Vec<Uuid>> {
+    let mut by_member: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    if let Ok(model) = app.models.model("queues") {
+        for queue in model.read().values().filter_map(|d| d.decode::<QueueDoc>()) {
+            for member in queue.members {
+                by_member.entry(member).or_default().push(queue.id);
+            }
+        }
+    }
+    by_member
+}
+
+async fn run(
+    app: App,
+    tx: broadcast::Sender<Arc<BoardDelta>>,
+    mut feed: broadcast::Receiver<Arc<RecordedEvent>>,
+) {
+    let mut members = memberships(&app);
+    loop {
+        let event = match feed.recv().await {
+            Ok(event) => event,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if event.stream_type == <domain::queue::Queue as esrs::Aggregate>::NAME {
+            members = memberships(&app);
+            continue;
+        }
+        for delta in deltas(&app, &members, &event) {
+            let _ = tx.send(Arc::new(delta));
+        }
+    }
+}
+
+/// The board changes `event` makes.
+fn deltas(app: &App, members: &HashMap<Uuid, Vec<Uuid>>, event: &RecordedEvent) -> Vec<BoardDelta> {
+    let update = |change, queue: Uuid, call: Option<Uuid>, extension: Option<Uuid>| {
+        let waiting = call.and_then(|call| {
+            doc::<QueueBoardDoc>(app, "queue_board", &projections::board_key(queue))?
+                .waiting
+                .into_iter()
+                .find(|w| w.call_id == call)
+                .map(|w| waiting_entry(app, w))
+        });
+        BoardDelta {
+            queue_id: queue,
+            update: QueueBoardUpdate {
+                change,
+                queue_id: Some(ID(queue.to_string())),
+                call_id: call.map(|c| ID(c.to_string())),
+                extension_id: extension.map(|e| ID(e.to_string())),
+                position: event.position,
+                recorded_at: event.recorded_at,
+                waiting,
+                agent: extension.map(|e| agent_entry(app, e)),
+                boards: Vec::new(),
+            },
+        }
+    };
     if event.stream_type == <Call as esrs::Aggregate>::NAME {
-        let e: CallEvent = serde_json::from_str(&event.payload).ok()?;
+        let Ok(e) = serde_json::from_str::<CallEvent>(&event.payload) else {
+            return Vec::new();
+        };
         let call = Some(event.stream_id);
         let waiting_in = || {
-            queues.iter().find(|q| {
-                doc::<QueueBoardDoc>(app, "queue_board", &projections::board_key(q.id))
-                    .is_some_and(|b| b.waiting.iter().any(|w| w.call_id == event.stream_id))
-            })
+            #[derive(serde::Deserialize)]
+            struct WaitingIn {
+                queue_id: Uuid,
+            }
+            doc::<WaitingIn>(app, "queue_board", &format!("call:{}", event.stream_id))
+                .map(|w| w.queue_id)
         };
-        return match e {
-            CallEvent::QueueEntered { queue_id, .. } if watched(queue_id) => {
-                Some((BoardChange::CallEntered, Some(queue_id), call, None))
+        let delta = match e {
+            CallEvent::QueueEntered { queue_id, .. } => {
+                Some(update(BoardChange::CallEntered, queue_id, call, None))
             }
             CallEvent::QueueLeft {
                 queue_id,
                 outcome,
                 agent,
                 ..
-            } if watched(queue_id) => Some((
+            } => Some(update(
                 if outcome == QueueOutcome::Answered {
                     BoardChange::CallConnected
                 } else {
                     BoardChange::CallLeft
                 },
-                Some(queue_id),
+                queue_id,
                 call,
                 agent,
             )),
             CallEvent::LegOffered { .. } => {
-                waiting_in().map(|q| (BoardChange::CallOffered, Some(q.id), call, None))
+                waiting_in().map(|q| update(BoardChange::CallOffered, q, call, None))
             }
             CallEvent::LegHungUp { leg, .. } if leg != "a" => {
-                waiting_in().map(|q| (BoardChange::OfferMissed, Some(q.id), call, None))
+                waiting_in().map(|q| update(BoardChange::OfferMissed, q, call, None))
             }
             _ => None,
         };
+        return delta.into_iter().collect();
     }
     if event.stream_type == <domain::agent::Agent as esrs::Aggregate>::NAME {
-        let queue = queues.iter().find(|q| {
-            q.members
-                .iter()
-                .any(|m| domain::ids::agent_id(*m) == event.stream_id)
-        })?;
-        let extension = queue
-            .members
+        let Some((extension, queues)) = members
             .iter()
-            .find(|m| domain::ids::agent_id(**m) == event.stream_id)
-            .copied();
-        return Some((BoardChange::AgentChanged, Some(queue.id), None, extension));
+            .find(|(m, _)| domain::ids::agent_id(**m) == event.stream_id)
+        else {
+            return Vec::new();
+        };
+        return queues
+            .iter()
+            .map(|q| update(BoardChange::AgentChanged, *q, None, Some(*extension)))
+            .collect();
     }
-    None
+    Vec::new()
 }

@@ -21,6 +21,7 @@ use crate::app::App;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 
+pub use board::BoardFeed;
 pub(crate) use mutation::meta;
 pub use subscription::SubscriptionRoot;
 

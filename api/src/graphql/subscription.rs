@@ -7,7 +7,7 @@ use futures::Stream;
 use projections::AuditEntry;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::board::{boards, change_of, watched, BoardChange, QueueBoardUpdate};
+use super::board::{boards, watched, BoardChange, BoardFeed, QueueBoardUpdate};
 use super::queues::{agent_object, AgentObject};
 use super::types::AuditEntryObject;
 use super::{app, caller, parse_id, parse_opt_id};
@@ -64,9 +64,9 @@ impl SubscriptionRoot {
         ))
     }
 
-    /// The board of the queues named (supervisors): first as it is, then again after every
-    /// change in them (a caller entering, ringing an agent, connecting or leaving; an agent
-    /// signing in or out, changing state or call).
+    /// The board of the queues named (supervisors): first as it is, then each change in them
+    /// (a caller entering, ringing an agent, connecting or leaving; an agent signing in or
+    /// out, changing state or call) with the entry it changed.
     async fn queue_board(
         &self,
         ctx: &Context<'_>,
@@ -81,45 +81,29 @@ impl SubscriptionRoot {
             .collect::<Result<Vec<_>, _>>()?;
         let queues = watched(&app, &caller, &ids)?;
         // Subscribed before the snapshot is taken: nothing between them is missed.
-        let feed = app.models.feed();
+        let feed = BoardFeed::of(&app);
         let snapshot = QueueBoardUpdate {
             change: BoardChange::Snapshot,
             queue_id: None,
             call_id: None,
             extension_id: None,
             position: app.models.applied(),
+            recorded_at: chrono::Utc::now(),
+            waiting: None,
+            agent: None,
             boards: boards(&app, &queues),
         };
-        let updates = futures::stream::unfold(
-            (feed, app, caller, ids),
-            |(mut feed, app, caller, ids)| async move {
-                loop {
-                    let event = match feed.recv().await {
-                        Ok(event) => event,
-                        Err(RecvError::Lagged(_)) => continue,
-                        Err(RecvError::Closed) => return None,
-                    };
-                    // The queues as they are now (members may have changed).
-                    let Ok(queues) = watched(&app, &caller, &ids) else {
-                        return None;
-                    };
-                    let Some((change, queue, call, extension)) = change_of(&app, &queues, &event)
-                    else {
-                        continue;
-                    };
-                    let id = |u: Option<uuid::Uuid>| u.map(|u| ID(u.to_string()));
-                    let update = QueueBoardUpdate {
-                        change,
-                        queue_id: id(queue),
-                        call_id: id(call),
-                        extension_id: id(extension),
-                        position: event.position,
-                        boards: boards(&app, &queues),
-                    };
-                    return Some((update, (feed, app, caller, ids)));
+        let updates = futures::stream::unfold((feed, ids), |(mut feed, ids)| async move {
+            loop {
+                match feed.recv().await {
+                    Ok(delta) if ids.contains(&delta.queue_id) => {
+                        return Some((delta.update.clone(), (feed, ids)));
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
                 }
-            },
-        );
+            }
+        });
         Ok(futures::StreamExt::chain(
             futures::stream::iter([snapshot]),
             updates,
