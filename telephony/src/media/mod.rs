@@ -5,6 +5,7 @@ pub mod convert;
 pub mod dtmf;
 pub mod g711;
 pub mod jitter;
+pub mod mixer;
 pub mod player;
 pub mod recorder;
 pub mod relay;

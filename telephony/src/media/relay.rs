@@ -3,7 +3,10 @@
 //! really come from (symmetric RTP, so phones behind NAT work). When the legs negotiated
 //! different G.711 laws the payload is transcoded on the way, and telephone-event payload types
 //! are renumbered; RFC 4733 key presses are reported to the call runtime. Counters and the time
-//! of the last packet tell the call runtime whether media still flows.
+//! of the last packet tell the call runtime whether media still flows. A supervisor may join
+//! through a third socket (see `monitor`): listening, whispering to leg B or barging in.
+
+mod monitor;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -21,6 +24,8 @@ use super::g711::{alaw_code_to_ulaw, ulaw_code_to_alaw};
 use super::player::{Prompt, RtpSender};
 use super::recorder::{Recorder, RecorderError, RtpAudio};
 use crate::sdp::Codec;
+pub use monitor::MonitorMode;
+use monitor::{Monitor, MonitorIo};
 
 /// What one leg speaks, as negotiated in its SDP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +67,8 @@ struct Peers {
     digits: mpsc::UnboundedSender<Digit>,
     /// The legs do not hear each other (leg A on hold: it hears what is played to it).
     held: bool,
+    /// A supervisor on the call.
+    monitor: Option<Monitor>,
 }
 
 /// Whether the relay records.
@@ -88,6 +95,8 @@ pub struct MediaRelay {
     sockets: [Arc<UdpSocket>; 2],
     tasks: [JoinHandle<()>; 2],
     digits: Option<mpsc::UnboundedReceiver<Digit>>,
+    /// The supervisor's socket, while one is on the call.
+    monitor: tokio::sync::Mutex<Option<MonitorIo>>,
 }
 
 /// A prompt or key press being sent; stopped when dropped, unless detached.
@@ -138,6 +147,7 @@ impl MediaRelay {
             b_keys: DtmfReceiver::default(),
             digits,
             held: false,
+            monitor: None,
         }));
         let stats = Arc::new(RelayStats::default());
         let tasks = [
@@ -164,6 +174,7 @@ impl MediaRelay {
             sockets: [a, b],
             tasks,
             digits: Some(digits_out),
+            monitor: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -323,6 +334,50 @@ impl MediaRelay {
             Recording::Opening => Some(Ok(0)),
             Recording::On(recorder) => Some(recorder.finish(Instant::now())),
         }
+    }
+
+    /// Lets a supervisor take part in `mode`: the first time, a third socket is bound beside
+    /// the legs' and its port returned (put it in the SDP offered to the supervisor's phone);
+    /// later, the mode changes on the socket already open.
+    pub async fn open_monitor(&self, mode: MonitorMode) -> std::io::Result<u16> {
+        let mut io = self.monitor.lock().await;
+        if let Some(io) = io.as_ref() {
+            self.set_monitor_mode(mode);
+            return Ok(io.port);
+        }
+        let opened = MonitorIo::open(self.sockets.clone(), self.peers.clone()).await?;
+        let port = opened.port;
+        if let Ok(mut p) = self.peers.lock() {
+            p.monitor = Some(Monitor::new(mode));
+        }
+        *io = Some(opened);
+        Ok(port)
+    }
+
+    /// Where the supervisor's phone receives media (from its SDP) and what it speaks.
+    pub fn set_monitor_peer(&self, address: SocketAddr, formats: Formats) {
+        if let Ok(mut p) = self.peers.lock() {
+            if let Some(monitor) = p.monitor.as_mut() {
+                monitor::set_peer(monitor, address, formats);
+            }
+        }
+    }
+
+    /// Changes how the supervisor on the call takes part.
+    pub fn set_monitor_mode(&self, mode: MonitorMode) {
+        if let Ok(mut p) = self.peers.lock() {
+            if let Some(monitor) = p.monitor.as_mut() {
+                monitor.set_mode(mode);
+            }
+        }
+    }
+
+    /// The supervisor leaves: its socket closes and the legs are forwarded directly again.
+    pub async fn close_monitor(&self) {
+        if let Ok(mut p) = self.peers.lock() {
+            p.monitor = None;
+        }
+        self.monitor.lock().await.take();
     }
 
     /// Counts media as flowing from now (a call resumed from a hold that sent nothing).
@@ -504,6 +559,15 @@ async fn forward(
                 }
                 let change = rewrite(pt, from, onto);
                 let held = p.held;
+                // With a supervisor on the call, a leg's audio is mixed for it, and in a
+                // whisper or a barge it reaches the other leg through the mix instead.
+                let mixed = match (p.monitor.as_mut(), from) {
+                    (Some(monitor), Some(f)) if pt == f.codec.payload_type() => {
+                        let samples = monitor::decode(f.codec, &buffer[start..end]);
+                        monitor.take_leg_audio(matches!(side, Side::A), &samples, held)
+                    }
+                    _ => false,
+                };
                 let target = match side {
                     Side::A => {
                         p.a = Some(source);
@@ -514,7 +578,7 @@ async fn forward(
                         p.a
                     }
                 };
-                (target.filter(|_| !held), change)
+                (target.filter(|_| !held && !mixed), change)
             }
             Err(_) => (None, Rewrite::Keep),
         };
