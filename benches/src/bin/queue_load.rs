@@ -5,6 +5,8 @@
 //! subscriber, and CPU per call.
 //!
 //! `cargo run --release -p benches --bin queue_load -- --rate 100 --calls 1000 --subscribers 100`
+//! (callers hang up 300 ms after callcore answers them), or with `--agent-talk-ms 200` (agents
+//! hang up after 200 ms of talk; callers wait in the queue until they are served).
 
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -43,6 +45,10 @@ struct Options {
     /// How long each answered call lasts, in milliseconds.
     #[arg(long, default_value_t = 300)]
     hold_ms: u32,
+    /// The agents hang up after this many milliseconds of talk and the callers wait until
+    /// they are released (instead of hanging up `hold_ms` after callcore answers them).
+    #[arg(long)]
+    agent_talk_ms: Option<u32>,
 }
 
 #[tokio::main]
@@ -182,21 +188,36 @@ async fn main() -> anyhow::Result<()> {
 
     let dir = tempfile::tempdir()?;
     let calls = options.calls.to_string();
+    let caller_scenario = match options.agent_talk_ms {
+        Some(_) => include_str!("../../sipp/uac_load_released.xml"),
+        None => include_str!("../../sipp/uac_load.xml"),
+    };
     std::fs::write(
         dir.path().join("load.xml"),
-        include_str!("../../sipp/uac_load.xml")
+        caller_scenario
             .replace("DID", "02161234567")
             .replace("HOLD_MS", &options.hold_ms.to_string()),
     )?;
-    let phone = {
-        let (port, calls) = (setup.phone_port.to_string(), calls.clone());
-        std::thread::spawn(move || {
-            Command::new("sipp")
-                .args(["-sn", "uas", "-p", &port, "-t", "u1", "-i", "127.0.0.1"])
-                .args(["-m", &calls, "-nostdin", "-timeout", "600"])
-                .output()
-        })
+    let agent_scenario = match options.agent_talk_ms {
+        Some(talk) => {
+            std::fs::write(
+                dir.path().join("agent.xml"),
+                include_str!("../../sipp/uas_agent.xml").replace("TALK_MS", &talk.to_string()),
+            )?;
+            ["-sf", "agent.xml"]
+        }
+        None => ["-sn", "uas"],
     };
+    let mut phone = Command::new("sipp")
+        .current_dir(dir.path())
+        .args(agent_scenario)
+        .args(["-p", &setup.phone_port.to_string()])
+        .args(["-t", "u1", "-i", "127.0.0.1", "-m", &calls])
+        .args(["-nostdin", "-timeout", "600"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("sipp must be installed")?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cpu_before = cpu_time();
     let started = Instant::now();
@@ -211,9 +232,9 @@ async fn main() -> anyhow::Result<()> {
         .context("sipp must be installed")?;
     let elapsed = started.elapsed();
     let cpu = cpu_time().saturating_sub(cpu_before);
-    let _ = phone.join();
     // Every call must have been answered by an agent.
     let mut answered = 0;
+    let mut others = std::collections::BTreeMap::new();
     for _ in 0..100 {
         let records: Vec<projections::CallRecordDoc> = server
             .app
@@ -227,11 +248,26 @@ async fn main() -> anyhow::Result<()> {
             .iter()
             .filter(|r| r.status == projections::CallStatus::Answered && r.queue_id.is_some())
             .count();
+        others = records
+            .iter()
+            .filter(|r| r.status != projections::CallStatus::Answered || r.queue_id.is_none())
+            .fold(std::collections::BTreeMap::new(), |mut counts, r| {
+                *counts.entry(format!("{:?}", r.status)).or_insert(0u32) += 1;
+                counts
+            });
         if records.iter().all(|r| r.ended_at.is_some()) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Calls that never reached an agent would keep the phone waiting: it stops here.
+    let _ = phone.kill();
+    let _ = phone.wait();
+    let failed_at_carrier = String::from_utf8_lossy(&caller.stdout)
+        .lines()
+        .find(|l| l.contains("Failed call"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
     tokio::time::sleep(Duration::from_millis(500)).await;
     for watcher in &watchers {
         watcher.abort();
@@ -242,7 +278,7 @@ async fn main() -> anyhow::Result<()> {
         .clone();
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1_000.0;
     println!(
-        "backend={} rate={}/s calls={} agents={} subscribers={}: {:.1} s, sipp exit {:?}, answered by agents {answered}, lost {}; board messages {} (all subscribers): commit→message p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; CPU {:.2} ms per call ({:.1} % of a core)",
+        "backend={} rate={}/s calls={} agents={} subscribers={}: {:.1} s, sipp exit {:?} ({failed_at_carrier}), answered by agents {answered}, lost {} {others:?}; board messages {} (all subscribers): commit→message p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; CPU {:.2} ms per call ({:.1} % of a core)",
         options.backend,
         options.rate,
         options.calls,
