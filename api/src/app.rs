@@ -93,7 +93,11 @@ impl App {
                 commands.push(domain::agent::AgentCommand::Withdraw { call_id: call, at });
             }
             if let Some(call) = seat.on_call {
-                commands.push(domain::agent::AgentCommand::EndCall { call_id: call, at });
+                commands.push(domain::agent::AgentCommand::EndCall {
+                    call_id: call,
+                    wrap_up_seconds: 0,
+                    at,
+                });
             }
             for command in commands {
                 if let Err(error) = self

@@ -251,9 +251,12 @@ impl From<domain::agent::AgentError> for ApiError {
         use domain::agent::AgentError as E;
         match e {
             E::NotPermitted => ApiError::Forbidden(e.to_string()),
-            E::NotSignedIn | E::Occupied | E::Busy | E::NotTheCall => {
-                ApiError::Conflict(e.to_string())
-            }
+            E::NotSignedIn
+            | E::Occupied
+            | E::Busy
+            | E::NotTheCall
+            | E::WrappingUp
+            | E::NotWrappingUp => ApiError::Conflict(e.to_string()),
         }
     }
 }

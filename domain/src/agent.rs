@@ -80,6 +80,8 @@ pub struct AgentState {
     pub on_call: Option<Uuid>,
     /// Offers missed in a row.
     pub missed_in_row: u32,
+    /// The end of the wrap-up after the last call (话后整理): no offers before it.
+    pub wrap_up_until: Option<DateTime<Utc>>,
 }
 
 /// Commands on a seat.
@@ -148,6 +150,13 @@ pub enum AgentCommand {
     EndCall {
         /// The call.
         call_id: Uuid,
+        /// The queue's wrap-up time: seconds after the call before the next offer (0: none).
+        wrap_up_seconds: u32,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The agent is done with its wrap-up before its time is up.
+    EndWrapUp {
         /// When.
         at: DateTime<Utc>,
     },
@@ -220,6 +229,14 @@ pub enum AgentEvent {
     AgentCallEnded {
         /// The call.
         call_id: Uuid,
+        /// When its wrap-up ends (none when the queue allows none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wrap_up_until: Option<DateTime<Utc>>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The agent ended its wrap-up early.
+    AgentWrapUpEnded {
         /// When.
         at: DateTime<Utc>,
     },
@@ -243,6 +260,12 @@ pub enum AgentError {
     /// The call named is not the agent's offer or call.
     #[error("that call is not the agent's")]
     NotTheCall,
+    /// The agent wraps up its last call.
+    #[error("the agent is wrapping up its last call")]
+    WrappingUp,
+    /// There is no wrap-up to end.
+    #[error("the agent is not wrapping up")]
+    NotWrappingUp,
 }
 
 impl esrs::Aggregate for Agent {
@@ -324,6 +347,9 @@ impl esrs::Aggregate for Agent {
                 if state.offer.is_some() || state.on_call.is_some() {
                     return Err(AgentError::Busy);
                 }
+                if state.wrap_up_until.is_some_and(|until| at < until) {
+                    return Err(AgentError::WrappingUp);
+                }
                 Ok(vec![E::AgentOffered {
                     call_id,
                     queue_id,
@@ -360,11 +386,24 @@ impl esrs::Aggregate for Agent {
             } else {
                 vec![]
             }),
-            C::EndCall { call_id, at } => Ok(if state.on_call == Some(call_id) {
-                vec![E::AgentCallEnded { call_id, at }]
+            C::EndCall {
+                call_id,
+                wrap_up_seconds,
+                at,
+            } => Ok(if state.on_call == Some(call_id) {
+                let wrap_up = chrono::Duration::seconds(i64::from(wrap_up_seconds));
+                vec![E::AgentCallEnded {
+                    call_id,
+                    wrap_up_until: (wrap_up_seconds > 0).then(|| at + wrap_up),
+                    at,
+                }]
             } else {
                 vec![]
             }),
+            C::EndWrapUp { at } => match state.wrap_up_until {
+                Some(until) if at < until => Ok(vec![E::AgentWrapUpEnded { at }]),
+                _ => Err(AgentError::NotWrappingUp),
+            },
         }
     }
 
@@ -396,6 +435,7 @@ impl esrs::Aggregate for Agent {
             AgentEvent::AgentSignedOut { .. } => {
                 state.signed_in = None;
                 state.offer = None;
+                state.wrap_up_until = None;
                 state.work_state = WorkState::Working;
                 state.state_since = None;
             }
@@ -429,7 +469,11 @@ impl esrs::Aggregate for Agent {
                 state.missed_in_row += 1;
             }
             AgentEvent::AgentOfferWithdrawn { .. } => state.offer = None,
-            AgentEvent::AgentCallEnded { .. } => state.on_call = None,
+            AgentEvent::AgentCallEnded { wrap_up_until, .. } => {
+                state.on_call = None;
+                state.wrap_up_until = wrap_up_until;
+            }
+            AgentEvent::AgentWrapUpEnded { .. } => state.wrap_up_until = None,
         }
         state
     }
@@ -464,6 +508,69 @@ mod tests {
             queue_id: QUEUE,
             at: at(5),
         }
+    }
+
+    #[test]
+    fn no_offer_reaches_an_agent_wrapping_up_until_its_time_is_up_or_it_ends_early() {
+        let answered = AgentEvent::AgentAnswered {
+            call_id: CALL,
+            at: at(6),
+        };
+        given::<Agent>(vec![signed_in(), offered(CALL), answered.clone()])
+            .when(AgentCommand::EndCall {
+                call_id: CALL,
+                wrap_up_seconds: 30,
+                at: at(60),
+            })
+            .then(vec![AgentEvent::AgentCallEnded {
+                call_id: CALL,
+                wrap_up_until: Some(at(90)),
+                at: at(60),
+            }]);
+        let ended = AgentEvent::AgentCallEnded {
+            call_id: CALL,
+            wrap_up_until: Some(at(90)),
+            at: at(60),
+        };
+        let next = Uuid::from_u128(11);
+        let history = vec![signed_in(), offered(CALL), answered, ended];
+        given::<Agent>(history.clone())
+            .when(AgentCommand::Offer {
+                call_id: next,
+                queue_id: QUEUE,
+                at: at(89),
+            })
+            .then_err(AgentError::WrappingUp);
+        given::<Agent>(history.clone())
+            .when(AgentCommand::Offer {
+                call_id: next,
+                queue_id: QUEUE,
+                at: at(90),
+            })
+            .then(vec![AgentEvent::AgentOffered {
+                call_id: next,
+                queue_id: QUEUE,
+                at: at(90),
+            }]);
+        given::<Agent>(history.clone())
+            .when(AgentCommand::EndWrapUp { at: at(70) })
+            .then(vec![AgentEvent::AgentWrapUpEnded { at: at(70) }]);
+        let mut done = history.clone();
+        done.push(AgentEvent::AgentWrapUpEnded { at: at(70) });
+        given::<Agent>(done)
+            .when(AgentCommand::Offer {
+                call_id: next,
+                queue_id: QUEUE,
+                at: at(71),
+            })
+            .then(vec![AgentEvent::AgentOffered {
+                call_id: next,
+                queue_id: QUEUE,
+                at: at(71),
+            }]);
+        given::<Agent>(history)
+            .when(AgentCommand::EndWrapUp { at: at(95) })
+            .then_err(AgentError::NotWrappingUp);
     }
 
     #[test]

@@ -99,6 +99,14 @@ pub enum SupervisorAction {
     AnswerWaiting,
     /// Replaces the agent (抢线).
     TakeOver,
+    /// Listens to both sides unheard (监听); the supervisor's own phone rings.
+    Listen,
+    /// Speaks to the agent only (密语).
+    Whisper,
+    /// Joins the call three-way (强插).
+    Barge,
+    /// Leaves the call it listened to, whispered into or barged into.
+    StopMonitoring,
 }
 
 /// Which side ended a leg.
@@ -298,6 +306,13 @@ pub enum CallCommand {
     PromptFailed {
         /// Why.
         reason: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The agent's number is read to the caller as they are connected (接通报工号).
+    AnnounceAgent {
+        /// The agent's extension number.
+        number: String,
         /// When.
         at: DateTime<Utc>,
     },
@@ -521,6 +536,13 @@ pub enum CallEvent {
     PromptFailed {
         /// Why.
         reason: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The caller was told the number of the agent it is connected to (接通报工号).
+    AgentAnnounced {
+        /// The agent's extension number.
+        number: String,
         /// When.
         at: DateTime<Utc>,
     },
@@ -879,6 +901,7 @@ impl esrs::Aggregate for Call {
                     .collect())
             }
             C::PromptFailed { reason, at } => Ok(vec![E::PromptFailed { reason, at }]),
+            C::AnnounceAgent { number, at } => Ok(vec![E::AgentAnnounced { number, at }]),
             C::Supervise {
                 supervisor,
                 action,
@@ -1012,6 +1035,7 @@ impl esrs::Aggregate for Call {
             | E::IvrVariableSet { .. }
             | E::IvrBranchTaken { .. }
             | E::PromptFailed { .. }
+            | E::AgentAnnounced { .. }
             | E::SupervisorActed { .. } => {}
             E::IvrStarted { flow_id, .. } => state.ivr = Some(flow_id),
             E::QueueEntered { queue_id, .. } => state.queue = Some(queue_id),

@@ -85,6 +85,9 @@ pub struct QueueSettings {
     pub max_missed_offers: u32,
     /// Screen-pop page for calls from this queue (弹屏设置), a URL template or empty.
     pub screen_pop: String,
+    /// Seconds an agent has after each call before the next offer (话后整理), 0–600.
+    #[serde(default)]
+    pub wrap_up_seconds: u32,
 }
 
 impl QueueSettings {
@@ -107,6 +110,9 @@ impl QueueSettings {
         }
         if self.max_missed_offers > 99 {
             return Err(FieldError::new("maxMissedOffers", "must be 0 to 99"));
+        }
+        if self.wrap_up_seconds > 600 {
+            return Err(FieldError::new("wrapUpSeconds", "must be 0 to 600"));
         }
         Ok(Self {
             name,
@@ -388,6 +394,7 @@ mod tests {
             agent_ring_timeout_seconds: 60,
             max_missed_offers: 3,
             screen_pop: String::new(),
+            wrap_up_seconds: 0,
         }
     }
 

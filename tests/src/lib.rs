@@ -9,6 +9,8 @@ use anyhow::{anyhow, Context};
 use serde_json::{json, Value};
 use sqlx::Connection;
 
+pub mod media;
+
 /// The two event-log backends every suite runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

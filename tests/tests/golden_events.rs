@@ -100,6 +100,7 @@ fn call_variant(e: &CallEvent) -> usize {
         CallEvent::QueueFull { .. } => 22,
         CallEvent::QueueLeft { .. } => 23,
         CallEvent::SupervisorActed { .. } => 24,
+        CallEvent::AgentAnnounced { .. } => 25,
     }
 }
 
@@ -289,6 +290,7 @@ fn agent_variant(e: &AgentEvent) -> usize {
         AgentEvent::AgentMissed { .. } => 5,
         AgentEvent::AgentOfferWithdrawn { .. } => 6,
         AgentEvent::AgentCallEnded { .. } => 7,
+        AgentEvent::AgentWrapUpEnded { .. } => 8,
     }
 }
 
@@ -636,9 +638,13 @@ fn stored_json_of_every_event_variant_matches_the_golden_file() {
                     action: SupervisorAction::TakeOver,
                     at: at(),
                 },
+                CallEvent::AgentAnnounced {
+                    number: "1001".into(),
+                    at: at(),
+                },
             ],
             call_variant,
-            25,
+            26,
         ),
     );
     all.insert(
@@ -678,6 +684,7 @@ fn stored_json_of_every_event_variant_matches_the_golden_file() {
         agent_ring_timeout_seconds: 20,
         max_missed_offers: 3,
         screen_pop: "https://crm.example/pop?caller={caller}".into(),
+        wrap_up_seconds: 10,
     };
     all.insert(
         "queue",
@@ -744,11 +751,13 @@ fn stored_json_of_every_event_variant_matches_the_golden_file() {
                 },
                 AgentEvent::AgentCallEnded {
                     call_id: id(10),
+                    wrap_up_until: Some(at() + chrono::Duration::seconds(15)),
                     at: at(),
                 },
+                AgentEvent::AgentWrapUpEnded { at: at() },
             ],
             agent_variant,
-            8,
+            9,
         ),
     );
     all.insert(

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use serde_json::{json, Value};
+use tests::media::MediaPeer;
 use tests::{
     inbound_setup, latest_call_record, on_both_backends, run_sipp, Backend, InboundSetup,
     TestDatabase, TestServer, CARRIER_IP,
@@ -1156,7 +1157,280 @@ async fn a_supervisor_takes_over_from_the_agent(backend: Backend) -> anyhow::Res
     Ok(())
 }
 
+/// A phone whose SIPp answers with SDP pointing at the test's media endpoint on `port`.
+fn answering_to(port: u16) -> String {
+    let start = UAS_ANSWER.find("<nop>").unwrap_or(0);
+    let end = UAS_ANSWER
+        .find("</nop>")
+        .map_or(start, |e| e + "</nop>".len());
+    format!("{}{}", &UAS_ANSWER[..start], &UAS_ANSWER[end..])
+        .replace("[media_ip]", "127.0.0.1")
+        .replace("[media_port]", &port.to_string())
+}
+
+/// The tone levels (customer, agent, supervisor) each endpoint heard over `for_ms`.
+async fn listen_to(peers: [&MediaPeer; 3], tones: [f64; 3], for_ms: u64) -> [[f64; 3]; 3] {
+    tokio::time::sleep(Duration::from_millis(300)).await; // the mix settles
+    for peer in peers {
+        peer.clear();
+    }
+    tokio::time::sleep(Duration::from_millis(for_ms)).await;
+    peers.map(|peer| tones.map(|hz| peer.level_of(hz)))
+}
+
+async fn a_supervisor_listens_whispers_and_barges_in(backend: Backend) -> anyhow::Result<()> {
+    const CUSTOMER: usize = 0;
+    const AGENT: usize = 1;
+    const SUPERVISOR: usize = 2;
+    let Team {
+        server,
+        boss,
+        queue,
+        seats,
+    } = team(backend, 2, settings("LONGEST_IDLE", 5, 20, 10, 3)).await?;
+    server
+        .ok(
+            Some(&boss),
+            "mutation($q: ID!, $m: [ID!]!) { setQueueMembers(id: $q, extensionIds: $m) { id } }",
+            json!({ "q": queue, "m": [seats[0].extension] }),
+        )
+        .await?;
+    promote(&server, &boss, &seats[1]).await?;
+    let supervisor = server.login("acme", "agent2", "agent-password").await?;
+    // Each party speaks a tone of its own: 500 Hz the customer, 1,100 the agent, 2,300 the
+    // supervisor.
+    let tones = [500.0, 1_100.0, 2_300.0];
+    let customer = MediaPeer::start(CARRIER_IP, tones[CUSTOMER]).await?;
+    let agent = MediaPeer::start("127.0.0.1", tones[AGENT]).await?;
+    let boss_phone = MediaPeer::start("127.0.0.1", tones[SUPERVISOR]).await?;
+    let peers = [&customer, &agent, &boss_phone];
+    let caller_scenario = caller(10_000, false)
+        .replace("[media_ip]", CARRIER_IP)
+        .replace("[media_port]", &customer.port.to_string());
+    let agent_scenario: &'static str = Box::leak(answering_to(agent.port).into_boxed_str());
+    let boss_scenario: &'static str = Box::leak(answering_to(boss_phone.port).into_boxed_str());
+    let monitor = |mode: &'static str, call: String| {
+        let server = &server;
+        let supervisor = supervisor.clone();
+        async move {
+            server
+                .ok(
+                    Some(&supervisor),
+                    "mutation($c: ID!, $m: SupervisionMode!) { monitorCall(callId: $c, mode: $m) }",
+                    json!({ "c": call, "m": mode }),
+                )
+                .await
+        }
+    };
+    let script = async {
+        let call = agent_call(&server, &seats[0].token).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        monitor("LISTEN", call.clone()).await?;
+        for _ in 0..60 {
+            if !boss_phone.heard().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let listening = listen_to(peers, tones, 1_500).await;
+        monitor("WHISPER", call.clone()).await?;
+        let whispering = listen_to(peers, tones, 1_500).await;
+        monitor("BARGE", call.clone()).await?;
+        let barging = listen_to(peers, tones, 1_500).await;
+        server
+            .ok(
+                Some(&supervisor),
+                "mutation($c: ID!) { stopMonitoring(callId: $c) }",
+                json!({ "c": call }),
+            )
+            .await?;
+        Ok::<_, anyhow::Error>((call, listening, whispering, barging))
+    };
+    let (called, script) = tokio::join!(
+        call(
+            &server,
+            caller_scenario,
+            vec![
+                (agent_scenario, seats[0].port),
+                (boss_scenario, seats[1].port)
+            ],
+        ),
+        script
+    );
+    called?;
+    let (call, listening, whispering, barging) = script?;
+    let heard = |levels: [[f64; 3]; 3], who: usize, whom: usize| levels[who][whom] > 1_500.0;
+    let silent = |levels: [[f64; 3]; 3], who: usize, whom: usize| levels[who][whom] < 600.0;
+    // Listening: the supervisor hears both sides, and neither side hears the supervisor.
+    ensure!(
+        heard(listening, SUPERVISOR, CUSTOMER) && heard(listening, SUPERVISOR, AGENT),
+        "listening {listening:?}"
+    );
+    ensure!(
+        heard(listening, CUSTOMER, AGENT) && heard(listening, AGENT, CUSTOMER),
+        "the call goes on: {listening:?}"
+    );
+    ensure!(
+        silent(listening, CUSTOMER, SUPERVISOR) && silent(listening, AGENT, SUPERVISOR),
+        "listening {listening:?}"
+    );
+    // Whispering: the agent hears the supervisor and the customer; the customer does not
+    // hear the supervisor.
+    ensure!(
+        heard(whispering, AGENT, SUPERVISOR) && heard(whispering, AGENT, CUSTOMER),
+        "whispering {whispering:?}"
+    );
+    ensure!(
+        silent(whispering, CUSTOMER, SUPERVISOR) && heard(whispering, CUSTOMER, AGENT),
+        "whispering {whispering:?}"
+    );
+    ensure!(
+        heard(whispering, SUPERVISOR, CUSTOMER) && heard(whispering, SUPERVISOR, AGENT),
+        "whispering {whispering:?}"
+    );
+    // Barging in: everyone hears everyone.
+    ensure!(
+        heard(barging, CUSTOMER, SUPERVISOR) && heard(barging, CUSTOMER, AGENT),
+        "barging {barging:?}"
+    );
+    ensure!(
+        heard(barging, AGENT, SUPERVISOR) && heard(barging, AGENT, CUSTOMER),
+        "barging {barging:?}"
+    );
+    let events = events(&server, Uuid::parse_str(&call)?).await?;
+    let acted: Vec<&str> = events
+        .iter()
+        .filter(|(t, _)| t == "SupervisorActed")
+        .filter_map(|(_, p)| p["action"].as_str())
+        .collect();
+    ensure!(
+        acted == ["listen", "whisper", "barge", "stop_monitoring"],
+        "{acted:?}"
+    );
+    ensure!(
+        events
+            .iter()
+            .filter(|(t, _)| t == "SupervisorActed")
+            .all(|(_, p)| p["supervisor"] == seats[1].account),
+        "{events:?}"
+    );
+    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
+    ensure!(
+        record["extension"] == "1001" && record["status"] == "answered",
+        "{record}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+async fn an_agent_wraps_up_before_the_next_offer(backend: Backend) -> anyhow::Result<()> {
+    let mut queue_settings = settings("LONGEST_IDLE", 5, 30, 10, 3);
+    queue_settings["wrapUpSeconds"] = json!(2);
+    let Team { server, seats, .. } = team(backend, 1, queue_settings).await?;
+    // Two callers for one agent: the second is offered only once the wrap-up is over.
+    calls_at_once(
+        &server,
+        vec![caller(2_000, false), caller(7_000, false)],
+        vec![(UAS_ANSWER, seats[0].port)],
+        2,
+    )
+    .await?;
+    let seat = seat_events(&server, &seats[0].extension).await?;
+    let time = |p: &Value| {
+        p["at"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    };
+    let ended = seat
+        .iter()
+        .find(|(t, _)| t == "AgentCallEnded")
+        .context("no call ended")?;
+    let until = ended.1["wrap_up_until"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .context("no wrap-up recorded")?;
+    let wrap_up = until - time(&ended.1).context("no time")?;
+    ensure!(wrap_up == chrono::Duration::seconds(2), "{seat:?}");
+    let offers: Vec<_> = seat
+        .iter()
+        .filter(|(t, _)| t == "AgentOffered")
+        .filter_map(|(_, p)| time(p))
+        .collect();
+    ensure!(offers.len() == 2, "{seat:?}");
+    ensure!(offers[1] >= until, "offered during the wrap-up: {seat:?}");
+    ensure!(
+        seat.iter().filter(|(t, _)| t == "AgentAnswered").count() == 2,
+        "{seat:?}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+async fn the_caller_hears_the_agents_number_before_the_agent(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let mut queue_settings = settings("LONGEST_IDLE", 5, 30, 10, 3);
+    queue_settings["announceAgentNumber"] = json!(true);
+    let Team { server, seats, .. } = team(backend, 1, queue_settings).await?;
+    let customer = MediaPeer::start(CARRIER_IP, 500.0).await?;
+    let agent = MediaPeer::start("127.0.0.1", 1_100.0).await?;
+    let caller_scenario = caller(8_000, false)
+        .replace("[media_ip]", CARRIER_IP)
+        .replace("[media_port]", &customer.port.to_string());
+    let agent_scenario: &'static str = Box::leak(answering_to(agent.port).into_boxed_str());
+    let listening = async {
+        let call = agent_call(&server, &seats[0].token).await?;
+        customer.clear();
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        let announcing = customer.heard();
+        // "工号 1 0 0 1 为您服务" takes about three seconds to say.
+        tokio::time::sleep(Duration::from_millis(3_500)).await;
+        customer.clear();
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        Ok::<_, anyhow::Error>((call, announcing, customer.heard()))
+    };
+    let (called, listened) = tokio::join!(
+        call(
+            &server,
+            caller_scenario,
+            vec![(agent_scenario, seats[0].port)]
+        ),
+        listening
+    );
+    called?;
+    let (call, announcing, talking) = listened?;
+    let loudness = |samples: &[i16]| {
+        let energy: f64 = samples.iter().map(|s| f64::from(*s).powi(2)).sum();
+        (energy / samples.len().max(1) as f64).sqrt()
+    };
+    let agent_tone = tests::media::tone_level(&announcing, 1_100.0);
+    ensure!(
+        loudness(&announcing) > 300.0 && agent_tone < 600.0,
+        "the announcement, not the agent: rms {}, agent tone {agent_tone}",
+        loudness(&announcing)
+    );
+    let agent_tone = tests::media::tone_level(&talking, 1_100.0);
+    ensure!(agent_tone > 1_500.0, "then the agent: {agent_tone}");
+    let events = events(&server, Uuid::parse_str(&call)?).await?;
+    ensure!(
+        events
+            .iter()
+            .any(|(t, p)| t == "AgentAnnounced" && p["number"] == "1001"),
+        "{:?}",
+        types(&events)
+    );
+    ensure!(
+        !events.iter().any(|(t, _)| t == "PromptFailed"),
+        "{events:?}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
 on_both_backends!(
+    the_caller_hears_the_agents_number_before_the_agent,
+    an_agent_wraps_up_before_the_next_offer,
+    a_supervisor_listens_whispers_and_barges_in,
     a_supervisor_answers_a_waiting_caller,
     a_supervisor_takes_over_from_the_agent,
     an_agent_holds_resumes_and_transfers_to_another_queue,

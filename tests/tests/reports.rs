@@ -171,6 +171,7 @@ async fn reports_sum_the_log_by_hour_and_day(backend: Backend) -> anyhow::Result
         },
         AgentCommand::EndCall {
             call_id,
+            wrap_up_seconds: 0,
             at: at("09:11:15"),
         },
         AgentCommand::SetWorkState {

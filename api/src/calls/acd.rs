@@ -249,6 +249,7 @@ fn candidates(app: &App, acd: &Acd, queue: &QueueDoc) -> Vec<Candidate> {
             let extension: ExtensionDoc = doc("extensions", *extension_id)?.decode()?;
             let free = seat.offered_call.is_none()
                 && seat.on_call.is_none()
+                && seat.wrap_up_until.is_none_or(|until| until <= Utc::now())
                 && !acd.is_engaged(extension_id)
                 && reachable(&extension);
             Some(Candidate {

@@ -1,13 +1,14 @@
 //! What agents and supervisors do to a live call from the API (manual §7): hang it up, hold
 //! the customer with music and resume, transfer it blind (to an extension, an outside number,
-//! a queue or an IVR flow), and a supervisor's forced hang-up (强拆). Each reaches the call's
+//! a queue or an IVR flow), and a supervisor's forced hang-up (强拆), take-over (抢线) and
+//! joining the call (see `monitor`). Each reaches the call's
 //! actor as a [`Control`]; the actor records the step, then carries it out.
 
 use std::sync::Arc;
 
 use chrono::Utc;
-use domain::agent::AgentCommand;
 use domain::call::{CallCommand, Cause, Side, SupervisorAction};
+use telephony::media::relay::MonitorMode;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -55,6 +56,21 @@ pub enum Control {
     Resume,
     /// The agent transfers the customer and leaves the call.
     Transfer(TransferTarget),
+    /// A supervisor listens, whispers to the agent or barges in, on its own extension (rung
+    /// the first time), or switches between the three.
+    Monitor {
+        /// The supervisor's sub-account.
+        supervisor: Uuid,
+        /// Its extension.
+        extension: Uuid,
+        /// How it takes part.
+        mode: MonitorMode,
+    },
+    /// The supervisor leaves the call it monitors.
+    StopMonitoring {
+        /// The supervisor's sub-account.
+        supervisor: Uuid,
+    },
 }
 
 impl Session {
@@ -127,6 +143,12 @@ impl Session {
                 self.transfer_blind(TransferTarget::Extension(extension))
                     .await
             }
+            Control::Monitor {
+                supervisor,
+                extension,
+                mode,
+            } => self.monitor(supervisor, extension, mode).await,
+            Control::StopMonitoring { supervisor } => self.stop_monitoring(supervisor).await,
             Control::AnswerWaiting { supervisor } => {
                 self.supervised(supervisor, SupervisorAction::AnswerWaiting)
                     .await;
@@ -136,7 +158,7 @@ impl Session {
     }
 
     /// Records a supervisor's action on the call.
-    async fn supervised(&mut self, supervisor: Uuid, action: SupervisorAction) {
+    pub(super) async fn supervised(&mut self, supervisor: Uuid, action: SupervisorAction) {
         self.record(vec![CallCommand::Supervise {
             supervisor,
             action,
@@ -229,14 +251,7 @@ impl Session {
         self.bye(Which::B);
         self.b = None;
         // The agent is free as it leaves.
-        if let Some(extension) = self.agent.take() {
-            self.seat(extension, |call, at| AgentCommand::EndCall {
-                call_id: call,
-                at,
-            })
-            .await;
-            self.calls.acd.release(extension);
-        }
+        self.free_agent().await;
         if let (Some(leg), Some(name)) = (leg, new_leg) {
             self.ring(leg, name);
             return Flow::Continue;

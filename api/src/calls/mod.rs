@@ -8,6 +8,7 @@ pub mod control;
 pub mod dialog;
 mod ivr;
 pub mod journal;
+mod monitor;
 pub mod plan;
 pub mod prompts;
 mod queue;
@@ -53,6 +54,11 @@ pub enum CallInput {
     Withdrawn(Uuid),
     /// An agent's or a supervisor's action.
     Control(control::Control),
+    /// The agent's number was read to the caller (or could not be: why).
+    Announced {
+        /// Why it could not be played.
+        failure: Option<String>,
+    },
 }
 
 /// Who sent a new INVITE.

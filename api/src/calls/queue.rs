@@ -269,6 +269,7 @@ impl Session {
             })
             .await;
             self.agent = Some(extension);
+            self.agent_wrap_up = waiting.queue.settings.wrap_up_seconds;
         }
         for (_, other) in waiting.offers.drain() {
             self.seat(other, |call, at| AgentCommand::Withdraw {
@@ -332,6 +333,56 @@ impl Session {
             .await;
         self.bye(Which::A);
         Flow::Done
+    }
+
+    /// Reads the agent's number to the caller as they are connected (接通报工号), digit by
+    /// digit: the legs are held apart while it plays, then joined (see [`Session::announced`]).
+    pub(super) async fn announce_agent(&mut self, number: String) {
+        let Some(relay) = self.relay.clone() else {
+            return;
+        };
+        self.record(vec![CallCommand::AnnounceAgent {
+            number: number.clone(),
+            at: Utc::now(),
+        }])
+        .await;
+        relay.set_held(true);
+        let digits: Vec<String> = number.chars().map(String::from).collect();
+        let items = vec![Utterance::Speech {
+            text: format!("工号 {} 为您服务", digits.join(" ")),
+        }];
+        let (calls, app, enterprise, tx, codec) = (
+            self.calls.clone(),
+            self.app.clone(),
+            self.enterprise,
+            self.tx.clone(),
+            self.a_codec(),
+        );
+        tokio::spawn(async move {
+            let (prompt, failures) = calls.prompts.render(&app, enterprise, &items).await;
+            if !prompt.samples().is_empty() {
+                relay.play(true, &prompt, codec).finished().await;
+            }
+            let failure = failures.first().map(ToString::to_string);
+            let _ = tx.send(CallInput::Announced { failure });
+        });
+    }
+
+    /// The agent's number was read: the caller and the agent hear each other (unless the
+    /// agent put the caller on hold meanwhile).
+    pub(super) async fn announced(&mut self, failure: Option<String>) -> Flow {
+        if let Some(reason) = failure {
+            self.record(vec![CallCommand::PromptFailed {
+                reason,
+                at: Utc::now(),
+            }])
+            .await;
+        }
+        if let (Some(relay), None) = (&self.relay, &self.hold_music) {
+            relay.set_held(false);
+            relay.touch();
+        }
+        Flow::Continue
     }
 
     /// Plays `items` to the caller, then releases it (through the actor's inbox).
@@ -419,9 +470,16 @@ impl Session {
             self.let_offers_go(&waiting).await;
             self.calls.acd.leave(waiting.queue.id, self.call);
         }
+        self.free_agent().await;
+    }
+
+    /// The agent's call ends: its seat is free again after the queue's wrap-up time.
+    pub(super) async fn free_agent(&mut self) {
         if let Some(extension) = self.agent.take() {
+            let wrap_up_seconds = self.agent_wrap_up;
             self.seat(extension, |call, at| AgentCommand::EndCall {
                 call_id: call,
+                wrap_up_seconds,
                 at,
             })
             .await;

@@ -147,7 +147,7 @@ pub(super) struct Session {
     /// The offer sent to a leg in the b slot (the relay's b side).
     b_body: Vec<u8>,
     pub(super) local: SocketAddr,
-    media_ip: IpAddr,
+    pub(super) media_ip: IpAddr,
     a_offer: Option<AudioOffer>,
     formats: Option<(Formats, Formats)>,
     pub(super) relay: Option<Arc<MediaRelay>>,
@@ -164,9 +164,9 @@ pub(super) struct Session {
     route: Option<Uuid>,
     pub(super) tx: mpsc::UnboundedSender<CallInput>,
     /// Call-IDs of legs callcore created, for the registry's clean-up.
-    extra_ids: Vec<String>,
+    pub(super) extra_ids: Vec<String>,
     pending: Vec<PendingOk>,
-    sdp_session: u64,
+    pub(super) sdp_session: u64,
     sdp_version: u64,
     /// The IVR flow the call runs, when it was routed to one.
     pub(super) ivr: Option<IvrDriver>,
@@ -178,8 +178,12 @@ pub(super) struct Session {
     pub(super) waiting: Option<Waiting>,
     /// The agent seat (extension) the caller was connected to from a queue.
     pub(super) agent: Option<Uuid>,
+    /// The wrap-up seconds of the queue that connected it.
+    pub(super) agent_wrap_up: u32,
     /// Music to the customer while the agent holds it.
     pub(super) hold_music: Option<tokio::task::JoinHandle<()>>,
+    /// A supervisor listening, whispering or barging in.
+    pub(super) monitor: Option<super::monitor::MonitorLeg>,
 }
 
 /// Runs a planned call from its offer to its end; returns the relay's counters.
@@ -377,7 +381,9 @@ pub async fn run(
         ivr_notify: notify.clone(),
         waiting: None,
         agent: None,
+        agent_wrap_up: 0,
         hold_music: None,
+        monitor: None,
     };
     session
         .calls
@@ -404,6 +410,7 @@ pub async fn run(
     if let Some(music) = session.hold_music.take() {
         music.abort();
     }
+    session.hang_up_monitor().await;
     session.release_queue_hold().await;
     session.calls.by_call.remove(&session.call);
     if let Some(ivr) = session.ivr.as_mut() {
@@ -640,6 +647,9 @@ impl Session {
             for fork in &self.forks {
                 wake = wake.min(fork.ring_deadline);
             }
+            if let Some(monitor) = self.monitor.as_ref().filter(|m| m.ringing()) {
+                wake = wake.min(monitor.ring_deadline);
+            }
             if let Some(waiting) = &self.waiting {
                 wake = wake.min(waiting.deadline);
             }
@@ -667,6 +677,7 @@ impl Session {
                     }
                     if flow == Flow::Continue {
                         self.forks_not_answered(now).await;
+                        self.monitor_not_answered(now).await;
                     }
                     if flow == Flow::Continue && self.queue_timer_due(now) {
                         flow = self.on_queue_timeout().await;
@@ -698,6 +709,7 @@ impl Session {
             CallInput::Release => self.release_caller().await,
             CallInput::Withdrawn(extension) => self.offer_withdrawn(extension).await,
             CallInput::Control(control) => self.on_control(control).await,
+            CallInput::Announced { failure } => self.announced(failure).await,
             CallInput::Ack(ack) => {
                 let call_id = ack.headers.get("Call-ID").unwrap_or_default();
                 let number = cseq(&ack.headers).map(|(n, _)| n);
@@ -825,6 +837,9 @@ impl Session {
             return Flow::Continue;
         };
         let call_id = response.headers.get("Call-ID").unwrap_or_default();
+        if self.is_monitor(call_id) {
+            return self.on_monitor_response(response).await;
+        }
         if let Some(fork) = self.forks.iter().position(|f| f.leg.call_id == call_id) {
             return self.on_fork_response(fork, number, method, response).await;
         }
@@ -957,6 +972,14 @@ impl Session {
         slot.leg.route_set = route_set;
         let ack = ack_of(&slot.leg, &slot.invite, local);
         let b_name = slot.name.clone();
+        let announce = match (&self.waiting, &slot.target.party) {
+            (Some(waiting), Party::Extension { number, .. })
+                if waiting.queue.settings.announce_agent_number =>
+            {
+                Some(number.clone())
+            }
+            _ => None,
+        };
         if self.waiting.is_some() {
             // The member answered: the caller leaves the queue; the others stop ringing.
             let cancelled: Vec<CallCommand> = std::mem::take(&mut self.forks)
@@ -1072,6 +1095,9 @@ impl Session {
         if !ok.body.is_empty() {
             ok.headers.push("Content-Type", "application/sdp");
         }
+        if let Some(number) = announce {
+            self.announce_agent(number).await;
+        }
         if self.a_answered {
             if self.ivr_waits_for_transfer() {
                 return self
@@ -1130,6 +1156,9 @@ impl Session {
     }
 
     async fn on_request(&mut self, key: TransactionKey, request: Request) -> Flow {
+        if self.is_monitor(request.headers.get("Call-ID").unwrap_or_default()) {
+            return self.on_monitor_request(key, request).await;
+        }
         let which = match &self.b {
             Some(slot) if request.headers.get("Call-ID") == Some(slot.leg.call_id.as_str()) => {
                 Which::B

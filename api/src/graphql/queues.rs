@@ -44,6 +44,18 @@ pub enum Rule {
 }
 
 /// An agent's work state (工作状态).
+/// How a supervisor joins a call.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "telephony::media::relay::MonitorMode")]
+pub enum SupervisionMode {
+    /// Hears both sides; nobody hears the supervisor (监听).
+    Listen,
+    /// Hears both sides; only the agent hears the supervisor (密语).
+    Whisper,
+    /// Three-way: everyone hears everyone (强插).
+    Barge,
+}
+
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "WorkState")]
 pub enum AgentState {
@@ -114,6 +126,9 @@ pub struct QueueSettingsObject {
     pub max_missed_offers: i32,
     /// Screen-pop page (弹屏设置).
     pub screen_pop: String,
+    /// Seconds an agent has after each call before the next offer (话后整理), 0–600.
+    #[graphql(default)]
+    pub wrap_up_seconds: i32,
 }
 
 /// A queue (队列).
@@ -166,6 +181,7 @@ fn settings_in(input: QueueSettingsObject) -> ApiResult<QueueSettings> {
         )?,
         max_missed_offers: count("maxMissedOffers", input.max_missed_offers)?,
         screen_pop: input.screen_pop,
+        wrap_up_seconds: count("wrapUpSeconds", input.wrap_up_seconds)?,
     })
 }
 
@@ -197,6 +213,7 @@ fn settings_out(s: QueueSettings) -> QueueSettingsObject {
         agent_ring_timeout_seconds: int(s.agent_ring_timeout_seconds),
         max_missed_offers: int(s.max_missed_offers),
         screen_pop: s.screen_pop,
+        wrap_up_seconds: int(s.wrap_up_seconds),
     }
 }
 
@@ -273,6 +290,9 @@ pub struct AgentObject {
     pub calls: i32,
     /// Talk time since signing in, in seconds.
     pub talk_seconds: i64,
+    /// The end of the wrap-up after its last call (话后整理), while it lasts: no call is
+    /// offered before.
+    pub wrap_up_until: Option<DateTime<Utc>>,
     /// The ringing call's caller number (来电提醒).
     pub offered_caller: Option<String>,
     /// The ringing call's inbound route.
@@ -341,6 +361,7 @@ pub(crate) fn agent_object(app: &App, d: AgentDoc) -> AgentObject {
         call_id: d.on_call.map(|c| ID(c.to_string())),
         calls: i32::try_from(d.calls).unwrap_or(i32::MAX),
         talk_seconds: i64::try_from(d.talk_seconds).unwrap_or(i64::MAX),
+        wrap_up_until: d.wrap_up_until.filter(|until| *until > Utc::now()),
     }
 }
 
@@ -630,6 +651,26 @@ impl QueueMutation {
             .map(|d| agent_object(app, d))
             .ok_or_else(|| ApiError::NotFound("agent not found".into()))
     }
+
+    /// Ends the agent's wrap-up before its time is up (完成整理): calls are offered again.
+    async fn end_wrap_up(&self, ctx: &Context<'_>) -> ApiResult<AgentObject> {
+        let caller = caller(ctx)?;
+        caller.require(Permission::AgentWorkstation)?;
+        let app = app(ctx);
+        let own = own_seat(app, caller)?;
+        app.execute::<Agent>(
+            own.id,
+            AgentCommand::EndWrapUp { at: Utc::now() },
+            meta(caller, own.enterprise_id),
+        )
+        .await?;
+        if let Some(calls) = app.calls.get() {
+            calls.acd.nudge();
+        }
+        seat(app, caller, own.extension_id)
+            .map(|d| agent_object(app, d))
+            .ok_or_else(|| ApiError::NotFound("agent not found".into()))
+    }
 }
 
 /// Where an agent transfers a call.
@@ -781,6 +822,50 @@ impl CallControlMutation {
             call,
             crate::calls::control::Control::HangUp {
                 by_supervisor: Some(caller.account_id),
+            },
+        )
+    }
+
+    /// Joins a call of the enterprise on the supervisor's own extension (the seat it is signed
+    /// in to), which rings: `LISTEN` hears both sides unheard (监听), `WHISPER` speaks to the
+    /// agent only (密语), `BARGE` joins three-way (强插). Called again with another mode while
+    /// on the call, it switches without ringing again.
+    async fn monitor_call(
+        &self,
+        ctx: &Context<'_>,
+        call_id: ID,
+        mode: SupervisionMode,
+    ) -> ApiResult<bool> {
+        let caller = caller(ctx)?;
+        caller.require(Permission::SupervisorIntervene)?;
+        let app = app(ctx);
+        let call = parse_id("callId", &call_id)?;
+        fetch::<projections::CallRecordDoc>(app, caller, "call_records", "call", call)?;
+        let seat = own_seat(app, caller)?;
+        control(
+            app,
+            call,
+            crate::calls::control::Control::Monitor {
+                supervisor: caller.account_id,
+                extension: seat.extension_id,
+                mode: mode.into(),
+            },
+        )
+    }
+
+    /// Leaves a call the supervisor listens to, whispers into or barged into (its phone gets a
+    /// BYE).
+    async fn stop_monitoring(&self, ctx: &Context<'_>, call_id: ID) -> ApiResult<bool> {
+        let caller = caller(ctx)?;
+        caller.require(Permission::SupervisorIntervene)?;
+        let app = app(ctx);
+        let call = parse_id("callId", &call_id)?;
+        fetch::<projections::CallRecordDoc>(app, caller, "call_records", "call", call)?;
+        control(
+            app,
+            call,
+            crate::calls::control::Control::StopMonitoring {
+                supervisor: caller.account_id,
             },
         )
     }

@@ -316,7 +316,14 @@ mod tests {
                     }
                     Happening::CallEnds(agent) => {
                         if let Some(call) = self.connected.remove(&agent) {
-                            assert!(self.run(agent, AgentCommand::EndCall { call_id: call, at }));
+                            assert!(self.run(
+                                agent,
+                                AgentCommand::EndCall {
+                                    call_id: call,
+                                    wrap_up_seconds: 0,
+                                    at,
+                                }
+                            ));
                             self.ended.push(call);
                         }
                     }

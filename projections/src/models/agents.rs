@@ -48,6 +48,9 @@ pub struct AgentDoc {
     pub idle_since: Option<DateTime<Utc>>,
     /// Offers missed in a row.
     pub missed_in_row: u32,
+    /// The end of its wrap-up after the last call (话后整理): no offers before it.
+    #[serde(default)]
+    pub wrap_up_until: Option<DateTime<Utc>>,
 }
 
 /// The projection.
@@ -89,6 +92,7 @@ impl Projection for Agents {
                     talk_seconds: 0,
                     idle_since: None,
                     missed_in_row: 0,
+                    wrap_up_until: None,
                 });
                 if doc.account_id != Some(account_id) {
                     doc.signed_in_at = Some(at);
@@ -105,6 +109,7 @@ impl Projection for Agents {
             }
             AgentEvent::AgentSignedOut { .. } => docs.update(&key, |d: &mut AgentDoc| {
                 d.account_id = None;
+                d.wrap_up_until = None;
                 d.signed_in_at = None;
                 d.state_since = None;
                 d.offered_call = None;
@@ -149,13 +154,19 @@ impl Projection for Agents {
                 d.offered_queue = None;
                 d.offered_at = None;
             }),
-            AgentEvent::AgentCallEnded { at, .. } => docs.update(&key, |d: &mut AgentDoc| {
+            AgentEvent::AgentCallEnded {
+                at, wrap_up_until, ..
+            } => docs.update(&key, |d: &mut AgentDoc| {
                 if let Some(since) = d.call_since.take() {
                     d.talk_seconds += u64::try_from((at - since).num_seconds()).unwrap_or(0);
                 }
                 d.on_call = None;
                 d.idle_since = Some(at);
+                d.wrap_up_until = wrap_up_until;
             }),
+            AgentEvent::AgentWrapUpEnded { .. } => {
+                docs.update(&key, |d: &mut AgentDoc| d.wrap_up_until = None)
+            }
         }
         Ok(())
     }

@@ -317,6 +317,7 @@ impl Projection for CallRecords {
             | CallEvent::IvrNodeEntered { .. }
             | CallEvent::IvrBranchTaken { .. }
             | CallEvent::PromptFailed { .. }
+            | CallEvent::AgentAnnounced { .. }
             | CallEvent::VoicemailRecorded { .. }
             | CallEvent::QueueLeft { .. } => {}
             CallEvent::SupervisorActed { action, .. } => {
@@ -328,6 +329,10 @@ impl Projection for CallRecords {
                             domain::call::SupervisorAction::AnswerWaiting =>
                                 "answered the waiting caller",
                             domain::call::SupervisorAction::TakeOver => "took over",
+                            domain::call::SupervisorAction::Listen => "listened",
+                            domain::call::SupervisorAction::Whisper => "whispered to the agent",
+                            domain::call::SupervisorAction::Barge => "barged in",
+                            domain::call::SupervisorAction::StopMonitoring => "left the call",
                         }
                     ))
                 })

@@ -277,6 +277,7 @@ impl Reports {
                 }
             }
             AgentEvent::AgentOffered { .. }
+            | AgentEvent::AgentWrapUpEnded { .. }
             | AgentEvent::AgentMissed { .. }
             | AgentEvent::AgentOfferWithdrawn { .. } => {}
         }

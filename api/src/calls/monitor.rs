@@ -1,0 +1,255 @@
+//! A supervisor joining a live call (manual §7.7): callcore rings the supervisor's own
+//! extension and, once it answers, mixes the call for it in the relay: listening (监听), the
+//! supervisor hears both sides unheard; whispering (密语), only the agent hears it; barging in
+//! (强插), everyone hears everyone. The supervisor may switch between the three on the same
+//! phone call, and leaves by hanging up or from the API. Each step is a `SupervisorActed`
+//! event naming the supervisor, recorded before it takes effect.
+
+use domain::call::SupervisorAction;
+use telephony::media::relay::{Formats, MonitorMode};
+use telephony::sdp::{self, AudioOffer, Codec, Direction};
+use telephony::sip::message::{cseq, param, Method, Request, Response, SipMessage};
+use telephony::sip::transaction::{response_to, TransactionKey};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::dialog::{ack_of, cancel_of, contact_uri, route_values, Leg};
+use super::plan;
+use super::session::{Flow, Session};
+
+/// The supervisor's leg: callcore's INVITE to its phone, then the dialog.
+pub(super) struct MonitorLeg {
+    leg: Leg,
+    invite: Request,
+    ack: Option<Request>,
+    answered: bool,
+    supervisor: Uuid,
+    /// When it stops ringing.
+    pub(super) ring_deadline: Instant,
+}
+
+impl MonitorLeg {
+    /// Whether it rings still.
+    pub(super) fn ringing(&self) -> bool {
+        !self.answered
+    }
+}
+
+fn action_of(mode: MonitorMode) -> SupervisorAction {
+    match mode {
+        MonitorMode::Listen => SupervisorAction::Listen,
+        MonitorMode::Whisper => SupervisorAction::Whisper,
+        MonitorMode::Barge => SupervisorAction::Barge,
+    }
+}
+
+impl Session {
+    /// Whether `call_id` is the supervisor's leg.
+    pub(super) fn is_monitor(&self, call_id: &str) -> bool {
+        self.monitor
+            .as_ref()
+            .is_some_and(|m| m.leg.call_id == call_id)
+    }
+
+    /// `supervisor` joins the bridged call in `mode` on its extension `extension`, or changes
+    /// how it takes part when it is on the call already. Another supervisor on the call, an
+    /// unbridged call or an extension that cannot be rung leave the call as it was.
+    pub(super) async fn monitor(
+        &mut self,
+        supervisor: Uuid,
+        extension: Uuid,
+        mode: MonitorMode,
+    ) -> Flow {
+        let Some(relay) = self.relay.clone().filter(|_| self.bridged()) else {
+            return Flow::Continue;
+        };
+        if let Some(current) = &self.monitor {
+            if current.supervisor == supervisor {
+                self.supervised(supervisor, action_of(mode)).await;
+                relay.set_monitor_mode(mode);
+            }
+            return Flow::Continue;
+        }
+        let caller = self.caller_number();
+        let Ok(target) =
+            plan::extension_by_id(&self.app, self.enterprise, extension, &caller).await
+        else {
+            return Flow::Continue;
+        };
+        let Ok(port) = relay.open_monitor(mode).await else {
+            return Flow::Continue;
+        };
+        self.supervised(supervisor, action_of(mode)).await;
+        let mut leg = target.new_leg(self.local);
+        self.calls
+            .by_call_id
+            .insert(leg.call_id.clone(), self.tx.clone());
+        self.extra_ids.push(leg.call_id.clone());
+        let offer = AudioOffer {
+            address: self.media_ip,
+            port,
+            codecs: vec![Codec::Pcmu, Codec::Pcma],
+            telephone_event: None,
+            direction: Direction::SendRecv,
+            ptime: Some(20),
+        };
+        let body = sdp::print_offer(&offer, self.sdp_session, 1).into_bytes();
+        let invite = leg.request(Method::Invite, self.local, body);
+        self.sip.request(invite.clone(), leg.peer, leg.transport);
+        self.monitor = Some(MonitorLeg {
+            leg,
+            invite,
+            ack: None,
+            answered: false,
+            supervisor,
+            ring_deadline: Instant::now() + self.calls.ring_timeout,
+        });
+        Flow::Continue
+    }
+
+    /// The supervisor leaves from the API: its phone gets a BYE (or a CANCEL while ringing).
+    pub(super) async fn stop_monitoring(&mut self, supervisor: Uuid) -> Flow {
+        if self
+            .monitor
+            .as_ref()
+            .is_some_and(|m| m.supervisor == supervisor)
+        {
+            self.supervised(supervisor, SupervisorAction::StopMonitoring)
+                .await;
+            self.hang_up_monitor().await;
+        }
+        Flow::Continue
+    }
+
+    /// Ends the supervisor's leg without recording anything (the call ends, or the leaving
+    /// was recorded already).
+    pub(super) async fn hang_up_monitor(&mut self) {
+        let Some(mut monitor) = self.monitor.take() else {
+            return;
+        };
+        if monitor.answered {
+            let bye = monitor.leg.request(Method::Bye, self.local, Vec::new());
+            self.sip
+                .request(bye, monitor.leg.peer, monitor.leg.transport);
+        } else {
+            self.sip.request(
+                cancel_of(&monitor.invite),
+                monitor.leg.peer,
+                monitor.leg.transport,
+            );
+        }
+        if let Some(relay) = &self.relay {
+            relay.close_monitor().await;
+        }
+    }
+
+    /// The supervisor's phone did not answer in time.
+    pub(super) async fn monitor_not_answered(&mut self, now: Instant) {
+        let due = self
+            .monitor
+            .as_ref()
+            .is_some_and(|m| m.ringing() && now >= m.ring_deadline);
+        if let Some(supervisor) = due
+            .then(|| self.monitor.as_ref().map(|m| m.supervisor))
+            .flatten()
+        {
+            self.supervised(supervisor, SupervisorAction::StopMonitoring)
+                .await;
+            self.hang_up_monitor().await;
+        }
+    }
+
+    /// A response on the supervisor's leg.
+    pub(super) async fn on_monitor_response(&mut self, response: Response) -> Flow {
+        let local = self.local;
+        let Some(monitor) = self.monitor.as_mut() else {
+            return Flow::Continue;
+        };
+        let is_invite = cseq(&response.headers).is_some_and(|(_, m)| m == Method::Invite);
+        match response.status {
+            200..=299 if is_invite && monitor.answered => {
+                if let Some(ack) = &monitor.ack {
+                    self.sip.raw(
+                        &SipMessage::Request(ack.clone()),
+                        monitor.leg.peer,
+                        monitor.leg.transport,
+                    );
+                }
+            }
+            200..=299 if is_invite => {
+                monitor.leg.remote_tag = response.headers.get("To").and_then(|t| param(t, "tag"));
+                if let Some(target) = response.headers.get("Contact").and_then(contact_uri) {
+                    monitor.leg.remote_target = target;
+                }
+                let mut route_set = route_values(&response.headers.get_all("Record-Route"));
+                route_set.reverse();
+                monitor.leg.route_set = route_set;
+                let ack = ack_of(&monitor.leg, &monitor.invite, local);
+                self.sip.raw(
+                    &SipMessage::Request(ack.clone()),
+                    monitor.leg.peer,
+                    monitor.leg.transport,
+                );
+                monitor.ack = Some(ack);
+                monitor.answered = true;
+                let answer = sdp::parse_offer(&String::from_utf8_lossy(&response.body)).ok();
+                let codec = answer.as_ref().and_then(|a| a.codecs.first().copied());
+                if let (Some(relay), Some(answer), Some(codec)) = (&self.relay, &answer, codec) {
+                    relay.set_monitor_peer(
+                        std::net::SocketAddr::new(answer.address, answer.port),
+                        Formats {
+                            codec,
+                            telephone_event: None,
+                        },
+                    );
+                }
+            }
+            300.. if is_invite && !monitor.answered => {
+                let supervisor = monitor.supervisor;
+                self.monitor = None;
+                self.supervised(supervisor, SupervisorAction::StopMonitoring)
+                    .await;
+                if let Some(relay) = &self.relay {
+                    relay.close_monitor().await;
+                }
+            }
+            _ => {}
+        }
+        Flow::Continue
+    }
+
+    /// A request on the supervisor's leg: its BYE ends its part, not the call.
+    pub(super) async fn on_monitor_request(
+        &mut self,
+        key: TransactionKey,
+        request: Request,
+    ) -> Flow {
+        let Some(monitor) = &self.monitor else {
+            return Flow::Continue;
+        };
+        let tag = monitor.leg.local_tag.clone();
+        let supervisor = monitor.supervisor;
+        match request.method {
+            Method::Bye => {
+                self.sip
+                    .respond(&key, response_to(&request, 200, "OK", Some(&tag)));
+                self.monitor = None;
+                self.supervised(supervisor, SupervisorAction::StopMonitoring)
+                    .await;
+                if let Some(relay) = &self.relay {
+                    relay.close_monitor().await;
+                }
+            }
+            Method::Options | Method::Update if request.body.is_empty() => {
+                // A session refresh keeps the session as it is.
+                self.sip
+                    .respond(&key, response_to(&request, 200, "OK", Some(&tag)));
+            }
+            _ => self.sip.respond(
+                &key,
+                response_to(&request, 501, "Not Implemented", Some(&tag)),
+            ),
+        }
+        Flow::Continue
+    }
+}
