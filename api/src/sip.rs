@@ -11,7 +11,7 @@ use domain::extension::{Binding, Extension, ExtensionCommand};
 use eventlog::Metadata;
 use projections::{EnterpriseDoc, ExtensionDoc};
 use rand::RngCore;
-use telephony::driver::{answer_with, serve, DriverStats, SipSender, SipService};
+use telephony::driver::{answer_with, serve, DriverStats, SipChannel, SipSender, SipService};
 use telephony::registrar::{
     ok_response, unix_now, AuthDecision, RegisterDecision, Registrar, SipAccount,
 };
@@ -89,7 +89,10 @@ pub async fn start(
     let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|s| *s).await;
     };
+    let channel = SipChannel::new(&socket);
+    let _ = calls.sip.set(channel.sender());
     tokio::spawn(serve(
+        channel,
         socket,
         listener,
         frontend.clone(),

@@ -145,23 +145,51 @@ struct Inbound {
 /// Writers of the open TCP connections, by peer.
 type Connections = Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>>>;
 
-/// Serves SIP on `udp` and `tcp` (normally the same address) until `shutdown` completes.
+/// The driver's command queue, made before it serves so that the application can send
+/// (callcore starting a call of its own) before any message has arrived.
+#[derive(Debug)]
+pub struct SipChannel {
+    sender: SipSender,
+    commands: mpsc::UnboundedReceiver<Command>,
+}
+
+impl SipChannel {
+    /// A queue for the driver that will serve `udp`.
+    pub fn new(udp: &UdpSocket) -> SipChannel {
+        let local = udp
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 5060)));
+        let (commands_tx, commands) = mpsc::unbounded_channel::<Command>();
+        SipChannel {
+            sender: SipSender {
+                commands: commands_tx,
+                local,
+            },
+            commands,
+        }
+    }
+
+    /// A handle that sends through the driver.
+    pub fn sender(&self) -> SipSender {
+        self.sender.clone()
+    }
+}
+
+/// Serves SIP on `udp` and `tcp` (normally the same address) until `shutdown` completes,
+/// carrying out what is sent through `channel`.
 pub async fn serve(
+    channel: SipChannel,
     udp: UdpSocket,
     tcp: TcpListener,
     service: Arc<dyn SipService>,
     stats: Arc<DriverStats>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let local = udp
-        .local_addr()
-        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 5060)));
+    let SipChannel {
+        sender: sip,
+        mut commands,
+    } = channel;
     let udp = Arc::new(udp);
-    let (commands_tx, mut commands) = mpsc::unbounded_channel::<Command>();
-    let sip = SipSender {
-        commands: commands_tx,
-        local,
-    };
     let connections: Connections = Arc::default();
     let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(8_192);
     let readers = [

@@ -1427,7 +1427,126 @@ async fn the_caller_hears_the_agents_number_before_the_agent(
     Ok(())
 }
 
+async fn click_to_dial_rings_the_agent_then_the_customer(backend: Backend) -> anyhow::Result<()> {
+    let Team {
+        server,
+        boss,
+        seats,
+        ..
+    } = team(backend, 1, settings("LONGEST_IDLE", 5, 20, 10, 3)).await?;
+    let agent = &seats[0];
+    // Without manual outbound the extension may not dial out: refused, nothing rings.
+    let refused = server
+        .gql(
+            Some(&agent.token),
+            "mutation { dialOut(number: \"13800138000\") }",
+            json!({}),
+        )
+        .await?;
+    ensure!(tests::error_code(&refused) == "FORBIDDEN", "{refused}");
+    let operator = server.operator().await?;
+    let carrier_port = free_port_on(CARRIER_IP)?;
+    let trunk = server
+        .ok(
+            Some(&operator),
+            "mutation($h: String!, $p: Int!) { createTrunk(input: { name: \"outbound\", host: $h, port: $p }) { id } }",
+            json!({ "h": CARRIER_IP, "p": carrier_port }),
+        )
+        .await?;
+    server
+        .ok(
+            Some(&operator),
+            "mutation($e: ID!, $t: ID!) { assignNumber(number: \"02161230000\", input: { enterpriseId: $e, trunkId: $t, callerId: true }) { id } }",
+            json!({ "e": domain::ids::enterprise_id("acme").to_string(), "t": trunk["createTrunk"]["id"] }),
+        )
+        .await?;
+    server
+        .ok(
+            Some(&boss),
+            "mutation($x: ID!, $a: ID!) { updateExtension(id: $x, input: { manualOutbound: true, callerId: \"02161230000\", signInAccounts: [$a] }) { id } }",
+            json!({ "x": agent.extension, "a": agent.account }),
+        )
+        .await?;
+    // The customer (the carrier's SIPp) checks the number and the caller ID, answers and
+    // hangs up after half a second.
+    let customer = include_str!("../sipp/uas_hangup.xml").replace(
+        "<ereg regexp=\".*\" search_in=\"hdr\" header=\"From:\" assign_to=\"caller\"/>",
+        "<ereg regexp=\".*\" search_in=\"hdr\" header=\"From:\" assign_to=\"caller\"/>\
+         <ereg regexp=\"^INVITE sip:013800138000@\" search_in=\"msg\" check_it=\"true\" assign_to=\"uri\"/>\
+         <ereg regexp=\"sip:02161230000@\" search_in=\"hdr\" header=\"From:\" check_it=\"true\" assign_to=\"shown\"/>\
+         <log message=\"[$uri] [$shown]\"/>",
+    );
+    let carrier = tokio::task::spawn_blocking(move || {
+        run_sipp(
+            &customer,
+            &[
+                "-i",
+                CARRIER_IP,
+                "-p",
+                &carrier_port.to_string(),
+                "-t",
+                "u1",
+                "-m",
+                "1",
+                "-timeout",
+                "30",
+            ],
+        )
+    });
+    let phone_port = agent.port.to_string();
+    let phone = tokio::task::spawn_blocking(move || {
+        run_sipp(
+            UAS_ANSWER,
+            &["-p", &phone_port, "-t", "u1", "-m", "1", "-timeout", "30"],
+        )
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let dialled = server
+        .ok(
+            Some(&agent.token),
+            "mutation { dialOut(number: \"13800138000\") }",
+            json!({}),
+        )
+        .await?;
+    let call = Uuid::parse_str(dialled["dialOut"].as_str().unwrap_or_default())?;
+    phone.await?.context("the agent's phone")?;
+    carrier.await?.context("the customer")?;
+    let record = latest_call_record(&server, &boss, "OUTBOUND", 1).await?;
+    ensure!(
+        record["status"] == "answered"
+            && record["caller"] == "1001"
+            && record["called"] == "+8613800138000",
+        "{record}"
+    );
+    let events = events(&server, call).await?;
+    let kinds = types(&events);
+    let agent_answered = events
+        .iter()
+        .position(|(t, p)| t == "LegAnswered" && p["leg"] == "a");
+    let customer_offered = events
+        .iter()
+        .position(|(t, p)| t == "LegOffered" && p["leg"] == "b" && p["caller_id"] == "02161230000");
+    ensure!(
+        agent_answered.is_some() && agent_answered < customer_offered,
+        "the agent first: {kinds:?}"
+    );
+    ensure!(kinds.contains(&"LegsBridged"), "{kinds:?}");
+    ensure!(
+        events
+            .iter()
+            .any(|(t, p)| t == "LegHungUp" && p["leg"] == "b" && p["side"] == "callee"),
+        "the customer hung up: {events:?}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+fn free_port_on(ip: &str) -> anyhow::Result<u16> {
+    Ok(UdpSocket::bind((ip, 0))?.local_addr()?.port())
+}
+
 on_both_backends!(
+    click_to_dial_rings_the_agent_then_the_customer,
     the_caller_hears_the_agents_number_before_the_agent,
     an_agent_wraps_up_before_the_next_offer,
     a_supervisor_listens_whispers_and_barges_in,

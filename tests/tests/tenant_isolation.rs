@@ -201,6 +201,7 @@ fn walk(b: &Foreign) -> Vec<(&'static str, String, &'static str)> {
         ("signIn", format!("mutation {{ signIn(extensionId: \"{x}\") {{ extensionId }} }}"), "NOT_FOUND"),
         ("signOut", "mutation { signOut }".into(), "CONFLICT"),
         ("endWrapUp", "mutation { endWrapUp { extensionId } }".into(), "CONFLICT"),
+        ("dialOut", "mutation { dialOut(number: \"13800138000\") }".into(), "CONFLICT"),
         ("setWorkState", "mutation { setWorkState(state: BREAK) { extensionId } }".into(), "CONFLICT"),
         ("voices", format!("{{ voices(filter: {{ enterpriseId: \"{e}\" }}) {{ totalCount }} }}"), "NOT_FOUND"),
         ("voices", "{ voices { edges { node { id name url } } } }".into(), ""),

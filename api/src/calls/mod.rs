@@ -5,6 +5,7 @@
 
 pub mod acd;
 pub mod control;
+pub mod dial_out;
 pub mod dialog;
 mod ivr;
 pub mod journal;
@@ -135,6 +136,8 @@ pub struct Calls {
     pub regions: &'static RegionTable,
     /// The callers waiting in queues.
     pub acd: acd::Acd,
+    /// Sends through the SIP driver (set when it starts), for calls callcore places itself.
+    pub sip: OnceLock<SipSender>,
     /// RTP packets relayed from callers to callees by calls that have ended.
     pub relayed_to_callee: AtomicU64,
     /// RTP packets relayed from callees to callers by calls that have ended.
@@ -159,6 +162,7 @@ impl Calls {
                 .unwrap_or_default(),
             regions: regions(),
             acd: acd::Acd::default(),
+            sip: OnceLock::new(),
             relayed_to_callee: AtomicU64::default(),
             relayed_to_caller: AtomicU64::default(),
         }

@@ -388,6 +388,33 @@ pub async fn extension_by_id(
     extension_target(app, &extension, caller_number, None).await
 }
 
+/// A click-to-dial call (点击外呼) of `extension` to the outside `number`: the offer (the call
+/// refuses it when the extension may not dial out), the leg ringing the extension's own phone
+/// first (showing the number dialled), and the customer's leg through the trunk of its licensed
+/// caller ID. `None` when `number` is not a phone number.
+pub async fn click_to_dial(
+    app: &App,
+    extension: &ExtensionDoc,
+    number: &str,
+) -> Option<(CallCommand, Result<Target, Cause>, Result<Target, Cause>)> {
+    let number = normalize("number", number).ok()?;
+    let offer = CallCommand::Offer {
+        enterprise_id: extension.enterprise_id,
+        direction: Direction::Outbound,
+        caller: Party::Extension {
+            extension_id: extension.id,
+            number: extension.number.clone(),
+        },
+        called: number.clone(),
+        route: None,
+        outbound_allowed: extension.settings.manual_outbound,
+        at: Utc::now(),
+    };
+    let agent = extension_target(app, extension, &number, None).await;
+    let customer = outbound_target(app, extension, &number).await;
+    Some((offer, agent, customer))
+}
+
 /// A leg from `extension` out to `number` through the trunk of its licensed caller ID.
 async fn outbound_target(
     app: &App,

@@ -141,15 +141,18 @@ pub(super) struct Session {
     key: TransactionKey,
     invite: Request,
     pub(super) a: Leg,
+    /// The ACK callcore sent for leg `a`'s 2xx, when callcore placed leg `a` (resent when the
+    /// 2xx comes again).
+    pub(super) a_ack: Option<Request>,
     pub(super) b: Option<Slot>,
     /// Legs ringing beside the b slot's for the same caller (a ring-all queue).
     pub(super) forks: Vec<Slot>,
     /// The offer sent to a leg in the b slot (the relay's b side).
-    b_body: Vec<u8>,
+    pub(super) b_body: Vec<u8>,
     pub(super) local: SocketAddr,
     pub(super) media_ip: IpAddr,
     a_offer: Option<AudioOffer>,
-    formats: Option<(Formats, Formats)>,
+    pub(super) formats: Option<(Formats, Formats)>,
     pub(super) relay: Option<Arc<MediaRelay>>,
     /// Whether a leg is on hold (no media timeout then).
     held: bool,
@@ -310,21 +313,7 @@ pub async fn run(
     let b_body = match (&a_offer, &relay) {
         (Some(offer), Some(relay)) => {
             relay.set_a(SocketAddr::new(offer.address, offer.port));
-            // callcore transcodes, so leg b may pick either law.
-            let mut codecs = offer.codecs.clone();
-            for codec in [Codec::Pcmu, Codec::Pcma] {
-                if !codecs.contains(&codec) {
-                    codecs.push(codec);
-                }
-            }
-            let towards_b = AudioOffer {
-                address: media_ip,
-                port: relay.b_port,
-                codecs,
-                telephone_event: offer.telephone_event.or(Some(101)),
-                ..offer.clone()
-            };
-            sdp::print_offer(&towards_b, sdp_session, 1).into_bytes()
+            offer_towards_b(offer, media_ip, relay, sdp_session)
         }
         _ => invite.body.clone(), // no usable offer: pass it through
     };
@@ -346,45 +335,28 @@ pub async fn run(
         route_set: route_values(&invite.headers.get_all("Record-Route")),
     };
     let (notify, notices) = mpsc::unbounded_channel();
-    let mut session = Session {
+    let mut session = Session::new(Opening {
         app,
         calls,
         sip,
         call,
         journal,
-        _route_place: route_place,
+        route_place,
         key,
         invite,
         a,
-        b: None,
-        forks: Vec::new(),
         b_body,
         local,
-        media_ip,
         a_offer,
-        formats: None,
         relay: relay.map(Arc::new),
-        held: false,
-        a_answered: false,
-        legs: 1,
         enterprise,
         caller,
         called,
         route,
         tx,
-        extra_ids: Vec::new(),
-        pending: Vec::new(),
         sdp_session,
-        sdp_version: 1,
-        ivr: None,
-        voicemail: false,
         ivr_notify: notify.clone(),
-        waiting: None,
-        agent: None,
-        agent_wrap_up: 0,
-        hold_music: None,
-        monitor: None,
-    };
+    });
     session
         .calls
         .by_call
@@ -407,17 +379,59 @@ pub async fn run(
     if started == Flow::Continue {
         session.run(&mut inbox, digits, notices).await;
     }
-    if let Some(music) = session.hold_music.take() {
-        music.abort();
-    }
-    session.hang_up_monitor().await;
-    session.release_queue_hold().await;
-    session.calls.by_call.remove(&session.call);
-    if let Some(ivr) = session.ivr.as_mut() {
-        ivr.stop();
-    }
-    ids.append(&mut session.extra_ids);
+    session.finish(ids).await;
     stats
+}
+
+/// What a call's actor starts with: the call, leg `a` and the media anchored for it.
+pub(super) struct Opening {
+    pub(super) app: App,
+    pub(super) calls: Arc<Calls>,
+    pub(super) sip: SipSender,
+    pub(super) call: Uuid,
+    pub(super) journal: CallJournal,
+    pub(super) route_place: Option<RoutePlace>,
+    /// Leg `a`'s INVITE and its server transaction (callcore's own INVITE, and a key that
+    /// names no server transaction, when callcore placed leg `a`).
+    pub(super) key: TransactionKey,
+    pub(super) invite: Request,
+    pub(super) a: Leg,
+    /// The offer every leg in the b slot gets.
+    pub(super) b_body: Vec<u8>,
+    pub(super) local: SocketAddr,
+    pub(super) a_offer: Option<AudioOffer>,
+    pub(super) relay: Option<Arc<MediaRelay>>,
+    pub(super) enterprise: Uuid,
+    pub(super) caller: String,
+    pub(super) called: String,
+    pub(super) route: Option<Uuid>,
+    pub(super) tx: mpsc::UnboundedSender<CallInput>,
+    pub(super) sdp_session: u64,
+    pub(super) ivr_notify: mpsc::UnboundedSender<IvrNotice>,
+}
+
+/// The offer sent to the legs of the b slot: `offer` (leg `a`'s) pointed at the relay's b
+/// side, with both G.711 laws (callcore transcodes) and telephone-events.
+pub(super) fn offer_towards_b(
+    offer: &AudioOffer,
+    media_ip: IpAddr,
+    relay: &MediaRelay,
+    sdp_session: u64,
+) -> Vec<u8> {
+    let mut codecs = offer.codecs.clone();
+    for codec in [Codec::Pcmu, Codec::Pcma] {
+        if !codecs.contains(&codec) {
+            codecs.push(codec);
+        }
+    }
+    let towards_b = AudioOffer {
+        address: media_ip,
+        port: relay.b_port,
+        codecs,
+        telephone_event: offer.telephone_event.or(Some(101)),
+        ..offer.clone()
+    };
+    sdp::print_offer(&towards_b, sdp_session, 1).into_bytes()
 }
 
 async fn next_digit(digits: &mut Option<mpsc::UnboundedReceiver<Digit>>) -> Option<Digit> {
@@ -428,6 +442,65 @@ async fn next_digit(digits: &mut Option<mpsc::UnboundedReceiver<Digit>>) -> Opti
 }
 
 impl Session {
+    /// A call's actor state at its start.
+    pub(super) fn new(o: Opening) -> Session {
+        Session {
+            app: o.app,
+            calls: o.calls,
+            sip: o.sip,
+            call: o.call,
+            journal: o.journal,
+            _route_place: o.route_place,
+            key: o.key,
+            invite: o.invite,
+            a: o.a,
+            a_ack: None,
+            b: None,
+            forks: Vec::new(),
+            b_body: o.b_body,
+            local: o.local,
+            media_ip: o.local.ip(),
+            a_offer: o.a_offer,
+            formats: None,
+            relay: o.relay,
+            held: false,
+            a_answered: false,
+            legs: 1,
+            enterprise: o.enterprise,
+            caller: o.caller,
+            called: o.called,
+            route: o.route,
+            tx: o.tx,
+            extra_ids: Vec::new(),
+            pending: Vec::new(),
+            sdp_session: o.sdp_session,
+            sdp_version: 1,
+            ivr: None,
+            voicemail: false,
+            ivr_notify: o.ivr_notify,
+            waiting: None,
+            agent: None,
+            agent_wrap_up: 0,
+            hold_music: None,
+            monitor: None,
+        }
+    }
+
+    /// Lets go of what the call held once it is over; the Call-IDs of the legs callcore
+    /// created go to `ids` (for the registry's clean-up).
+    pub(super) async fn finish(&mut self, ids: &mut Vec<String>) {
+        if let Some(music) = self.hold_music.take() {
+            music.abort();
+        }
+        self.hang_up_monitor().await;
+        self.release_queue_hold().await;
+        self.calls.by_call.remove(&self.call);
+        if let Some(ivr) = self.ivr.as_mut() {
+            ivr.stop();
+        }
+        ids.append(&mut self.extra_ids);
+    }
+
     /// Commits a step's commands in one write.
     pub(super) async fn record(&mut self, commands: Vec<CallCommand>) -> Option<Vec<CallEvent>> {
         self.journal.record(commands).await
@@ -631,7 +704,7 @@ impl Session {
         self.formats.map_or(Codec::Pcmu, |(a, _)| a.codec)
     }
 
-    async fn run(
+    pub(super) async fn run(
         &mut self,
         inbox: &mut mpsc::UnboundedReceiver<CallInput>,
         mut digits: Option<mpsc::UnboundedReceiver<Digit>>,
@@ -839,6 +912,17 @@ impl Session {
         let call_id = response.headers.get("Call-ID").unwrap_or_default();
         if self.is_monitor(call_id) {
             return self.on_monitor_response(response).await;
+        }
+        if call_id == self.a.call_id {
+            // callcore placed leg `a` and its ACK was lost: the phone resends its 2xx.
+            if let (200..=299, Some(ack)) = (response.status, &self.a_ack) {
+                self.sip.raw(
+                    &SipMessage::Request(ack.clone()),
+                    self.a.peer,
+                    self.a.transport,
+                );
+            }
+            return Flow::Continue;
         }
         if let Some(fork) = self.forks.iter().position(|f| f.leg.call_id == call_id) {
             return self.on_fork_response(fork, number, method, response).await;

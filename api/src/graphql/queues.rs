@@ -6,6 +6,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use domain::agent::{Agent, AgentCommand, Endpoint, WorkState};
+use domain::call::Cause;
 use domain::queue::{
     DistributionRule, Queue, QueueCommand, QueueLookups, QueueOverflow, QueueSettings,
 };
@@ -739,6 +740,42 @@ impl CallControlMutation {
                 by_supervisor: None,
             },
         )
+    }
+
+    /// Click-to-dial (点击外呼): rings the agent's own phone (the extension it is signed in
+    /// to) and, once it answers, dials `number` through the trunk with the extension's caller
+    /// ID. Returns the call's id; the extension must be allowed to dial out.
+    async fn dial_out(&self, ctx: &Context<'_>, number: String) -> ApiResult<ID> {
+        use crate::calls::dial_out::{click_to_dial, DialOutError};
+        let caller = caller(ctx)?;
+        caller.require(Permission::AgentWorkstation)?;
+        let app = app(ctx);
+        let seat = own_seat(app, caller)?;
+        let extension: ExtensionDoc =
+            fetch(app, caller, "extensions", "extension", seat.extension_id)?;
+        let calls = app
+            .calls
+            .get()
+            .ok_or_else(|| ApiError::Conflict("SIP is not running".into()))?;
+        match click_to_dial(app, calls, &extension, &number).await {
+            Ok(call) => Ok(ID(call.to_string())),
+            Err(DialOutError::BadNumber) => {
+                Err(ApiError::validation("number", "is not a phone number"))
+            }
+            Err(DialOutError::Refused(Cause::OutboundNotAllowed)) => Err(ApiError::Forbidden(
+                "manual outbound is not allowed on this extension".into(),
+            )),
+            Err(DialOutError::Refused(Cause::NoCallerId)) => Err(ApiError::Conflict(
+                "the extension has no licensed caller ID".into(),
+            )),
+            Err(DialOutError::Refused(Cause::NoRoute)) => {
+                Err(ApiError::Conflict("no trunk carries the caller ID".into()))
+            }
+            Err(DialOutError::Refused(_)) => Err(ApiError::Conflict(
+                "the agent's phone cannot be reached".into(),
+            )),
+            Err(DialOutError::NoSip) => Err(ApiError::Conflict("SIP is not running".into())),
+        }
     }
 
     /// Holds the customer of the agent's call (the customer hears music).

@@ -1,0 +1,255 @@
+//! Click-to-dial (点击外呼, manual §7.1): the agent asks for a number and callcore rings the
+//! agent's own phone first; once it answers, callcore dials the customer through the trunk
+//! with the extension's licensed caller ID. Leg `a` is the agent's (callcore's own INVITE),
+//! leg `b` the customer's, and from then on the call runs in the same actor as any other, an
+//! outbound call of the agent's extension.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::Utc;
+use domain::call::{CallCommand, CallEvent, Cause, Side};
+use projections::ExtensionDoc;
+use telephony::driver::SipSender;
+use telephony::media::relay::{Formats, MediaRelay};
+use telephony::sdp::{self, AudioOffer, Codec, Direction};
+use telephony::sip::message::{cseq, param, Method, Request, Response, SipMessage};
+use telephony::sip::transaction::TransactionKey;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::dialog::{ack_of, cancel_of, contact_uri, route_values, Leg};
+use super::journal::CallJournal;
+use super::plan;
+use super::session::{hangup, offer_towards_b, Opening, Session};
+use super::{CallInput, Calls};
+use crate::app::App;
+
+/// Why a click-to-dial call was not placed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DialOutError {
+    /// Not a phone number.
+    #[error("not a phone number")]
+    BadNumber,
+    /// The call was refused (the extension may not dial out) or cannot be placed.
+    #[error("the call cannot be placed: {0:?}")]
+    Refused(Cause),
+    /// SIP is not running on this node.
+    #[error("SIP is not running")]
+    NoSip,
+}
+
+/// Places a click-to-dial call from `extension` to `number`; returns the call's id once its
+/// offer is recorded. The agent's phone rings in the background.
+pub async fn click_to_dial(
+    app: &App,
+    calls: &Arc<Calls>,
+    extension: &ExtensionDoc,
+    number: &str,
+) -> Result<Uuid, DialOutError> {
+    let sip = calls.sip.get().cloned().ok_or(DialOutError::NoSip)?;
+    let (offer, agent, customer) = plan::click_to_dial(app, extension, number)
+        .await
+        .ok_or(DialOutError::BadNumber)?;
+    let call = Uuid::new_v4();
+    let mut journal = CallJournal::new(app.clone(), call, extension.enterprise_id);
+    let events = journal
+        .record(vec![offer])
+        .await
+        .ok_or(DialOutError::Refused(Cause::Unavailable))?;
+    if let Some(CallEvent::CallRefused { cause, .. }) = events.first() {
+        return Err(DialOutError::Refused(cause.clone()));
+    }
+    let (agent, customer) = match (agent, customer) {
+        (Ok(agent), Ok(customer)) => (agent, customer),
+        (Err(cause), _) | (_, Err(cause)) => {
+            journal
+                .record(vec![hangup("a", Side::System, cause.clone())])
+                .await;
+            return Err(DialOutError::Refused(cause));
+        }
+    };
+    let local = calls.advertised(sip.local_addr());
+    let Ok(relay) = MediaRelay::open(sip.local_addr().ip()).await else {
+        journal
+            .record(vec![hangup("a", Side::System, Cause::Unavailable)])
+            .await;
+        return Err(DialOutError::Refused(Cause::Unavailable));
+    };
+    let (app, calls) = (app.clone(), calls.clone());
+    let caller = extension.number.clone();
+    let enterprise = extension.enterprise_id;
+    tokio::spawn(async move {
+        let mut leg = agent.new_leg(local);
+        let (tx, mut inbox) = mpsc::unbounded_channel();
+        calls.by_call_id.insert(leg.call_id.clone(), tx.clone());
+        calls.by_call.insert(call, tx.clone());
+        let sdp_session = u64::from(rand::random::<u32>());
+        let offer = AudioOffer {
+            address: local.ip(),
+            port: relay.a_port,
+            codecs: vec![Codec::Pcmu, Codec::Pcma],
+            telephone_event: Some(101),
+            direction: Direction::SendRecv,
+            ptime: Some(20),
+        };
+        let invite = leg.request(
+            Method::Invite,
+            local,
+            sdp::print_offer(&offer, sdp_session, 1).into_bytes(),
+        );
+        sip.request(invite.clone(), leg.peer, leg.transport);
+        let deadline = Instant::now() + calls.ring_timeout;
+        let answered =
+            ring_agent(&sip, &mut journal, &mut leg, &invite, &mut inbox, deadline).await;
+        let mut ids = vec![leg.call_id.clone()];
+        if let Some((answer, ack)) = answered {
+            let mut relay = relay;
+            let digits = relay.take_digits();
+            let relay = Arc::new(relay);
+            let (notify, notices) = mpsc::unbounded_channel();
+            let mut session = Session::new(Opening {
+                app,
+                calls: calls.clone(),
+                sip,
+                call,
+                journal,
+                route_place: None,
+                key: TransactionKey {
+                    branch: String::new(),
+                    sent_by: String::new(),
+                    method: String::new(),
+                },
+                invite,
+                a: leg,
+                b_body: offer_towards_b(&answer, local.ip(), &relay, sdp_session),
+                local,
+                a_offer: Some(answer.clone()),
+                relay: Some(relay.clone()),
+                enterprise,
+                caller,
+                called: customer.to_user.clone(),
+                route: None,
+                tx,
+                sdp_session,
+                ivr_notify: notify,
+            });
+            relay.set_a(SocketAddr::new(answer.address, answer.port));
+            if let Some(codec) = answer.codecs.first().copied() {
+                let formats = Formats {
+                    codec,
+                    telephone_event: answer.telephone_event,
+                };
+                relay.set_formats(formats, formats);
+                session.formats = Some((formats, formats));
+            }
+            session.a_answered = true;
+            session.a_ack = Some(ack);
+            relay.touch();
+            let name = session.next_leg_name();
+            let added = session
+                .record(vec![
+                    CallCommand::Answer {
+                        leg: "a".into(),
+                        at: Utc::now(),
+                    },
+                    CallCommand::AddLeg {
+                        leg: name.clone(),
+                        party: customer.party.clone(),
+                        caller_id: customer.caller_id.clone(),
+                        forwarded: false,
+                        at: Utc::now(),
+                    },
+                ])
+                .await;
+            if added.is_some() {
+                session.ring(customer, name);
+                session.run(&mut inbox, digits, notices).await;
+            } else {
+                session.bye(super::session::Which::A);
+            }
+            session.finish(&mut ids).await;
+        } else {
+            calls.by_call.remove(&call);
+        }
+        for id in ids {
+            calls.by_call_id.remove(&id);
+        }
+    });
+    Ok(call)
+}
+
+/// Rings the agent's phone (leg `a`) until it answers, refuses or the ring timeout ends it.
+/// On an answer, returns its session description (as what leg `a` speaks) and the ACK sent.
+async fn ring_agent(
+    sip: &SipSender,
+    journal: &mut CallJournal,
+    leg: &mut Leg,
+    invite: &Request,
+    inbox: &mut mpsc::UnboundedReceiver<CallInput>,
+    deadline: Instant,
+) -> Option<(AudioOffer, Request)> {
+    let local = sip.local_addr();
+    loop {
+        let input = tokio::select! {
+            input = inbox.recv() => input,
+            () = tokio::time::sleep_until(deadline) => {
+                sip.request(cancel_of(invite), leg.peer, leg.transport);
+                journal.record(vec![hangup("a", Side::System, Cause::NoAnswer)]).await;
+                return None;
+            }
+        };
+        let response: Response = match input {
+            Some(CallInput::Response(response)) => response,
+            Some(_) => continue,
+            None => return None,
+        };
+        if !cseq(&response.headers).is_some_and(|(_, m)| m == Method::Invite) {
+            continue;
+        }
+        match response.status {
+            180 | 183 => {
+                journal
+                    .record(vec![CallCommand::Ringing {
+                        leg: "a".into(),
+                        at: Utc::now(),
+                    }])
+                    .await;
+            }
+            200..=299 => {
+                leg.remote_tag = response.headers.get("To").and_then(|t| param(t, "tag"));
+                if let Some(target) = response.headers.get("Contact").and_then(contact_uri) {
+                    leg.remote_target = target;
+                }
+                let mut route_set = route_values(&response.headers.get_all("Record-Route"));
+                route_set.reverse();
+                leg.route_set = route_set;
+                let ack = ack_of(leg, invite, local);
+                sip.raw(&SipMessage::Request(ack.clone()), leg.peer, leg.transport);
+                let answer = sdp::parse_offer(&String::from_utf8_lossy(&response.body)).ok();
+                match answer.filter(|a| !a.codecs.is_empty()) {
+                    Some(answer) => return Some((answer, ack)),
+                    None => {
+                        let bye = leg.request(Method::Bye, local, Vec::new());
+                        sip.request(bye, leg.peer, leg.transport);
+                        journal
+                            .record(vec![hangup("a", Side::System, Cause::Rejected(488))])
+                            .await;
+                        return None;
+                    }
+                }
+            }
+            300.. => {
+                let cause = if response.status == 486 {
+                    Cause::Busy
+                } else {
+                    Cause::Rejected(response.status)
+                };
+                journal.record(vec![hangup("a", Side::Caller, cause)]).await;
+                return None;
+            }
+            _ => {}
+        }
+    }
+}
