@@ -155,6 +155,13 @@ pub enum AgentCommand {
         /// When.
         at: DateTime<Utc>,
     },
+    /// The agent places a call itself (click-to-dial): it is on that call from now.
+    DialOut {
+        /// The call.
+        call_id: Uuid,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// The agent is done with its wrap-up before its time is up.
     EndWrapUp {
         /// When.
@@ -232,6 +239,13 @@ pub enum AgentEvent {
         /// When its wrap-up ends (none when the queue allows none).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         wrap_up_until: Option<DateTime<Utc>>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The agent placed a call (click-to-dial).
+    AgentDialledOut {
+        /// The call.
+        call_id: Uuid,
         /// When.
         at: DateTime<Utc>,
     },
@@ -400,6 +414,15 @@ impl esrs::Aggregate for Agent {
             } else {
                 vec![]
             }),
+            C::DialOut { call_id, at } => {
+                if state.signed_in.is_none() {
+                    return Err(AgentError::NotSignedIn);
+                }
+                if state.offer.is_some() || state.on_call.is_some() {
+                    return Err(AgentError::Busy);
+                }
+                Ok(vec![E::AgentDialledOut { call_id, at }])
+            }
             C::EndWrapUp { at } => match state.wrap_up_until {
                 Some(until) if at < until => Ok(vec![E::AgentWrapUpEnded { at }]),
                 _ => Err(AgentError::NotWrappingUp),
@@ -474,6 +497,10 @@ impl esrs::Aggregate for Agent {
                 state.wrap_up_until = wrap_up_until;
             }
             AgentEvent::AgentWrapUpEnded { .. } => state.wrap_up_until = None,
+            AgentEvent::AgentDialledOut { call_id, .. } => {
+                state.on_call = Some(call_id);
+                state.wrap_up_until = None;
+            }
         }
         state
     }
@@ -508,6 +535,39 @@ mod tests {
             queue_id: QUEUE,
             at: at(5),
         }
+    }
+
+    #[test]
+    fn an_agent_dials_out_only_when_free_and_is_then_on_that_call() {
+        let own = Uuid::from_u128(12);
+        given::<Agent>(vec![signed_in()])
+            .when(AgentCommand::DialOut {
+                call_id: own,
+                at: at(7),
+            })
+            .then(vec![AgentEvent::AgentDialledOut {
+                call_id: own,
+                at: at(7),
+            }]);
+        given::<Agent>(vec![signed_in(), offered(CALL)])
+            .when(AgentCommand::DialOut {
+                call_id: own,
+                at: at(7),
+            })
+            .then_err(AgentError::Busy);
+        given::<Agent>(vec![
+            signed_in(),
+            AgentEvent::AgentDialledOut {
+                call_id: own,
+                at: at(7),
+            },
+        ])
+        .when(AgentCommand::Offer {
+            call_id: CALL,
+            queue_id: QUEUE,
+            at: at(8),
+        })
+        .then_err(AgentError::Busy);
     }
 
     #[test]

@@ -291,6 +291,7 @@ fn agent_variant(e: &AgentEvent) -> usize {
         AgentEvent::AgentOfferWithdrawn { .. } => 6,
         AgentEvent::AgentCallEnded { .. } => 7,
         AgentEvent::AgentWrapUpEnded { .. } => 8,
+        AgentEvent::AgentDialledOut { .. } => 9,
     }
 }
 
@@ -755,9 +756,13 @@ fn stored_json_of_every_event_variant_matches_the_golden_file() {
                     at: at(),
                 },
                 AgentEvent::AgentWrapUpEnded { at: at() },
+                AgentEvent::AgentDialledOut {
+                    call_id: id(11),
+                    at: at(),
+                },
             ],
             agent_variant,
-            9,
+            10,
         ),
     );
     all.insert(

@@ -1537,6 +1537,13 @@ async fn click_to_dial_rings_the_agent_then_the_customer(backend: Backend) -> an
             .any(|(t, p)| t == "LegHungUp" && p["leg"] == "b" && p["side"] == "callee"),
         "the customer hung up: {events:?}"
     );
+    // The seat was on the call while it lasted, and is free again.
+    let seat = seat_events(&server, &agent.extension).await?;
+    let seat_kinds = types(&seat);
+    ensure!(
+        seat_kinds.ends_with(&["AgentDialledOut", "AgentCallEnded"]),
+        "{seat_kinds:?}"
+    );
     server.stop().await;
     Ok(())
 }

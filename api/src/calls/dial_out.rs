@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chrono::Utc;
+use domain::agent::{Agent, AgentCommand};
 use domain::call::{CallCommand, CallEvent, Cause, Side};
+use eventlog::Metadata;
 use projections::ExtensionDoc;
 use telephony::driver::SipSender;
 use telephony::media::relay::{Formats, MediaRelay};
@@ -38,6 +40,9 @@ pub enum DialOutError {
     /// SIP is not running on this node.
     #[error("SIP is not running")]
     NoSip,
+    /// The agent rings for or is on another call.
+    #[error("the agent is busy")]
+    Busy,
 }
 
 /// Places a click-to-dial call from `extension` to `number`; returns the call's id once its
@@ -61,12 +66,43 @@ pub async fn click_to_dial(
     if let Some(CallEvent::CallRefused { cause, .. }) = events.first() {
         return Err(DialOutError::Refused(cause.clone()));
     }
+    // The agent is on this call from now: no queue offers it another.
+    let seat = domain::ids::agent_id(extension.id);
+    let metadata = Metadata::new(Some(extension.enterprise_id), None);
+    let on_call = app
+        .execute::<Agent>(
+            seat,
+            AgentCommand::DialOut {
+                call_id: call,
+                at: Utc::now(),
+            },
+            metadata.clone(),
+        )
+        .await;
+    if on_call.is_err() {
+        journal
+            .record(vec![hangup("a", Side::System, Cause::Busy)])
+            .await;
+        return Err(DialOutError::Busy);
+    }
+    let free_seat = {
+        let app = app.clone();
+        move || async move {
+            let ended = AgentCommand::EndCall {
+                call_id: call,
+                wrap_up_seconds: 0,
+                at: Utc::now(),
+            };
+            let _ = app.execute::<Agent>(seat, ended, metadata).await;
+        }
+    };
     let (agent, customer) = match (agent, customer) {
         (Ok(agent), Ok(customer)) => (agent, customer),
         (Err(cause), _) | (_, Err(cause)) => {
             journal
                 .record(vec![hangup("a", Side::System, cause.clone())])
                 .await;
+            free_seat().await;
             return Err(DialOutError::Refused(cause));
         }
     };
@@ -75,8 +111,10 @@ pub async fn click_to_dial(
         journal
             .record(vec![hangup("a", Side::System, Cause::Unavailable)])
             .await;
+        free_seat().await;
         return Err(DialOutError::Refused(Cause::Unavailable));
     };
+    let agent_seat = extension.id;
     let (app, calls) = (app.clone(), calls.clone());
     let caller = extension.number.clone();
     let enterprise = extension.enterprise_id;
@@ -146,6 +184,8 @@ pub async fn click_to_dial(
             }
             session.a_answered = true;
             session.a_ack = Some(ack);
+            // Its end frees the seat (`Session::finish`).
+            session.agent = Some(agent_seat);
             relay.touch();
             let name = session.next_leg_name();
             let added = session
@@ -172,6 +212,7 @@ pub async fn click_to_dial(
             session.finish(&mut ids).await;
         } else {
             calls.by_call.remove(&call);
+            free_seat().await;
         }
         for id in ids {
             calls.by_call_id.remove(&id);

@@ -775,6 +775,7 @@ impl CallControlMutation {
                 "the agent's phone cannot be reached".into(),
             )),
             Err(DialOutError::NoSip) => Err(ApiError::Conflict("SIP is not running".into())),
+            Err(DialOutError::Busy) => Err(ApiError::Conflict("the agent is busy".into())),
         }
     }
 

@@ -278,6 +278,7 @@ impl Reports {
             }
             AgentEvent::AgentOffered { .. }
             | AgentEvent::AgentWrapUpEnded { .. }
+            | AgentEvent::AgentDialledOut { .. }
             | AgentEvent::AgentMissed { .. }
             | AgentEvent::AgentOfferWithdrawn { .. } => {}
         }
