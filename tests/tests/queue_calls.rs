@@ -313,9 +313,27 @@ fn types(events: &[(String, Value)]) -> Vec<&str> {
     events.iter().map(|(t, _)| t.as_str()).collect()
 }
 
-/// The seat events of extension `extension`.
-async fn seat_events(server: &TestServer, extension: &str) -> anyhow::Result<Vec<(String, Value)>> {
+/// The seat events of extension `extension` as they are now.
+async fn raw_seat_events(
+    server: &TestServer,
+    extension: &str,
+) -> anyhow::Result<Vec<(String, Value)>> {
     events(server, domain::ids::agent_id(Uuid::parse_str(extension)?)).await
+}
+
+/// The seat events of extension `extension` once its calls are over: a call's record ends a
+/// moment before the seat is freed, so this waits (up to 2 s) for no call to ring or be up.
+async fn seat_events(server: &TestServer, extension: &str) -> anyhow::Result<Vec<(String, Value)>> {
+    let busy = ["AgentOffered", "AgentAnswered", "AgentDialledOut"];
+    let mut seat = raw_seat_events(server, extension).await?;
+    for _ in 0..40 {
+        if !seat.last().is_some_and(|(t, _)| busy.contains(&t.as_str())) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        seat = raw_seat_events(server, extension).await?;
+    }
+    Ok(seat)
 }
 
 async fn the_longest_idle_agent_takes_the_call(backend: Backend) -> anyhow::Result<()> {
@@ -569,7 +587,7 @@ async fn calls_answered_by(team: &Team, expected: &[usize]) -> anyhow::Result<()
         );
         // The seat is free again before the next call (its call's end reached the seat).
         for _ in 0..50 {
-            let seat = seat_events(&team.server, &team.seats[*agent].extension).await?;
+            let seat = raw_seat_events(&team.server, &team.seats[*agent].extension).await?;
             if seat.last().is_some_and(|(t, _)| t == "AgentCallEnded") {
                 break;
             }
@@ -674,7 +692,7 @@ async fn two_offers_decided_at_once_on_one_seat_one_wins(backend: Backend) -> an
         let (first, second) = (first.await?, second.await?);
         ensure!(first ^ second, "round {round}: {first} and {second}");
         // Free the seat for the next round.
-        let events = seat_events(&server, &seats[0].extension).await?;
+        let events = raw_seat_events(&server, &seats[0].extension).await?;
         let offered = events
             .iter()
             .rev()
@@ -695,7 +713,7 @@ async fn two_offers_decided_at_once_on_one_seat_one_wins(backend: Backend) -> an
             .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
     }
     ensure!(one_at_a_time(
-        &seat_events(&server, &seats[0].extension).await?
+        &raw_seat_events(&server, &seats[0].extension).await?
     ));
     server.stop().await;
     Ok(())
@@ -759,13 +777,21 @@ async fn a_lost_bye_frees_the_agent_by_the_media_timeout(backend: Backend) -> an
     );
     let seat = seat_events(&server, &seats[0].extension).await?;
     ensure!(types(&seat).last() == Some(&"AgentCallEnded"), "{seat:?}");
-    let agent = server
-        .ok(
-            Some(&seats[0].token),
-            "{ myAgent { callId offeredCallId } }",
-            json!({}),
-        )
-        .await?;
+    // The read models follow the log a moment later.
+    let mut agent = Value::Null;
+    for _ in 0..40 {
+        agent = server
+            .ok(
+                Some(&seats[0].token),
+                "{ myAgent { callId offeredCallId } }",
+                json!({}),
+            )
+            .await?;
+        if agent["myAgent"]["callId"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     ensure!(
         agent["myAgent"]["callId"].is_null() && agent["myAgent"]["offeredCallId"].is_null(),
         "{agent}"
@@ -1552,7 +1578,82 @@ fn free_port_on(ip: &str) -> anyhow::Result<u16> {
     Ok(UdpSocket::bind((ip, 0))?.local_addr()?.port())
 }
 
+async fn random_rings_only_members_that_may_take_calls(backend: Backend) -> anyhow::Result<()> {
+    // Random among those free: the member on break never rings.
+    let team = team(backend, 3, settings("RANDOM", 5, 20, 10, 3)).await?;
+    team.server
+        .ok(
+            Some(&team.seats[0].token),
+            "mutation { setWorkState(state: BREAK) { workState } }",
+            json!({}),
+        )
+        .await?;
+    let mut answered = Vec::new();
+    let target = team.server.sip_addr.to_string();
+    for n in 0..4 {
+        // Only the member chosen gets the call: the other phone's SIPp gives up after 5 s.
+        let phones: Vec<_> = [team.seats[1].port, team.seats[2].port]
+            .into_iter()
+            .map(|port| {
+                tokio::task::spawn_blocking(move || {
+                    run_sipp(
+                        UAS_ANSWER,
+                        &[
+                            "-p",
+                            &port.to_string(),
+                            "-t",
+                            "u1",
+                            "-timeout",
+                            "5",
+                            "-m",
+                            "1",
+                        ],
+                    )
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (scenario, target, port) = (caller(1_000, false), target.clone(), free_port()?);
+        tokio::task::spawn_blocking(move || {
+            run_sipp(
+                &scenario,
+                &[
+                    "-i",
+                    CARRIER_IP,
+                    "-p",
+                    &port.to_string(),
+                    "-t",
+                    "u1",
+                    "-timeout",
+                    "20",
+                    &target,
+                ],
+            )
+        })
+        .await?
+        .context("the caller")?;
+        for phone in phones {
+            let _ = phone.await?;
+        }
+        let record = latest_call_record(&team.server, &team.boss, "INBOUND", n + 1).await?;
+        ensure!(record["status"] == "answered", "{record}");
+        answered.push(record["extension"].as_str().unwrap_or_default().to_owned());
+    }
+    ensure!(
+        answered.iter().all(|e| e == "1002" || e == "1003"),
+        "{answered:?}"
+    );
+    let on_break = seat_events(&team.server, &team.seats[0].extension).await?;
+    ensure!(
+        !on_break.iter().any(|(t, _)| t == "AgentOffered"),
+        "{on_break:?}"
+    );
+    team.server.stop().await;
+    Ok(())
+}
+
 on_both_backends!(
+    random_rings_only_members_that_may_take_calls,
     click_to_dial_rings_the_agent_then_the_customer,
     the_caller_hears_the_agents_number_before_the_agent,
     an_agent_wraps_up_before_the_next_offer,

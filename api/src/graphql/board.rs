@@ -97,7 +97,8 @@ pub struct QueueBoardObject {
 /// What a board update is about.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BoardChange {
-    /// The board as it is when the subscription starts.
+    /// The whole board: when the subscription starts, and again whenever the viewer fell
+    /// so far behind that changes were dropped (the console replaces its board).
     Snapshot,
     /// A caller entered a queue.
     CallEntered,

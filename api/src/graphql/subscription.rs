@@ -82,28 +82,28 @@ impl SubscriptionRoot {
         let queues = watched(&app, &caller, &ids)?;
         // Subscribed before the snapshot is taken: nothing between them is missed.
         let feed = BoardFeed::of(&app);
-        let snapshot = QueueBoardUpdate {
-            change: BoardChange::Snapshot,
-            queue_id: None,
-            call_id: None,
-            extension_id: None,
-            position: app.models.applied(),
-            recorded_at: chrono::Utc::now(),
-            waiting: None,
-            agent: None,
-            boards: boards(&app, &queues),
-        };
-        let updates = futures::stream::unfold((feed, ids), |(mut feed, ids)| async move {
-            loop {
-                match feed.recv().await {
-                    Ok(delta) if ids.contains(&delta.queue_id) => {
-                        return Some((delta.update.clone(), (feed, ids)));
+        let snapshot = board_snapshot(&app, &queues);
+        let updates = futures::stream::unfold(
+            (feed, ids, app, queues),
+            |(mut feed, ids, app, queues)| async move {
+                loop {
+                    match feed.recv().await {
+                        Ok(delta) if ids.contains(&delta.queue_id) => {
+                            let update = delta.update.clone();
+                            return Some((update, (feed, ids, app, queues)));
+                        }
+                        Ok(_) => continue,
+                        // Changes were missed (the viewer fell behind): the whole board
+                        // again, so that it cannot drift.
+                        Err(RecvError::Lagged(_)) => {
+                            let update = board_snapshot(&app, &queues);
+                            return Some((update, (feed, ids, app, queues)));
+                        }
+                        Err(RecvError::Closed) => return None,
                     }
-                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
-                    Err(RecvError::Closed) => return None,
                 }
-            }
-        });
+            },
+        );
         Ok(futures::StreamExt::chain(
             futures::stream::iter([snapshot]),
             updates,
@@ -152,5 +152,20 @@ impl SubscriptionRoot {
                 }
             },
         ))
+    }
+}
+
+/// The whole board of `queues` as it is now.
+fn board_snapshot(app: &crate::app::App, queues: &[projections::QueueDoc]) -> QueueBoardUpdate {
+    QueueBoardUpdate {
+        change: BoardChange::Snapshot,
+        queue_id: None,
+        call_id: None,
+        extension_id: None,
+        position: app.models.applied(),
+        recorded_at: chrono::Utc::now(),
+        waiting: None,
+        agent: None,
+        boards: boards(app, queues),
     }
 }
