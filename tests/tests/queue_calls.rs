@@ -1652,7 +1652,88 @@ async fn random_rings_only_members_that_may_take_calls(backend: Backend) -> anyh
     Ok(())
 }
 
+async fn a_held_customer_hears_music_and_not_the_agent(backend: Backend) -> anyhow::Result<()> {
+    let Team { server, seats, .. } =
+        team(backend, 1, settings("LONGEST_IDLE", 5, 20, 10, 3)).await?;
+    let customer = MediaPeer::start(CARRIER_IP, 500.0).await?;
+    let agent = MediaPeer::start("127.0.0.1", 1_100.0).await?;
+    let caller_scenario = caller(9_000, false)
+        .replace("[media_ip]", CARRIER_IP)
+        .replace("[media_port]", &customer.port.to_string());
+    let agent_scenario: &'static str = Box::leak(answering_to(agent.port).into_boxed_str());
+    // The built-in music is a chime of C5 (523.25 Hz) then E5 every two seconds.
+    let (music, customer_tone, agent_tone) = (523.25, 500.0, 1_100.0);
+    let script = async {
+        let call = agent_call(&server, &seats[0].token).await?;
+        let control = |mutation: &'static str| {
+            let (server, token, call) = (&server, seats[0].token.clone(), call.clone());
+            async move {
+                server
+                    .ok(Some(&token), mutation, json!({ "c": call }))
+                    .await
+            }
+        };
+        let window = |peer: &MediaPeer| {
+            peer.clear();
+        };
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        window(&customer);
+        window(&agent);
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        let talking = (customer.heard(), agent.heard());
+        control("mutation($c: ID!) { holdCall(callId: $c) }").await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        window(&customer);
+        window(&agent);
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+        let held = (customer.heard(), agent.heard());
+        control("mutation($c: ID!) { resumeCall(callId: $c) }").await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        window(&customer);
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        let resumed = customer.heard();
+        Ok::<_, anyhow::Error>((talking, held, resumed))
+    };
+    let (called, script) = tokio::join!(
+        call(
+            &server,
+            caller_scenario,
+            vec![(agent_scenario, seats[0].port)]
+        ),
+        script
+    );
+    called?;
+    let ((talk_customer, talk_agent), (held_customer, held_agent), resumed) = script?;
+    let level = tests::media::tone_level;
+    ensure!(
+        level(&talk_customer, agent_tone) > 1_500.0 && level(&talk_agent, customer_tone) > 1_500.0,
+        "talking: {} {}",
+        level(&talk_customer, agent_tone),
+        level(&talk_agent, customer_tone)
+    );
+    ensure!(
+        level(&held_customer, music) > 150.0 && level(&held_customer, agent_tone) < 600.0,
+        "held, the customer hears music only: music {}, agent {}",
+        level(&held_customer, music),
+        level(&held_customer, agent_tone)
+    );
+    ensure!(
+        level(&held_agent, customer_tone) < 600.0,
+        "held, the agent does not hear the customer: {}",
+        level(&held_agent, customer_tone)
+    );
+    ensure!(
+        level(&resumed, agent_tone) > 1_500.0 && level(&resumed, music) < 150.0,
+        "resumed: agent {}, music {}",
+        level(&resumed, agent_tone),
+        level(&resumed, music)
+    );
+    server.stop().await;
+    Ok(())
+}
+
 on_both_backends!(
+    a_held_customer_hears_music_and_not_the_agent,
     random_rings_only_members_that_may_take_calls,
     click_to_dial_rings_the_agent_then_the_customer,
     the_caller_hears_the_agents_number_before_the_agent,
