@@ -15,13 +15,13 @@ use projections::ExtensionDoc;
 use telephony::driver::SipSender;
 use telephony::media::relay::{Formats, MediaRelay};
 use telephony::sdp::{self, AudioOffer, Codec, Direction};
-use telephony::sip::message::{cseq, param, Method, Request, Response, SipMessage};
+use telephony::sip::message::{cseq, Method, Request, Response, SipMessage};
 use telephony::sip::transaction::TransactionKey;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::dialog::{ack_of, cancel_of, contact_uri, route_values, Leg};
+use super::dialog::{ack_of, cancel_of, Leg};
 use super::journal::CallJournal;
 use super::plan;
 use super::session::{hangup, offer_towards_b, Opening, Session};
@@ -259,13 +259,7 @@ async fn ring_agent(
                     .await;
             }
             200..=299 => {
-                leg.remote_tag = response.headers.get("To").and_then(|t| param(t, "tag"));
-                if let Some(target) = response.headers.get("Contact").and_then(contact_uri) {
-                    leg.remote_target = target;
-                }
-                let mut route_set = route_values(&response.headers.get_all("Record-Route"));
-                route_set.reverse();
-                leg.route_set = route_set;
+                leg.confirm(&response);
                 let ack = ack_of(leg, invite, local);
                 sip.raw(&SipMessage::Request(ack.clone()), leg.peer, leg.transport);
                 let answer = sdp::parse_offer(&String::from_utf8_lossy(&response.body)).ok();

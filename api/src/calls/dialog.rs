@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use rand::RngCore;
-use telephony::sip::message::{cseq, Headers, Method, Request};
+use telephony::sip::message::{cseq, param, Headers, Method, Request, Response};
 use telephony::sip::transaction::Transport;
 
 /// Random lowercase hex of `bytes` bytes (tags, Call-IDs, branches, cnonces).
@@ -45,6 +45,19 @@ pub struct Leg {
 }
 
 impl Leg {
+    /// Completes the dialog callcore's INVITE created from the 2xx answering it: the remote
+    /// tag, the remote target (its Contact) and the route set (its Record-Route, reversed;
+    /// RFC 3261 §12.1.2).
+    pub fn confirm(&mut self, ok: &Response) {
+        self.remote_tag = ok.headers.get("To").and_then(|t| param(t, "tag"));
+        if let Some(target) = ok.headers.get("Contact").and_then(contact_uri) {
+            self.remote_target = target;
+        }
+        let mut route_set = route_values(&ok.headers.get_all("Record-Route"));
+        route_set.reverse();
+        self.route_set = route_set;
+    }
+
     /// A request in this dialog from callcore's side, with the next CSeq (ACK reuses the
     /// INVITE's number and CANCEL is built by [`cancel_of`]).
     pub fn request(&mut self, method: Method, local: SocketAddr, body: Vec<u8>) -> Request {

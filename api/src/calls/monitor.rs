@@ -8,12 +8,12 @@
 use domain::call::SupervisorAction;
 use telephony::media::relay::{Formats, MonitorMode};
 use telephony::sdp::{self, AudioOffer, Codec, Direction};
-use telephony::sip::message::{cseq, param, Method, Request, Response, SipMessage};
+use telephony::sip::message::{cseq, Method, Request, Response, SipMessage};
 use telephony::sip::transaction::{response_to, TransactionKey};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::dialog::{ack_of, cancel_of, contact_uri, route_values, Leg};
+use super::dialog::{ack_of, cancel_of, Leg};
 use super::plan;
 use super::session::{Flow, Session};
 
@@ -21,8 +21,8 @@ use super::session::{Flow, Session};
 pub(super) struct MonitorLeg {
     leg: Leg,
     invite: Request,
+    /// The ACK of its 2xx, once it answered (resent when the 2xx comes again).
     ack: Option<Request>,
-    answered: bool,
     supervisor: Uuid,
     /// When it stops ringing.
     pub(super) ring_deadline: Instant,
@@ -31,7 +31,7 @@ pub(super) struct MonitorLeg {
 impl MonitorLeg {
     /// Whether it rings still.
     pub(super) fn ringing(&self) -> bool {
-        !self.answered
+        self.ack.is_none()
     }
 }
 
@@ -100,7 +100,6 @@ impl Session {
             leg,
             invite,
             ack: None,
-            answered: false,
             supervisor,
             ring_deadline: Instant::now() + self.calls.ring_timeout,
         });
@@ -127,7 +126,7 @@ impl Session {
         let Some(mut monitor) = self.monitor.take() else {
             return;
         };
-        if monitor.answered {
+        if !monitor.ringing() {
             let bye = monitor.leg.request(Method::Bye, self.local, Vec::new());
             self.sip
                 .request(bye, monitor.leg.peer, monitor.leg.transport);
@@ -148,14 +147,24 @@ impl Session {
         let due = self
             .monitor
             .as_ref()
-            .is_some_and(|m| m.ringing() && now >= m.ring_deadline);
-        if let Some(supervisor) = due
-            .then(|| self.monitor.as_ref().map(|m| m.supervisor))
-            .flatten()
-        {
+            .filter(|m| m.ringing() && now >= m.ring_deadline);
+        if let Some(supervisor) = due.map(|m| m.supervisor) {
             self.supervised(supervisor, SupervisorAction::StopMonitoring)
                 .await;
             self.hang_up_monitor().await;
+        }
+    }
+
+    /// The supervisor's phone ended its part itself (a refusal, a BYE): recorded, and the
+    /// relay forwards the legs directly again.
+    async fn monitor_left(&mut self) {
+        let Some(monitor) = self.monitor.take() else {
+            return;
+        };
+        self.supervised(monitor.supervisor, SupervisorAction::StopMonitoring)
+            .await;
+        if let Some(relay) = &self.relay {
+            relay.close_monitor().await;
         }
     }
 
@@ -167,7 +176,7 @@ impl Session {
         };
         let is_invite = cseq(&response.headers).is_some_and(|(_, m)| m == Method::Invite);
         match response.status {
-            200..=299 if is_invite && monitor.answered => {
+            200..=299 if is_invite && !monitor.ringing() => {
                 if let Some(ack) = &monitor.ack {
                     self.sip.raw(
                         &SipMessage::Request(ack.clone()),
@@ -177,13 +186,7 @@ impl Session {
                 }
             }
             200..=299 if is_invite => {
-                monitor.leg.remote_tag = response.headers.get("To").and_then(|t| param(t, "tag"));
-                if let Some(target) = response.headers.get("Contact").and_then(contact_uri) {
-                    monitor.leg.remote_target = target;
-                }
-                let mut route_set = route_values(&response.headers.get_all("Record-Route"));
-                route_set.reverse();
-                monitor.leg.route_set = route_set;
+                monitor.leg.confirm(&response);
                 let ack = ack_of(&monitor.leg, &monitor.invite, local);
                 self.sip.raw(
                     &SipMessage::Request(ack.clone()),
@@ -191,7 +194,6 @@ impl Session {
                     monitor.leg.transport,
                 );
                 monitor.ack = Some(ack);
-                monitor.answered = true;
                 let answer = sdp::parse_offer(&String::from_utf8_lossy(&response.body)).ok();
                 let codec = answer.as_ref().and_then(|a| a.codecs.first().copied());
                 if let (Some(relay), Some(answer), Some(codec)) = (&self.relay, &answer, codec) {
@@ -204,15 +206,7 @@ impl Session {
                     );
                 }
             }
-            300.. if is_invite && !monitor.answered => {
-                let supervisor = monitor.supervisor;
-                self.monitor = None;
-                self.supervised(supervisor, SupervisorAction::StopMonitoring)
-                    .await;
-                if let Some(relay) = &self.relay {
-                    relay.close_monitor().await;
-                }
-            }
+            300.. if is_invite && monitor.ringing() => self.monitor_left().await,
             _ => {}
         }
         Flow::Continue
@@ -228,17 +222,11 @@ impl Session {
             return Flow::Continue;
         };
         let tag = monitor.leg.local_tag.clone();
-        let supervisor = monitor.supervisor;
         match request.method {
             Method::Bye => {
                 self.sip
                     .respond(&key, response_to(&request, 200, "OK", Some(&tag)));
-                self.monitor = None;
-                self.supervised(supervisor, SupervisorAction::StopMonitoring)
-                    .await;
-                if let Some(relay) = &self.relay {
-                    relay.close_monitor().await;
-                }
+                self.monitor_left().await;
             }
             Method::Options | Method::Update if request.body.is_empty() => {
                 // A session refresh keeps the session as it is.

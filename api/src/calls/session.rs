@@ -1046,14 +1046,7 @@ impl Session {
         let Some(slot) = self.b.as_mut() else {
             return Flow::Continue;
         };
-        slot.leg.remote_tag = response.headers.get("To").and_then(|t| param(t, "tag"));
-        if let Some(target) = response.headers.get("Contact").and_then(contact_uri) {
-            slot.leg.remote_target = target;
-        }
-        // The 2xx's Record-Route, reversed (RFC 3261 §12.1.2).
-        let mut route_set = route_values(&response.headers.get_all("Record-Route"));
-        route_set.reverse();
-        slot.leg.route_set = route_set;
+        slot.leg.confirm(&response);
         let ack = ack_of(&slot.leg, &slot.invite, local);
         let b_name = slot.name.clone();
         let announce = match (&self.waiting, &slot.target.party) {

@@ -635,43 +635,37 @@ impl QueueMutation {
 
     /// Changes the caller's work state.
     async fn set_work_state(&self, ctx: &Context<'_>, state: AgentState) -> ApiResult<AgentObject> {
-        let caller = caller(ctx)?;
-        caller.require(Permission::AgentWorkstation)?;
-        let app = app(ctx);
-        let own = own_seat(app, caller)?;
-        app.execute::<Agent>(
-            own.id,
+        on_own_seat(
+            ctx,
             AgentCommand::SetWorkState {
                 state: state.into(),
                 at: Utc::now(),
             },
-            meta(caller, own.enterprise_id),
         )
-        .await?;
-        seat(app, caller, own.extension_id)
-            .map(|d| agent_object(app, d))
-            .ok_or_else(|| ApiError::NotFound("agent not found".into()))
+        .await
     }
 
     /// Ends the agent's wrap-up before its time is up (完成整理): calls are offered again.
     async fn end_wrap_up(&self, ctx: &Context<'_>) -> ApiResult<AgentObject> {
-        let caller = caller(ctx)?;
-        caller.require(Permission::AgentWorkstation)?;
-        let app = app(ctx);
-        let own = own_seat(app, caller)?;
-        app.execute::<Agent>(
-            own.id,
-            AgentCommand::EndWrapUp { at: Utc::now() },
-            meta(caller, own.enterprise_id),
-        )
-        .await?;
-        if let Some(calls) = app.calls.get() {
-            calls.acd.nudge();
-        }
-        seat(app, caller, own.extension_id)
-            .map(|d| agent_object(app, d))
-            .ok_or_else(|| ApiError::NotFound("agent not found".into()))
+        on_own_seat(ctx, AgentCommand::EndWrapUp { at: Utc::now() }).await
     }
+}
+
+/// Decides `command` on the caller's own seat, wakes the dispatcher (the seat may take calls
+/// now), and returns the seat as it is after.
+async fn on_own_seat(ctx: &Context<'_>, command: AgentCommand) -> ApiResult<AgentObject> {
+    let caller = caller(ctx)?;
+    caller.require(Permission::AgentWorkstation)?;
+    let app = app(ctx);
+    let own = own_seat(app, caller)?;
+    app.execute::<Agent>(own.id, command, meta(caller, own.enterprise_id))
+        .await?;
+    if let Some(calls) = app.calls.get() {
+        calls.acd.nudge();
+    }
+    seat(app, caller, own.extension_id)
+        .map(|d| agent_object(app, d))
+        .ok_or_else(|| ApiError::NotFound("agent not found".into()))
 }
 
 /// Where an agent transfers a call.
