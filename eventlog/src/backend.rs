@@ -47,8 +47,13 @@ pub trait Backend: Send + Sync + 'static {
 /// A connection pool of either backend, for code that keeps its own tables beside the log.
 #[derive(Clone, Debug)]
 pub enum DbPool {
-    /// SQLite.
-    Sqlite(sqlx::SqlitePool),
+    /// SQLite: reads through the pool, writes through the node's one writer.
+    Sqlite {
+        /// For reads (and migrations).
+        pool: sqlx::SqlitePool,
+        /// For every write of this node.
+        writer: crate::SqliteWriter,
+    },
     /// PostgreSQL.
     Postgres(sqlx::PgPool),
 }

@@ -13,6 +13,7 @@ mod model;
 mod plan;
 mod postgres;
 mod sqlite;
+mod sqlite_writer;
 mod subscription;
 mod writer;
 
@@ -23,6 +24,7 @@ pub use log::{EventLog, EventLogConfig};
 pub use model::{AppendRequest, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
 pub use postgres::PostgresBackend;
 pub use sqlite::SqliteBackend;
+pub use sqlite_writer::SqliteWriter;
 pub use subscription::Subscription;
 
 /// Opens the backend named by a database URL: `postgres://…` for PostgreSQL, anything else

@@ -9,23 +9,24 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use rusqlite::types::ValueRef;
-use rusqlite::{OpenFlags, TransactionBehavior};
+use rusqlite::OpenFlags;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 use uuid::Uuid;
 
 use crate::backend::{Backend, BatchOutcome, DbPool};
 use crate::plan::{plan_batch, rows};
+use crate::sqlite_writer::SqliteWriter;
 use crate::{EventLogError, Metadata, RecordedEvent};
 
 /// SQLite storage of the log. Appends and reads use rusqlite on blocking threads: a whole batch
 /// commit is one hand-off to a thread instead of one per statement, and rows decode several
 /// times faster than through sqlx's SQLite driver. The sqlx pool applies migrations and serves
-/// read models.
+/// the read models' loads; their saves go through the same writer as the log's commits.
 #[derive(Debug, Clone)]
 pub struct SqliteBackend {
     pool: SqlitePool,
-    writer: Arc<Mutex<rusqlite::Connection>>,
+    writer: SqliteWriter,
     readers: Arc<ReaderPool>,
 }
 
@@ -106,7 +107,7 @@ impl SqliteBackend {
         });
         Ok(Self {
             pool,
-            writer: Arc::new(Mutex::new(writer)),
+            writer: SqliteWriter::new(writer),
             readers,
         })
     }
@@ -181,13 +182,12 @@ fn collect(
     Ok(events)
 }
 
-/// Commits `batch` in one IMMEDIATE transaction (the write lock is taken up front, so a second
-/// process on the same file waits instead of failing on a lock upgrade).
+/// Writes `batch` in `tx`, an IMMEDIATE transaction (the write lock is taken up front, so a
+/// second process on the same file waits instead of failing on a lock upgrade).
 fn commit(
-    connection: &mut rusqlite::Connection,
+    tx: &rusqlite::Transaction<'_>,
     batch: &[crate::AppendRequest],
 ) -> Result<Vec<BatchOutcome>, EventLogError> {
-    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let outcomes = {
         // A bare MAX is answered from an index seek; wrapped (COALESCE, GROUP BY) it would scan.
         let head: i64 = tx
@@ -233,7 +233,6 @@ fn commit(
         }
         outcomes
     };
-    tx.commit()?;
     Ok(outcomes)
 }
 
@@ -250,17 +249,7 @@ impl Backend for SqliteBackend {
         &self,
         batch: Arc<[crate::AppendRequest]>,
     ) -> Result<Vec<BatchOutcome>, EventLogError> {
-        let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            // Only the log writer of this node uses this connection; a poisoned lock means a
-            // panic mid-commit, after which SQLite has rolled the transaction back.
-            let mut connection = writer
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            commit(&mut connection, &batch)
-        })
-        .await
-        .map_err(|e| EventLogError::Io(std::io::Error::other(e)))?
+        self.writer.transaction(move |tx| commit(tx, &batch)).await
     }
 
     async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, EventLogError> {
@@ -295,6 +284,9 @@ impl Backend for SqliteBackend {
     }
 
     fn pool(&self) -> DbPool {
-        DbPool::Sqlite(self.pool.clone())
+        DbPool::Sqlite {
+            pool: self.pool.clone(),
+            writer: self.writer.clone(),
+        }
     }
 }

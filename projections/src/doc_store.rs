@@ -16,6 +16,10 @@ pub(crate) struct ModelChanges {
     pub checkpoint: i64,
 }
 
+/// One model's writes as the SQLite writer stores them: the model, each key with its
+/// document (tenant, JSON text) or none for a delete, and the checkpoint.
+type SqliteRows = (String, Vec<(String, Option<(Option<String>, String)>)>, i64);
+
 /// Reads and writes the `read_model_docs` and `read_model_checkpoints` tables.
 #[derive(Debug, Clone)]
 pub struct DocStore {
@@ -41,7 +45,7 @@ impl DocStore {
         let mut docs = BTreeMap::new();
         let checkpoint;
         match &self.pool {
-            DbPool::Sqlite(pool) => {
+            DbPool::Sqlite { pool, .. } => {
                 let mut tx = pool.begin().await?;
                 checkpoint = sqlx::query_scalar::<_, i64>(
                     "SELECT position FROM read_model_checkpoints WHERE model = ?",
@@ -96,44 +100,51 @@ impl DocStore {
     /// Writes the changes of several models and their checkpoints in one transaction.
     pub(crate) async fn commit(&self, changes: &[ModelChanges]) -> Result<(), ProjectionError> {
         match &self.pool {
-            DbPool::Sqlite(pool) => {
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                for change in changes {
-                    for (key, doc) in &change.writes {
-                        match doc {
-                            Some(doc) => {
-                                sqlx::query(
-                                    "INSERT INTO read_model_docs (model, key, tenant_id, doc) VALUES (?, ?, ?, ?) \
-                                     ON CONFLICT (model, key) DO UPDATE SET tenant_id = excluded.tenant_id, doc = excluded.doc",
-                                )
-                                .bind(&change.model)
-                                .bind(key)
-                                .bind(doc.tenant_id.map(|t| t.to_string()))
-                                .bind(doc.value.to_string())
-                                .execute(&mut *tx)
-                                .await?;
+            DbPool::Sqlite { writer, .. } => {
+                // Owned rows, encoded here: the statements run on the writer's thread.
+                let rows: Vec<SqliteRows> = changes
+                    .iter()
+                    .map(|change| {
+                        let writes = change
+                            .writes
+                            .iter()
+                            .map(|(key, doc)| {
+                                let doc = doc.as_ref().map(|doc| {
+                                    (doc.tenant_id.map(|t| t.to_string()), doc.value.to_string())
+                                });
+                                (key.clone(), doc)
+                            })
+                            .collect();
+                        (change.model.clone(), writes, change.checkpoint)
+                    })
+                    .collect();
+                writer
+                    .transaction(move |tx| {
+                        let mut upsert = tx.prepare_cached(
+                            "INSERT INTO read_model_docs (model, key, tenant_id, doc) VALUES (?1, ?2, ?3, ?4) \
+                             ON CONFLICT (model, key) DO UPDATE SET tenant_id = excluded.tenant_id, doc = excluded.doc",
+                        )?;
+                        let mut delete = tx.prepare_cached(
+                            "DELETE FROM read_model_docs WHERE model = ?1 AND key = ?2",
+                        )?;
+                        let mut checkpoint = tx.prepare_cached(
+                            "INSERT INTO read_model_checkpoints (model, position) VALUES (?1, ?2) \
+                             ON CONFLICT (model) DO UPDATE SET position = excluded.position",
+                        )?;
+                        for (model, writes, position) in &rows {
+                            for (key, doc) in writes {
+                                match doc {
+                                    Some((tenant, text)) => {
+                                        upsert.execute(rusqlite::params![model, key, tenant, text])?
+                                    }
+                                    None => delete.execute(rusqlite::params![model, key])?,
+                                };
                             }
-                            None => {
-                                sqlx::query(
-                                    "DELETE FROM read_model_docs WHERE model = ? AND key = ?",
-                                )
-                                .bind(&change.model)
-                                .bind(key)
-                                .execute(&mut *tx)
-                                .await?;
-                            }
+                            checkpoint.execute(rusqlite::params![model, position])?;
                         }
-                    }
-                    sqlx::query(
-                        "INSERT INTO read_model_checkpoints (model, position) VALUES (?, ?) \
-                         ON CONFLICT (model) DO UPDATE SET position = excluded.position",
-                    )
-                    .bind(&change.model)
-                    .bind(change.checkpoint)
-                    .execute(&mut *tx)
+                        Ok(())
+                    })
                     .await?;
-                }
-                tx.commit().await?;
             }
             DbPool::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
@@ -181,17 +192,18 @@ impl DocStore {
     /// Drops every document and the checkpoint of `model`.
     pub async fn drop_model(&self, model: &str) -> Result<(), ProjectionError> {
         match &self.pool {
-            DbPool::Sqlite(pool) => {
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                sqlx::query("DELETE FROM read_model_docs WHERE model = ?")
-                    .bind(model)
-                    .execute(&mut *tx)
+            DbPool::Sqlite { writer, .. } => {
+                let model = model.to_owned();
+                writer
+                    .transaction(move |tx| {
+                        tx.execute("DELETE FROM read_model_docs WHERE model = ?1", [&model])?;
+                        tx.execute(
+                            "DELETE FROM read_model_checkpoints WHERE model = ?1",
+                            [&model],
+                        )?;
+                        Ok(())
+                    })
                     .await?;
-                sqlx::query("DELETE FROM read_model_checkpoints WHERE model = ?")
-                    .bind(model)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
             }
             DbPool::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
@@ -212,21 +224,21 @@ impl DocStore {
     /// Renames model `from` to `to`, replacing what `to` had, in one transaction.
     pub async fn swap(&self, from: &str, to: &str) -> Result<(), ProjectionError> {
         match &self.pool {
-            DbPool::Sqlite(pool) => {
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                for sql in [
-                    "DELETE FROM read_model_docs WHERE model = ?2",
-                    "DELETE FROM read_model_checkpoints WHERE model = ?2",
-                    "UPDATE read_model_docs SET model = ?2 WHERE model = ?1",
-                    "UPDATE read_model_checkpoints SET model = ?2 WHERE model = ?1",
-                ] {
-                    sqlx::query(sql)
-                        .bind(from)
-                        .bind(to)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
+            DbPool::Sqlite { writer, .. } => {
+                let (from, to) = (from.to_owned(), to.to_owned());
+                writer
+                    .transaction(move |tx| {
+                        for sql in [
+                            "DELETE FROM read_model_docs WHERE model = ?2 AND ?1 = ?1",
+                            "DELETE FROM read_model_checkpoints WHERE model = ?2 AND ?1 = ?1",
+                            "UPDATE read_model_docs SET model = ?2 WHERE model = ?1",
+                            "UPDATE read_model_checkpoints SET model = ?2 WHERE model = ?1",
+                        ] {
+                            tx.execute(sql, [&from, &to])?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
             }
             DbPool::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
