@@ -1,7 +1,8 @@
 //! Queue traffic at a fixed rate while supervisors watch: SIPp as the carrier calls a DID
 //! routed to a queue of `--agents` extensions, all registered to one SIPp phone that answers
 //! every call; `--subscribers` websocket clients follow the queue's board. Reports calls
-//! answered and lost, the time from each event's commit to its board message reaching each
+//! answered and lost, the time from each event's commit (as a log subscriber in this process
+//! sees it) and from its `recorded_at` to its board message reaching each
 //! subscriber, and CPU per call.
 //!
 //! `cargo run --release -p benches --bin queue_load -- --rate 100 --calls 1000 --subscribers 100`
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use benches::{cpu_time, free_port};
 use clap::Parser;
+use dashmap::DashMap;
 use domain::agent::{Agent, AgentCommand, Endpoint};
 use eventlog::Metadata;
 use futures::StreamExt;
@@ -146,11 +148,30 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
 
-    // The supervisors: each follows the board and notes how late each message comes.
+    // When each event's commit became known in this process: a log subscriber notes the
+    // moment the committed event reaches it (the commit has returned by then).
+    let committed: Arc<DashMap<i64, Instant>> = Arc::new(DashMap::new());
+    let log_watcher = {
+        let committed = committed.clone();
+        let mut subscription = server
+            .app
+            .log
+            .subscribe(server.app.log.stored_head().await?);
+        tokio::spawn(async move {
+            while let Ok(event) = subscription.next().await {
+                committed.insert(event.position, Instant::now());
+            }
+        })
+    };
+    // The supervisors: each follows the board and notes how late each message comes, from
+    // the commit (as above) and from the event's `recorded_at` (taken before the
+    // transaction's inserts, so it also holds the commit's own write and fsync).
     let latencies = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
+    let from_recorded = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
     let mut watchers = Vec::new();
-    let query =
-        format!("subscription {{ queueBoard(queueIds: [\"{queue}\"]) {{ change recordedAt }} }}");
+    let query = format!(
+        "subscription {{ queueBoard(queueIds: [\"{queue}\"]) {{ change position recordedAt }} }}"
+    );
     for n in 0..options.subscribers {
         let (mut socket, ack) = tests::ws::connect(&server, &setup.boss).await?;
         if ack["type"] != "connection_ack" {
@@ -158,9 +179,12 @@ async fn main() -> anyhow::Result<()> {
         }
         tests::ws::subscribe(&mut socket, "board", &query).await?;
         let latencies = latencies.clone();
+        let from_recorded = from_recorded.clone();
+        let committed = committed.clone();
         watchers.push(tokio::spawn(async move {
             while let Some(Ok(Message::Text(text))) = socket.next().await {
                 let received = chrono::Utc::now();
+                let received_instant = Instant::now();
                 let Ok(message) = serde_json::from_str::<serde_json::Value>(&text) else {
                     continue;
                 };
@@ -178,8 +202,18 @@ async fn main() -> anyhow::Result<()> {
                     .num_microseconds()
                     .unwrap_or(0)
                     .max(0);
-                if let Ok(mut h) = latencies.lock() {
+                if let Ok(mut h) = from_recorded.lock() {
                     let _ = h.record(u64::try_from(late).unwrap_or(0));
+                }
+                // A message ahead of the log subscriber's note counts as 0 late.
+                let since_commit = update["position"]
+                    .as_i64()
+                    .and_then(|p| committed.get(&p).map(|c| *c))
+                    .map_or(0, |c| {
+                        received_instant.saturating_duration_since(c).as_micros()
+                    });
+                if let Ok(mut h) = latencies.lock() {
+                    let _ = h.record(u64::try_from(since_commit).unwrap_or(0));
                 }
             }
         }));
@@ -272,13 +306,19 @@ async fn main() -> anyhow::Result<()> {
     for watcher in &watchers {
         watcher.abort();
     }
+    log_watcher.abort();
     let h = latencies
         .lock()
         .map_err(|_| anyhow::anyhow!("histogram"))?
         .clone();
+    let r = from_recorded
+        .lock()
+        .map_err(|_| anyhow::anyhow!("histogram"))?
+        .clone();
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1_000.0;
+    let recorded_ms = |q: f64| r.value_at_quantile(q) as f64 / 1_000.0;
     println!(
-        "backend={} rate={}/s calls={} agents={} subscribers={}: {:.1} s, sipp exit {:?} ({failed_at_carrier}), answered by agents {answered}, lost {} {others:?}; board messages {} (all subscribers): commit→message p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; CPU {:.2} ms per call ({:.1} % of a core)",
+        "backend={} rate={}/s calls={} agents={} subscribers={}: {:.1} s, sipp exit {:?} ({failed_at_carrier}), answered by agents {answered}, lost {} {others:?}; board messages {} (all subscribers): commit→message p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; recorded_at→message p50 {:.2} ms, p99 {:.2} ms; CPU {:.2} ms per call ({:.1} % of a core)",
         options.backend,
         options.rate,
         options.calls,
@@ -291,6 +331,8 @@ async fn main() -> anyhow::Result<()> {
         ms(0.5),
         ms(0.99),
         h.max() as f64 / 1_000.0,
+        recorded_ms(0.5),
+        recorded_ms(0.99),
         cpu.as_secs_f64() * 1_000.0 / f64::from(options.calls),
         cpu.as_secs_f64() * 100.0 / elapsed.as_secs_f64(),
     );
