@@ -162,6 +162,14 @@ pub enum AgentCommand {
         /// When.
         at: DateTime<Utc>,
     },
+    /// A supervisor joins another agent's call on its own seat (listening, whispering,
+    /// barging in, or taking the call over): it is on that call from now.
+    JoinCall {
+        /// The call.
+        call_id: Uuid,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// The agent is done with its wrap-up before its time is up.
     EndWrapUp {
         /// When.
@@ -251,6 +259,13 @@ pub enum AgentEvent {
     },
     /// The agent ended its wrap-up early.
     AgentWrapUpEnded {
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The seat's supervisor joined a call (monitoring it or taking it over).
+    AgentJoinedCall {
+        /// The call.
+        call_id: Uuid,
         /// When.
         at: DateTime<Utc>,
     },
@@ -423,6 +438,19 @@ impl esrs::Aggregate for Agent {
                 }
                 Ok(vec![E::AgentDialledOut { call_id, at }])
             }
+            C::JoinCall { call_id, at } => {
+                if state.signed_in.is_none() {
+                    return Err(AgentError::NotSignedIn);
+                }
+                if state.offer.is_some() || state.on_call.is_some_and(|c| c != call_id) {
+                    return Err(AgentError::Busy);
+                }
+                Ok(if state.on_call == Some(call_id) {
+                    vec![]
+                } else {
+                    vec![E::AgentJoinedCall { call_id, at }]
+                })
+            }
             C::EndWrapUp { at } => match state.wrap_up_until {
                 Some(until) if at < until => Ok(vec![E::AgentWrapUpEnded { at }]),
                 _ => Err(AgentError::NotWrappingUp),
@@ -497,7 +525,8 @@ impl esrs::Aggregate for Agent {
                 state.wrap_up_until = wrap_up_until;
             }
             AgentEvent::AgentWrapUpEnded { .. } => state.wrap_up_until = None,
-            AgentEvent::AgentDialledOut { call_id, .. } => {
+            AgentEvent::AgentDialledOut { call_id, .. }
+            | AgentEvent::AgentJoinedCall { call_id, .. } => {
                 state.on_call = Some(call_id);
                 state.wrap_up_until = None;
             }
@@ -535,6 +564,57 @@ mod tests {
             queue_id: QUEUE,
             at: at(5),
         }
+    }
+
+    #[test]
+    fn a_supervisor_joins_a_call_only_when_free_and_no_queue_offers_it_meanwhile() {
+        let joined = AgentEvent::AgentJoinedCall {
+            call_id: CALL,
+            at: at(7),
+        };
+        given::<Agent>(vec![signed_in()])
+            .when(AgentCommand::JoinCall {
+                call_id: CALL,
+                at: at(7),
+            })
+            .then(vec![joined.clone()]);
+        // Joining the call it is on already (a take-over after listening) adds nothing.
+        given::<Agent>(vec![signed_in(), joined.clone()])
+            .when(AgentCommand::JoinCall {
+                call_id: CALL,
+                at: at(8),
+            })
+            .then(vec![]);
+        given::<Agent>(vec![signed_in(), offered(Uuid::from_u128(13))])
+            .when(AgentCommand::JoinCall {
+                call_id: CALL,
+                at: at(7),
+            })
+            .then_err(AgentError::Busy);
+        given::<Agent>(vec![])
+            .when(AgentCommand::JoinCall {
+                call_id: CALL,
+                at: at(7),
+            })
+            .then_err(AgentError::NotSignedIn);
+        given::<Agent>(vec![signed_in(), joined.clone()])
+            .when(AgentCommand::Offer {
+                call_id: Uuid::from_u128(13),
+                queue_id: QUEUE,
+                at: at(8),
+            })
+            .then_err(AgentError::Busy);
+        given::<Agent>(vec![signed_in(), joined])
+            .when(AgentCommand::EndCall {
+                call_id: CALL,
+                wrap_up_seconds: 0,
+                at: at(9),
+            })
+            .then(vec![AgentEvent::AgentCallEnded {
+                call_id: CALL,
+                wrap_up_until: None,
+                at: at(9),
+            }]);
     }
 
     #[test]

@@ -292,6 +292,7 @@ fn agent_variant(e: &AgentEvent) -> usize {
         AgentEvent::AgentCallEnded { .. } => 7,
         AgentEvent::AgentWrapUpEnded { .. } => 8,
         AgentEvent::AgentDialledOut { .. } => 9,
+        AgentEvent::AgentJoinedCall { .. } => 10,
     }
 }
 
@@ -760,9 +761,13 @@ fn stored_json_of_every_event_variant_matches_the_golden_file() {
                     call_id: id(11),
                     at: at(),
                 },
+                AgentEvent::AgentJoinedCall {
+                    call_id: id(12),
+                    at: at(),
+                },
             ],
             agent_variant,
-            10,
+            11,
         ),
     );
     all.insert(

@@ -324,7 +324,12 @@ async fn raw_seat_events(
 /// The seat events of extension `extension` once its calls are over: a call's record ends a
 /// moment before the seat is freed, so this waits (up to 2 s) for no call to ring or be up.
 async fn seat_events(server: &TestServer, extension: &str) -> anyhow::Result<Vec<(String, Value)>> {
-    let busy = ["AgentOffered", "AgentAnswered", "AgentDialledOut"];
+    let busy = [
+        "AgentOffered",
+        "AgentAnswered",
+        "AgentDialledOut",
+        "AgentJoinedCall",
+    ];
     let mut seat = raw_seat_events(server, extension).await?;
     for _ in 0..40 {
         if !seat.last().is_some_and(|(t, _)| busy.contains(&t.as_str())) {
@@ -1179,6 +1184,13 @@ async fn a_supervisor_takes_over_from_the_agent(backend: Backend) -> anyhow::Res
     ensure!(acted.is_some() && acted < transferred, "{kinds:?}");
     let bridges = events.iter().filter(|(t, _)| t == "LegsBridged").count();
     ensure!(bridges == 2, "{kinds:?}");
+    // The supervisor's seat took the call and is freed when it ends.
+    let own_seat = seat_events(&server, &seats[1].extension).await?;
+    ensure!(
+        types(&own_seat).ends_with(&["AgentJoinedCall", "AgentCallEnded"]),
+        "{:?}",
+        types(&own_seat)
+    );
     server.stop().await;
     Ok(())
 }
@@ -1259,6 +1271,11 @@ async fn a_supervisor_listens_whispers_and_barges_in(backend: Backend) -> anyhow
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let listening = listen_to(peers, tones, 1_500).await;
+        // The supervisor's own seat is on the call meanwhile: no queue offers it another.
+        let own = server
+            .ok(Some(&supervisor), "{ myAgent { callId } }", json!({}))
+            .await?;
+        ensure!(own["myAgent"]["callId"] == call.as_str(), "{own}");
         monitor("WHISPER", call.clone()).await?;
         let whispering = listen_to(peers, tones, 1_500).await;
         monitor("BARGE", call.clone()).await?;
@@ -1332,6 +1349,12 @@ async fn a_supervisor_listens_whispers_and_barges_in(backend: Backend) -> anyhow
     ensure!(
         acted == ["listen", "whisper", "barge", "stop_monitoring"],
         "{acted:?}"
+    );
+    let own_seat = seat_events(&server, &seats[1].extension).await?;
+    ensure!(
+        types(&own_seat).ends_with(&["AgentJoinedCall", "AgentCallEnded"]),
+        "{:?}",
+        types(&own_seat)
     );
     ensure!(
         events
@@ -1732,7 +1755,161 @@ async fn a_held_customer_hears_music_and_not_the_agent(backend: Backend) -> anyh
     Ok(())
 }
 
+/// What the call's state does not allow is refused with the reason and records nothing:
+/// resume without hold, hold twice, leaving a call one is not on, and a second supervisor
+/// joining a call another supervisor listens to.
+async fn controls_the_call_does_not_allow_are_refused_with_the_reason(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let Team {
+        server,
+        boss,
+        queue,
+        seats,
+    } = team(backend, 3, settings("LONGEST_IDLE", 5, 20, 10, 3)).await?;
+    server
+        .ok(
+            Some(&boss),
+            "mutation($q: ID!, $m: [ID!]!) { setQueueMembers(id: $q, extensionIds: $m) { id } }",
+            json!({ "q": queue, "m": [seats[0].extension] }),
+        )
+        .await?;
+    promote(&server, &boss, &seats[1]).await?;
+    promote(&server, &boss, &seats[2]).await?;
+    let first = server.login("acme", "agent2", "agent-password").await?;
+    let second = server.login("acme", "agent3", "agent-password").await?;
+    let agent = seats[0].token.clone();
+    let refusal = |token: String, mutation: &'static str, call: String| {
+        let server = &server;
+        async move {
+            let answer = server
+                .gql(Some(&token), mutation, json!({ "c": call }))
+                .await?;
+            ensure!(
+                tests::error_code(&answer) == "CONFLICT",
+                "{mutation}: {answer}"
+            );
+            Ok::<_, anyhow::Error>(
+                answer["errors"][0]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        }
+    };
+    const LISTEN: &str = "mutation($c: ID!) { monitorCall(callId: $c, mode: LISTEN) }";
+    const STOP: &str = "mutation($c: ID!) { stopMonitoring(callId: $c) }";
+    const HOLD: &str = "mutation($c: ID!) { holdCall(callId: $c) }";
+    const RESUME: &str = "mutation($c: ID!) { resumeCall(callId: $c) }";
+    let script = async {
+        let call = agent_call(&server, &agent).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let c = || json!({ "c": call });
+        let not_held = refusal(agent.clone(), RESUME, call.clone()).await?;
+        let not_on = refusal(first.clone(), STOP, call.clone()).await?;
+        server.ok(Some(&first), LISTEN, c()).await?;
+        let taken = refusal(second.clone(), LISTEN, call.clone()).await?;
+        server.ok(Some(&agent), HOLD, c()).await?;
+        let held_twice = refusal(agent.clone(), HOLD, call.clone()).await?;
+        server.ok(Some(&agent), RESUME, c()).await?;
+        server.ok(Some(&first), STOP, c()).await?;
+        Ok::<_, anyhow::Error>((call, [not_held, not_on, taken, held_twice]))
+    };
+    let (called, script) = tokio::join!(
+        call(
+            &server,
+            caller(6_000, false),
+            vec![(UAS_ANSWER, seats[0].port), (UAS_ANSWER, seats[1].port)],
+        ),
+        script
+    );
+    called?;
+    let (call, messages) = script?;
+    ensure!(
+        messages
+            == [
+                "the customer is not on hold",
+                "you are not on this call",
+                "another supervisor is on this call",
+                "the customer is on hold already",
+            ],
+        "{messages:?}"
+    );
+    let events = events(&server, Uuid::parse_str(&call)?).await?;
+    let kinds = types(&events);
+    // Only what was carried out is in the log: one hold, one resume, the first supervisor
+    // joining and leaving.
+    ensure!(
+        kinds.iter().filter(|k| **k == "LegHeld").count() == 1
+            && kinds.iter().filter(|k| **k == "LegResumed").count() == 1,
+        "{kinds:?}"
+    );
+    let acted: Vec<&str> = events
+        .iter()
+        .filter(|(t, _)| t == "SupervisorActed")
+        .map(|(_, e)| e["action"].as_str().unwrap_or_default())
+        .collect();
+    ensure!(acted == ["listen", "stop_monitoring"], "{acted:?}");
+    server.stop().await;
+    Ok(())
+}
+
+/// A queue with web-client auto-answer asks a web-client agent's phone to pick up by itself
+/// (`Call-Info: <…>;answer-after=0` in the INVITE); an agent on a SIP phone is rung as usual.
+async fn a_web_client_agent_of_an_auto_answer_queue_is_asked_to_pick_up(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let mut auto = settings("LONGEST_IDLE", 5, 20, 10, 3);
+    auto["webAutoAnswer"] = json!(true);
+    let Team {
+        server,
+        boss,
+        seats,
+        ..
+    } = team(backend, 1, auto).await?;
+    let invite = r#"<recv request="INVITE" crlf="true"/>"#;
+    ensure!(
+        UAS_ANSWER.contains(invite),
+        "the phone scenario starts with its INVITE"
+    );
+    let checking = |check: &str| -> &'static str {
+        let checked = format!(
+            r#"<recv request="INVITE" crlf="true"><action><ereg regexp="answer-after=0" search_in="hdr" header="Call-Info:" {check}="true" assign_to="asked"/></action></recv><Reference variables="asked"/>"#
+        );
+        Box::leak(UAS_ANSWER.replace(invite, &checked).into_boxed_str())
+    };
+    // On a SIP phone: no auto-answer asked (SIPp fails the call if the header is there).
+    call(
+        &server,
+        caller(500, false),
+        vec![(checking("check_it_inverse"), seats[0].port)],
+    )
+    .await?;
+    seat_events(&server, &seats[0].extension).await?;
+    let signed = server
+        .ok(
+            Some(&seats[0].token),
+            "mutation($x: ID!) { signIn(extensionId: $x, endpoint: WEB_CLIENT) { endpoint } }",
+            json!({ "x": seats[0].extension }),
+        )
+        .await?;
+    ensure!(signed["signIn"]["endpoint"] == "WEB_CLIENT", "{signed}");
+    // On the web client: asked (SIPp fails the call if the header is missing).
+    call(
+        &server,
+        caller(500, false),
+        vec![(checking("check_it"), seats[0].port)],
+    )
+    .await?;
+    let record = latest_call_record(&server, &boss, "INBOUND", 2).await?;
+    ensure!(record["status"] == "answered", "{record}");
+    server.stop().await;
+    Ok(())
+}
+
 on_both_backends!(
+    a_web_client_agent_of_an_auto_answer_queue_is_asked_to_pick_up,
+    controls_the_call_does_not_allow_are_refused_with_the_reason,
     a_held_customer_hears_music_and_not_the_agent,
     random_rings_only_members_that_may_take_calls,
     click_to_dial_rings_the_agent_then_the_customer,

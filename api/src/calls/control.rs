@@ -2,13 +2,16 @@
 //! the customer with music and resume, transfer it blind (to an extension, an outside number,
 //! a queue or an IVR flow), and a supervisor's forced hang-up (强拆), take-over (抢线) and
 //! joining the call (see `monitor`). Each reaches the call's
-//! actor as a [`Control`]; the actor records the step, then carries it out.
+//! actor as a [`Control`]; the actor records the step, then carries it out, and answers
+//! whether it did: a control the call's state does not allow is refused with a
+//! [`ControlRefused`] and records nothing.
 
 use std::sync::Arc;
 
 use chrono::Utc;
 use domain::call::{CallCommand, Cause, Side, SupervisorAction};
 use telephony::media::relay::MonitorMode;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -27,6 +30,52 @@ pub enum TransferTarget {
     Queue(Uuid),
     /// An IVR flow.
     Ivr(Uuid),
+}
+
+/// Why a call did not carry out a control (nothing was recorded).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlRefused {
+    /// It needs the customer connected to an agent.
+    #[error("the call is not connected to an agent")]
+    NotConnected,
+    /// Hold while on hold.
+    #[error("the customer is on hold already")]
+    AlreadyHeld,
+    /// Resume while not on hold.
+    #[error("the customer is not on hold")]
+    NotHeld,
+    /// A transfer target that cannot be rung.
+    #[error("the transfer target cannot be reached: {0}")]
+    Unreachable(&'static str),
+    /// Another supervisor listens, whispers or barged in already.
+    #[error("another supervisor is on this call")]
+    OtherSupervisor,
+    /// The supervisor's own extension cannot be rung.
+    #[error("your extension cannot be rung: {0}")]
+    SupervisorUnreachable(&'static str),
+    /// The supervisor's own seat rings for or is on another call.
+    #[error("your seat is busy with another call")]
+    SupervisorBusy,
+    /// The relay could not open the supervisor's media.
+    #[error("the call's media could not take the supervisor in")]
+    NoMedia,
+    /// Stop monitoring by a supervisor that is not on the call.
+    #[error("you are not on this call")]
+    NotMonitoring,
+}
+
+/// Where the answer to a control goes.
+pub type ControlReply = oneshot::Sender<Result<(), ControlRefused>>;
+
+/// Why `cause` keeps a leg from being rung, in words.
+pub(super) fn unreachable_because(cause: &Cause) -> &'static str {
+    match cause {
+        Cause::Unavailable => "it is not registered",
+        Cause::OutboundNotAllowed => "the extension may not dial out",
+        Cause::NoCallerId => "the enterprise has no licensed caller-ID number",
+        Cause::NoRoute => "no route to that number",
+        _ => "it cannot be rung",
+    }
 }
 
 /// An action on a live call.
@@ -74,8 +123,11 @@ pub enum Control {
 }
 
 impl Session {
-    /// Carries out `control` on the call.
-    pub(super) async fn on_control(&mut self, control: Control) -> Flow {
+    /// Carries out `control` on the call, or refuses it.
+    pub(super) async fn on_control(
+        &mut self,
+        control: Control,
+    ) -> (Flow, Result<(), ControlRefused>) {
         match control {
             Control::HangUp { by_supervisor } => {
                 if let Some(supervisor) = by_supervisor {
@@ -83,7 +135,7 @@ impl Session {
                         .await;
                 }
                 if !self.bridged() {
-                    return self.release_caller().await;
+                    return (self.release_caller().await, Ok(()));
                 }
                 let side = if by_supervisor.is_some() {
                     Side::System
@@ -99,10 +151,16 @@ impl Session {
                 .await;
                 self.bye(Which::B);
                 self.bye(Which::A);
-                Flow::Done
+                (Flow::Done, Ok(()))
             }
             Control::Hold => {
-                if self.bridged() && self.hold_music.is_none() {
+                if !self.bridged() {
+                    return (Flow::Continue, Err(ControlRefused::NotConnected));
+                }
+                if self.hold_music.is_some() {
+                    return (Flow::Continue, Err(ControlRefused::AlreadyHeld));
+                }
+                {
                     self.record(vec![CallCommand::Hold {
                         leg: "a".into(),
                         at: Utc::now(),
@@ -113,10 +171,13 @@ impl Session {
                     }
                     self.hold_music = self.spawn_hold_music();
                 }
-                Flow::Continue
+                (Flow::Continue, Ok(()))
             }
             Control::Resume => {
-                if self.hold_music.is_some() {
+                if self.hold_music.is_none() {
+                    return (Flow::Continue, Err(ControlRefused::NotHeld));
+                }
+                {
                     self.record(vec![CallCommand::Resume {
                         leg: "a".into(),
                         at: Utc::now(),
@@ -128,7 +189,7 @@ impl Session {
                         relay.touch();
                     }
                 }
-                Flow::Continue
+                (Flow::Continue, Ok(()))
             }
             Control::Transfer(target) => self.transfer_blind(target).await,
             Control::TakeOver {
@@ -136,23 +197,55 @@ impl Session {
                 extension,
             } => {
                 if !self.bridged() {
-                    return Flow::Continue;
+                    return (Flow::Continue, Err(ControlRefused::NotConnected));
+                }
+                let caller = self.caller_number();
+                if let Err(cause) =
+                    plan::extension_by_id(&self.app, self.enterprise, extension, &caller).await
+                {
+                    return (
+                        Flow::Continue,
+                        Err(ControlRefused::SupervisorUnreachable(unreachable_because(
+                            &cause,
+                        ))),
+                    );
+                }
+                // The supervisor's seat takes the call: it is on it from now (also when it
+                // listened until now: its listening leg ends, the seat stays on the call).
+                if self.monitored_by(supervisor) {
+                    self.end_monitor_leg().await;
+                } else if let Err(busy) = self.join_seat(extension).await {
+                    return (Flow::Continue, Err(busy));
                 }
                 self.supervised(supervisor, SupervisorAction::TakeOver)
                     .await;
-                self.transfer_blind(TransferTarget::Extension(extension))
-                    .await
+                let (flow, outcome) = self
+                    .transfer_blind(TransferTarget::Extension(extension))
+                    .await;
+                if outcome.is_ok() {
+                    // The call's agent is the supervisor now: its seat is freed when the call
+                    // ends.
+                    self.agent = Some(extension);
+                } else {
+                    self.leave_seat(extension).await;
+                }
+                (flow, outcome)
             }
             Control::Monitor {
                 supervisor,
                 extension,
                 mode,
-            } => self.monitor(supervisor, extension, mode).await,
-            Control::StopMonitoring { supervisor } => self.stop_monitoring(supervisor).await,
+            } => (
+                Flow::Continue,
+                self.monitor(supervisor, extension, mode).await,
+            ),
+            Control::StopMonitoring { supervisor } => {
+                (Flow::Continue, self.stop_monitoring(supervisor).await)
+            }
             Control::AnswerWaiting { supervisor } => {
                 self.supervised(supervisor, SupervisorAction::AnswerWaiting)
                     .await;
-                Flow::Continue
+                (Flow::Continue, Ok(()))
             }
         }
     }
@@ -190,10 +283,13 @@ impl Session {
 
     /// The agent leaves and the customer goes to `target`. An extension or number rings in
     /// the b slot; a queue or a flow takes the customer as if it had just called. A target
-    /// that cannot be reached leaves the call as it was.
-    async fn transfer_blind(&mut self, target: TransferTarget) -> Flow {
+    /// that cannot be reached leaves the call as it was and is refused.
+    async fn transfer_blind(
+        &mut self,
+        target: TransferTarget,
+    ) -> (Flow, Result<(), ControlRefused>) {
         let Some(slot) = self.b.as_ref().filter(|b| b.answered) else {
-            return Flow::Continue;
+            return (Flow::Continue, Err(ControlRefused::NotConnected));
         };
         let transferor = slot.name.clone();
         let transferor_party = slot.target.party.clone();
@@ -202,7 +298,7 @@ impl Session {
             TransferTarget::Extension(id) => {
                 match plan::extension_by_id(&self.app, self.enterprise, *id, &caller).await {
                     Ok(leg) => Some(leg),
-                    Err(_) => return Flow::Continue,
+                    Err(cause) => return unreachable(&cause),
                 }
             }
             TransferTarget::Number(number) => {
@@ -216,7 +312,7 @@ impl Session {
                 .await;
                 match leg {
                     Ok(leg) => Some(leg),
-                    Err(_) => return Flow::Continue,
+                    Err(cause) => return unreachable(&cause),
                 }
             }
             TransferTarget::Queue(_) | TransferTarget::Ivr(_) => None,
@@ -254,15 +350,25 @@ impl Session {
         self.free_agent().await;
         if let (Some(leg), Some(name)) = (leg, new_leg) {
             self.ring(leg, name);
-            return Flow::Continue;
+            return (Flow::Continue, Ok(()));
         }
-        match target {
+        // The transfer is made: a queue that turns the caller away releases it (recorded).
+        let flow = match target {
             TransferTarget::Queue(queue) => match self.enter_queue(queue, false).await {
                 Ok(()) => Flow::Continue,
                 Err(_) => self.release_caller().await,
             },
             TransferTarget::Ivr(flow) => self.enter_flow(flow).await,
             TransferTarget::Extension(_) | TransferTarget::Number(_) => Flow::Continue,
-        }
+        };
+        (flow, Ok(()))
     }
+}
+
+/// A transfer refused because its target cannot be rung for `cause`.
+fn unreachable(cause: &Cause) -> (Flow, Result<(), ControlRefused>) {
+    (
+        Flow::Continue,
+        Err(ControlRefused::Unreachable(unreachable_because(cause))),
+    )
 }

@@ -53,8 +53,8 @@ pub enum CallInput {
     Release,
     /// The offer ringing this extension is withdrawn (its agent signed out).
     Withdrawn(Uuid),
-    /// An agent's or a supervisor's action.
-    Control(control::Control),
+    /// An agent's or a supervisor's action, and where to answer whether it was carried out.
+    Control(control::Control, Option<control::ControlReply>),
     /// The agent's number was read to the caller (or could not be: why).
     Announced {
         /// Why it could not be played.

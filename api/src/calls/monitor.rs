@@ -3,9 +3,13 @@
 //! supervisor hears both sides unheard; whispering (密语), only the agent hears it; barging in
 //! (强插), everyone hears everyone. The supervisor may switch between the three on the same
 //! phone call, and leaves by hanging up or from the API. Each step is a `SupervisorActed`
-//! event naming the supervisor, recorded before it takes effect.
+//! event naming the supervisor, recorded before it takes effect. While it takes part, the
+//! supervisor's own seat is on the call (`AgentJoinedCall`), so no queue offers it another.
 
+use chrono::Utc;
+use domain::agent::{Agent, AgentCommand};
 use domain::call::SupervisorAction;
+use eventlog::Metadata;
 use telephony::media::relay::{Formats, MonitorMode};
 use telephony::sdp::{self, AudioOffer, Codec, Direction};
 use telephony::sip::message::{cseq, Method, Request, Response, SipMessage};
@@ -13,6 +17,7 @@ use telephony::sip::transaction::{response_to, TransactionKey};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::control::{unreachable_because, ControlRefused};
 use super::dialog::{ack_of, cancel_of, Leg};
 use super::plan;
 use super::session::{Flow, Session};
@@ -24,6 +29,8 @@ pub(super) struct MonitorLeg {
     /// The ACK of its 2xx, once it answered (resent when the 2xx comes again).
     ack: Option<Request>,
     supervisor: Uuid,
+    /// The supervisor's extension (its seat is on the call meanwhile).
+    extension: Uuid,
     /// When it stops ringing.
     pub(super) ring_deadline: Instant,
 }
@@ -53,31 +60,33 @@ impl Session {
 
     /// `supervisor` joins the bridged call in `mode` on its extension `extension`, or changes
     /// how it takes part when it is on the call already. Another supervisor on the call, an
-    /// unbridged call or an extension that cannot be rung leave the call as it was.
+    /// unbridged call or an extension that cannot be rung leave the call as it was and are
+    /// refused.
     pub(super) async fn monitor(
         &mut self,
         supervisor: Uuid,
         extension: Uuid,
         mode: MonitorMode,
-    ) -> Flow {
+    ) -> Result<(), ControlRefused> {
         let Some(relay) = self.relay.clone().filter(|_| self.bridged()) else {
-            return Flow::Continue;
+            return Err(ControlRefused::NotConnected);
         };
         if let Some(current) = &self.monitor {
-            if current.supervisor == supervisor {
-                self.supervised(supervisor, action_of(mode)).await;
-                relay.set_monitor_mode(mode);
+            if current.supervisor != supervisor {
+                return Err(ControlRefused::OtherSupervisor);
             }
-            return Flow::Continue;
+            self.supervised(supervisor, action_of(mode)).await;
+            relay.set_monitor_mode(mode);
+            return Ok(());
         }
         let caller = self.caller_number();
-        let Ok(target) =
-            plan::extension_by_id(&self.app, self.enterprise, extension, &caller).await
-        else {
-            return Flow::Continue;
-        };
+        let target = plan::extension_by_id(&self.app, self.enterprise, extension, &caller)
+            .await
+            .map_err(|cause| ControlRefused::SupervisorUnreachable(unreachable_because(&cause)))?;
+        self.join_seat(extension).await?;
         let Ok(port) = relay.open_monitor(mode).await else {
-            return Flow::Continue;
+            self.leave_seat(extension).await;
+            return Err(ControlRefused::NoMedia);
         };
         self.supervised(supervisor, action_of(mode)).await;
         let mut leg = target.new_leg(self.local);
@@ -101,31 +110,63 @@ impl Session {
             invite,
             ack: None,
             supervisor,
+            extension,
             ring_deadline: Instant::now() + self.calls.ring_timeout,
         });
-        Flow::Continue
+        Ok(())
     }
 
     /// The supervisor leaves from the API: its phone gets a BYE (or a CANCEL while ringing).
-    pub(super) async fn stop_monitoring(&mut self, supervisor: Uuid) -> Flow {
-        if self
-            .monitor
-            .as_ref()
-            .is_some_and(|m| m.supervisor == supervisor)
-        {
-            self.supervised(supervisor, SupervisorAction::StopMonitoring)
-                .await;
-            self.hang_up_monitor().await;
+    pub(super) async fn stop_monitoring(&mut self, supervisor: Uuid) -> Result<(), ControlRefused> {
+        if !self.monitored_by(supervisor) {
+            return Err(ControlRefused::NotMonitoring);
         }
-        Flow::Continue
+        self.supervised(supervisor, SupervisorAction::StopMonitoring)
+            .await;
+        self.hang_up_monitor().await;
+        Ok(())
     }
 
-    /// Ends the supervisor's leg without recording anything (the call ends, or the leaving
-    /// was recorded already).
+    /// Puts the supervisor's seat on this call; a seat that rings for or is on another call
+    /// refuses.
+    pub(super) async fn join_seat(&self, extension: Uuid) -> Result<(), ControlRefused> {
+        self.app
+            .execute::<Agent>(
+                domain::ids::agent_id(extension),
+                AgentCommand::JoinCall {
+                    call_id: self.call,
+                    at: Utc::now(),
+                },
+                Metadata::new(Some(self.enterprise), None),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|_| ControlRefused::SupervisorBusy)
+    }
+
+    /// The supervisor's seat leaves this call and is free for queues again.
+    pub(super) async fn leave_seat(&self, extension: Uuid) {
+        self.seat(extension, |call, at| AgentCommand::EndCall {
+            call_id: call,
+            wrap_up_seconds: 0,
+            at,
+        })
+        .await;
+        self.calls.acd.release(extension);
+    }
+
+    /// Ends the supervisor's leg without recording anything on the call (the call ends, or
+    /// the leaving was recorded already); its seat is freed.
     pub(super) async fn hang_up_monitor(&mut self) {
-        let Some(mut monitor) = self.monitor.take() else {
-            return;
-        };
+        if let Some(extension) = self.end_monitor_leg().await {
+            self.leave_seat(extension).await;
+        }
+    }
+
+    /// Ends the supervisor's leg (BYE, or CANCEL while ringing) and returns the extension
+    /// whose seat it held.
+    pub(super) async fn end_monitor_leg(&mut self) -> Option<Uuid> {
+        let mut monitor = self.monitor.take()?;
         if !monitor.ringing() {
             let bye = monitor.leg.request(Method::Bye, self.local, Vec::new());
             self.sip
@@ -140,6 +181,7 @@ impl Session {
         if let Some(relay) = &self.relay {
             relay.close_monitor().await;
         }
+        Some(monitor.extension)
     }
 
     /// The supervisor's phone did not answer in time.
@@ -166,6 +208,14 @@ impl Session {
         if let Some(relay) = &self.relay {
             relay.close_monitor().await;
         }
+        self.leave_seat(monitor.extension).await;
+    }
+
+    /// Whether `supervisor` takes part in the call now.
+    pub(super) fn monitored_by(&self, supervisor: Uuid) -> bool {
+        self.monitor
+            .as_ref()
+            .is_some_and(|m| m.supervisor == supervisor)
     }
 
     /// A response on the supervisor's leg.

@@ -117,6 +117,13 @@ fn model_doc<T: serde::de::DeserializeOwned>(app: &App, model: &str, key: &str) 
     app.models.model(model).ok()?.get(key)?.decode()
 }
 
+/// Where the agent signed in to `extension` takes calls (none when nobody is signed in).
+pub fn seat_endpoint(app: &App, extension: Uuid) -> Option<domain::agent::Endpoint> {
+    model_doc::<projections::AgentDoc>(app, "agents", &domain::ids::agent_id(extension).to_string())
+        .filter(|seat| seat.account_id.is_some())
+        .map(|seat| seat.endpoint)
+}
+
 fn model_docs<T: serde::de::DeserializeOwned>(app: &App, model: &str) -> Vec<T> {
     app.models.model(model).map_or_else(
         |_| Vec::new(),

@@ -221,10 +221,18 @@ impl Session {
         let ring = self.waiting.as_ref().map_or(30, |w| {
             u64::from(w.queue.settings.agent_ring_timeout_seconds)
         });
+        // A web-client agent of a queue that auto-answers picks up by itself: its INVITE asks
+        // so (`Call-Info: …;answer-after=0`, which SIP.js and most desk phones honour).
+        let auto_answer = self
+            .waiting
+            .as_ref()
+            .is_some_and(|w| w.queue.settings.web_auto_answer)
+            && plan::seat_endpoint(&self.app, offer.extension_id)
+                == Some(domain::agent::Endpoint::WebClient);
         if let Some(waiting) = self.waiting.as_mut() {
             waiting.offers.insert(name.clone(), offer.extension_id);
         }
-        self.ring_offer(target, name, Duration::from_secs(ring));
+        self.ring_offer(target, name, Duration::from_secs(ring), auto_answer);
         Flow::Continue
     }
 

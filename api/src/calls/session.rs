@@ -550,14 +550,26 @@ impl Session {
     }
 
     /// Rings a queue offer's `target` as leg `name`: in the b slot when it is empty, else
-    /// beside it (a ring-all queue); it rings for `ring` at most.
-    pub(super) fn ring_offer(&mut self, target: Target, name: String, ring: Duration) {
+    /// beside it (a ring-all queue); it rings for `ring` at most. With `auto_answer` the
+    /// INVITE asks the phone to answer at once (`Call-Info: <sip:…>;answer-after=0`).
+    pub(super) fn ring_offer(
+        &mut self,
+        target: Target,
+        name: String,
+        ring: Duration,
+        auto_answer: bool,
+    ) {
         let mut leg = target.new_leg(self.local);
         self.calls
             .by_call_id
             .insert(leg.call_id.clone(), self.tx.clone());
         self.extra_ids.push(leg.call_id.clone());
-        let invite = leg.request(Method::Invite, self.local, self.b_body.clone());
+        let mut invite = leg.request(Method::Invite, self.local, self.b_body.clone());
+        if auto_answer {
+            invite
+                .headers
+                .push("Call-Info", format!("<sip:{}>;answer-after=0", self.local));
+        }
         self.sip.request(invite.clone(), leg.peer, leg.transport);
         let slot = Slot {
             leg,
@@ -781,7 +793,14 @@ impl Session {
             CallInput::Offer(offer) => self.on_queue_offer(offer).await,
             CallInput::Release => self.release_caller().await,
             CallInput::Withdrawn(extension) => self.offer_withdrawn(extension).await,
-            CallInput::Control(control) => self.on_control(control).await,
+            CallInput::Control(control, reply) => {
+                let (flow, outcome) = self.on_control(control).await;
+                if let Some(reply) = reply {
+                    // The API may have stopped waiting; the control was carried out anyway.
+                    let _ = reply.send(outcome);
+                }
+                flow
+            }
             CallInput::Announced { failure } => self.announced(failure).await,
             CallInput::Ack(ack) => {
                 let call_id = ack.headers.get("Call-ID").unwrap_or_default();

@@ -694,17 +694,34 @@ pub struct CallTransferInput {
 
 /// Hands `control` to the live call `call` of the caller's enterprise; `NOT_FOUND` when it is
 /// not up on this node.
-fn control(app: &App, call: Uuid, control: crate::calls::control::Control) -> ApiResult<bool> {
+/// Hands `control` to the call's actor and waits for its answer: `true` once carried out, a
+/// `CONFLICT` naming why the call refused it.
+async fn control(
+    app: &App,
+    call: Uuid,
+    control: crate::calls::control::Control,
+) -> ApiResult<bool> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
     let sent = app
         .calls
         .get()
-        .is_some_and(|calls| calls.send(call, CallInput::Control(control)));
-    if sent {
-        Ok(true)
-    } else {
-        Err(ApiError::NotFound("call not found".into()))
+        .is_some_and(|calls| calls.send(call, CallInput::Control(control, Some(reply))));
+    if !sent {
+        return Err(ApiError::NotFound("call not found".into()));
+    }
+    match tokio::time::timeout(CONTROL_ANSWER_WITHIN, answer).await {
+        Ok(Ok(Ok(()))) => Ok(true),
+        Ok(Ok(Err(refused))) => Err(ApiError::Conflict(refused.to_string())),
+        // The call ended before it took the control up.
+        Ok(Err(_)) => Err(ApiError::NotFound("call not found".into())),
+        Err(_) => Err(ApiError::Conflict(
+            "the call did not answer in time; look at its events for the outcome".into(),
+        )),
     }
 }
+
+/// How long a mutation waits for the call's actor to answer a control.
+const CONTROL_ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The call `id` as the agent's own: the one its seat is on.
 fn own_call(app: &App, caller: &Caller, id: &ID) -> ApiResult<Uuid> {
@@ -734,6 +751,7 @@ impl CallControlMutation {
                 by_supervisor: None,
             },
         )
+        .await
     }
 
     /// Click-to-dial (点击外呼): rings the agent's own phone (the extension it is signed in
@@ -778,7 +796,7 @@ impl CallControlMutation {
         let caller = caller(ctx)?;
         caller.require(Permission::AgentWorkstation)?;
         let call = own_call(app(ctx), caller, &call_id)?;
-        control(app(ctx), call, crate::calls::control::Control::Hold)
+        control(app(ctx), call, crate::calls::control::Control::Hold).await
     }
 
     /// Takes the held customer back.
@@ -786,7 +804,7 @@ impl CallControlMutation {
         let caller = caller(ctx)?;
         caller.require(Permission::AgentWorkstation)?;
         let call = own_call(app(ctx), caller, &call_id)?;
-        control(app(ctx), call, crate::calls::control::Control::Resume)
+        control(app(ctx), call, crate::calls::control::Control::Resume).await
     }
 
     /// Transfers the agent's customer blind to an extension, a number, a queue or a flow of
@@ -839,7 +857,7 @@ impl CallControlMutation {
                     .ok_or_else(|| ApiError::validation("target.number", "is required"))?,
             ),
         };
-        control(app, call, crate::calls::control::Control::Transfer(to))
+        control(app, call, crate::calls::control::Control::Transfer(to)).await
     }
 
     /// Forces a call of the enterprise down (supervisors, 强拆).
@@ -856,6 +874,7 @@ impl CallControlMutation {
                 by_supervisor: Some(caller.account_id),
             },
         )
+        .await
     }
 
     /// Joins a call of the enterprise on the supervisor's own extension (the seat it is signed
@@ -883,6 +902,7 @@ impl CallControlMutation {
                 mode: mode.into(),
             },
         )
+        .await
     }
 
     /// Leaves a call the supervisor listens to, whispers into or barged into (its phone gets a
@@ -900,6 +920,7 @@ impl CallControlMutation {
                 supervisor: caller.account_id,
             },
         )
+        .await
     }
 
     /// Replaces the agent of a call with the supervisor (抢线): the supervisor's own extension
@@ -919,6 +940,7 @@ impl CallControlMutation {
                 extension: seat.extension_id,
             },
         )
+        .await
     }
 
     /// Answers a caller waiting in a queue on the supervisor's own extension (the seat it is
@@ -961,9 +983,12 @@ impl CallControlMutation {
         }
         calls.send(
             call,
-            CallInput::Control(crate::calls::control::Control::AnswerWaiting {
-                supervisor: caller.account_id,
-            }),
+            CallInput::Control(
+                crate::calls::control::Control::AnswerWaiting {
+                    supervisor: caller.account_id,
+                },
+                None,
+            ),
         );
         calls.send(
             call,

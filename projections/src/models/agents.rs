@@ -164,11 +164,14 @@ impl Projection for Agents {
                 d.idle_since = Some(at);
                 d.wrap_up_until = wrap_up_until;
             }),
-            AgentEvent::AgentDialledOut { call_id, at } => docs.update(&key, |d: &mut AgentDoc| {
-                d.on_call = Some(call_id);
-                d.call_since = Some(at);
-                d.wrap_up_until = None;
-            }),
+            AgentEvent::AgentDialledOut { call_id, at }
+            | AgentEvent::AgentJoinedCall { call_id, at } => {
+                docs.update(&key, |d: &mut AgentDoc| {
+                    d.on_call = Some(call_id);
+                    d.call_since = Some(at);
+                    d.wrap_up_until = None;
+                })
+            }
             AgentEvent::AgentWrapUpEnded { .. } => {
                 docs.update(&key, |d: &mut AgentDoc| d.wrap_up_until = None)
             }

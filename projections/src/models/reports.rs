@@ -279,6 +279,7 @@ impl Reports {
             AgentEvent::AgentOffered { .. }
             | AgentEvent::AgentWrapUpEnded { .. }
             | AgentEvent::AgentDialledOut { .. }
+            | AgentEvent::AgentJoinedCall { .. }
             | AgentEvent::AgentMissed { .. }
             | AgentEvent::AgentOfferWithdrawn { .. } => {}
         }
