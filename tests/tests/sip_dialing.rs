@@ -278,6 +278,62 @@ async fn dialling_out_without_permission_is_refused(backend: Backend) -> anyhow:
     Ok(())
 }
 
+/// An agent signed in to 1001 with the bound phone as its endpoint (通话端 "话机") gets 1001's
+/// calls on the bound number through the trunk, although a SIP phone is registered to 1001.
+async fn an_agent_on_the_bound_phone_is_rung_there(backend: Backend) -> anyhow::Result<()> {
+    let fixture = fixture(backend).await?;
+    let server = &fixture.server;
+    let boss = &fixture.boss;
+    let id = domain::ids::extension_id(domain::ids::enterprise_id("acme"), "1001").to_string();
+    let created = server
+        .ok(
+            Some(boss),
+            "mutation { createSubAccount(input: { account: \"mobile\", password: \"agent-password\", name: \"mobile\", followRole: false, permissions: [\"agent.workstation\"] }) { id } }",
+            json!({}),
+        )
+        .await?;
+    server
+        .ok(
+            Some(boss),
+            "mutation($x: ID!, $a: ID!) { updateExtension(id: $x, input: { manualOutbound: false, boundNumber: \"13900139000\", forwardWhenOffline: false, signInAccounts: [$a] }) { id } }",
+            json!({ "x": id, "a": created["createSubAccount"]["id"] }),
+        )
+        .await?;
+    let agent = server.login("acme", "mobile", "agent-password").await?;
+    let signed = server
+        .ok(
+            Some(&agent),
+            "mutation($x: ID!) { signIn(extensionId: $x, endpoint: PHONE) { endpoint } }",
+            json!({ "x": id }),
+        )
+        .await?;
+    ensure!(signed["signIn"]["endpoint"] == "PHONE", "{signed}");
+    dial(
+        &fixture,
+        Some((
+            carrier_answering("013900139000", "02161230000"),
+            CARRIER_IP,
+            fixture.carrier_port,
+        )),
+        dialling("1001", 200),
+    )
+    .await?;
+    let record = latest_call_record(server, boss, "INTERNAL", 1).await?;
+    ensure!(
+        record["status"] == "answered" && record["called"] == "1001",
+        "{record}"
+    );
+    let events = events(server, &record).await?;
+    ensure!(
+        events.iter().any(|e| e["type"] == "LegOffered"
+            && e["forwarded"] == true
+            && e["party"] == json!({ "kind": "external", "number": "+8613900139000" })),
+        "{events:?}"
+    );
+    fixture.server.stop().await;
+    Ok(())
+}
+
 async fn an_offline_extension_forwards_to_its_bound_number(backend: Backend) -> anyhow::Result<()> {
     let fixture = fixture(backend).await?;
     dial(
@@ -476,4 +532,5 @@ on_both_backends!(
     an_extension_dials_out_through_the_trunk,
     dialling_out_without_permission_is_refused,
     an_offline_extension_forwards_to_its_bound_number,
+    an_agent_on_the_bound_phone_is_rung_there,
 );

@@ -458,7 +458,17 @@ async fn extension_target(
         extension_id: extension.id,
         number: extension.number.clone(),
     };
-    if let Some(binding) = extension.bindings.iter().find(|b| b.expires_at > now) {
+    let settings = &extension.settings;
+    // An agent that takes its calls on the bound phone (通话端 "话机") gets them there, even
+    // while a SIP phone is registered to the extension.
+    let on_bound_phone = !settings.bound_number.is_empty()
+        && seat_endpoint(app, extension.id) == Some(domain::agent::Endpoint::Phone);
+    let binding = extension
+        .bindings
+        .iter()
+        .find(|b| b.expires_at > now)
+        .filter(|_| !on_bound_phone);
+    if let Some(binding) = binding {
         let peer = binding
             .source
             .parse::<SocketAddr>()
@@ -479,8 +489,7 @@ async fn extension_target(
             credentials: None,
         });
     }
-    let settings = &extension.settings;
-    if !settings.forward_when_offline || settings.bound_number.is_empty() {
+    if !(on_bound_phone || settings.forward_when_offline) || settings.bound_number.is_empty() {
         return Err(Cause::Unavailable);
     }
     let bound = normalize("boundNumber", &settings.bound_number).map_err(|_| Cause::Unavailable)?;
