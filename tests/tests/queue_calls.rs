@@ -1045,6 +1045,32 @@ async fn a_supervisor_forces_a_call_down(backend: Backend) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Makes 1001 the queue's only member and the `N` agents after it supervisors too; their
+/// tokens, logged in again with the new permissions, in seat order.
+async fn supervisors<const N: usize>(
+    server: &TestServer,
+    boss: &str,
+    queue: &str,
+    seats: &[Seat],
+) -> anyhow::Result<[String; N]> {
+    server
+        .ok(
+            Some(boss),
+            "mutation($q: ID!, $m: [ID!]!) { setQueueMembers(id: $q, extensionIds: $m) { id } }",
+            json!({ "q": queue, "m": [seats[0].extension] }),
+        )
+        .await?;
+    let mut tokens = Vec::new();
+    for (n, seat) in seats.iter().enumerate().skip(1).take(N) {
+        promote(server, boss, seat).await?;
+        let account = format!("agent{}", n + 1);
+        tokens.push(server.login("acme", &account, "agent-password").await?);
+    }
+    tokens
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("the team has fewer than {} agents", N + 1))
+}
+
 /// Makes the agent of `seat` a supervisor too (it keeps its workstation).
 async fn promote(server: &TestServer, boss: &str, seat: &Seat) -> anyhow::Result<()> {
     server
@@ -1065,13 +1091,7 @@ async fn a_supervisor_answers_a_waiting_caller(backend: Backend) -> anyhow::Resu
         seats,
     } = team(backend, 2, settings("LONGEST_IDLE", 5, 20, 10, 3)).await?;
     // The queue's only member is on break; the supervisor (on 1002) answers the caller.
-    server
-        .ok(
-            Some(&boss),
-            "mutation($q: ID!, $m: [ID!]!) { setQueueMembers(id: $q, extensionIds: $m) { id } }",
-            json!({ "q": queue, "m": [seats[0].extension] }),
-        )
-        .await?;
+    let [supervisor] = supervisors(&server, &boss, &queue, &seats).await?;
     server
         .ok(
             Some(&seats[0].token),
@@ -1079,8 +1099,6 @@ async fn a_supervisor_answers_a_waiting_caller(backend: Backend) -> anyhow::Resu
             json!({}),
         )
         .await?;
-    promote(&server, &boss, &seats[1]).await?;
-    let supervisor = server.login("acme", "agent2", "agent-password").await?;
     let answering = async {
         let mut waiting = None;
         for _ in 0..100 {
@@ -1146,15 +1164,7 @@ async fn a_supervisor_takes_over_from_the_agent(backend: Backend) -> anyhow::Res
         queue,
         seats,
     } = team(backend, 2, settings("LONGEST_IDLE", 5, 20, 10, 3)).await?;
-    server
-        .ok(
-            Some(&boss),
-            "mutation($q: ID!, $m: [ID!]!) { setQueueMembers(id: $q, extensionIds: $m) { id } }",
-            json!({ "q": queue, "m": [seats[0].extension] }),
-        )
-        .await?;
-    promote(&server, &boss, &seats[1]).await?;
-    let supervisor = server.login("acme", "agent2", "agent-password").await?;
+    let [supervisor] = supervisors(&server, &boss, &queue, &seats).await?;
     let taking = async {
         let call = agent_call(&server, &seats[0].token).await?;
         server
@@ -1226,15 +1236,7 @@ async fn a_supervisor_listens_whispers_and_barges_in(backend: Backend) -> anyhow
         queue,
         seats,
     } = team(backend, 2, settings("LONGEST_IDLE", 5, 20, 10, 3)).await?;
-    server
-        .ok(
-            Some(&boss),
-            "mutation($q: ID!, $m: [ID!]!) { setQueueMembers(id: $q, extensionIds: $m) { id } }",
-            json!({ "q": queue, "m": [seats[0].extension] }),
-        )
-        .await?;
-    promote(&server, &boss, &seats[1]).await?;
-    let supervisor = server.login("acme", "agent2", "agent-password").await?;
+    let [supervisor] = supervisors(&server, &boss, &queue, &seats).await?;
     // Each party speaks a tone of its own: 500 Hz the customer, 1,100 the agent, 2,300 the
     // supervisor.
     let tones = [500.0, 1_100.0, 2_300.0];
@@ -1767,17 +1769,7 @@ async fn controls_the_call_does_not_allow_are_refused_with_the_reason(
         queue,
         seats,
     } = team(backend, 3, settings("LONGEST_IDLE", 5, 20, 10, 3)).await?;
-    server
-        .ok(
-            Some(&boss),
-            "mutation($q: ID!, $m: [ID!]!) { setQueueMembers(id: $q, extensionIds: $m) { id } }",
-            json!({ "q": queue, "m": [seats[0].extension] }),
-        )
-        .await?;
-    promote(&server, &boss, &seats[1]).await?;
-    promote(&server, &boss, &seats[2]).await?;
-    let first = server.login("acme", "agent2", "agent-password").await?;
-    let second = server.login("acme", "agent3", "agent-password").await?;
+    let [first, second] = supervisors(&server, &boss, &queue, &seats).await?;
     let agent = seats[0].token.clone();
     let refusal = |token: String, mutation: &'static str, call: String| {
         let server = &server;

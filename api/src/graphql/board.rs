@@ -289,12 +289,38 @@ fn memberships(app: &App) -> HashMap<Uuid, Vec<Uuid>> {
     by_member
 }
 
+/// The callers waiting now, each with its queue, as the read model holds them.
+fn waiting_calls(app: &App) -> Waiting {
+    let Ok(model) = app.models.model("queue_board") else {
+        return HashMap::new();
+    };
+    let boards = model.read();
+    boards
+        .values()
+        .filter_map(|doc| doc.decode::<QueueBoardDoc>())
+        .flat_map(|board| {
+            let queue = board.queue_id;
+            board
+                .waiting
+                .into_iter()
+                .map(move |w| (w.call_id, (queue, w)))
+        })
+        .collect()
+}
+
+/// The callers waiting, by call: the queue and the entry.
+type Waiting = HashMap<Uuid, (Uuid, projections::WaitingCall)>;
+
 async fn run(
     app: App,
     tx: broadcast::Sender<Arc<BoardDelta>>,
     mut feed: broadcast::Receiver<Arc<RecordedEvent>>,
 ) {
     let mut members = memberships(&app);
+    // Kept from the events themselves, in their order (as the `queue_board` model keeps
+    // them): the model may already be past the event at hand, the caller having connected
+    // and left the queue a moment later, and each change must show the entry as it was.
+    let mut waiting = waiting_calls(&app);
     loop {
         let event = match feed.recv().await {
             Ok(event) => event,
@@ -305,22 +331,25 @@ async fn run(
             members = memberships(&app);
             continue;
         }
-        for delta in deltas(&app, &members, &event) {
+        for delta in deltas(&app, &members, &mut waiting, &event) {
             let _ = tx.send(Arc::new(delta));
         }
     }
 }
 
-/// The board changes `event` makes.
-fn deltas(app: &App, members: &HashMap<Uuid, Vec<Uuid>>, event: &RecordedEvent) -> Vec<BoardDelta> {
-    let update = |change, queue: Uuid, call: Option<Uuid>, extension: Option<Uuid>| {
-        let waiting = call.and_then(|call| {
-            doc::<QueueBoardDoc>(app, "queue_board", &projections::board_key(queue))?
-                .waiting
-                .into_iter()
-                .find(|w| w.call_id == call)
-                .map(|w| waiting_entry(app, w))
-        });
+/// The board changes `event` makes; `waiting` follows the callers waiting.
+fn deltas(
+    app: &App,
+    members: &HashMap<Uuid, Vec<Uuid>>,
+    waiting: &mut Waiting,
+    event: &RecordedEvent,
+) -> Vec<BoardDelta> {
+    let update = |change,
+                  queue: Uuid,
+                  call: Option<Uuid>,
+                  entry: Option<&projections::WaitingCall>,
+                  extension: Option<Uuid>| {
+        let waiting = entry.map(|w| waiting_entry(app, w.clone()));
         BoardDelta {
             queue_id: queue,
             update: QueueBoardUpdate {
@@ -340,39 +369,55 @@ fn deltas(app: &App, members: &HashMap<Uuid, Vec<Uuid>>, event: &RecordedEvent) 
         let Ok(e) = serde_json::from_str::<CallEvent>(&event.payload) else {
             return Vec::new();
         };
-        let call = Some(event.stream_id);
-        let waiting_in = || {
-            #[derive(serde::Deserialize)]
-            struct WaitingIn {
-                queue_id: Uuid,
-            }
-            doc::<WaitingIn>(app, "queue_board", &format!("call:{}", event.stream_id))
-                .map(|w| w.queue_id)
-        };
+        let id = event.stream_id;
+        let call = Some(id);
         let delta = match e {
-            CallEvent::QueueEntered { queue_id, .. } => {
-                Some(update(BoardChange::CallEntered, queue_id, call, None))
+            CallEvent::QueueEntered {
+                queue_id,
+                caller,
+                at,
+            } => {
+                let entry = projections::WaitingCall::entered(id, caller, at);
+                let delta = update(BoardChange::CallEntered, queue_id, call, Some(&entry), None);
+                waiting.insert(id, (queue_id, entry));
+                Some(delta)
             }
             CallEvent::QueueLeft {
                 queue_id,
                 outcome,
                 agent,
                 ..
-            } => Some(update(
-                if outcome == QueueOutcome::Answered {
-                    BoardChange::CallConnected
-                } else {
-                    BoardChange::CallLeft
-                },
-                queue_id,
-                call,
-                agent,
-            )),
-            CallEvent::LegOffered { .. } => {
-                waiting_in().map(|q| update(BoardChange::CallOffered, q, call, None))
+            } => {
+                waiting.remove(&id);
+                Some(update(
+                    if outcome == QueueOutcome::Answered {
+                        BoardChange::CallConnected
+                    } else {
+                        BoardChange::CallLeft
+                    },
+                    queue_id,
+                    call,
+                    None,
+                    agent,
+                ))
+            }
+            CallEvent::LegOffered { leg, party, .. } => {
+                waiting.get_mut(&id).map(|(queue, entry)| {
+                    if let domain::call::Party::Extension { number, .. } = party {
+                        entry.rings(leg, number);
+                    }
+                    update(BoardChange::CallOffered, *queue, call, Some(entry), None)
+                })
             }
             CallEvent::LegHungUp { leg, .. } if leg != "a" => {
-                waiting_in().map(|q| update(BoardChange::OfferMissed, q, call, None))
+                waiting.get_mut(&id).map(|(queue, entry)| {
+                    entry.leg_ended(&leg);
+                    update(BoardChange::OfferMissed, *queue, call, Some(entry), None)
+                })
+            }
+            CallEvent::CallEnded { .. } => {
+                waiting.remove(&id);
+                None
             }
             _ => None,
         };
@@ -387,7 +432,7 @@ fn deltas(app: &App, members: &HashMap<Uuid, Vec<Uuid>>, event: &RecordedEvent) 
         };
         return queues
             .iter()
-            .map(|q| update(BoardChange::AgentChanged, *q, None, Some(*extension)))
+            .map(|q| update(BoardChange::AgentChanged, *q, None, None, Some(*extension)))
             .collect();
     }
     Vec::new()

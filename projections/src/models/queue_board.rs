@@ -26,6 +26,33 @@ pub struct WaitingCall {
     pub ringing: Vec<(String, String)>,
 }
 
+impl WaitingCall {
+    /// `call` from `caller` entered a queue `at`.
+    pub fn entered(call: Uuid, caller: String, at: DateTime<Utc>) -> Self {
+        Self {
+            call_id: call,
+            caller,
+            entered_at: at,
+            missed_offers: 0,
+            ringing: Vec::new(),
+        }
+    }
+
+    /// Leg `leg` rings extension `number` for it.
+    pub fn rings(&mut self, leg: String, number: String) {
+        self.ringing.push((leg, number));
+    }
+
+    /// Leg `leg` ended; one that was ringing for it is a missed offer.
+    pub fn leg_ended(&mut self, leg: &str) {
+        let before = self.ringing.len();
+        self.ringing.retain(|(l, _)| l != leg);
+        if self.ringing.len() < before {
+            self.missed_offers += 1;
+        }
+    }
+}
+
 /// The callers waiting in one queue, in the order they came.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct QueueBoardDoc {
@@ -76,13 +103,7 @@ impl Projection for QueueBoard {
                     queue_id,
                     waiting: Vec::new(),
                 });
-                board.waiting.push(WaitingCall {
-                    call_id: call,
-                    caller,
-                    entered_at: at,
-                    missed_offers: 0,
-                    ringing: Vec::new(),
-                });
+                board.waiting.push(WaitingCall::entered(call, caller, at));
                 docs.put(key, tenant, &board);
                 docs.put(call_key(call), tenant, &WaitingIn { queue_id });
             }
@@ -92,7 +113,7 @@ impl Projection for QueueBoard {
                 };
                 docs.update(&board_key(queue_id), |b: &mut QueueBoardDoc| {
                     if let Some(w) = b.waiting.iter_mut().find(|w| w.call_id == call) {
-                        w.ringing.push((leg, number));
+                        w.rings(leg, number);
                     }
                 });
             }
@@ -102,11 +123,7 @@ impl Projection for QueueBoard {
                 };
                 docs.update(&board_key(queue_id), |b: &mut QueueBoardDoc| {
                     if let Some(w) = b.waiting.iter_mut().find(|w| w.call_id == call) {
-                        let before = w.ringing.len();
-                        w.ringing.retain(|(l, _)| *l != leg);
-                        if w.ringing.len() < before {
-                            w.missed_offers += 1;
-                        }
+                        w.leg_ended(&leg);
                     }
                 });
             }
