@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::plan;
+use super::plan::{self, Target};
 use super::queue::default_music;
 use super::session::{hangup, Flow, Session, Which};
 
@@ -160,38 +160,45 @@ impl Session {
                 if self.hold_music.is_some() {
                     return (Flow::Continue, Err(ControlRefused::AlreadyHeld));
                 }
-                {
-                    self.record(vec![CallCommand::Hold {
-                        leg: "a".into(),
-                        at: Utc::now(),
-                    }])
-                    .await;
-                    if let Some(relay) = &self.relay {
-                        relay.set_held(true);
-                    }
-                    self.hold_music = self.spawn_hold_music();
+                self.record(vec![CallCommand::Hold {
+                    leg: "a".into(),
+                    at: Utc::now(),
+                }])
+                .await;
+                if let Some(relay) = &self.relay {
+                    relay.set_held(true);
                 }
+                self.hold_music = self.spawn_hold_music();
                 (Flow::Continue, Ok(()))
             }
             Control::Resume => {
                 if self.hold_music.is_none() {
                     return (Flow::Continue, Err(ControlRefused::NotHeld));
                 }
-                {
-                    self.record(vec![CallCommand::Resume {
-                        leg: "a".into(),
-                        at: Utc::now(),
-                    }])
-                    .await;
-                    self.stop_hold_music();
-                    if let Some(relay) = &self.relay {
-                        relay.set_held(false);
-                        relay.touch();
-                    }
+                self.record(vec![CallCommand::Resume {
+                    leg: "a".into(),
+                    at: Utc::now(),
+                }])
+                .await;
+                self.stop_hold_music();
+                if let Some(relay) = &self.relay {
+                    relay.set_held(false);
+                    relay.touch();
                 }
                 (Flow::Continue, Ok(()))
             }
-            Control::Transfer(target) => self.transfer_blind(target).await,
+            Control::Transfer(target) => {
+                if !self.bridged() {
+                    return (Flow::Continue, Err(ControlRefused::NotConnected));
+                }
+                match self.transfer_leg(&target).await {
+                    Ok(leg) => (self.transfer_blind(target, leg).await, Ok(())),
+                    Err(cause) => (
+                        Flow::Continue,
+                        Err(ControlRefused::Unreachable(unreachable_because(&cause))),
+                    ),
+                }
+            }
             Control::TakeOver {
                 supervisor,
                 extension,
@@ -199,17 +206,18 @@ impl Session {
                 if !self.bridged() {
                     return (Flow::Continue, Err(ControlRefused::NotConnected));
                 }
-                let caller = self.caller_number();
-                if let Err(cause) =
-                    plan::extension_by_id(&self.app, self.enterprise, extension, &caller).await
-                {
-                    return (
-                        Flow::Continue,
-                        Err(ControlRefused::SupervisorUnreachable(unreachable_because(
-                            &cause,
-                        ))),
-                    );
-                }
+                let target = TransferTarget::Extension(extension);
+                let leg = match self.transfer_leg(&target).await {
+                    Ok(leg) => leg,
+                    Err(cause) => {
+                        return (
+                            Flow::Continue,
+                            Err(ControlRefused::SupervisorUnreachable(unreachable_because(
+                                &cause,
+                            ))),
+                        )
+                    }
+                };
                 // The supervisor's seat takes the call: it is on it from now (also when it
                 // listened until now: its listening leg ends, the seat stays on the call).
                 if self.monitored_by(supervisor) {
@@ -219,17 +227,10 @@ impl Session {
                 }
                 self.supervised(supervisor, SupervisorAction::TakeOver)
                     .await;
-                let (flow, outcome) = self
-                    .transfer_blind(TransferTarget::Extension(extension))
-                    .await;
-                if outcome.is_ok() {
-                    // The call's agent is the supervisor now: its seat is freed when the call
-                    // ends.
-                    self.agent = Some(extension);
-                } else {
-                    self.leave_seat(extension).await;
-                }
-                (flow, outcome)
+                let flow = self.transfer_blind(target, leg).await;
+                // The call's agent is the supervisor now: its seat is freed when the call ends.
+                self.agent = Some(extension);
+                (flow, Ok(()))
             }
             Control::Monitor {
                 supervisor,
@@ -281,42 +282,41 @@ impl Session {
         }
     }
 
-    /// The agent leaves and the customer goes to `target`. An extension or number rings in
-    /// the b slot; a queue or a flow takes the customer as if it had just called. A target
-    /// that cannot be reached leaves the call as it was and is refused.
-    async fn transfer_blind(
-        &mut self,
-        target: TransferTarget,
-    ) -> (Flow, Result<(), ControlRefused>) {
-        let Some(slot) = self.b.as_ref().filter(|b| b.answered) else {
-            return (Flow::Continue, Err(ControlRefused::NotConnected));
-        };
-        let transferor = slot.name.clone();
-        let transferor_party = slot.target.party.clone();
+    /// The leg a blind transfer of the bridged call to `target` rings: an extension's or an
+    /// outside number's (none for a queue or a flow), or why it cannot be rung.
+    async fn transfer_leg(&self, target: &TransferTarget) -> Result<Option<Target>, Cause> {
         let caller = self.caller_number();
-        let leg = match &target {
+        match target {
             TransferTarget::Extension(id) => {
-                match plan::extension_by_id(&self.app, self.enterprise, *id, &caller).await {
-                    Ok(leg) => Some(leg),
-                    Err(cause) => return unreachable(&cause),
-                }
+                plan::extension_by_id(&self.app, self.enterprise, *id, &caller)
+                    .await
+                    .map(Some)
             }
             TransferTarget::Number(number) => {
-                let leg = plan::transfer_target(
+                // The number is dialled as the agent leaving (its permission to dial out).
+                let transferor = self.b.as_ref().ok_or(Cause::Unavailable)?;
+                plan::transfer_target(
                     &self.app,
                     self.enterprise,
-                    &transferor_party,
+                    &transferor.target.party,
                     number,
                     &caller,
                 )
-                .await;
-                match leg {
-                    Ok(leg) => Some(leg),
-                    Err(cause) => return unreachable(&cause),
-                }
+                .await
+                .map(Some)
             }
-            TransferTarget::Queue(_) | TransferTarget::Ivr(_) => None,
+            TransferTarget::Queue(_) | TransferTarget::Ivr(_) => Ok(None),
+        }
+    }
+
+    /// The agent of the bridged call leaves and the customer goes to `target`: `leg` (from
+    /// [`Self::transfer_leg`]) rings in the b slot, or a queue or a flow takes the customer
+    /// as if it had just called.
+    async fn transfer_blind(&mut self, target: TransferTarget, leg: Option<Target>) -> Flow {
+        let Some(slot) = self.b.as_ref().filter(|b| b.answered) else {
+            return Flow::Continue;
         };
+        let transferor = slot.name.clone();
         let described = match &target {
             TransferTarget::Extension(id) => format!("extension:{id}"),
             TransferTarget::Number(number) => format!("number:{number}"),
@@ -350,25 +350,16 @@ impl Session {
         self.free_agent().await;
         if let (Some(leg), Some(name)) = (leg, new_leg) {
             self.ring(leg, name);
-            return (Flow::Continue, Ok(()));
+            return Flow::Continue;
         }
         // The transfer is made: a queue that turns the caller away releases it (recorded).
-        let flow = match target {
+        match target {
             TransferTarget::Queue(queue) => match self.enter_queue(queue, false).await {
                 Ok(()) => Flow::Continue,
                 Err(_) => self.release_caller().await,
             },
             TransferTarget::Ivr(flow) => self.enter_flow(flow).await,
             TransferTarget::Extension(_) | TransferTarget::Number(_) => Flow::Continue,
-        };
-        (flow, Ok(()))
+        }
     }
-}
-
-/// A transfer refused because its target cannot be rung for `cause`.
-fn unreachable(cause: &Cause) -> (Flow, Result<(), ControlRefused>) {
-    (
-        Flow::Continue,
-        Err(ControlRefused::Unreachable(unreachable_because(cause))),
-    )
 }

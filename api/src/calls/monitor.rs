@@ -145,7 +145,7 @@ impl Session {
     }
 
     /// The supervisor's seat leaves this call and is free for queues again.
-    pub(super) async fn leave_seat(&self, extension: Uuid) {
+    async fn leave_seat(&self, extension: Uuid) {
         self.seat(extension, |call, at| AgentCommand::EndCall {
             call_id: call,
             wrap_up_seconds: 0,

@@ -324,7 +324,12 @@ async fn run(
     loop {
         let event = match feed.recv().await {
             Ok(event) => event,
-            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            // Events were missed: the callers waiting are taken from the model again, so the
+            // feed's copy does not drift.
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                waiting = waiting_calls(&app);
+                continue;
+            }
             Err(broadcast::error::RecvError::Closed) => return,
         };
         if event.stream_type == <domain::queue::Queue as esrs::Aggregate>::NAME {
