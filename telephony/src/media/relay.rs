@@ -6,23 +6,27 @@
 //! of the last packet tell the call runtime whether media still flows. A supervisor may join
 //! through a third socket (see `monitor`): listening, whispering to leg B or barging in.
 
+mod forward;
 mod monitor;
+mod pump;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::warn;
 
+use forward::Legs;
+
 use super::dtmf::{event_of, DtmfReceiver, TelephoneEvent};
 use super::g711::{alaw_code_to_ulaw, ulaw_code_to_alaw};
 use super::player::{Prompt, RtpSender};
-use super::recorder::{Recorder, RecorderError, RtpAudio};
+use super::recorder::{Recorder, RecorderError};
 use crate::sdp::Codec;
 pub use monitor::MonitorMode;
 use monitor::{Monitor, MonitorIo};
@@ -93,7 +97,8 @@ pub struct MediaRelay {
     pub stats: Arc<RelayStats>,
     peers: Arc<Mutex<Peers>>,
     sockets: [Arc<UdpSocket>; 2],
-    tasks: [JoinHandle<()>; 2],
+    /// What the media thread forwarding this relay holds; it lets go when this is dropped.
+    _legs: Arc<Legs>,
     digits: Option<mpsc::UnboundedReceiver<Digit>>,
     /// The supervisor's socket, while one is on the call.
     monitor: tokio::sync::Mutex<Option<MonitorIo>>,
@@ -131,10 +136,15 @@ impl Drop for Playback {
 }
 
 impl MediaRelay {
-    /// Binds two sockets on `ip` (ports chosen by the system) and starts forwarding.
+    /// Binds two sockets on `ip` (ports chosen by the system) and hands them to a media
+    /// thread, which forwards between them each tick.
     pub async fn open(ip: IpAddr) -> std::io::Result<MediaRelay> {
-        let a = Arc::new(UdpSocket::bind(SocketAddr::new(ip, 0)).await?);
-        let b = Arc::new(UdpSocket::bind(SocketAddr::new(ip, 0)).await?);
+        let bind = || -> std::io::Result<Arc<UdpSocket>> {
+            let socket = UdpSocket::bind(SocketAddr::new(ip, 0))?;
+            socket.set_nonblocking(true)?;
+            Ok(Arc::new(socket))
+        };
+        let (a, b) = (bind()?, bind()?);
         let (digits, digits_out) = mpsc::unbounded_channel();
         let peers = Arc::new(Mutex::new(Peers {
             a: None,
@@ -150,29 +160,19 @@ impl MediaRelay {
             monitor: None,
         }));
         let stats = Arc::new(RelayStats::default());
-        let tasks = [
-            tokio::spawn(forward(
-                a.clone(),
-                b.clone(),
-                peers.clone(),
-                stats.clone(),
-                Side::A,
-            )),
-            tokio::spawn(forward(
-                b.clone(),
-                a.clone(),
-                peers.clone(),
-                stats.clone(),
-                Side::B,
-            )),
-        ];
+        let legs = Arc::new(Legs {
+            sockets: [a.clone(), b.clone()],
+            peers: peers.clone(),
+            stats: stats.clone(),
+        });
+        pump::attach(&legs)?;
         Ok(MediaRelay {
             a_port: a.local_addr()?.port(),
             b_port: b.local_addr()?.port(),
             stats,
             peers,
             sockets: [a, b],
-            tasks,
+            _legs: legs,
             digits: Some(digits_out),
             monitor: tokio::sync::Mutex::new(None),
         })
@@ -209,7 +209,7 @@ impl MediaRelay {
                 let target = peers.lock().ok().and_then(|p| if to_a { p.a } else { p.b });
                 let packet = sender.packet(&frame);
                 if let Some(target) = target {
-                    let sent = socket.send_to(&packet, target).await.is_ok();
+                    let sent = socket.send_to(&packet, target).is_ok();
                     if let Some(note) = on_first_packet.take_if(|_| sent) {
                         note(Instant::now());
                     }
@@ -248,7 +248,7 @@ impl MediaRelay {
                 let packet = sender.event_packet(&payload);
                 let target = peers.lock().ok().and_then(|p| if to_a { p.a } else { p.b });
                 if let Some(target) = target {
-                    let _ = socket.send_to(&packet, target).await;
+                    let _ = socket.send_to(&packet, target);
                 }
             }
             sender.skip(800);
@@ -396,14 +396,6 @@ impl MediaRelay {
     }
 }
 
-impl Drop for MediaRelay {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
-}
-
 /// Random bits for an RTP stream's SSRC, first sequence number and timestamp (RFC 3550 asks
 /// for unpredictable ones; the hasher's per-process random keys are enough for that).
 fn rand_u32() -> u32 {
@@ -503,102 +495,12 @@ fn apply(rewrite: Rewrite, packet: &mut [u8], start: usize, end: usize) -> bool 
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Side {
-    A,
-    B,
-}
-
-/// Receives on `from` (facing `side`) and sends out of `to` to the other side.
-async fn forward(
-    from: Arc<UdpSocket>,
-    to: Arc<UdpSocket>,
-    peers: Arc<Mutex<Peers>>,
-    stats: Arc<RelayStats>,
-    side: Side,
-) {
-    let mut buffer = [0u8; 2_048];
-    loop {
-        let Ok((length, source)) = from.recv_from(&mut buffer).await else {
-            continue;
-        };
-        let Some((pt, start, end)) = rtp_parts(&buffer[..length]) else {
-            continue;
-        };
-        let (target, change) = match peers.lock() {
-            Ok(mut p) => {
-                let now = Instant::now();
-                p.last_packet = now;
-                if let Recording::On(recorder) = &mut p.recording {
-                    let packet = RtpAudio {
-                        sequence: u16::from_be_bytes([buffer[2], buffer[3]]),
-                        timestamp: rtp_timestamp(&buffer[..length]),
-                        payload_type: pt,
-                        payload: &buffer[start..end],
-                    };
-                    if recorder.add(matches!(side, Side::A), packet, now).is_err() {
-                        p.recording = Recording::Off; // a full disk ends the recording, not the call
-                    }
-                }
-                let (from, onto) = match side {
-                    Side::A => (p.a_formats, p.b_formats),
-                    Side::B => (p.b_formats, p.a_formats),
-                };
-                if from.is_some_and(|f| f.telephone_event == Some(pt)) {
-                    let timestamp = rtp_timestamp(&buffer[..length]);
-                    let keys = match side {
-                        Side::A => &mut p.a_keys,
-                        Side::B => &mut p.b_keys,
-                    };
-                    if let Some(key) = keys.on_packet(timestamp, &buffer[start..end]) {
-                        let _ = p.digits.send(Digit {
-                            from_a: matches!(side, Side::A),
-                            key,
-                        });
-                    }
-                }
-                let change = rewrite(pt, from, onto);
-                let held = p.held;
-                // With a supervisor on the call, a leg's audio is mixed for it, and in a
-                // whisper or a barge it reaches the other leg through the mix instead.
-                let mixed = match (p.monitor.as_mut(), from) {
-                    (Some(monitor), Some(f)) if pt == f.codec.payload_type() => {
-                        let samples = monitor::decode(f.codec, &buffer[start..end]);
-                        monitor.take_leg_audio(matches!(side, Side::A), &samples, held)
-                    }
-                    _ => false,
-                };
-                let target = match side {
-                    Side::A => {
-                        p.a = Some(source);
-                        p.b
-                    }
-                    Side::B => {
-                        p.b = Some(source);
-                        p.a
-                    }
-                };
-                (target.filter(|_| !held && !mixed), change)
-            }
-            Err(_) => (None, Rewrite::Keep),
-        };
-        let Some(target) = target else { continue };
-        if !apply(change, &mut buffer[..length], start, end) {
-            continue;
-        }
-        if to.send_to(&buffer[..length], target).await.is_ok() {
-            match side {
-                Side::A => stats.a_to_b.fetch_add(1, Ordering::Relaxed),
-                Side::B => stats.b_to_a.fetch_add(1, Ordering::Relaxed),
-            };
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::media::g711::{linear_to_alaw, ulaw_to_linear};
+    use std::sync::atomic::Ordering;
+    use tokio::net::UdpSocket;
 
     #[tokio::test]
     async fn packets_cross_both_ways_and_latch_to_their_source() -> std::io::Result<()> {

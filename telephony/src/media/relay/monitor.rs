@@ -117,7 +117,7 @@ impl MonitorIo {
     /// Binds the supervisor's socket beside the legs' and starts its receiving and mixing
     /// tasks; `legs` are the sockets facing leg A and leg B.
     pub(super) async fn open(
-        legs: [Arc<UdpSocket>; 2],
+        legs: [Arc<std::net::UdpSocket>; 2],
         peers: Arc<Mutex<Peers>>,
     ) -> std::io::Result<MonitorIo> {
         let ip = legs[0].local_addr()?.ip();
@@ -179,7 +179,11 @@ async fn receive(socket: Arc<UdpSocket>, peers: Arc<Mutex<Peers>>) {
 
 /// Every 20 ms, sends the mixes due: both legs to the supervisor, and the mixed legs of a
 /// whisper or a barge.
-async fn mix(socket: Arc<UdpSocket>, legs: [Arc<UdpSocket>; 2], peers: Arc<Mutex<Peers>>) {
+async fn mix(
+    socket: Arc<UdpSocket>,
+    legs: [Arc<std::net::UdpSocket>; 2],
+    peers: Arc<Mutex<Peers>>,
+) {
     let mut ticks = tokio::time::interval(std::time::Duration::from_millis(20));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -217,12 +221,11 @@ async fn mix(socket: Arc<UdpSocket>, legs: [Arc<UdpSocket>; 2], peers: Arc<Mutex
             }
         }
         for (outlet, address, packet) in due {
-            let from = match outlet {
-                0 => &socket,
-                1 => &legs[0],
-                _ => &legs[1],
+            let _ = match outlet {
+                0 => socket.send_to(&packet, address).await,
+                1 => legs[0].send_to(&packet, address),
+                _ => legs[1].send_to(&packet, address),
             };
-            let _ = from.send_to(&packet, address).await;
         }
     }
 }
