@@ -89,6 +89,22 @@ impl JitterBuffer {
     }
 
     /// The extended sequence number due next.
+    /// Lets a packet past the buffer when it is the one due next (or the first) and nothing is
+    /// held: it counts as released, and the caller uses it as it is, without it being copied
+    /// into the buffer. False when it must go through [`JitterBuffer::push`].
+    pub fn pass(&mut self, sequence: u16) -> bool {
+        if !self.held.is_empty() {
+            return false;
+        }
+        let extended = self.extend(sequence);
+        if self.released.is_some_and(|last| extended != last + 1) {
+            return false;
+        }
+        self.released = Some(extended);
+        self.highest = Some(self.highest.map_or(extended, |h| h.max(extended)));
+        true
+    }
+
     fn next(&self) -> Option<u64> {
         match self.released {
             Some(last) => Some(last + 1),
@@ -153,6 +169,21 @@ mod tests {
         fresh.push(21, 320, Vec::new());
         assert_eq!(fresh.push(20, 160, Vec::new()), Pushed::Accepted);
         assert_eq!(released(&mut fresh), ["ts160", "ts320"]);
+    }
+
+    #[test]
+    fn only_the_packet_due_next_passes_while_nothing_is_held() {
+        let mut buffer = JitterBuffer::new(3);
+        assert!(buffer.pass(65_535), "the first");
+        assert!(buffer.pass(0), "the next, over the wrap");
+        assert!(!buffer.pass(0), "a duplicate is not due");
+        assert_eq!(buffer.push(0, 160, vec![1]), Pushed::Late);
+        assert!(!buffer.pass(2), "1 is missing");
+        buffer.push(2, 480, vec![3]);
+        assert!(!buffer.pass(1), "2 is held: 1 goes through the buffer");
+        buffer.push(1, 320, vec![2]);
+        assert_eq!(released(&mut buffer), ["ts320", "ts480"]);
+        assert!(buffer.pass(3));
     }
 
     #[test]

@@ -9,3 +9,4 @@ pub mod mixer;
 pub mod player;
 pub mod recorder;
 pub mod relay;
+pub mod wav_out;

@@ -6,21 +6,19 @@
 //! strays more than a second from the arrival time (a new stream after a hold) re-anchors it.
 //! Only G.711 payloads are decoded; telephone-events and other payload types are skipped.
 
-use std::collections::VecDeque;
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::Path;
 use std::time::Instant;
 
-use hound::{SampleFormat, WavSpec, WavWriter};
-
 use super::g711::{alaw_to_linear, ulaw_to_linear};
 use super::jitter::{Frame, JitterBuffer};
+use super::wav_out::WavOut;
 
 /// Samples per second.
-const RATE: u64 = 8_000;
+const RATE: u64 = super::wav_out::RATE as u64;
 /// How far behind the newest packet the mix is kept open for late packets.
 const WINDOW: u64 = RATE / 2;
+/// The samples written to the file at a time, once they are past the window (100 ms).
+const BLOCK: u64 = RATE / 10;
 /// Packets a direction waits for a missing one (60 ms of 20 ms frames).
 const JITTER_DEPTH: usize = 3;
 
@@ -48,32 +46,20 @@ struct Direction {
 /// Why a recording failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RecorderError {
-    /// The file could not be created or written.
+    /// The file or its directory could not be created or written.
     #[error("recording file: {0}")]
-    Wav(#[from] hound::Error),
-    /// The directory could not be created.
-    #[error("recording directory: {0}")]
     Io(#[from] std::io::Error),
 }
 
 /// A recording in progress.
+#[derive(Debug)]
 pub struct Recorder {
-    writer: WavWriter<BufWriter<File>>,
+    file: WavOut,
     started: Instant,
-    /// Samples already written.
-    flushed: u64,
-    /// Mix of samples from `flushed` on.
-    pending: VecDeque<i32>,
+    /// Mix of samples from `file.samples()` on.
+    pending: Vec<i32>,
     /// Leg A's direction and leg B's.
     directions: [Direction; 2],
-}
-
-impl std::fmt::Debug for Recorder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recorder")
-            .field("flushed", &self.flushed)
-            .finish()
-    }
 }
 
 impl Recorder {
@@ -82,17 +68,10 @@ impl Recorder {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let spec = WavSpec {
-            channels: 1,
-            sample_rate: 8_000,
-            bits_per_sample: 16,
-            sample_format: SampleFormat::Int,
-        };
         Ok(Recorder {
-            writer: WavWriter::create(path, spec)?,
+            file: WavOut::create(path)?,
             started: Instant::now(),
-            flushed: 0,
-            pending: VecDeque::new(),
+            pending: Vec::new(),
             directions: std::array::from_fn(|_| Direction {
                 jitter: JitterBuffer::new(JITTER_DEPTH),
                 anchor: None,
@@ -100,7 +79,8 @@ impl Recorder {
         })
     }
 
-    /// Mixes one RTP packet from leg A (`from_a`) or leg B in, having arrived at `at`.
+    /// Adds a packet that arrived `at` from leg A (`from_a`) or leg B; the mix is written out
+    /// in blocks once they are more than the window behind.
     pub fn add(
         &mut self,
         from_a: bool,
@@ -112,33 +92,52 @@ impl Recorder {
         }
         let end = samples_since(self.started, at);
         let arrived_at = end.saturating_sub(packet.payload.len() as u64);
-        let direction = &mut self.directions[usize::from(!from_a)];
-        let mut tagged = Vec::with_capacity(packet.payload.len() + 1);
-        tagged.push(packet.payload_type);
-        tagged.extend_from_slice(packet.payload);
-        direction
-            .jitter
-            .push(packet.sequence, packet.timestamp, tagged);
-        let frames: Vec<Frame> = std::iter::from_fn(|| direction.jitter.pop()).collect();
-        for frame in frames {
-            self.place(from_a, frame, arrived_at);
+        let direction = usize::from(!from_a);
+        let jitter = &mut self.directions[direction].jitter;
+        if jitter.pass(packet.sequence) {
+            self.place(
+                from_a,
+                packet.timestamp,
+                packet.payload_type,
+                packet.payload,
+                arrived_at,
+            );
+        } else {
+            let mut tagged = Vec::with_capacity(packet.payload.len() + 1);
+            tagged.push(packet.payload_type);
+            tagged.extend_from_slice(packet.payload);
+            jitter.push(packet.sequence, packet.timestamp, tagged);
+            while let Some(frame) = self.directions[direction].jitter.pop() {
+                self.place_frame(from_a, frame, arrived_at);
+            }
         }
-        self.flush_until(end.saturating_sub(WINDOW))
+        let until = end.saturating_sub(WINDOW);
+        if until >= self.file.samples() + BLOCK {
+            self.flush_until(until)?;
+        }
+        Ok(())
     }
 
-    /// Mixes a released frame in at its timestamp's place.
-    fn place(&mut self, from_a: bool, frame: Frame, arrived_at: u64) {
+    /// Mixes a frame the jitter buffer released (its payload type first, then its payload).
+    fn place_frame(&mut self, from_a: bool, frame: Frame, arrived_at: u64) {
         let Frame::Audio { timestamp, payload } = frame else {
             return; // a lost packet is silence
         };
-        let Some((&payload_type, codes)) = payload.split_first() else {
-            return;
-        };
-        let decode: fn(u8) -> i16 = if payload_type == 0 {
-            ulaw_to_linear
-        } else {
-            alaw_to_linear
-        };
+        if let Some((&payload_type, codes)) = payload.split_first() {
+            self.place(from_a, timestamp, payload_type, codes, arrived_at);
+        }
+    }
+
+    /// Mixes the G.711 `codes` of one direction in at the place `timestamp` gives.
+    fn place(
+        &mut self,
+        from_a: bool,
+        timestamp: u32,
+        payload_type: u8,
+        codes: &[u8],
+        arrived_at: u64,
+    ) {
+        let flushed = self.file.samples();
         let direction = &mut self.directions[usize::from(!from_a)];
         let placed = direction.anchor.and_then(|(anchor_ts, anchor_at)| {
             // The wrapping difference read as signed: a timestamp may be a little behind.
@@ -152,51 +151,66 @@ impl Recorder {
             arrived_at
         });
         let end = start + codes.len() as u64;
-        if end <= self.flushed {
+        if end <= flushed {
             return; // too late for the mix
         }
-        let needed = usize::try_from(end - self.flushed).unwrap_or(usize::MAX);
+        let needed = usize::try_from(end - flushed).unwrap_or(usize::MAX);
         if needed > self.pending.len() {
             self.pending.resize(needed, 0);
         }
-        let skip = usize::try_from(self.flushed.saturating_sub(start)).unwrap_or(usize::MAX);
-        let first_slot = usize::try_from(start.saturating_sub(self.flushed)).unwrap_or(0);
-        for (slot, code) in (first_slot..).zip(codes.iter().skip(skip)) {
-            self.pending[slot] += i32::from(decode(*code));
+        let skip = usize::try_from(flushed.saturating_sub(start)).unwrap_or(usize::MAX);
+        let first_slot = usize::try_from(start.saturating_sub(flushed)).unwrap_or(0);
+        let (slots, codes) = (
+            &mut self.pending[first_slot..],
+            codes.get(skip..).unwrap_or(&[]),
+        );
+        if payload_type == 0 {
+            mix_in(slots, codes, ulaw_to_linear);
+        } else {
+            mix_in(slots, codes, alaw_to_linear);
         }
     }
 
+    /// Writes the mix up to sample `until` (silence where nothing was placed).
     fn flush_until(&mut self, until: u64) -> Result<(), RecorderError> {
-        if until <= self.flushed {
+        let flushed = self.file.samples();
+        if until <= flushed {
             return Ok(());
         }
-        let count = u32::try_from(until - self.flushed).unwrap_or(u32::MAX);
-        let mut samples = self.writer.get_i16_writer(count);
-        for _ in 0..count {
-            let sample = self.pending.pop_front().unwrap_or(0);
-            samples.write_sample(sample.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16);
+        let count = usize::try_from(until - flushed).unwrap_or(usize::MAX);
+        if self.pending.len() < count {
+            self.pending.resize(count, 0);
         }
-        samples.flush()?;
-        self.flushed += u64::from(count);
+        self.file.append(&self.pending[..count])?;
+        self.pending.drain(..count);
         Ok(())
     }
 
-    /// Ends the recording at `at`: the file then lasts from its start to `at`. Returns the
-    /// length in milliseconds.
+    /// Ends the recording at `at`: what the jitter buffers hold is placed, the mix written up
+    /// to `at` and the file finalized. Returns the length in milliseconds.
     pub fn finish(mut self, at: Instant) -> Result<u64, RecorderError> {
         let end = samples_since(self.started, at);
         for from_a in [true, false] {
             let frames = self.directions[usize::from(!from_a)].jitter.drain();
             for frame in frames {
-                self.place(from_a, frame, end);
+                self.place_frame(from_a, frame, end);
             }
         }
         self.flush_until(end)?;
-        self.writer.finalize()?;
+        self.file.finish()?;
         Ok(end * 1_000 / RATE)
     }
 }
 
+/// Adds the decoded `codes` to `slots`, one sample each (generic over the law so that the
+/// decoding is inlined into the loop).
+fn mix_in(slots: &mut [i32], codes: &[u8], decode: impl Fn(u8) -> i16) {
+    for (slot, &code) in slots.iter_mut().zip(codes) {
+        *slot += i32::from(decode(code));
+    }
+}
+
+/// The sample offset of `at` in a recording that started at `start`.
 fn samples_since(start: Instant, at: Instant) -> u64 {
     u64::try_from(at.saturating_duration_since(start).as_micros() * u128::from(RATE) / 1_000_000)
         .unwrap_or(u64::MAX)
