@@ -307,7 +307,7 @@ pub async fn run(
     // listens where SIP does and is announced at the advertised address.
     let media_ip = local.ip();
     let mut relay = relay;
-    let stats = relay.as_ref().map(|r| r.stats.clone());
+    let stats = relay.as_ref().map(|r| r.stats().clone());
     let digits = relay.as_mut().and_then(MediaRelay::take_digits);
     let sdp_session = u64::from(rand::random::<u32>());
     let b_body = match (&a_offer, &relay) {

@@ -88,7 +88,6 @@ impl JitterBuffer {
         Pushed::Accepted
     }
 
-    /// The extended sequence number due next.
     /// Lets a packet past the buffer when it is the one due next (or the first) and nothing is
     /// held: it counts as released, and the caller uses it as it is, without it being copied
     /// into the buffer. False when it must go through [`JitterBuffer::push`].
@@ -105,6 +104,7 @@ impl JitterBuffer {
         true
     }
 
+    /// The extended sequence number due next.
     fn next(&self) -> Option<u64> {
         match self.released {
             Some(last) => Some(last + 1),

@@ -10,13 +10,12 @@ mod forward;
 mod monitor;
 mod pump;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use std::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::warn;
@@ -93,12 +92,9 @@ pub struct MediaRelay {
     pub a_port: u16,
     /// Port facing leg B (put in the SDP sent to B).
     pub b_port: u16,
-    /// Counters.
-    pub stats: Arc<RelayStats>,
-    peers: Arc<Mutex<Peers>>,
-    sockets: [Arc<UdpSocket>; 2],
-    /// What the media thread forwarding this relay holds; it lets go when this is dropped.
-    _legs: Arc<Legs>,
+    /// The sockets, peers and counters, shared with the media thread forwarding this relay
+    /// (it lets go when this is dropped).
+    legs: Arc<Legs>,
     digits: Option<mpsc::UnboundedReceiver<Digit>>,
     /// The supervisor's socket, while one is on the call.
     monitor: tokio::sync::Mutex<Option<MonitorIo>>,
@@ -159,20 +155,17 @@ impl MediaRelay {
             held: false,
             monitor: None,
         }));
-        let stats = Arc::new(RelayStats::default());
+        let (a_port, b_port) = (a.local_addr()?.port(), b.local_addr()?.port());
         let legs = Arc::new(Legs {
-            sockets: [a.clone(), b.clone()],
-            peers: peers.clone(),
-            stats: stats.clone(),
+            sockets: [a, b],
+            peers,
+            stats: Arc::new(RelayStats::default()),
         });
         pump::attach(&legs)?;
         Ok(MediaRelay {
-            a_port: a.local_addr()?.port(),
-            b_port: b.local_addr()?.port(),
-            stats,
-            peers,
-            sockets: [a, b],
-            _legs: legs,
+            a_port,
+            b_port,
+            legs,
             digits: Some(digits_out),
             monitor: tokio::sync::Mutex::new(None),
         })
@@ -193,8 +186,8 @@ impl MediaRelay {
         on_first_packet: OnFirstPacket,
     ) -> Playback {
         let frames = prompt.frames(codec);
-        let socket = self.sockets[usize::from(!to_a)].clone();
-        let peers = self.peers.clone();
+        let socket = self.legs.sockets[usize::from(!to_a)].clone();
+        let peers = self.legs.peers.clone();
         let mut sender = RtpSender::new(
             rand_u32(),
             u16::try_from(rand_u32() & 0x7FFF).unwrap_or(0),
@@ -224,8 +217,8 @@ impl MediaRelay {
     /// the leg. `None` for a key that is not a DTMF key.
     pub fn send_digit(&self, to_a: bool, key: char, payload_type: u8) -> Option<Playback> {
         let event = event_of(key)?;
-        let socket = self.sockets[usize::from(!to_a)].clone();
-        let peers = self.peers.clone();
+        let socket = self.legs.sockets[usize::from(!to_a)].clone();
+        let peers = self.legs.peers.clone();
         let mut sender = RtpSender::new(
             rand_u32(),
             u16::try_from(rand_u32() & 0x7FFF).unwrap_or(0),
@@ -256,6 +249,11 @@ impl MediaRelay {
         Some(Playback { task: Some(task) })
     }
 
+    /// Packets forwarded, per direction.
+    pub fn stats(&self) -> &Arc<RelayStats> {
+        &self.legs.stats
+    }
+
     /// The key presses of both legs, from now on (the receiver can be taken once).
     pub fn take_digits(&mut self) -> Option<mpsc::UnboundedReceiver<Digit>> {
         self.digits.take()
@@ -264,7 +262,7 @@ impl MediaRelay {
     /// What each leg speaks: packets are transcoded between G.711 laws and telephone-events
     /// renumbered when the legs differ. Until this is called packets pass unchanged.
     pub fn set_formats(&self, a: Formats, b: Formats) {
-        if let Ok(mut p) = self.peers.lock() {
+        if let Ok(mut p) = self.legs.peers.lock() {
             p.a_formats = Some(a);
             p.b_formats = Some(b);
         }
@@ -273,21 +271,21 @@ impl MediaRelay {
     /// Holds the legs apart (`true`: neither hears the other; a prompt played to a leg still
     /// reaches it) or joins them again.
     pub fn set_held(&self, held: bool) {
-        if let Ok(mut p) = self.peers.lock() {
+        if let Ok(mut p) = self.legs.peers.lock() {
             p.held = held;
         }
     }
 
     /// Where leg A receives media (from its SDP), until its packets say otherwise.
     pub fn set_a(&self, address: SocketAddr) {
-        if let Ok(mut p) = self.peers.lock() {
+        if let Ok(mut p) = self.legs.peers.lock() {
             p.a = Some(address);
         }
     }
 
     /// Where leg B receives media (from its SDP), until its packets say otherwise.
     pub fn set_b(&self, address: SocketAddr) {
-        if let Ok(mut p) = self.peers.lock() {
+        if let Ok(mut p) = self.legs.peers.lock() {
             p.b = Some(address);
         }
     }
@@ -296,10 +294,10 @@ impl MediaRelay {
     /// blocking thread (creating a file can take milliseconds on a busy file system), so the
     /// call goes on at once and recording begins when the file is open; a failure is logged.
     pub fn start_recording(&self, path: PathBuf) {
-        if let Ok(mut p) = self.peers.lock() {
+        if let Ok(mut p) = self.legs.peers.lock() {
             p.recording = Recording::Opening;
         }
-        let peers = self.peers.clone();
+        let peers = self.legs.peers.clone();
         tokio::task::spawn_blocking(move || {
             let opened = Recorder::create(&path);
             let Ok(mut p) = peers.lock() else { return };
@@ -325,6 +323,7 @@ impl MediaRelay {
     /// recording, `Some(Ok(0))` when stopped before its file was open).
     pub fn stop_recording(&self) -> Option<Result<u64, RecorderError>> {
         let state = self
+            .legs
             .peers
             .lock()
             .ok()
@@ -345,9 +344,9 @@ impl MediaRelay {
             self.set_monitor_mode(mode);
             return Ok(io.port);
         }
-        let opened = MonitorIo::open(self.sockets.clone(), self.peers.clone()).await?;
+        let opened = MonitorIo::open(self.legs.sockets.clone(), self.legs.peers.clone()).await?;
         let port = opened.port;
-        if let Ok(mut p) = self.peers.lock() {
+        if let Ok(mut p) = self.legs.peers.lock() {
             p.monitor = Some(Monitor::new(mode));
         }
         *io = Some(opened);
@@ -356,7 +355,7 @@ impl MediaRelay {
 
     /// Where the supervisor's phone receives media (from its SDP) and what it speaks.
     pub fn set_monitor_peer(&self, address: SocketAddr, formats: Formats) {
-        if let Ok(mut p) = self.peers.lock() {
+        if let Ok(mut p) = self.legs.peers.lock() {
             if let Some(monitor) = p.monitor.as_mut() {
                 monitor::set_peer(monitor, address, formats);
             }
@@ -365,7 +364,7 @@ impl MediaRelay {
 
     /// Changes how the supervisor on the call takes part.
     pub fn set_monitor_mode(&self, mode: MonitorMode) {
-        if let Ok(mut p) = self.peers.lock() {
+        if let Ok(mut p) = self.legs.peers.lock() {
             if let Some(monitor) = p.monitor.as_mut() {
                 monitor.set_mode(mode);
             }
@@ -374,7 +373,7 @@ impl MediaRelay {
 
     /// The supervisor leaves: its socket closes and the legs are forwarded directly again.
     pub async fn close_monitor(&self) {
-        if let Ok(mut p) = self.peers.lock() {
+        if let Ok(mut p) = self.legs.peers.lock() {
             p.monitor = None;
         }
         self.monitor.lock().await.take();
@@ -382,14 +381,15 @@ impl MediaRelay {
 
     /// Counts media as flowing from now (a call resumed from a hold that sent nothing).
     pub fn touch(&self) {
-        if let Ok(mut p) = self.peers.lock() {
+        if let Ok(mut p) = self.legs.peers.lock() {
             p.last_packet = Instant::now();
         }
     }
 
     /// Time since the last packet in either direction (or the last [`MediaRelay::touch`]).
     pub fn idle_for(&self) -> std::time::Duration {
-        self.peers
+        self.legs
+            .peers
             .lock()
             .map(|p| p.last_packet.elapsed())
             .unwrap_or_default()
@@ -530,8 +530,8 @@ mod tests {
         )
         .await??;
         assert_eq!((n, from.port()), (40, relay.a_port));
-        assert_eq!(relay.stats.a_to_b.load(Ordering::Relaxed), 1);
-        assert_eq!(relay.stats.b_to_a.load(Ordering::Relaxed), 1);
+        assert_eq!(relay.stats().a_to_b.load(Ordering::Relaxed), 1);
+        assert_eq!(relay.stats().b_to_a.load(Ordering::Relaxed), 1);
         assert!(relay.idle_for() < std::time::Duration::from_secs(1));
         Ok(())
     }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::{
-    apply, monitor, rewrite, rtp_parts, rtp_timestamp, Digit, Peers, Recording, RelayStats,
+    apply, monitor, rewrite, rtp_parts, rtp_timestamp, Digit, Peers, Recording, RelayStats, Rewrite,
 };
 use crate::media::recorder::RtpAudio;
 
@@ -111,7 +111,7 @@ impl Legs {
                 };
                 (target.filter(|_| !held && !mixed), change)
             }
-            Err(_) => (None, super::Rewrite::Keep),
+            Err(_) => (None, Rewrite::Keep),
         };
         let Some(target) = target else { return };
         if !apply(change, packet, start, end) {
