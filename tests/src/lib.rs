@@ -32,7 +32,7 @@ pub struct TestDatabase {
     pub url: String,
     /// The data directory (SQLite file, or unused for PostgreSQL).
     pub data_dir: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl TestDatabase {
@@ -61,11 +61,12 @@ impl TestDatabase {
                 format!("{base}/{name}")
             }
         };
-        Ok(Self {
-            url,
-            data_dir,
-            _dir: dir,
-        })
+        Ok(Self { url, data_dir, dir })
+    }
+
+    /// Keeps the data directory instead of removing it with the value, and returns it.
+    pub fn keep(self) -> PathBuf {
+        self.dir.keep()
     }
 
     /// The `database_url` setting for callcore (`None` for SQLite under the data dir).
