@@ -59,11 +59,33 @@ fn command(db: &TestDatabase, args: &[&str]) -> anyhow::Result<Command> {
     Ok(command)
 }
 
+/// A port on 127.0.0.1 free for both UDP and TCP (the SIP address listens on both).
+fn free_sip_port() -> anyhow::Result<u16> {
+    for _ in 0..100 {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        let port = udp.local_addr()?.port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no port free for both UDP and TCP")
+}
+
+/// Starts a node on free ports. A port found free can be taken by another test's socket
+/// before the node binds it; the node then exits at once, and is started again on others.
 async fn start(db: &TestDatabase) -> anyhow::Result<Node> {
+    for _ in 0..5 {
+        if let Some(node) = start_on_free_ports(db).await? {
+            return Ok(node);
+        }
+    }
+    bail!("callcore did not start: its ports were taken five times")
+}
+
+/// Starts a node and waits until it serves HTTP; `None` when it exited first.
+async fn start_on_free_ports(db: &TestDatabase) -> anyhow::Result<Option<Node>> {
     let port = free_port()?;
-    let sip_port = std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let sip_port = free_sip_port()?;
     let child = command(
         db,
         &[
@@ -77,7 +99,7 @@ async fn start(db: &TestDatabase) -> anyhow::Result<Node> {
     .stdout(Stdio::piped())
     .stderr(Stdio::inherit())
     .spawn()?;
-    let node = Node {
+    let mut node = Node {
         child,
         base: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::new(),
@@ -91,7 +113,11 @@ async fn start(db: &TestDatabase) -> anyhow::Result<Node> {
             .await
             .is_ok()
         {
-            return Ok(node);
+            return Ok(Some(node));
+        }
+        if let Some(status) = node.child.try_wait()? {
+            eprintln!("callcore exited on start ({status}); starting it on other ports");
+            return Ok(None);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
