@@ -6,7 +6,9 @@
 //! the binary first and names it in `CARGO_BIN_EXE_callcore`).
 
 use std::collections::BTreeSet;
+use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
@@ -20,6 +22,8 @@ const ADMIN_PASSWORD: &str = "crash-operator-1";
 
 struct Node {
     child: Child,
+    /// The lines the node prints, read as they come (so its pipe never fills).
+    stdout: Receiver<String>,
     base: String,
     client: reqwest::Client,
     sip_port: u16,
@@ -41,12 +45,6 @@ impl Node {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 fn command(db: &TestDatabase, args: &[&str]) -> anyhow::Result<Command> {
     let mut command = Command::new(env!("CARGO_BIN_EXE_callcore"));
     command.args(args).arg("--data-dir").arg(&db.data_dir);
@@ -59,65 +57,49 @@ fn command(db: &TestDatabase, args: &[&str]) -> anyhow::Result<Command> {
     Ok(command)
 }
 
-/// A port on 127.0.0.1 free for both UDP and TCP (the SIP address listens on both).
-fn free_sip_port() -> anyhow::Result<u16> {
-    for _ in 0..100 {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0")?;
-        let port = udp.local_addr()?.port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    bail!("no port free for both UDP and TCP")
-}
-
-/// Starts a node on free ports. A port found free can be taken by another test's socket
-/// before the node binds it; the node then exits at once, and is started again on others.
+/// Starts a node on ports the system picks, read back from the line it prints once it
+/// listens (so no other test can take them in between).
 async fn start(db: &TestDatabase) -> anyhow::Result<Node> {
-    for _ in 0..5 {
-        if let Some(node) = start_on_free_ports(db).await? {
-            return Ok(node);
-        }
-    }
-    bail!("callcore did not start: its ports were taken five times")
-}
-
-/// Starts a node and waits until it serves HTTP; `None` when it exited first.
-async fn start_on_free_ports(db: &TestDatabase) -> anyhow::Result<Option<Node>> {
-    let port = free_port()?;
-    let sip_port = free_sip_port()?;
-    let child = command(
+    let mut child = command(
         db,
-        &[
-            "serve",
-            "--http",
-            &format!("127.0.0.1:{port}"),
-            "--sip",
-            &format!("127.0.0.1:{sip_port}"),
-        ],
+        &["serve", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0"],
     )?
     .stdout(Stdio::piped())
     .stderr(Stdio::inherit())
     .spawn()?;
+    let out = child.stdout.take().context("the node's stdout")?;
+    let (lines, stdout) = channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
     let mut node = Node {
         child,
-        base: format!("http://127.0.0.1:{port}"),
+        stdout,
+        base: String::new(),
         client: reqwest::Client::new(),
-        sip_port,
+        sip_port: 0,
     };
     for _ in 0..200 {
-        if node
-            .client
-            .get(format!("{}/healthz", node.base))
-            .send()
-            .await
-            .is_ok()
-        {
-            return Ok(Some(node));
+        while let Ok(line) = node.stdout.try_recv() {
+            // "callcore listening on http://ADDR (GraphiQL at /graphiql) and sip:ADDR (UDP and TCP), …"
+            let address = |after: &str| {
+                line.split_once(after)
+                    .and_then(|(_, rest)| rest.split(' ').next())
+                    .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+            };
+            if let (Some(http), Some(sip)) = (address("listening on http://"), address(" and sip:"))
+            {
+                node.base = format!("http://{http}");
+                node.sip_port = sip.port();
+                return Ok(node);
+            }
         }
         if let Some(status) = node.child.try_wait()? {
-            eprintln!("callcore exited on start ({status}); starting it on other ports");
-            return Ok(None);
+            bail!("callcore exited on start ({status})");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -233,7 +215,7 @@ async fn acknowledged_writes_survive_kill_9_and_replay_agrees(
         acknowledged.len()
     );
 
-    let node = start(&db).await?;
+    let mut node = start(&db).await?;
     let boss = node.login("acme", "boss", "boss-password").await?;
     let stored = node.role_names(&boss).await?;
     let lost: Vec<_> = acknowledged.difference(&stored).collect();
@@ -245,10 +227,11 @@ async fn acknowledged_writes_survive_kill_9_and_replay_agrees(
     let pid = node.child.id().to_string();
     let status = Command::new("kill").args(["-INT", &pid]).status()?;
     ensure!(status.success());
-    let output = node.child.wait_with_output()?;
+    let status = node.child.wait()?;
+    let output: Vec<String> = node.stdout.iter().collect();
     ensure!(
-        String::from_utf8_lossy(&output.stdout).contains("stopped cleanly"),
-        "no clean stop: {output:?}"
+        output.iter().any(|line| line.contains("stopped cleanly")),
+        "no clean stop ({status}): {output:?}"
     );
 
     let replay = command(&db, &["replay"])?.output()?;
