@@ -2,12 +2,8 @@
 //! status here, and nowhere else.
 
 use async_graphql::ErrorExtensions;
-use domain::account::AccountError;
-use domain::announcement::AnnouncementError;
-use domain::enterprise::EnterpriseError;
-use domain::role::RoleError;
 use domain::validate::FieldError;
-use eventlog::{AppendError, EventLogError, StoreError};
+use node::CommandError;
 
 /// An error as the API reports it. It deliberately has no `Display`: it becomes a GraphQL error
 /// only through the conversion below, which keeps its code.
@@ -114,183 +110,49 @@ impl From<FieldError> for ApiError {
     }
 }
 
-impl From<EnterpriseError> for ApiError {
-    fn from(e: EnterpriseError) -> Self {
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
         match e {
-            EnterpriseError::Invalid(f) => f.into(),
-            EnterpriseError::NotFound => ApiError::NotFound(e.to_string()),
-            EnterpriseError::AlreadyExists | EnterpriseError::PlatformProtected => {
-                ApiError::Conflict(e.to_string())
+            CommandError::Unauthenticated(m) => ApiError::Unauthenticated(m),
+            CommandError::Forbidden(m) => ApiError::Forbidden(m),
+            CommandError::NotFound(m) => ApiError::NotFound(m),
+            CommandError::Validation { field, message } => ApiError::Validation { field, message },
+            CommandError::Conflict(m) => ApiError::Conflict(m),
+            CommandError::Internal => ApiError::Internal,
+        }
+    }
+}
+
+/// A domain refusal, classified as commands classify it.
+macro_rules! refusals_as_commands {
+    ($($error:ty),* $(,)?) => {
+        $(
+            impl From<$error> for ApiError {
+                fn from(e: $error) -> Self {
+                    CommandError::from(e).into()
+                }
             }
-        }
-    }
+        )*
+    };
 }
 
-impl From<AccountError> for ApiError {
-    fn from(e: AccountError) -> Self {
-        match e {
-            AccountError::Invalid(f) => f.into(),
-            AccountError::NotFound => ApiError::NotFound(e.to_string()),
-            AccountError::PlatformPermission(_) => {
-                ApiError::validation("permissions", e.to_string())
-            }
-            AccountError::Disabled | AccountError::EnterpriseDisabled => {
-                ApiError::Unauthenticated(e.to_string())
-            }
-            AccountError::AlreadyExists | AccountError::OperatorProtected => {
-                ApiError::Conflict(e.to_string())
-            }
-        }
-    }
-}
-
-impl From<RoleError> for ApiError {
-    fn from(e: RoleError) -> Self {
-        match e {
-            RoleError::Invalid(f) => f.into(),
-            RoleError::NotFound => ApiError::NotFound(e.to_string()),
-            RoleError::PlatformPermission(_) => ApiError::validation("permissions", e.to_string()),
-            RoleError::AlreadyExists | RoleError::InUse(_) => ApiError::Conflict(e.to_string()),
-        }
-    }
-}
-
-impl From<AnnouncementError> for ApiError {
-    fn from(e: AnnouncementError) -> Self {
-        match e {
-            AnnouncementError::Invalid(f) => f.into(),
-            AnnouncementError::NotFound => ApiError::NotFound(e.to_string()),
-            AnnouncementError::AlreadyExists => ApiError::Conflict(e.to_string()),
-        }
-    }
-}
-
-impl From<domain::extension::ExtensionError> for ApiError {
-    fn from(e: domain::extension::ExtensionError) -> Self {
-        use domain::extension::ExtensionError as E;
-        match e {
-            E::Invalid(f) => f.into(),
-            E::NotFound => ApiError::NotFound(e.to_string()),
-            E::PermittedElsewhere(_) => ApiError::validation("signInAccounts", e.to_string()),
-            E::AlreadyExists => ApiError::Conflict(e.to_string()),
-        }
-    }
-}
-
-impl From<domain::trunk::TrunkError> for ApiError {
-    fn from(e: domain::trunk::TrunkError) -> Self {
-        use domain::trunk::TrunkError as E;
-        match e {
-            E::Invalid(f) => f.into(),
-            E::NotFound => ApiError::NotFound(e.to_string()),
-            E::AlreadyExists | E::InUse(_) => ApiError::Conflict(e.to_string()),
-        }
-    }
-}
-
-impl From<domain::number::NumberError> for ApiError {
-    fn from(e: domain::number::NumberError) -> Self {
-        use domain::number::NumberError as E;
-        match e {
-            E::Invalid(f) => f.into(),
-            E::NotFound => ApiError::NotFound(e.to_string()),
-            E::AlreadyExists | E::InUse(_) => ApiError::Conflict(e.to_string()),
-        }
-    }
-}
-
-impl From<domain::route::RouteError> for ApiError {
-    fn from(e: domain::route::RouteError) -> Self {
-        use domain::route::RouteError as E;
-        match e {
-            E::Invalid(f) => f.into(),
-            E::NotFound => ApiError::NotFound(e.to_string()),
-            E::AlreadyExists => ApiError::Conflict(e.to_string()),
-        }
-    }
-}
-
-impl From<domain::call::CallError> for ApiError {
-    fn from(e: domain::call::CallError) -> Self {
-        use domain::call::CallError as E;
-        match e {
-            E::NotFound | E::NoSuchLeg(_) => ApiError::NotFound(e.to_string()),
-            E::AlreadyExists | E::Ended | E::LegExists(_) | E::WrongState { .. } | E::NotInIvr => {
-                ApiError::Conflict(e.to_string())
-            }
-        }
-    }
-}
-
-impl From<domain::ivr::IvrFlowError> for ApiError {
-    fn from(e: domain::ivr::IvrFlowError) -> Self {
-        use domain::ivr::IvrFlowError as E;
-        match e {
-            E::Invalid(f) => f.into(),
-            E::NotFound => ApiError::NotFound(e.to_string()),
-            E::NameTaken => ApiError::validation("name", e.to_string()),
-            E::AlreadyExists | E::InUse(_) => ApiError::Conflict(e.to_string()),
-        }
-    }
-}
-
-impl From<domain::queue::QueueError> for ApiError {
-    fn from(e: domain::queue::QueueError) -> Self {
-        use domain::queue::QueueError as E;
-        match e {
-            E::Invalid(f) => f.into(),
-            E::NotFound => ApiError::NotFound(e.to_string()),
-            E::NameTaken => ApiError::validation("name", e.to_string()),
-            E::AlreadyExists | E::InUse(_) => ApiError::Conflict(e.to_string()),
-        }
-    }
-}
-
-impl From<domain::agent::AgentError> for ApiError {
-    fn from(e: domain::agent::AgentError) -> Self {
-        use domain::agent::AgentError as E;
-        match e {
-            E::NotPermitted => ApiError::Forbidden(e.to_string()),
-            E::NotSignedIn
-            | E::Occupied
-            | E::Busy
-            | E::NotTheCall
-            | E::WrappingUp
-            | E::NotWrappingUp => ApiError::Conflict(e.to_string()),
-        }
-    }
-}
-
-impl From<domain::voice::VoiceError> for ApiError {
-    fn from(e: domain::voice::VoiceError) -> Self {
-        use domain::voice::VoiceError as E;
-        match e {
-            E::Invalid(f) => f.into(),
-            E::NotFound => ApiError::NotFound(e.to_string()),
-            E::NameTaken => ApiError::validation("name", e.to_string()),
-            E::AlreadyExists | E::InUse(_) => ApiError::Conflict(e.to_string()),
-        }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Log(EventLogError::Rejected(AppendError::VersionConflict { .. })) => {
-                ApiError::Conflict(
-                    "it was changed by someone else at the same time; try again".into(),
-                )
-            }
-            other => ApiError::internal(other),
-        }
-    }
-}
-
-impl From<EventLogError> for ApiError {
-    fn from(e: EventLogError) -> Self {
-        StoreError::Log(e).into()
-    }
-}
+refusals_as_commands!(
+    domain::account::AccountError,
+    domain::announcement::AnnouncementError,
+    domain::enterprise::EnterpriseError,
+    domain::role::RoleError,
+    domain::extension::ExtensionError,
+    domain::trunk::TrunkError,
+    domain::number::NumberError,
+    domain::route::RouteError,
+    domain::call::CallError,
+    domain::ivr::IvrFlowError,
+    domain::queue::QueueError,
+    domain::agent::AgentError,
+    domain::voice::VoiceError,
+    eventlog::StoreError,
+    eventlog::EventLogError,
+);
 
 impl From<projections::ProjectionError> for ApiError {
     fn from(e: projections::ProjectionError) -> Self {
@@ -328,6 +190,7 @@ mod tests {
 
     #[test]
     fn a_role_in_use_is_a_conflict() {
-        assert_eq!(ApiError::from(RoleError::InUse(3)).code(), "CONFLICT");
+        let in_use = domain::role::RoleError::InUse(3);
+        assert_eq!(ApiError::from(in_use).code(), "CONFLICT");
     }
 }

@@ -7,10 +7,10 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use calls::prompts::prepare_recording;
 use chrono::Utc;
 use domain::voice::{Voice, VoiceCommand};
 use domain::Permission;
-use telephony::media::convert::{self, ConvertError};
 use uuid::Uuid;
 
 use crate::app::App;
@@ -44,7 +44,7 @@ async fn wav_file(app: &App, file: &str, name: &str) -> Response {
     if file.split('/').any(|part| part == ".." || part.is_empty()) {
         return not_found();
     }
-    match tokio::fs::read(app.data_dir.join(file)).await {
+    match tokio::fs::read(app.node.data_dir.join(file)).await {
         Ok(bytes) => (
             [
                 (header::CONTENT_TYPE, "audio/wav".to_owned()),
@@ -68,7 +68,8 @@ fn visible<T: serde::de::DeserializeOwned>(
     id: &str,
 ) -> Option<T> {
     let id = Uuid::parse_str(id).ok()?;
-    app.models
+    app.node
+        .models
         .model(model)
         .ok()?
         .get(&id.to_string())
@@ -86,7 +87,7 @@ async fn download<T: serde::de::DeserializeOwned>(
     id: &str,
     file_of: impl FnOnce(T) -> Option<(String, String)>,
 ) -> Response {
-    server.app.metrics.http_request();
+    server.app.node.metrics.http_request();
     let caller = match authenticated(&server.app, headers).and_then(|caller| {
         caller.require(permission)?;
         Ok(caller)
@@ -200,7 +201,7 @@ pub(crate) async fn upload_voice(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    server.app.metrics.http_request();
+    server.app.node.metrics.http_request();
     let caller = match authenticated(&server.app, &headers) {
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
@@ -261,6 +262,7 @@ async fn upload(
     }
     let name_taken = || -> Result<bool, ApiError> {
         Ok(app
+            .node
             .models
             .model("voices")?
             .read()
@@ -273,18 +275,15 @@ async fn upload(
     if name_taken()? {
         return Err(domain::voice::VoiceError::NameTaken.into());
     }
-    let converted = tokio::task::spawn_blocking(move || {
-        let samples = convert::to_telephony(&bytes, MAX_VOICE_SECONDS)?;
-        let wav = convert::wav_bytes(&samples)?;
-        Ok::<_, ConvertError>((samples.len(), wav))
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|e| ApiError::validation("file", e.to_string()))?;
-    let (samples, wav) = converted;
+    let prepared =
+        tokio::task::spawn_blocking(move || prepare_recording(&bytes, MAX_VOICE_SECONDS))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|e| ApiError::validation("file", e.to_string()))?;
+    let wav = prepared.wav;
     let id = Uuid::new_v4();
     let file = format!("voices/{tenant}/{id}.wav");
-    let path = app.data_dir.join(&file);
+    let path = app.node.data_dir.join(&file);
     let partial = path.with_extension("wav.part");
     if let Some(dir) = path.parent() {
         tokio::fs::create_dir_all(dir)
@@ -299,13 +298,14 @@ async fn upload(
         .map_err(ApiError::internal)?;
     let name_taken = name_taken()?;
     let recorded = app
+        .node
         .execute::<Voice>(
             id,
             VoiceCommand::Upload {
                 enterprise_id: tenant,
                 name,
                 file,
-                duration_ms: samples as u64 * 1_000 / u64::from(convert::TELEPHONY_RATE),
+                duration_ms: prepared.duration_ms,
                 size_bytes: wav.len() as u64,
                 name_taken,
                 at: Utc::now(),
@@ -315,7 +315,7 @@ async fn upload(
         .await;
     if let Err(error) = recorded {
         let _ = tokio::fs::remove_file(&path).await;
-        return Err(error);
+        return Err(error.into());
     }
     let doc = visible::<projections::VoiceDoc>(app, caller, "voices", &id.to_string())
         .ok_or_else(|| ApiError::NotFound("recording not found".into()))?;

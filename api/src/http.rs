@@ -68,7 +68,7 @@ pub async fn serve(
 pub(crate) fn auth_state(app: &App, token: Option<&str>) -> AuthState {
     match token {
         None => AuthState::Anonymous,
-        Some(token) => match app.auth.authenticate(&app.models, token, Utc::now()) {
+        Some(token) => match app.auth.authenticate(&app.node.models, token, Utc::now()) {
             Ok(caller) => AuthState::Caller(caller),
             Err(error) => AuthState::Invalid(error),
         },
@@ -90,8 +90,8 @@ async fn graphql(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
-    server.app.metrics.http_request();
-    server.app.metrics.graphql_request();
+    server.app.node.metrics.http_request();
+    server.app.node.metrics.graphql_request();
     let request = request
         .into_inner()
         .data(auth_state(&server.app, bearer(&headers)));
@@ -103,7 +103,7 @@ async fn graphql(
             .and_then(|e| e.get("code"))
             .map(|v| v.to_string())
             .unwrap_or_default();
-        server.app.metrics.error(match code.trim_matches('"') {
+        server.app.node.metrics.error(match code.trim_matches('"') {
             "UNAUTHENTICATED" => "UNAUTHENTICATED",
             "FORBIDDEN" => "FORBIDDEN",
             "NOT_FOUND" => "NOT_FOUND",
@@ -131,7 +131,7 @@ async fn graphql_ws(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    server.app.metrics.http_request();
+    server.app.node.metrics.http_request();
     let Server { app, schema } = server;
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
@@ -159,9 +159,9 @@ async fn graphql_ws(
 async fn healthz(State(server): State<Server>) -> impl IntoResponse {
     let body = serde_json::json!({
         "status": "ok",
-        "backend": server.app.log.backend_name(),
-        "logHead": server.app.log.head(),
-        "readModelsApplied": server.app.models.applied(),
+        "backend": server.app.node.log.backend_name(),
+        "logHead": server.app.node.log.head(),
+        "readModelsApplied": server.app.node.models.applied(),
     });
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -172,13 +172,18 @@ async fn healthz(State(server): State<Server>) -> impl IntoResponse {
 async fn metrics(State(server): State<Server>) -> impl IntoResponse {
     let models: Vec<_> = server
         .app
+        .node
         .models
         .models()
         .map(|m| (m.name(), m.checkpoint()))
         .collect();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        server.app.metrics.render(server.app.log.head(), &models),
+        server
+            .app
+            .node
+            .metrics
+            .render(server.app.node.log.head(), &models),
     )
 }
 

@@ -1,16 +1,11 @@
-//! The composition root of callcore: configuration, the HTTP/GraphQL server, authentication,
-//! command execution and the `callcore` command-line tools.
+//! The API of callcore: GraphQL (queries, mutations, subscriptions) and the plain-HTTP routes
+//! (audio files, health, metrics). Each resolver parses its input, checks the caller's
+//! permission and tenant, calls a use case of the node or the call runtime, and maps the
+//! answer; nothing here runs a call or opens a database.
 
 pub mod app;
 pub mod auth;
-pub mod bootstrap;
-pub mod calls;
-pub mod cli;
-pub mod commands;
-pub mod config;
 pub mod error;
 pub mod files;
 pub mod graphql;
 pub mod http;
-pub mod metrics;
-pub mod sip;

@@ -75,19 +75,18 @@ impl TestDatabase {
     }
 }
 
-/// A callcore node serving HTTP on an ephemeral loopback port, inside the test process.
+/// A callcore node serving HTTP and SIP on ports the system picks on loopback, inside the test
+/// process, started as the binary starts one ([`callcore::start`]).
 pub struct TestServer {
     /// The node.
-    pub app: api::app::App,
+    pub node: node::Node,
     /// Where it listens (HTTP).
     pub addr: SocketAddr,
-    /// Where it listens for SIP (UDP).
+    /// Where it listens for SIP (UDP and TCP).
     pub sip_addr: SocketAddr,
-    sip: api::sip::SipHandle,
+    running: callcore::Running,
     /// Its database (kept alive with the server).
     pub db: TestDatabase,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
     client: reqwest::Client,
 }
 
@@ -108,9 +107,9 @@ impl TestServer {
     /// Starts a node on `db` with the test settings as `adjust` leaves them.
     pub async fn start_configured(
         db: TestDatabase,
-        adjust: impl FnOnce(&mut api::config::Config),
+        adjust: impl FnOnce(&mut callcore::config::Config),
     ) -> anyhow::Result<Self> {
-        let mut config = api::config::Config {
+        let mut config = callcore::config::Config {
             data_dir: db.data_dir.clone(),
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             sip: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -125,55 +124,32 @@ impl TestServer {
             tts_voice: "cmn".into(),
         };
         adjust(&mut config);
-        let app = api::app::App::start(&config).await?;
-        api::bootstrap::ensure_operator(&app, Some(ADMIN_PASSWORD.into()))
-            .await
-            .map_err(|e| anyhow!("bootstrap: {}", e.message()))?;
-        let sip = api::sip::start(
-            app.clone(),
-            config.sip,
-            api::calls::CallSettings::from_config(&config),
-        )
-        .await?;
-        let listener = tokio::net::TcpListener::bind(config.http).await?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let served = app.clone();
-        let task = tokio::spawn(async move {
-            let _ = api::http::serve(listener, served, async {
-                let _ = stopped.await;
-            })
-            .await;
-        });
+        let running = callcore::start(&config, Some(ADMIN_PASSWORD.into())).await?;
         Ok(Self {
-            app,
-            addr,
-            sip_addr: sip.addr,
-            sip,
+            node: running.node.clone(),
+            addr: running.http_addr,
+            sip_addr: running.sip_addr(),
+            running,
             db,
-            stop: Some(stop),
-            task: Some(task),
             client: reqwest::Client::new(),
         })
     }
 
     /// Stops serving and shuts the node down cleanly; returns the database for a restart.
-    pub async fn stop(mut self) -> TestDatabase {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-        self.sip.stop();
-        self.app.shutdown().await;
+    pub async fn stop(self) -> TestDatabase {
+        self.running.stop().await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         self.db
     }
 
-    /// Counters of the SIP driver.
-    pub fn sip_stats(&self) -> &api::sip::SipHandle {
-        &self.sip
+    /// The node's call runtime (its counters, its live calls).
+    pub fn calls(&self) -> &calls::CallRuntime {
+        &self.running.calls
+    }
+
+    /// What its HTTP server serves (its authentication, for session checks).
+    pub fn api(&self) -> &api::app::App {
+        &self.running.api
     }
 
     /// Its data directory.

@@ -171,7 +171,7 @@ async fn sub_account_edit_disable_and_delete(backend: Backend) -> anyhow::Result
         )
         .await?;
     // Enabling an enabled account decides nothing and is still a success.
-    let head = server.app.log.stored_head().await?;
+    let head = server.node.log.stored_head().await?;
     let again = server
         .ok(
             Some(&boss),
@@ -181,7 +181,7 @@ async fn sub_account_edit_disable_and_delete(backend: Backend) -> anyhow::Result
         .await?;
     ensure!(
         again["setSubAccountEnabled"]["enabled"] == true
-            && server.app.log.stored_head().await? == head
+            && server.node.log.stored_head().await? == head
     );
     server.login("acme", "li", "li-password").await?;
     // Filter by enabled state and name.
@@ -303,7 +303,7 @@ async fn audit_log_filters_by_account_and_time(backend: Backend) -> anyhow::Resu
 async fn bad_input_is_refused_clearly_and_changes_nothing(backend: Backend) -> anyhow::Result<()> {
     let server = TestServer::start(backend).await?;
     let (boss, _) = acme(&server).await?;
-    let head = server.app.log.stored_head().await?;
+    let head = server.node.log.stored_head().await?;
     let login = "mutation($e: String!, $a: String!, $p: String!) { login(enterprise: $e, account: $a, password: $p) { token } }";
     let wrong = server
         .gql(
@@ -383,7 +383,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing(backend: Backend) -> a
         "oversized request got {oversized}"
     );
     ensure!(
-        server.app.log.stored_head().await? == head,
+        server.node.log.stored_head().await? == head,
         "bad input changed the log"
     );
     // Still serving.
@@ -425,15 +425,15 @@ async fn sessions_end_on_logout_and_expiry(backend: Backend) -> anyhow::Result<(
     let (boss, _) = acme(&server).await?;
     let now = chrono::Utc::now();
     ensure!(server
-        .app
+        .api()
         .auth
-        .authenticate(&server.app.models, &boss, now)
+        .authenticate(&server.node.models, &boss, now)
         .is_ok());
     let later = now + chrono::Duration::hours(13);
     let expired = server
-        .app
+        .api()
         .auth
-        .authenticate(&server.app.models, &boss, later);
+        .authenticate(&server.node.models, &boss, later);
     ensure!(
         matches!(&expired, Err(e) if e.code() == "UNAUTHENTICATED" && e.message().contains("expired")),
         "{expired:?}"

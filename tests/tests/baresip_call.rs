@@ -172,7 +172,7 @@ async fn baresip_registers_calls_sends_a_key_and_hangs_up(backend: Backend) -> a
     let phone = Baresip::start("1002", &password, server.sip_addr)?;
     let registered = || {
         server
-            .app
+            .node
             .models
             .model("extensions")
             .ok()
@@ -192,7 +192,7 @@ async fn baresip_registers_calls_sends_a_key_and_hangs_up(backend: Backend) -> a
     let dialled = phone.command("dial", "sip:1001@acme")?;
     ensure!(dialled["ok"] == true, "{dialled}");
     let answered = || {
-        server.app.models.model("call_records").is_ok_and(|m| {
+        server.node.models.model("call_records").is_ok_and(|m| {
             m.read().values().any(|d| {
                 d.decode::<projections::CallRecordDoc>()
                     .is_some_and(|r| r.answered_at.is_some())
@@ -221,7 +221,7 @@ async fn baresip_registers_calls_sends_a_key_and_hangs_up(backend: Backend) -> a
     );
     let call = Uuid::parse_str(record["id"].as_str().unwrap_or_default())?;
     let events: Vec<Value> = server
-        .app
+        .node
         .log
         .read_stream(call)
         .await?

@@ -18,7 +18,7 @@ async fn run(
 ) -> anyhow::Result<()> {
     for command in commands {
         server
-            .app
+            .node
             .execute::<Call>(call, command, Metadata::new(Some(enterprise), None))
             .await
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code(), e.message()))?;
@@ -249,7 +249,7 @@ async fn calls_become_records_and_a_restart_closes_open_ones(
         .filter_map(|e| e["node"]["status"].as_str())
         .collect();
     ensure!(!statuses.contains(&"in_progress"), "{statuses:?}");
-    let history = server.app.log.read_stream(open).await?;
+    let history = server.node.log.read_stream(open).await?;
     let tail: Vec<&str> = history
         .iter()
         .rev()

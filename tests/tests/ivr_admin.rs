@@ -114,7 +114,7 @@ async fn uploads_are_checked_and_bad_ones_leave_nothing(backend: Backend) -> any
         kept.duration()
     );
 
-    let head = server.app.log.stored_head().await?;
+    let head = server.node.log.stored_head().await?;
     let voices_dir = server.data_dir().join("voices");
     let files = files_under(&voices_dir);
     // Not a WAV, too large, a duplicate name, no name: refused with a message.
@@ -152,7 +152,7 @@ async fn uploads_are_checked_and_bad_ones_leave_nothing(backend: Backend) -> any
         .await?;
     ensure!(status == 422, "{status} {answer}");
     ensure!(
-        server.app.log.stored_head().await? == head,
+        server.node.log.stored_head().await? == head,
         "a refused upload changed the log"
     );
     ensure!(
@@ -253,7 +253,7 @@ async fn flows_are_checked_versioned_and_protected(backend: Backend) -> anyhow::
         json!([{ "kind": "RECORDING", "voiceId": voice, "reading": "DIGITS", "loops": 1 }]);
 
     // A jump to a node that does not exist: refused naming the node, nothing recorded.
-    let head = server.app.log.stored_head().await?;
+    let head = server.node.log.stored_head().await?;
     let broken = json!({ "entry": "menu", "variables": [], "nodes": [menu_to("nowhere"), hangup_node("bye", json!([]))] });
     let refused = server
         .gql(Some(&boss), publish, json!({ "id": flow, "d": broken }))
@@ -287,7 +287,7 @@ async fn flows_are_checked_versioned_and_protected(backend: Backend) -> anyhow::
         "{refused}"
     );
     ensure!(
-        server.app.log.stored_head().await? == head,
+        server.node.log.stored_head().await? == head,
         "a refused flow changed the log"
     );
 

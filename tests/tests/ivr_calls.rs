@@ -174,7 +174,7 @@ async fn fixture(backend: Backend) -> anyhow::Result<Fixture> {
 /// [`fixture`] on a node whose settings `adjust` changes.
 async fn fixture_with(
     backend: Backend,
-    adjust: impl FnOnce(&mut api::config::Config),
+    adjust: impl FnOnce(&mut callcore::config::Config),
 ) -> anyhow::Result<Fixture> {
     // An IVR caller sends RTP only while it presses keys or speaks: a long media timeout.
     let server = TestServer::start_configured(TestDatabase::new(backend).await?, |config| {
@@ -297,7 +297,7 @@ async fn call(
 /// The call's events as `(type, payload)`.
 async fn events(server: &TestServer, call: Uuid) -> anyhow::Result<Vec<(String, Value)>> {
     Ok(server
-        .app
+        .node
         .log
         .read_stream(call)
         .await?

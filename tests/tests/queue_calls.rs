@@ -297,7 +297,7 @@ async fn calls_at_once(
 /// The events of stream `id` as `(type, payload)`.
 async fn events(server: &TestServer, id: Uuid) -> anyhow::Result<Vec<(String, Value)>> {
     Ok(server
-        .app
+        .node
         .log
         .read_stream(id)
         .await?
@@ -677,7 +677,7 @@ async fn two_offers_decided_at_once_on_one_seat_one_wins(backend: Backend) -> an
         team(backend, 1, settings("LONGEST_IDLE", 5, 20, 10, 3)).await?;
     let seat = domain::ids::agent_id(Uuid::parse_str(&seats[0].extension)?);
     let offer = |call: u128| {
-        let app = server.app.clone();
+        let app = server.node.clone();
         tokio::spawn(async move {
             app.execute::<domain::agent::Agent>(
                 seat,
@@ -705,7 +705,7 @@ async fn two_offers_decided_at_once_on_one_seat_one_wins(backend: Backend) -> an
             .and_then(|(_, p)| p["call_id"].as_str().map(str::to_owned))
             .unwrap_or_default();
         server
-            .app
+            .node
             .execute::<domain::agent::Agent>(
                 seat,
                 domain::agent::AgentCommand::Withdraw {

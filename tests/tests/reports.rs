@@ -27,7 +27,7 @@ async fn call(server: &TestServer, ids: &Ids, commands: Vec<CallCommand>) -> any
     let call = Uuid::new_v4();
     for command in commands {
         server
-            .app
+            .node
             .execute::<Call>(call, command, Metadata::new(Some(ids.enterprise), None))
             .await
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code(), e.message()))?;
@@ -94,7 +94,7 @@ fn answered(ids: &Ids, from: DateTime<Utc>, wait: i64, talk: i64) -> Vec<CallCom
 
 async fn seat(server: &TestServer, ids: &Ids, command: AgentCommand) -> anyhow::Result<()> {
     server
-        .app
+        .node
         .execute::<Agent>(
             domain::ids::agent_id(ids.extension),
             command,

@@ -118,12 +118,8 @@ async fn a_did_reaches_the_registered_extension(backend: Backend) -> anyhow::Res
     call_with(&server, Some(UAS_ANSWER), phone_port, 200).await?;
     // The relay reports its count when the call's task ends, just after the last event.
     let relayed = || {
-        let calls = &server.sip_stats().calls;
-        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-        (
-            load(&calls.relayed_to_callee),
-            load(&calls.relayed_to_caller),
-        )
+        let relayed = server.calls().relayed();
+        (relayed.to_callee, relayed.to_caller)
     };
     for _ in 0..50 {
         if relayed().0 >= 40 && relayed().1 >= 40 {
@@ -153,7 +149,7 @@ async fn a_did_reaches_the_registered_extension(backend: Backend) -> anyhow::Res
     );
     let call = Uuid::parse_str(record["id"].as_str().unwrap_or_default())?;
     let types: Vec<String> = server
-        .app
+        .node
         .log
         .read_stream(call)
         .await?
@@ -258,7 +254,7 @@ async fn a_did_reaches_the_registered_extension(backend: Backend) -> anyhow::Res
     };
     let mut up = false;
     for _ in 0..50 {
-        up = server.app.models.model("call_records").is_ok_and(|m| {
+        up = server.node.models.model("call_records").is_ok_and(|m| {
             m.read().values().any(|d| {
                 d.decode::<projections::CallRecordDoc>().is_some_and(|r| {
                     r.status == projections::CallStatus::InProgress && r.answered_at.is_some()

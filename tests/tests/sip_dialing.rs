@@ -163,7 +163,7 @@ async fn dial(
 async fn events(server: &TestServer, record: &Value) -> anyhow::Result<Vec<Value>> {
     let call = Uuid::parse_str(record["id"].as_str().unwrap_or_default())?;
     server
-        .app
+        .node
         .log
         .read_stream(call)
         .await?

@@ -122,14 +122,14 @@ async fn sipp_registers_with_digest(backend: Backend) -> anyhow::Result<()> {
     let port = free_udp_port()?;
 
     // Wrong password: 403, and the log does not move.
-    let head = server.app.log.stored_head().await?;
+    let head = server.node.log.stored_head().await?;
     let sip_server = &server;
     let wrong = tokio::task::block_in_place(|| {
         sipp_register(sip_server, "not-the-password", 120, 403, port)
     });
     wrong?;
     ensure!(
-        server.app.log.stored_head().await? == head,
+        server.node.log.stored_head().await? == head,
         "a refused REGISTER changed the log"
     );
 
@@ -146,7 +146,7 @@ async fn sipp_registers_with_digest(backend: Backend) -> anyhow::Result<()> {
     );
     ensure!(seen["extension"]["registrations"][0]["userAgent"] == "SIPp register test");
     let history = server
-        .app
+        .node
         .log
         .read_stream(uuid::Uuid::parse_str(&id)?)
         .await?;
@@ -207,7 +207,8 @@ async fn sipp_registers_with_digest(backend: Backend) -> anyhow::Result<()> {
     );
     ensure!(
         server
-            .sip_stats()
+            .calls()
+            .driver_stats()
             .tcp_connections
             .load(std::sync::atomic::Ordering::Relaxed)
             >= 1
@@ -227,7 +228,7 @@ async fn sipp_registers_with_digest(backend: Backend) -> anyhow::Result<()> {
         .await?;
     ensure!(seen["extension"]["online"] == false, "{seen}");
     let history = server
-        .app
+        .node
         .log
         .read_stream(uuid::Uuid::parse_str(&id)?)
         .await?;

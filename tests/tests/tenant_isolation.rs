@@ -325,7 +325,7 @@ async fn a_tenant_never_reaches_another(backend: Backend) -> anyhow::Result<()> 
     let (_, a_admin) = enterprise(&server, &operator, "alpha").await?;
     let (b_id, b_admin) = enterprise(&server, &operator, "beta").await?;
     let b = seed_b(&server, &operator, &b_admin, b_id).await?;
-    let head = server.app.log.stored_head().await?;
+    let head = server.node.log.stored_head().await?;
 
     let cases = walk(&b);
     for (field, query, expected) in &cases {
@@ -369,7 +369,7 @@ async fn a_tenant_never_reaches_another(backend: Backend) -> anyhow::Result<()> 
         ensure!(status == 404, "{path}: {status}");
     }
     ensure!(
-        server.app.log.stored_head().await? == head,
+        server.node.log.stored_head().await? == head,
         "an attempt on another tenant changed the log"
     );
 

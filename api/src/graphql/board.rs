@@ -140,14 +140,15 @@ pub struct QueueBoardUpdate {
 }
 
 fn doc<T: serde::de::DeserializeOwned>(app: &App, model: &str, key: &str) -> Option<T> {
-    app.models.model(model).ok()?.get(key)?.decode()
+    app.node.models.model(model).ok()?.get(key)?.decode()
 }
 
 /// The queues named, as `caller` may watch them (another enterprise's are `NOT_FOUND`).
 pub fn watched(app: &App, caller: &Caller, ids: &[Uuid]) -> ApiResult<Vec<QueueDoc>> {
     ids.iter()
         .map(|id| {
-            app.models
+            app.node
+                .models
                 .model("queues")?
                 .get(&id.to_string())
                 .filter(|d| caller.sees(d.tenant_id))
@@ -269,7 +270,7 @@ impl BoardFeed {
         let feed = app.board_feed.get_or_init(|| {
             let (tx, _) = broadcast::channel(16_384);
             // The models' feed is taken now, before any snapshot: no change falls between.
-            tokio::spawn(run(app.clone(), tx.clone(), app.models.feed()));
+            tokio::spawn(run(app.clone(), tx.clone(), app.node.models.feed()));
             BoardFeed { tx }
         });
         feed.tx.subscribe()
@@ -279,7 +280,7 @@ impl BoardFeed {
 /// The queues each extension is a member of.
 fn memberships(app: &App) -> HashMap<Uuid, Vec<Uuid>> {
     let mut by_member: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-    if let Ok(model) = app.models.model("queues") {
+    if let Ok(model) = app.node.models.model("queues") {
         for queue in model.read().values().filter_map(|d| d.decode::<QueueDoc>()) {
             for member in queue.members {
                 by_member.entry(member).or_default().push(queue.id);
@@ -291,7 +292,7 @@ fn memberships(app: &App) -> HashMap<Uuid, Vec<Uuid>> {
 
 /// The callers waiting now, each with its queue, as the read model holds them.
 fn waiting_calls(app: &App) -> Waiting {
-    let Ok(model) = app.models.model("queue_board") else {
+    let Ok(model) = app.node.models.model("queue_board") else {
         return HashMap::new();
     };
     let boards = model.read();

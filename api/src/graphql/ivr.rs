@@ -155,17 +155,18 @@ impl IvrMutation {
         let tenant = caller.tenant(parse_opt_id("enterpriseId", enterprise_id.as_ref())?)?;
         fetch::<EnterpriseDoc>(app, caller, "enterprises", "enterprise", tenant)?;
         let id = Uuid::new_v4();
-        app.execute::<IvrFlow>(
-            id,
-            IvrFlowCommand::Create {
-                enterprise_id: tenant,
-                name_taken: flow_name_taken(app, caller, tenant, id, &name),
-                name,
-                at: Utc::now(),
-            },
-            meta(caller, tenant),
-        )
-        .await?;
+        app.node
+            .execute::<IvrFlow>(
+                id,
+                IvrFlowCommand::Create {
+                    enterprise_id: tenant,
+                    name_taken: flow_name_taken(app, caller, tenant, id, &name),
+                    name,
+                    at: Utc::now(),
+                },
+                meta(caller, tenant),
+            )
+            .await?;
         Ok(flow_object(fetch(
             app,
             caller,
@@ -191,18 +192,19 @@ impl IvrMutation {
         let doc: IvrFlowDoc = fetch(app, caller, "ivr_flows", "IVR flow", id)?;
         let tenant = doc.enterprise_id;
         let definition = definition.into_domain()?;
-        app.execute::<IvrFlow>(
-            id,
-            IvrFlowCommand::Publish {
-                name_taken: flow_name_taken(app, caller, tenant, id, &name),
-                name,
-                definition,
-                lookups: lookups(app, caller, tenant)?,
-                at: Utc::now(),
-            },
-            meta(caller, tenant),
-        )
-        .await?;
+        app.node
+            .execute::<IvrFlow>(
+                id,
+                IvrFlowCommand::Publish {
+                    name_taken: flow_name_taken(app, caller, tenant, id, &name),
+                    name,
+                    definition,
+                    lookups: lookups(app, caller, tenant)?,
+                    at: Utc::now(),
+                },
+                meta(caller, tenant),
+            )
+            .await?;
         Ok(flow_object(fetch(
             app,
             caller,
@@ -225,15 +227,16 @@ impl IvrMutation {
             .filter(|r| r.settings.destination == Destination::Ivr { flow_id: uuid })
             .map(|r| r.name)
             .collect();
-        app.execute::<IvrFlow>(
-            uuid,
-            IvrFlowCommand::Delete {
-                used_by,
-                at: Utc::now(),
-            },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<IvrFlow>(
+                uuid,
+                IvrFlowCommand::Delete {
+                    used_by,
+                    at: Utc::now(),
+                },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         Ok(id)
     }
 }

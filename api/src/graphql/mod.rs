@@ -111,7 +111,8 @@ pub(crate) fn fetch<T: DeserializeOwned>(
     what: &str,
     id: Uuid,
 ) -> ApiResult<T> {
-    app.models
+    app.node
+        .models
         .model(model)?
         .get(&id.to_string())
         .filter(|doc| caller.sees(doc.tenant_id))
@@ -127,7 +128,7 @@ pub(crate) fn list<T: DeserializeOwned>(
     model: &str,
     tenant: Option<Uuid>,
 ) -> ApiResult<Vec<T>> {
-    let model = app.models.model(model)?;
+    let model = app.node.models.model(model)?;
     let docs = model.read();
     Ok(docs
         .values()

@@ -140,6 +140,7 @@ pub(crate) fn meta(caller: &Caller, tenant: Uuid) -> Metadata {
 
 fn account_object(app: &App, id: Uuid) -> ApiResult<SubAccountObject> {
     let doc: AccountDoc = app
+        .node
         .models
         .model("accounts")?
         .get(&id.to_string())
@@ -225,16 +226,18 @@ impl AccountsMutation {
         app.auth.check_not_locked(&enterprise, &account, now)?;
         let ent_id = enterprise_id(&enterprise);
         let ent: EnterpriseDoc = app
+            .node
             .models
             .model("enterprises")?
             .get(&ent_id.to_string())
             .and_then(|d| d.decode())
             .ok_or_else(|| {
-                app.metrics.login_failure();
+                app.node.metrics.login_failure();
                 ApiError::Unauthenticated(format!("unknown enterprise account '{enterprise}'"))
             })?;
         let acc_id = account_id(ent_id, &account);
         let credential: Option<CredentialDoc> = app
+            .node
             .models
             .model("credentials")?
             .get(&acc_id.to_string())
@@ -247,12 +250,13 @@ impl AccountsMutation {
             .map_err(ApiError::internal)?;
         if credential.is_none() || !matches {
             app.auth.record_failure(&enterprise, &account, now);
-            app.metrics.login_failure();
+            app.node.metrics.login_failure();
             return Err(ApiError::Unauthenticated(
                 "wrong sub-account or password".into(),
             ));
         }
         let doc: AccountDoc = app
+            .node
             .models
             .model("accounts")?
             .get(&acc_id.to_string())
@@ -271,18 +275,19 @@ impl AccountsMutation {
         app.auth.record_success(&enterprise, &account);
         let issued = app.auth.issue_token();
         let expires_at = now + app.auth.session_length();
-        app.execute::<Account>(
-            acc_id,
-            AccountCommand::OpenSession {
-                session_id: issued.session_id,
-                token_hash: issued.token_hash,
-                expires_at,
-                enterprise_enabled: ent.enabled,
-                at: now,
-            },
-            Metadata::new(Some(ent_id), Some(acc_id)),
-        )
-        .await?;
+        app.node
+            .execute::<Account>(
+                acc_id,
+                AccountCommand::OpenSession {
+                    session_id: issued.session_id,
+                    token_hash: issued.token_hash,
+                    expires_at,
+                    enterprise_enabled: ent.enabled,
+                    at: now,
+                },
+                Metadata::new(Some(ent_id), Some(acc_id)),
+            )
+            .await?;
         Ok(LoginResult {
             token: issued.token,
             expires_at,
@@ -294,6 +299,7 @@ impl AccountsMutation {
     async fn logout(&self, ctx: &Context<'_>) -> ApiResult<bool> {
         let caller = caller(ctx)?;
         app(ctx)
+            .node
             .execute::<Account>(
                 caller.account_id,
                 AccountCommand::CloseSession {
@@ -317,6 +323,7 @@ impl AccountsMutation {
         let app = app(ctx);
         check_new_password("newPassword", &new_password)?;
         let credential: CredentialDoc = app
+            .node
             .models
             .model("credentials")?
             .get(&caller.account_id.to_string())
@@ -331,15 +338,16 @@ impl AccountsMutation {
             return Err(ApiError::validation("oldPassword", "is wrong"));
         }
         let hash = hash_password(&new_password)?;
-        app.execute::<Account>(
-            caller.account_id,
-            AccountCommand::ChangePassword {
-                password_hash: hash,
-                at: Utc::now(),
-            },
-            meta(caller, caller.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Account>(
+                caller.account_id,
+                AccountCommand::ChangePassword {
+                    password_hash: hash,
+                    at: Utc::now(),
+                },
+                meta(caller, caller.enterprise_id),
+            )
+            .await?;
         Ok(true)
     }
 
@@ -358,42 +366,44 @@ impl AccountsMutation {
         let id = enterprise_id(input.code.trim());
         let now = Utc::now();
         let hash = hash_password(&input.admin_password)?;
-        app.execute::<Enterprise>(
-            id,
-            EnterpriseCommand::Create {
-                code: input.code,
-                name: input.name,
-                time_zone: input.time_zone.unwrap_or_default(),
-                platform: false,
-                at: now,
-            },
-            meta(caller, id),
-        )
-        .await?;
+        app.node
+            .execute::<Enterprise>(
+                id,
+                EnterpriseCommand::Create {
+                    code: input.code,
+                    name: input.name,
+                    time_zone: input.time_zone.unwrap_or_default(),
+                    platform: false,
+                    at: now,
+                },
+                meta(caller, id),
+            )
+            .await?;
         let admin = account_id(id, input.admin_account.trim());
-        app.execute::<Account>(
-            admin,
-            AccountCommand::Create {
-                enterprise_id: id,
-                account: input.admin_account,
-                profile: AccountProfile {
-                    name: input
-                        .admin_name
-                        .filter(|n| !n.trim().is_empty())
-                        .unwrap_or_else(|| "Administrator".into()),
-                    agent_number: String::new(),
-                    role_id: None,
+        app.node
+            .execute::<Account>(
+                admin,
+                AccountCommand::Create {
+                    enterprise_id: id,
+                    account: input.admin_account,
+                    profile: AccountProfile {
+                        name: input
+                            .admin_name
+                            .filter(|n| !n.trim().is_empty())
+                            .unwrap_or_else(|| "Administrator".into()),
+                        agent_number: String::new(),
+                        role_id: None,
+                    },
+                    permissions: PermissionSetting::Custom {
+                        permissions: Permission::enterprise_all(),
+                    },
+                    password_hash: hash,
+                    operator: false,
+                    at: now,
                 },
-                permissions: PermissionSetting::Custom {
-                    permissions: Permission::enterprise_all(),
-                },
-                password_hash: hash,
-                operator: false,
-                at: now,
-            },
-            meta(caller, id),
-        )
-        .await?;
+                meta(caller, id),
+            )
+            .await?;
         let doc: EnterpriseDoc = fetch(app, caller, "enterprises", "enterprise", id)?;
         Ok(doc.into())
     }
@@ -410,16 +420,17 @@ impl AccountsMutation {
         let app = app(ctx);
         let id = parse_id("id", &id)?;
         fetch::<EnterpriseDoc>(app, caller, "enterprises", "enterprise", id)?;
-        app.execute::<Enterprise>(
-            id,
-            EnterpriseCommand::Update {
-                name: input.name,
-                time_zone: input.time_zone.unwrap_or_default(),
-                at: Utc::now(),
-            },
-            meta(caller, id),
-        )
-        .await?;
+        app.node
+            .execute::<Enterprise>(
+                id,
+                EnterpriseCommand::Update {
+                    name: input.name,
+                    time_zone: input.time_zone.unwrap_or_default(),
+                    at: Utc::now(),
+                },
+                meta(caller, id),
+            )
+            .await?;
         Ok(fetch::<EnterpriseDoc>(app, caller, "enterprises", "enterprise", id)?.into())
     }
 
@@ -435,15 +446,16 @@ impl AccountsMutation {
         let app = app(ctx);
         let id = parse_id("id", &id)?;
         fetch::<EnterpriseDoc>(app, caller, "enterprises", "enterprise", id)?;
-        app.execute::<Enterprise>(
-            id,
-            EnterpriseCommand::SetEnabled {
-                enabled,
-                at: Utc::now(),
-            },
-            meta(caller, id),
-        )
-        .await?;
+        app.node
+            .execute::<Enterprise>(
+                id,
+                EnterpriseCommand::SetEnabled {
+                    enabled,
+                    at: Utc::now(),
+                },
+                meta(caller, id),
+            )
+            .await?;
         Ok(fetch::<EnterpriseDoc>(app, caller, "enterprises", "enterprise", id)?.into())
     }
 
@@ -477,24 +489,25 @@ impl AccountsMutation {
             PermissionSetting::Custom { permissions }
         };
         let id = account_id(tenant, &account);
-        app.execute::<Account>(
-            id,
-            AccountCommand::Create {
-                enterprise_id: tenant,
-                account,
-                profile: AccountProfile {
-                    name: input.name,
-                    agent_number: input.agent_number.unwrap_or_default(),
-                    role_id: role.map(|r| r.id),
+        app.node
+            .execute::<Account>(
+                id,
+                AccountCommand::Create {
+                    enterprise_id: tenant,
+                    account,
+                    profile: AccountProfile {
+                        name: input.name,
+                        agent_number: input.agent_number.unwrap_or_default(),
+                        role_id: role.map(|r| r.id),
+                    },
+                    permissions,
+                    password_hash: hash_password(&input.password)?,
+                    operator: false,
+                    at: Utc::now(),
                 },
-                permissions,
-                password_hash: hash_password(&input.password)?,
-                operator: false,
-                at: Utc::now(),
-            },
-            meta(caller, tenant),
-        )
-        .await?;
+                meta(caller, tenant),
+            )
+            .await?;
         account_object(app, id)
     }
 
@@ -522,19 +535,20 @@ impl AccountsMutation {
                 "this sub-account's permissions follow its role; choose custom permissions first",
             ));
         }
-        app.execute::<Account>(
-            id,
-            AccountCommand::Update {
-                profile: AccountProfile {
-                    name: input.name,
-                    agent_number: input.agent_number.unwrap_or_default(),
-                    role_id: role.map(|r| r.id),
+        app.node
+            .execute::<Account>(
+                id,
+                AccountCommand::Update {
+                    profile: AccountProfile {
+                        name: input.name,
+                        agent_number: input.agent_number.unwrap_or_default(),
+                        role_id: role.map(|r| r.id),
+                    },
+                    at: Utc::now(),
                 },
-                at: Utc::now(),
-            },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         account_object(app, id)
     }
 
@@ -558,16 +572,17 @@ impl AccountsMutation {
                 permissions: parse_permissions(&permissions.unwrap_or_default())?,
             }
         };
-        app.execute::<Account>(
-            id,
-            AccountCommand::SetPermissions {
-                permissions: setting,
-                role_id: doc.role_id,
-                at: Utc::now(),
-            },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Account>(
+                id,
+                AccountCommand::SetPermissions {
+                    permissions: setting,
+                    role_id: doc.role_id,
+                    at: Utc::now(),
+                },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         account_object(app, id)
     }
 
@@ -584,15 +599,16 @@ impl AccountsMutation {
         let id = parse_id("id", &id)?;
         let doc: AccountDoc = fetch(app, caller, "accounts", "sub-account", id)?;
         check_new_password("password", &password)?;
-        app.execute::<Account>(
-            id,
-            AccountCommand::ChangePassword {
-                password_hash: hash_password(&password)?,
-                at: Utc::now(),
-            },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Account>(
+                id,
+                AccountCommand::ChangePassword {
+                    password_hash: hash_password(&password)?,
+                    at: Utc::now(),
+                },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         account_object(app, id)
     }
 
@@ -608,15 +624,16 @@ impl AccountsMutation {
         let app = app(ctx);
         let id = parse_id("id", &id)?;
         let doc: AccountDoc = fetch(app, caller, "accounts", "sub-account", id)?;
-        app.execute::<Account>(
-            id,
-            AccountCommand::SetEnabled {
-                enabled,
-                at: Utc::now(),
-            },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Account>(
+                id,
+                AccountCommand::SetEnabled {
+                    enabled,
+                    at: Utc::now(),
+                },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         account_object(app, id)
     }
 
@@ -632,12 +649,13 @@ impl AccountsMutation {
                 "a sub-account cannot delete itself".into(),
             ));
         }
-        app.execute::<Account>(
-            uuid,
-            AccountCommand::Delete { at: Utc::now() },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Account>(
+                uuid,
+                AccountCommand::Delete { at: Utc::now() },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         Ok(id)
     }
 
@@ -659,17 +677,18 @@ impl AccountsMutation {
             use rand::distributions::{Alphanumeric, DistString};
             Alphanumeric.sample_string(&mut rand::thread_rng(), 16)
         };
-        app.execute::<Extension>(
-            id,
-            ExtensionCommand::Create {
-                enterprise_id: tenant,
-                number,
-                sip_password,
-                at: Utc::now(),
-            },
-            meta(caller, tenant),
-        )
-        .await?;
+        app.node
+            .execute::<Extension>(
+                id,
+                ExtensionCommand::Create {
+                    enterprise_id: tenant,
+                    number,
+                    sip_password,
+                    at: Utc::now(),
+                },
+                meta(caller, tenant),
+            )
+            .await?;
         ExtensionObject::build(
             app,
             fetch(app, caller, "extensions", "extension", id)?,
@@ -737,16 +756,17 @@ impl AccountsMutation {
                 timing,
             },
         };
-        app.execute::<Extension>(
-            id,
-            ExtensionCommand::Update {
-                settings,
-                permitted_elsewhere,
-                at: Utc::now(),
-            },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Extension>(
+                id,
+                ExtensionCommand::Update {
+                    settings,
+                    permitted_elsewhere,
+                    at: Utc::now(),
+                },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         ExtensionObject::build(
             app,
             fetch(app, caller, "extensions", "extension", id)?,
@@ -761,12 +781,13 @@ impl AccountsMutation {
         let app = app(ctx);
         let uuid = parse_id("id", &id)?;
         let doc: projections::ExtensionDoc = fetch(app, caller, "extensions", "extension", uuid)?;
-        app.execute::<Extension>(
-            uuid,
-            ExtensionCommand::Delete { at: Utc::now() },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Extension>(
+                uuid,
+                ExtensionCommand::Delete { at: Utc::now() },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         Ok(id)
     }
 
@@ -778,18 +799,19 @@ impl AccountsMutation {
         let tenant = caller.tenant(parse_opt_id("enterpriseId", input.enterprise_id.as_ref())?)?;
         fetch::<EnterpriseDoc>(app, caller, "enterprises", "enterprise", tenant)?;
         let id = Uuid::new_v4();
-        app.execute::<Role>(
-            id,
-            RoleCommand::Create {
-                enterprise_id: tenant,
-                name_taken: role_name_taken(app, caller, tenant, &input.name, None)?,
-                name: input.name,
-                permissions: parse_permissions(&input.permissions)?,
-                at: Utc::now(),
-            },
-            meta(caller, tenant),
-        )
-        .await?;
+        app.node
+            .execute::<Role>(
+                id,
+                RoleCommand::Create {
+                    enterprise_id: tenant,
+                    name_taken: role_name_taken(app, caller, tenant, &input.name, None)?,
+                    name: input.name,
+                    permissions: parse_permissions(&input.permissions)?,
+                    at: Utc::now(),
+                },
+                meta(caller, tenant),
+            )
+            .await?;
         RoleObject::build(app, fetch(app, caller, "roles", "role", id)?)
     }
 
@@ -805,17 +827,24 @@ impl AccountsMutation {
         let app = app(ctx);
         let id = parse_id("id", &id)?;
         let doc: RoleDoc = fetch(app, caller, "roles", "role", id)?;
-        app.execute::<Role>(
-            id,
-            RoleCommand::Update {
-                name_taken: role_name_taken(app, caller, doc.enterprise_id, &input.name, Some(id))?,
-                name: input.name,
-                permissions: parse_permissions(&input.permissions)?,
-                at: Utc::now(),
-            },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Role>(
+                id,
+                RoleCommand::Update {
+                    name_taken: role_name_taken(
+                        app,
+                        caller,
+                        doc.enterprise_id,
+                        &input.name,
+                        Some(id),
+                    )?,
+                    name: input.name,
+                    permissions: parse_permissions(&input.permissions)?,
+                    at: Utc::now(),
+                },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         RoleObject::build(app, fetch(app, caller, "roles", "role", id)?)
     }
 
@@ -826,15 +855,16 @@ impl AccountsMutation {
         let app = app(ctx);
         let uuid = parse_id("id", &id)?;
         let doc: RoleDoc = fetch(app, caller, "roles", "role", uuid)?;
-        app.execute::<Role>(
-            uuid,
-            RoleCommand::Delete {
-                accounts_using: accounts_using(app, uuid)?,
-                at: Utc::now(),
-            },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Role>(
+                uuid,
+                RoleCommand::Delete {
+                    accounts_using: accounts_using(app, uuid)?,
+                    at: Utc::now(),
+                },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         Ok(id)
     }
 
@@ -851,16 +881,17 @@ impl AccountsMutation {
         fetch::<EnterpriseDoc>(app, caller, "enterprises", "enterprise", tenant)?;
         let content = announcement_content(app, caller, tenant, input)?;
         let id = Uuid::new_v4();
-        app.execute::<Announcement>(
-            id,
-            AnnouncementCommand::Publish {
-                enterprise_id: tenant,
-                content,
-                at: Utc::now(),
-            },
-            meta(caller, tenant),
-        )
-        .await?;
+        app.node
+            .execute::<Announcement>(
+                id,
+                AnnouncementCommand::Publish {
+                    enterprise_id: tenant,
+                    content,
+                    at: Utc::now(),
+                },
+                meta(caller, tenant),
+            )
+            .await?;
         Ok(fetch::<AnnouncementDoc>(app, caller, "announcements", "announcement", id)?.into())
     }
 
@@ -877,15 +908,16 @@ impl AccountsMutation {
         let id = parse_id("id", &id)?;
         let doc: AnnouncementDoc = fetch(app, caller, "announcements", "announcement", id)?;
         let content = announcement_content(app, caller, doc.enterprise_id, input)?;
-        app.execute::<Announcement>(
-            id,
-            AnnouncementCommand::Edit {
-                content,
-                at: Utc::now(),
-            },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Announcement>(
+                id,
+                AnnouncementCommand::Edit {
+                    content,
+                    at: Utc::now(),
+                },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         Ok(fetch::<AnnouncementDoc>(app, caller, "announcements", "announcement", id)?.into())
     }
 
@@ -896,12 +928,13 @@ impl AccountsMutation {
         let app = app(ctx);
         let uuid = parse_id("id", &id)?;
         let doc: AnnouncementDoc = fetch(app, caller, "announcements", "announcement", uuid)?;
-        app.execute::<Announcement>(
-            uuid,
-            AnnouncementCommand::Delete { at: Utc::now() },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Announcement>(
+                uuid,
+                AnnouncementCommand::Delete { at: Utc::now() },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         Ok(id)
     }
 }

@@ -103,19 +103,21 @@ pub(crate) fn list_tenant(
 /// The welcome page of `caller`.
 pub(crate) fn me_of(app: &App, caller_account: uuid::Uuid) -> ApiResult<MeObject> {
     let account: AccountDoc = app
+        .node
         .models
         .model("accounts")?
         .get(&caller_account.to_string())
         .and_then(|d| d.decode())
         .ok_or_else(|| ApiError::NotFound("sub-account not found".into()))?;
     let enterprise: EnterpriseDoc = app
+        .node
         .models
         .model("enterprises")?
         .get(&account.enterprise_id.to_string())
         .and_then(|d| d.decode())
         .ok_or_else(|| ApiError::NotFound("enterprise not found".into()))?;
     let announcements = {
-        let model = app.models.model("announcements")?;
+        let model = app.node.models.model("announcements")?;
         let docs = model.read();
         let mut mine: Vec<AnnouncementDoc> = docs
             .values()
@@ -361,8 +363,8 @@ impl AccountsQuery {
         let tenant = list_tenant(caller, filter.enterprise_id.as_ref())?;
         let actor = parse_opt_id("actorId", filter.actor_id.as_ref())?;
         let range = filter.at.unwrap_or_default();
-        let accounts = app.models.model("accounts")?;
-        let model = app.models.model("audit_log")?;
+        let accounts = app.node.models.model("accounts")?;
+        let model = app.node.models.model("audit_log")?;
         let entries: Vec<AuditEntry> = {
             let docs = model.read();
             docs.values()
@@ -395,7 +397,7 @@ impl AccountsQuery {
         let caller = caller(ctx)?;
         caller.require(Permission::AuditLogRead)?;
         let id = parse_id("streamId", &stream_id)?;
-        let events = app(ctx).log.read_stream(id).await?;
+        let events = app(ctx).node.log.read_stream(id).await?;
         if events.is_empty() || !events.iter().all(|e| caller.sees(e.metadata.tenant_id)) {
             return Err(ApiError::NotFound("stream not found".into()));
         }

@@ -19,9 +19,11 @@ use uuid::Uuid;
 use super::mutation::meta;
 use super::query::list_tenant;
 use super::{app, caller, contains, fetch, list, page, parse_id, parse_opt_id, Total};
+use calls::control::Control;
+use calls::{AnswerWaitingError, ControlError};
+
 use crate::app::App;
 use crate::auth::Caller;
-use crate::calls::CallInput;
 use crate::error::{ApiError, ApiResult};
 
 /// A distribution rule (转接规则).
@@ -47,7 +49,7 @@ pub enum Rule {
 /// An agent's work state (工作状态).
 /// How a supervisor joins a call.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "telephony::media::relay::MonitorMode")]
+#[graphql(remote = "calls::control::MonitorMode")]
 pub enum SupervisionMode {
     /// Hears both sides; nobody hears the supervisor (监听).
     Listen,
@@ -317,7 +319,8 @@ pub struct VariableValue {
 /// The GraphQL object of a seat, with what the call ringing it brings (screen pop).
 pub(crate) fn agent_object(app: &App, d: AgentDoc) -> AgentObject {
     let now = Utc::now();
-    let doc = |model: &str, key: String| app.models.model(model).ok().and_then(|m| m.get(&key));
+    let doc =
+        |model: &str, key: String| app.node.models.model(model).ok().and_then(|m| m.get(&key));
     let record = d
         .offered_call
         .and_then(|c| doc("call_records", c.to_string()))
@@ -462,17 +465,18 @@ impl QueueMutation {
         let tenant = caller.tenant(parse_opt_id("enterpriseId", enterprise_id.as_ref())?)?;
         let id = Uuid::new_v4();
         let lookups = lookups(app, caller, tenant, id, &settings.name)?;
-        app.execute::<Queue>(
-            id,
-            QueueCommand::Create {
-                enterprise_id: tenant,
-                settings: settings_in(settings)?,
-                lookups,
-                at: Utc::now(),
-            },
-            meta(caller, tenant),
-        )
-        .await?;
+        app.node
+            .execute::<Queue>(
+                id,
+                QueueCommand::Create {
+                    enterprise_id: tenant,
+                    settings: settings_in(settings)?,
+                    lookups,
+                    at: Utc::now(),
+                },
+                meta(caller, tenant),
+            )
+            .await?;
         Ok(queue_object(fetch(app, caller, "queues", "queue", id)?))
     }
 
@@ -489,16 +493,17 @@ impl QueueMutation {
         let id = parse_id("id", &id)?;
         let doc: QueueDoc = fetch(app, caller, "queues", "queue", id)?;
         let lookups = lookups(app, caller, doc.enterprise_id, id, &settings.name)?;
-        app.execute::<Queue>(
-            id,
-            QueueCommand::Update {
-                settings: settings_in(settings)?,
-                lookups,
-                at: Utc::now(),
-            },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Queue>(
+                id,
+                QueueCommand::Update {
+                    settings: settings_in(settings)?,
+                    lookups,
+                    at: Utc::now(),
+                },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         Ok(queue_object(fetch(app, caller, "queues", "queue", id)?))
     }
 
@@ -519,16 +524,17 @@ impl QueueMutation {
             .map(|e| parse_id("extensionIds", e))
             .collect::<ApiResult<Vec<_>>>()?;
         let lookups = lookups(app, caller, doc.enterprise_id, id, &doc.settings.name)?;
-        app.execute::<Queue>(
-            id,
-            QueueCommand::SetMembers {
-                members,
-                lookups,
-                at: Utc::now(),
-            },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Queue>(
+                id,
+                QueueCommand::SetMembers {
+                    members,
+                    lookups,
+                    at: Utc::now(),
+                },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         Ok(queue_object(fetch(app, caller, "queues", "queue", id)?))
     }
 
@@ -557,15 +563,16 @@ impl QueueMutation {
                 })
                 .map(|f| format!("IVR flow '{}'", f.name)),
         );
-        app.execute::<Queue>(
-            uuid,
-            QueueCommand::Delete {
-                used_by,
-                at: Utc::now(),
-            },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Queue>(
+                uuid,
+                QueueCommand::Delete {
+                    used_by,
+                    at: Utc::now(),
+                },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         Ok(id)
     }
 
@@ -596,19 +603,20 @@ impl QueueMutation {
             .sign_in_accounts
             .contains(&caller.account_id);
         let seat_id = domain::ids::agent_id(extension_id);
-        app.execute::<Agent>(
-            seat_id,
-            AgentCommand::SignIn {
-                extension_id,
-                enterprise_id: extension.enterprise_id,
-                account_id: caller.account_id,
-                permitted,
-                endpoint: endpoint.map_or(Endpoint::SipPhone, Into::into),
-                at: Utc::now(),
-            },
-            meta(caller, extension.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Agent>(
+                seat_id,
+                AgentCommand::SignIn {
+                    extension_id,
+                    enterprise_id: extension.enterprise_id,
+                    account_id: caller.account_id,
+                    permitted,
+                    endpoint: endpoint.map_or(Endpoint::SipPhone, Into::into),
+                    at: Utc::now(),
+                },
+                meta(caller, extension.enterprise_id),
+            )
+            .await?;
         seat(app, caller, extension_id)
             .map(|d| agent_object(app, d))
             .ok_or_else(|| ApiError::NotFound("agent not found".into()))
@@ -620,16 +628,9 @@ impl QueueMutation {
         caller.require(Permission::AgentWorkstation)?;
         let app = app(ctx);
         let seat = own_seat(app, caller)?;
-        app.execute::<Agent>(
-            seat.id,
-            AgentCommand::SignOut { at: Utc::now() },
-            meta(caller, seat.enterprise_id),
-        )
-        .await?;
-        // A call ringing the agent goes to someone else.
-        if let (Some(call), Some(calls)) = (seat.offered_call, app.calls.get()) {
-            calls.send(call, CallInput::Withdrawn(seat.extension_id));
-        }
+        app.calls
+            .sign_out(&seat, meta(caller, seat.enterprise_id))
+            .await?;
         Ok(true)
     }
 
@@ -658,11 +659,9 @@ async fn on_own_seat(ctx: &Context<'_>, command: AgentCommand) -> ApiResult<Agen
     caller.require(Permission::AgentWorkstation)?;
     let app = app(ctx);
     let own = own_seat(app, caller)?;
-    app.execute::<Agent>(own.id, command, meta(caller, own.enterprise_id))
+    app.calls
+        .on_seat(own.id, command, meta(caller, own.enterprise_id))
         .await?;
-    if let Some(calls) = app.calls.get() {
-        calls.acd.nudge();
-    }
     seat(app, caller, own.extension_id)
         .map(|d| agent_object(app, d))
         .ok_or_else(|| ApiError::NotFound("agent not found".into()))
@@ -692,36 +691,17 @@ pub struct CallTransferInput {
     pub number: Option<String>,
 }
 
-/// Hands `control` to the live call `call` of the caller's enterprise; `NOT_FOUND` when it is
-/// not up on this node.
 /// Hands `control` to the call's actor and waits for its answer: `true` once carried out, a
-/// `CONFLICT` naming why the call refused it.
-async fn control(
-    app: &App,
-    call: Uuid,
-    control: crate::calls::control::Control,
-) -> ApiResult<bool> {
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    let sent = app
-        .calls
-        .get()
-        .is_some_and(|calls| calls.send(call, CallInput::Control(control, Some(reply))));
-    if !sent {
-        return Err(ApiError::NotFound("call not found".into()));
-    }
-    match tokio::time::timeout(CONTROL_ANSWER_WITHIN, answer).await {
-        Ok(Ok(Ok(()))) => Ok(true),
-        Ok(Ok(Err(refused))) => Err(ApiError::Conflict(refused.to_string())),
-        // The call ended before it took the control up.
-        Ok(Err(_)) => Err(ApiError::NotFound("call not found".into())),
-        Err(_) => Err(ApiError::Conflict(
-            "the call did not answer in time; look at its events for the outcome".into(),
-        )),
+/// `CONFLICT` naming why the call refused it, `NOT_FOUND` when it is not up on this node.
+async fn control(app: &App, call: Uuid, control: Control) -> ApiResult<bool> {
+    match app.calls.control(call, control).await {
+        Ok(()) => Ok(true),
+        Err(ControlError::NoSuchCall) => Err(ApiError::NotFound("call not found".into())),
+        Err(error @ (ControlError::Refused(_) | ControlError::NoAnswer)) => {
+            Err(ApiError::Conflict(error.to_string()))
+        }
     }
 }
-
-/// How long a mutation waits for the call's actor to answer a control.
-const CONTROL_ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The call `id` as the agent's own: the one its seat is on.
 fn own_call(app: &App, caller: &Caller, id: &ID) -> ApiResult<Uuid> {
@@ -747,7 +727,7 @@ impl CallControlMutation {
         control(
             app(ctx),
             call,
-            crate::calls::control::Control::HangUp {
+            Control::HangUp {
                 by_supervisor: None,
             },
         )
@@ -758,18 +738,14 @@ impl CallControlMutation {
     /// to) and, once it answers, dials `number` through the trunk with the extension's caller
     /// ID. Returns the call's id; the extension must be allowed to dial out.
     async fn dial_out(&self, ctx: &Context<'_>, number: String) -> ApiResult<ID> {
-        use crate::calls::dial_out::{click_to_dial, DialOutError};
+        use calls::dial_out::DialOutError;
         let caller = caller(ctx)?;
         caller.require(Permission::AgentWorkstation)?;
         let app = app(ctx);
         let seat = own_seat(app, caller)?;
         let extension: ExtensionDoc =
             fetch(app, caller, "extensions", "extension", seat.extension_id)?;
-        let calls = app
-            .calls
-            .get()
-            .ok_or_else(|| ApiError::Conflict("SIP is not running".into()))?;
-        match click_to_dial(app, calls, &extension, &number).await {
+        match app.calls.dial_out(&extension, &number).await {
             Ok(call) => Ok(ID(call.to_string())),
             Err(DialOutError::BadNumber) => {
                 Err(ApiError::validation("number", "is not a phone number"))
@@ -796,7 +772,7 @@ impl CallControlMutation {
         let caller = caller(ctx)?;
         caller.require(Permission::AgentWorkstation)?;
         let call = own_call(app(ctx), caller, &call_id)?;
-        control(app(ctx), call, crate::calls::control::Control::Hold).await
+        control(app(ctx), call, Control::Hold).await
     }
 
     /// Takes the held customer back.
@@ -804,7 +780,7 @@ impl CallControlMutation {
         let caller = caller(ctx)?;
         caller.require(Permission::AgentWorkstation)?;
         let call = own_call(app(ctx), caller, &call_id)?;
-        control(app(ctx), call, crate::calls::control::Control::Resume).await
+        control(app(ctx), call, Control::Resume).await
     }
 
     /// Transfers the agent's customer blind to an extension, a number, a queue or a flow of
@@ -815,7 +791,7 @@ impl CallControlMutation {
         call_id: ID,
         target: CallTransferInput,
     ) -> ApiResult<bool> {
-        use crate::calls::control::TransferTarget as T;
+        use calls::control::TransferTarget as T;
         let caller = caller(ctx)?;
         caller.require(Permission::AgentWorkstation)?;
         let app = app(ctx);
@@ -830,6 +806,7 @@ impl CallControlMutation {
         let tenant = caller.enterprise_id;
         let in_tenant = |model: &str, what: &str, id: Uuid| -> ApiResult<Uuid> {
             let found = app
+                .node
                 .models
                 .model(model)?
                 .get(&id.to_string())
@@ -857,7 +834,7 @@ impl CallControlMutation {
                     .ok_or_else(|| ApiError::validation("target.number", "is required"))?,
             ),
         };
-        control(app, call, crate::calls::control::Control::Transfer(to)).await
+        control(app, call, Control::Transfer(to)).await
     }
 
     /// Forces a call of the enterprise down (supervisors, 强拆).
@@ -870,7 +847,7 @@ impl CallControlMutation {
         control(
             app,
             call,
-            crate::calls::control::Control::HangUp {
+            Control::HangUp {
                 by_supervisor: Some(caller.account_id),
             },
         )
@@ -896,7 +873,7 @@ impl CallControlMutation {
         control(
             app,
             call,
-            crate::calls::control::Control::Monitor {
+            Control::Monitor {
                 supervisor: caller.account_id,
                 extension: seat.extension_id,
                 mode: mode.into(),
@@ -916,7 +893,7 @@ impl CallControlMutation {
         control(
             app,
             call,
-            crate::calls::control::Control::StopMonitoring {
+            Control::StopMonitoring {
                 supervisor: caller.account_id,
             },
         )
@@ -935,7 +912,7 @@ impl CallControlMutation {
         control(
             app,
             call,
-            crate::calls::control::Control::TakeOver {
+            Control::TakeOver {
                 supervisor: caller.account_id,
                 extension: seat.extension_id,
             },
@@ -955,49 +932,23 @@ impl CallControlMutation {
             .queue_id
             .ok_or_else(|| ApiError::Conflict("the call waits in no queue".into()))?;
         let seat = own_seat(app, caller)?;
-        let calls = app
+        let answered = app
             .calls
-            .get()
-            .ok_or_else(|| ApiError::NotFound("call not found".into()))?;
-        app.execute::<Agent>(
-            seat.id,
-            AgentCommand::Offer {
-                call_id: call,
-                queue_id: queue,
-                at: Utc::now(),
-            },
-            meta(caller, seat.enterprise_id),
-        )
-        .await?;
-        if !calls.acd.direct_offer(queue, call, seat.extension_id) {
-            app.execute::<Agent>(
-                seat.id,
-                AgentCommand::Withdraw {
-                    call_id: call,
-                    at: Utc::now(),
-                },
+            .answer_waiting(
+                caller.account_id,
+                &seat,
+                call,
+                queue,
                 meta(caller, seat.enterprise_id),
             )
-            .await?;
-            return Err(ApiError::Conflict("the call waits in no queue".into()));
+            .await;
+        match answered {
+            Ok(()) => Ok(true),
+            Err(AnswerWaitingError::Seat(refused)) => Err(refused.into()),
+            Err(error @ AnswerWaitingError::NotWaiting) => {
+                Err(ApiError::Conflict(error.to_string()))
+            }
         }
-        calls.send(
-            call,
-            CallInput::Control(
-                crate::calls::control::Control::AnswerWaiting {
-                    supervisor: caller.account_id,
-                },
-                None,
-            ),
-        );
-        calls.send(
-            call,
-            CallInput::Offer(crate::calls::acd::QueueOffer {
-                queue_id: queue,
-                extension_id: seat.extension_id,
-            }),
-        );
-        Ok(true)
     }
 }
 

@@ -107,6 +107,7 @@ fn period(
         return Err(ApiError::validation("time", "must span at most one month"));
     }
     let tz = app
+        .node
         .models
         .model("enterprises")?
         .get(&caller.enterprise_id.to_string())
@@ -136,7 +137,7 @@ fn hours<T: serde::de::DeserializeOwned>(
     prefix: &str,
     keep: impl Fn(&T) -> bool,
 ) -> ApiResult<Vec<T>> {
-    let model = app.models.model("reports")?;
+    let model = app.node.models.model("reports")?;
     let docs = model.read();
     Ok(docs
         .range(prefix.to_owned()..)

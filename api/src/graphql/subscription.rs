@@ -33,7 +33,7 @@ impl SubscriptionRoot {
             Some(caller.tenant(requested)?)
         };
         let app = app(ctx).clone();
-        let feed = app.models.feed();
+        let feed = app.node.models.feed();
         Ok(futures::stream::unfold(
             (feed, app, caller, tenant),
             |(mut feed, app, caller, tenant)| async move {
@@ -49,7 +49,7 @@ impl SubscriptionRoot {
                     {
                         continue;
                     }
-                    let Ok(model) = app.models.model("audit_log") else {
+                    let Ok(model) = app.node.models.model("audit_log") else {
                         return None;
                     };
                     let entry = model
@@ -119,7 +119,7 @@ impl SubscriptionRoot {
         let caller = caller(ctx)?.clone();
         caller.require(Permission::AgentWorkstation)?;
         let app = app(ctx).clone();
-        let feed = app.models.feed();
+        let feed = app.node.models.feed();
         Ok(futures::stream::unfold(
             (feed, app, caller),
             |(mut feed, app, caller)| async move {
@@ -135,6 +135,7 @@ impl SubscriptionRoot {
                         continue;
                     }
                     let seat = app
+                        .node
                         .models
                         .model("agents")
                         .ok()
@@ -162,7 +163,7 @@ fn board_snapshot(app: &crate::app::App, queues: &[projections::QueueDoc]) -> Qu
         queue_id: None,
         call_id: None,
         extension_id: None,
-        position: app.models.applied(),
+        position: app.node.models.applied(),
         recorded_at: chrono::Utc::now(),
         waiting: None,
         agent: None,

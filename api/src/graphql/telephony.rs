@@ -561,15 +561,16 @@ impl TelephonyMutation {
         let app = app(ctx);
         let id = Uuid::new_v4();
         let settings = trunk_settings(input, None)?;
-        app.execute::<Trunk>(
-            id,
-            TrunkCommand::Create {
-                settings,
-                at: Utc::now(),
-            },
-            meta(caller, caller.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Trunk>(
+                id,
+                TrunkCommand::Create {
+                    settings,
+                    at: Utc::now(),
+                },
+                meta(caller, caller.enterprise_id),
+            )
+            .await?;
         trunk_object(app, caller, fetch(app, caller, "trunks", "trunk", id)?)
     }
 
@@ -586,15 +587,16 @@ impl TelephonyMutation {
         let id = parse_id("id", &id)?;
         let doc: TrunkDoc = fetch(app, caller, "trunks", "trunk", id)?;
         let settings = trunk_settings(input, Some(doc.settings.password))?;
-        app.execute::<Trunk>(
-            id,
-            TrunkCommand::Update {
-                settings,
-                at: Utc::now(),
-            },
-            meta(caller, caller.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Trunk>(
+                id,
+                TrunkCommand::Update {
+                    settings,
+                    at: Utc::now(),
+                },
+                meta(caller, caller.enterprise_id),
+            )
+            .await?;
         trunk_object(app, caller, fetch(app, caller, "trunks", "trunk", id)?)
     }
 
@@ -606,15 +608,16 @@ impl TelephonyMutation {
         let uuid = parse_id("id", &id)?;
         let doc = trunk_object(app, caller, fetch(app, caller, "trunks", "trunk", uuid)?)?;
         let numbers_using = u32::try_from(doc.numbers).unwrap_or(u32::MAX);
-        app.execute::<Trunk>(
-            uuid,
-            TrunkCommand::Delete {
-                numbers_using,
-                at: Utc::now(),
-            },
-            meta(caller, caller.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Trunk>(
+                uuid,
+                TrunkCommand::Delete {
+                    numbers_using,
+                    at: Utc::now(),
+                },
+                meta(caller, caller.enterprise_id),
+            )
+            .await?;
         Ok(id)
     }
 
@@ -632,16 +635,17 @@ impl TelephonyMutation {
         let e164 = domain::phone::normalize("number", &number)?;
         let id = domain::ids::number_id(&e164);
         let tenant = assignment.enterprise_id;
-        app.execute::<Number>(
-            id,
-            NumberCommand::Assign {
-                number: e164,
-                assignment,
-                at: Utc::now(),
-            },
-            meta(caller, tenant),
-        )
-        .await?;
+        app.node
+            .execute::<Number>(
+                id,
+                NumberCommand::Assign {
+                    number: e164,
+                    assignment,
+                    at: Utc::now(),
+                },
+                meta(caller, tenant),
+            )
+            .await?;
         Ok(number_object(fetch(app, caller, "numbers", "number", id)?))
     }
 
@@ -659,15 +663,16 @@ impl TelephonyMutation {
         fetch::<NumberDoc>(app, caller, "numbers", "number", id)?;
         let assignment = assignment(app, caller, &input)?;
         let tenant = assignment.enterprise_id;
-        app.execute::<Number>(
-            id,
-            NumberCommand::Reassign {
-                assignment,
-                at: Utc::now(),
-            },
-            meta(caller, tenant),
-        )
-        .await?;
+        app.node
+            .execute::<Number>(
+                id,
+                NumberCommand::Reassign {
+                    assignment,
+                    at: Utc::now(),
+                },
+                meta(caller, tenant),
+            )
+            .await?;
         Ok(number_object(fetch(app, caller, "numbers", "number", id)?))
     }
 
@@ -681,15 +686,16 @@ impl TelephonyMutation {
         let routes: Vec<RouteDoc> = list(app, caller, "routes", None)?;
         let routes_using = u32::try_from(routes.iter().filter(|r| r.entry == doc.number).count())
             .unwrap_or(u32::MAX);
-        app.execute::<Number>(
-            uuid,
-            NumberCommand::Release {
-                routes_using,
-                at: Utc::now(),
-            },
-            meta(caller, doc.assignment.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Number>(
+                uuid,
+                NumberCommand::Release {
+                    routes_using,
+                    at: Utc::now(),
+                },
+                meta(caller, doc.assignment.enterprise_id),
+            )
+            .await?;
         Ok(id)
     }
 
@@ -726,18 +732,19 @@ impl TelephonyMutation {
         }
         let settings = route_settings(app, caller, tenant, settings)?;
         let id = domain::ids::route_id(&entry);
-        app.execute::<Route>(
-            id,
-            RouteCommand::Create {
-                enterprise_id: tenant,
-                name,
-                entry,
-                settings,
-                at: Utc::now(),
-            },
-            meta(caller, tenant),
-        )
-        .await?;
+        app.node
+            .execute::<Route>(
+                id,
+                RouteCommand::Create {
+                    enterprise_id: tenant,
+                    name,
+                    entry,
+                    settings,
+                    at: Utc::now(),
+                },
+                meta(caller, tenant),
+            )
+            .await?;
         Ok(route_object(fetch(app, caller, "routes", "route", id)?))
     }
 
@@ -754,15 +761,16 @@ impl TelephonyMutation {
         let id = parse_id("id", &id)?;
         let doc: RouteDoc = fetch(app, caller, "routes", "route", id)?;
         let settings = route_settings(app, caller, doc.enterprise_id, settings)?;
-        app.execute::<Route>(
-            id,
-            RouteCommand::Update {
-                settings,
-                at: Utc::now(),
-            },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Route>(
+                id,
+                RouteCommand::Update {
+                    settings,
+                    at: Utc::now(),
+                },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         Ok(route_object(fetch(app, caller, "routes", "route", id)?))
     }
 
@@ -778,15 +786,16 @@ impl TelephonyMutation {
         let app = app(ctx);
         let id = parse_id("id", &id)?;
         let doc: RouteDoc = fetch(app, caller, "routes", "route", id)?;
-        app.execute::<Route>(
-            id,
-            RouteCommand::SetEnabled {
-                enabled,
-                at: Utc::now(),
-            },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Route>(
+                id,
+                RouteCommand::SetEnabled {
+                    enabled,
+                    at: Utc::now(),
+                },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         Ok(route_object(fetch(app, caller, "routes", "route", id)?))
     }
 
@@ -797,12 +806,13 @@ impl TelephonyMutation {
         let app = app(ctx);
         let uuid = parse_id("id", &id)?;
         let doc: RouteDoc = fetch(app, caller, "routes", "route", uuid)?;
-        app.execute::<Route>(
-            uuid,
-            RouteCommand::Delete { at: Utc::now() },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Route>(
+                uuid,
+                RouteCommand::Delete { at: Utc::now() },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         Ok(id)
     }
 }

@@ -76,13 +76,14 @@ impl SubAccountObject {
     pub fn build(app: &App, d: AccountDoc) -> ApiResult<Self> {
         let role: Option<RoleDoc> = match d.role_id {
             Some(id) => app
+                .node
                 .models
                 .model("roles")?
                 .get(&id.to_string())
                 .and_then(|doc| doc.decode()),
             None => None,
         };
-        let permissions = permissions_of(&app.models, &d)?
+        let permissions = permissions_of(&app.node.models, &d)?
             .into_iter()
             .map(|p| p.id().to_owned())
             .collect();
@@ -137,7 +138,7 @@ impl RoleObject {
 
 /// How many sub-accounts have role `role_id`.
 pub fn accounts_using(app: &App, role_id: uuid::Uuid) -> ApiResult<u32> {
-    let model = app.models.model("accounts")?;
+    let model = app.node.models.model("accounts")?;
     let docs = model.read();
     let count = docs
         .values()
@@ -205,6 +206,7 @@ impl AuditEntryObject {
     /// Builds the object, resolving the actor's name.
     pub fn build(app: &App, e: AuditEntry) -> ApiResult<Self> {
         let actor: Option<AccountDoc> = app
+            .node
             .models
             .model("accounts")?
             .get(&e.actor_id.to_string())
@@ -388,6 +390,7 @@ impl ExtensionObject {
     /// Builds the object; `now` decides which bindings still count.
     pub fn build(app: &App, d: projections::ExtensionDoc, now: DateTime<Utc>) -> ApiResult<Self> {
         let domain: Option<EnterpriseDoc> = app
+            .node
             .models
             .model("enterprises")?
             .get(&d.enterprise_id.to_string())

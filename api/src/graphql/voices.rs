@@ -262,16 +262,17 @@ impl VoiceMutation {
         let app = app(ctx);
         let id = parse_id("id", &id)?;
         let doc: VoiceDoc = fetch(app, caller, "voices", "recording", id)?;
-        app.execute::<Voice>(
-            id,
-            VoiceCommand::Review {
-                approve,
-                reason: reason.unwrap_or_default(),
-                at: Utc::now(),
-            },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Voice>(
+                id,
+                VoiceCommand::Review {
+                    approve,
+                    reason: reason.unwrap_or_default(),
+                    at: Utc::now(),
+                },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         Ok(voice_object(fetch(app, caller, "voices", "recording", id)?))
     }
 
@@ -284,17 +285,18 @@ impl VoiceMutation {
         let uuid = parse_id("id", &id)?;
         let doc: VoiceDoc = fetch(app, caller, "voices", "recording", uuid)?;
         let used_by = flows_playing(app, caller, doc.enterprise_id, uuid);
-        app.execute::<Voice>(
-            uuid,
-            VoiceCommand::Delete {
-                used_by,
-                at: Utc::now(),
-            },
-            meta(caller, doc.enterprise_id),
-        )
-        .await?;
+        app.node
+            .execute::<Voice>(
+                uuid,
+                VoiceCommand::Delete {
+                    used_by,
+                    at: Utc::now(),
+                },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
         if !doc.file.split('/').any(|part| part == "..") {
-            let _ = tokio::fs::remove_file(app.data_dir.join(&doc.file)).await;
+            let _ = tokio::fs::remove_file(app.node.data_dir.join(&doc.file)).await;
         }
         Ok(id)
     }

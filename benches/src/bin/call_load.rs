@@ -138,12 +138,12 @@ async fn main() -> anyhow::Result<()> {
         if until <= from + Duration::from_secs(2) {
             bail!("with --media, --hold-ms must exceed calls/rate + 4 s");
         }
-        let handle = server.sip_stats().calls.clone();
+        let handle = server.calls().clone();
         Some(tokio::spawn(async move {
             tokio::time::sleep_until(tokio::time::Instant::from_std(started + from)).await;
-            let (cpu_from, up_from) = (cpu_time(), handle.len());
+            let (cpu_from, up_from) = (cpu_time(), handle.live_calls());
             tokio::time::sleep_until(tokio::time::Instant::from_std(started + until)).await;
-            let (cpu_until, up_until) = (cpu_time(), handle.len());
+            let (cpu_until, up_until) = (cpu_time(), handle.live_calls());
             (
                 cpu_until.saturating_sub(cpu_from),
                 until - from,
@@ -212,7 +212,7 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         let total = data["callRecords"]["totalCount"].as_i64().unwrap_or(0);
         in_progress = server
-            .app
+            .node
             .models
             .model("call_records")?
             .read()
@@ -249,15 +249,13 @@ async fn main() -> anyhow::Result<()> {
     if let Some(steady) = steady {
         let (cpu, window, calls_up) = steady.await?;
         let share = cpu.as_secs_f64() * 100.0 / window.as_secs_f64();
-        let relayed =
-            |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-        let calls = &server.sip_stats().calls;
+        let relayed = server.calls().relayed();
         println!(
             "media: {calls_up} calls up (both legs streaming A-law, each recorded), over {:.1} s: {share:.2} % of a core in all, {:.4} % of a core per call; RTP packets relayed in all: {} to the phones, {} to the carrier",
             window.as_secs_f64(),
             share / calls_up.max(1) as f64,
-            relayed(&calls.relayed_to_callee),
-            relayed(&calls.relayed_to_caller),
+            relayed.to_callee,
+            relayed.to_caller,
         );
     }
     let db = server.stop().await;

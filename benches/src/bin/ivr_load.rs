@@ -9,9 +9,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use api::metrics::PromptStarts;
 use benches::{cpu_time, free_port};
 use clap::Parser;
+use node::PromptStarts;
 use serde_json::json;
 use tests::{inbound_setup, Backend, TestDatabase, TestServer};
 
@@ -183,16 +183,16 @@ async fn main() -> anyhow::Result<()> {
     if warm != 0 {
         bail!("the warm-up call failed (SIPp exit {warm})");
     }
-    let before = server.app.metrics.prompt_starts();
+    let before = server.node.metrics.prompt_starts();
     let cpu_before = cpu_time();
     let started = Instant::now();
     let exit = sipp(dir.path(), &target, options.rate, options.calls)?;
     let elapsed = started.elapsed();
     let cpu = cpu_time().saturating_sub(cpu_before);
-    let after = server.app.metrics.prompt_starts();
+    let after = server.node.metrics.prompt_starts();
     let (buckets, count, mean_ms) = between(&before, &after);
     let calls_seen = server
-        .app
+        .node
         .models
         .model("call_records")?
         .read()

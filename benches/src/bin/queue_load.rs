@@ -107,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
     for extension in &extensions {
         let extension_id = Uuid::parse_str(extension)?;
         server
-            .app
+            .node
             .execute::<Agent>(
                 domain::ids::agent_id(extension_id),
                 AgentCommand::SignIn {
@@ -154,9 +154,9 @@ async fn main() -> anyhow::Result<()> {
     let log_watcher = {
         let committed = committed.clone();
         let mut subscription = server
-            .app
+            .node
             .log
-            .subscribe(server.app.log.stored_head().await?);
+            .subscribe(server.node.log.stored_head().await?);
         tokio::spawn(async move {
             while let Ok(event) = subscription.next().await {
                 committed.insert(event.position, Instant::now());
@@ -271,7 +271,7 @@ async fn main() -> anyhow::Result<()> {
     let mut others = std::collections::BTreeMap::new();
     for _ in 0..100 {
         let records: Vec<projections::CallRecordDoc> = server
-            .app
+            .node
             .models
             .model("call_records")?
             .read()

@@ -7,13 +7,18 @@ pub mod acd;
 pub mod control;
 pub mod dial_out;
 pub mod dialog;
+mod frontend;
 mod ivr;
 pub mod journal;
 mod monitor;
 pub mod plan;
 pub mod prompts;
 mod queue;
+mod restart;
+mod runtime;
 pub mod session;
+
+pub use runtime::{AnswerWaitingError, CallRuntime, ControlError, Relayed};
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -30,7 +35,7 @@ use telephony::sip::transaction::{response_to, TransactionKey, Transport};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::app::App;
+use node::Node;
 use prompts::PromptLibrary;
 
 /// Something for a call's actor.
@@ -86,23 +91,10 @@ pub struct CallSettings {
     pub tts_voice: String,
 }
 
-impl CallSettings {
-    /// The settings of `config`.
-    pub fn from_config(config: &crate::config::Config) -> Self {
-        Self {
-            ring_timeout: Duration::from_secs(u64::from(config.ring_timeout_seconds)),
-            media_timeout: Duration::from_secs(u64::from(config.media_timeout_seconds)),
-            public_ip: config.public_ip,
-            tts_program: config.tts_program.clone(),
-            tts_voice: config.tts_voice.clone(),
-        }
-    }
-}
-
 /// Where Chinese numbers are from (libphonenumber's table, shipped with the binary).
 pub fn regions() -> &'static RegionTable {
     static TABLE: OnceLock<RegionTable> = OnceLock::new();
-    TABLE.get_or_init(|| RegionTable::parse(include_str!("../../data/cn-number-regions.zh.txt")))
+    TABLE.get_or_init(|| RegionTable::parse(include_str!("../data/cn-number-regions.zh.txt")))
 }
 
 /// The address of the interface holding the default route (no packet is sent: connecting a
@@ -248,7 +240,7 @@ pub struct Incoming {
 }
 
 /// Starts the actor of a new INVITE from `caller`.
-pub fn start(app: App, calls: Arc<Calls>, incoming: Incoming, sip: SipSender, caller: Caller) {
+pub fn start(node: Node, calls: Arc<Calls>, incoming: Incoming, sip: SipSender, caller: Caller) {
     let call_id = incoming
         .invite
         .headers
@@ -261,13 +253,13 @@ pub fn start(app: App, calls: Arc<Calls>, incoming: Incoming, sip: SipSender, ca
         let mut ids = vec![call_id];
         let invite = &incoming.invite;
         let planned = match &caller {
-            Caller::Trunk => plan::from_trunk(&app, &calls, invite).await,
-            Caller::Extension(extension) => plan::from_extension(&app, invite, extension).await,
+            Caller::Trunk => plan::from_trunk(&node, &calls, invite).await,
+            Caller::Extension(extension) => plan::from_extension(&node, invite, extension).await,
         };
         let stats = match planned {
             Ok(planned) => {
                 session::run(
-                    app,
+                    node,
                     calls.clone(),
                     incoming,
                     sip,

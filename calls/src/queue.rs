@@ -89,7 +89,7 @@ impl Session {
         from_ivr: bool,
     ) -> Result<(), NotQueued> {
         let queue: QueueDoc = self
-            .app
+            .node
             .models
             .model("queues")
             .ok()
@@ -132,16 +132,16 @@ impl Session {
     /// prompt plays in between.
     fn spawn_music(&self, queue: &QueueDoc) -> Option<JoinHandle<()>> {
         let relay = self.relay.clone()?;
-        let (calls, app, enterprise) = (self.calls.clone(), self.app.clone(), self.enterprise);
+        let (calls, node, enterprise) = (self.calls.clone(), self.node.clone(), self.enterprise);
         let codec = self.a_codec();
         let settings = queue.settings.clone();
         Some(tokio::spawn(async move {
             let render = |voice: Option<Uuid>| {
-                let (calls, app) = (calls.clone(), app.clone());
+                let (calls, node) = (calls.clone(), node.clone());
                 async move {
                     let voice = voice?;
                     let items = [Utterance::Recording { voice_id: voice }];
-                    let (prompt, _) = calls.prompts.render(&app, enterprise, &items).await;
+                    let (prompt, _) = calls.prompts.render(&node, enterprise, &items).await;
                     (!prompt.samples().is_empty()).then(|| Arc::new(prompt))
                 }
             };
@@ -187,7 +187,7 @@ impl Session {
             return Flow::Continue;
         }
         let target = plan::extension_by_id(
-            &self.app,
+            &self.node,
             self.enterprise,
             offer.extension_id,
             &self.caller_number(),
@@ -227,7 +227,7 @@ impl Session {
             .waiting
             .as_ref()
             .is_some_and(|w| w.queue.settings.web_auto_answer)
-            && plan::seat_endpoint(&self.app, offer.extension_id)
+            && plan::seat_endpoint(&self.node, offer.extension_id)
                 == Some(domain::agent::Endpoint::WebClient);
         if let Some(waiting) = self.waiting.as_mut() {
             waiting.offers.insert(name.clone(), offer.extension_id);
@@ -359,15 +359,15 @@ impl Session {
         let items = vec![Utterance::Speech {
             text: format!("工号 {} 为您服务", digits.join(" ")),
         }];
-        let (calls, app, enterprise, tx, codec) = (
+        let (calls, node, enterprise, tx, codec) = (
             self.calls.clone(),
-            self.app.clone(),
+            self.node.clone(),
             self.enterprise,
             self.tx.clone(),
             self.a_codec(),
         );
         tokio::spawn(async move {
-            let (prompt, failures) = calls.prompts.render(&app, enterprise, &items).await;
+            let (prompt, failures) = calls.prompts.render(&node, enterprise, &items).await;
             if !prompt.samples().is_empty() {
                 relay.play(true, &prompt, codec).finished().await;
             }
@@ -398,14 +398,14 @@ impl Session {
         let (Some(relay), codec) = (self.relay.clone(), self.a_codec()) else {
             return;
         };
-        let (calls, app, enterprise, tx) = (
+        let (calls, node, enterprise, tx) = (
             self.calls.clone(),
-            self.app.clone(),
+            self.node.clone(),
             self.enterprise,
             self.tx.clone(),
         );
         tokio::spawn(async move {
-            let (prompt, _) = calls.prompts.render(&app, enterprise, &items).await;
+            let (prompt, _) = calls.prompts.render(&node, enterprise, &items).await;
             if !prompt.samples().is_empty() {
                 relay.play(true, &prompt, codec).finished().await;
             }
@@ -416,7 +416,7 @@ impl Session {
     /// The caller goes on in IVR flow `flow_id` (a queue's overflow, an agent's transfer).
     pub(super) async fn enter_flow(&mut self, flow_id: Uuid) -> Flow {
         let entry = plan::queue_overflow_entry(
-            &self.app,
+            &self.node,
             &self.calls,
             self.enterprise,
             flow_id,
@@ -459,7 +459,7 @@ impl Session {
         command: impl FnOnce(Uuid, chrono::DateTime<Utc>) -> AgentCommand,
     ) {
         let decided = self
-            .app
+            .node
             .execute::<Agent>(
                 domain::ids::agent_id(extension),
                 command(self.call, Utc::now()),

@@ -18,7 +18,7 @@ use tracing::debug;
 use uuid::Uuid;
 
 use super::{CallInput, Calls};
-use crate::app::App;
+use node::Node;
 
 /// A caller waiting in a queue.
 #[derive(Debug)]
@@ -232,9 +232,9 @@ fn reachable(extension: &ExtensionDoc) -> bool {
 }
 
 /// The members of `queue` as the dispatcher sees them.
-fn candidates(app: &App, acd: &Acd, queue: &QueueDoc) -> Vec<Candidate> {
+fn candidates(node: &Node, acd: &Acd, queue: &QueueDoc) -> Vec<Candidate> {
     let doc = |model: &str, id: Uuid| {
-        app.models
+        node.models
             .model(model)
             .ok()
             .and_then(|m| m.get(&id.to_string()))
@@ -271,7 +271,7 @@ fn candidates(app: &App, acd: &Acd, queue: &QueueDoc) -> Vec<Candidate> {
 /// Offers waiting callers to free members, queue by queue, until nobody free is left; runs
 /// for the node's life. It wakes when a caller joins, an offer ends or an agent is freed, and
 /// every half second in any case (agents signing in are seen then).
-pub async fn dispatch(app: App, calls: Arc<Calls>) {
+pub async fn dispatch(node: Node, calls: Arc<Calls>) {
     let acd = &calls.acd;
     loop {
         tokio::select! {
@@ -279,14 +279,14 @@ pub async fn dispatch(app: App, calls: Arc<Calls>) {
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
         for queue_id in acd.queues() {
-            place(&app, acd, queue_id).await;
+            place(&node, acd, queue_id).await;
         }
     }
 }
 
 /// Places the callers of one queue.
-async fn place(app: &App, acd: &Acd, queue_id: Uuid) {
-    let Some(queue) = app
+async fn place(node: &Node, acd: &Acd, queue_id: Uuid) {
+    let Some(queue) = node
         .models
         .model("queues")
         .ok()
@@ -302,7 +302,7 @@ async fn place(app: &App, acd: &Acd, queue_id: Uuid) {
         let Some((call, enterprise, tx, placing)) = acd.head(queue_id) else {
             return;
         };
-        let mut members = candidates(app, acd, &queue);
+        let mut members = candidates(node, acd, &queue);
         for member in &mut members {
             member.free &= !refused.contains(&member.extension_id);
         }
@@ -320,7 +320,7 @@ async fn place(app: &App, acd: &Acd, queue_id: Uuid) {
             if !acd.engage(extension_id) {
                 continue;
             }
-            let decided = app
+            let decided = node
                 .execute::<Agent>(
                     domain::ids::agent_id(extension_id),
                     AgentCommand::Offer {

@@ -12,11 +12,11 @@ use eventlog::{LogStore, Metadata};
 use tracing::{debug, warn};
 use uuid::Uuid;
 
-use crate::app::App;
+use node::Node;
 
 /// The writer of one call's stream.
 pub struct CallJournal {
-    app: App,
+    node: Node,
     call: Uuid,
     store: LogStore<Call>,
     /// The state as of the last write; `None` after a failed write (reloaded on the next).
@@ -33,10 +33,10 @@ impl std::fmt::Debug for CallJournal {
 
 impl CallJournal {
     /// The journal of a new call `call` of `enterprise`.
-    pub fn new(app: App, call: Uuid, enterprise: Uuid) -> Self {
+    pub fn new(node: Node, call: Uuid, enterprise: Uuid) -> Self {
         Self {
-            store: LogStore::new(app.log.clone(), Metadata::new(Some(enterprise), None)),
-            app,
+            store: LogStore::new(node.log.clone(), Metadata::new(Some(enterprise), None)),
+            node,
             call,
             state: Some(AggregateState::with_id(call)),
         }
@@ -84,7 +84,7 @@ impl CallJournal {
         }
         match self.store.persist(&mut state, events.clone()).await {
             Ok(stored) => {
-                self.app.metrics.events_appended(stored.len());
+                self.node.metrics.events_appended(stored.len());
                 self.state = Some(state.apply_store_events(stored, Call::apply_event));
                 Some(events)
             }

@@ -26,7 +26,7 @@ use super::journal::CallJournal;
 use super::plan;
 use super::session::{hangup, offer_towards_b, Opening, Session};
 use super::{CallInput, Calls};
-use crate::app::App;
+use node::Node;
 
 /// Why a click-to-dial call was not placed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,17 +48,17 @@ pub enum DialOutError {
 /// Places a click-to-dial call from `extension` to `number`; returns the call's id once its
 /// offer is recorded. The agent's phone rings in the background.
 pub async fn click_to_dial(
-    app: &App,
+    node: &Node,
     calls: &Arc<Calls>,
     extension: &ExtensionDoc,
     number: &str,
 ) -> Result<Uuid, DialOutError> {
     let sip = calls.sip.get().cloned().ok_or(DialOutError::NoSip)?;
-    let (offer, agent, customer) = plan::click_to_dial(app, extension, number)
+    let (offer, agent, customer) = plan::click_to_dial(node, extension, number)
         .await
         .ok_or(DialOutError::BadNumber)?;
     let call = Uuid::new_v4();
-    let mut journal = CallJournal::new(app.clone(), call, extension.enterprise_id);
+    let mut journal = CallJournal::new(node.clone(), call, extension.enterprise_id);
     let events = journal
         .record(vec![offer])
         .await
@@ -69,7 +69,7 @@ pub async fn click_to_dial(
     // The agent is on this call from now: no queue offers it another.
     let seat = domain::ids::agent_id(extension.id);
     let metadata = Metadata::new(Some(extension.enterprise_id), None);
-    let on_call = app
+    let on_call = node
         .execute::<Agent>(
             seat,
             AgentCommand::DialOut {
@@ -86,14 +86,14 @@ pub async fn click_to_dial(
         return Err(DialOutError::Busy);
     }
     let free_seat = {
-        let app = app.clone();
+        let node = node.clone();
         move || async move {
             let ended = AgentCommand::EndCall {
                 call_id: call,
                 wrap_up_seconds: 0,
                 at: Utc::now(),
             };
-            let _ = app.execute::<Agent>(seat, ended, metadata).await;
+            let _ = node.execute::<Agent>(seat, ended, metadata).await;
         }
     };
     let (agent, customer) = match (agent, customer) {
@@ -115,7 +115,7 @@ pub async fn click_to_dial(
         return Err(DialOutError::Refused(Cause::Unavailable));
     };
     let agent_seat = extension.id;
-    let (app, calls) = (app.clone(), calls.clone());
+    let (node, calls) = (node.clone(), calls.clone());
     let caller = extension.number.clone();
     let enterprise = extension.enterprise_id;
     tokio::spawn(async move {
@@ -148,7 +148,7 @@ pub async fn click_to_dial(
             let relay = Arc::new(relay);
             let (notify, notices) = mpsc::unbounded_channel();
             let mut session = Session::new(Opening {
-                app,
+                node,
                 calls: calls.clone(),
                 sip,
                 call,

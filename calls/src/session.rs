@@ -31,7 +31,7 @@ use super::journal::CallJournal;
 use super::plan::{self, Plan, Routed, Target};
 use super::queue::Waiting;
 use super::{CallInput, Calls, Incoming, RoutePlace};
-use crate::app::App;
+use node::Node;
 
 /// RFC 3261 T1 and T2: the 2xx to an INVITE is resent at T1, doubling up to T2, until its ACK
 /// arrives, for at most 64·T1.
@@ -131,7 +131,7 @@ impl Slot {
 
 /// A running call.
 pub(super) struct Session {
-    pub(super) app: App,
+    pub(super) node: Node,
     pub(super) calls: Arc<Calls>,
     pub(super) sip: SipSender,
     pub(super) call: Uuid,
@@ -192,7 +192,7 @@ pub(super) struct Session {
 /// Runs a planned call from its offer to its end; returns the relay's counters.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
-    app: App,
+    node: Node,
     calls: Arc<Calls>,
     incoming: Incoming,
     sip: SipSender,
@@ -228,7 +228,7 @@ pub async fn run(
         ),
         _ => (String::new(), String::new(), None),
     };
-    let mut journal = CallJournal::new(app.clone(), call, enterprise);
+    let mut journal = CallJournal::new(node.clone(), call, enterprise);
     let route_place = plan.route_place;
     let a_offer = sdp::parse_offer(&String::from_utf8_lossy(&invite.body)).ok();
     let routed = match plan.target {
@@ -336,7 +336,7 @@ pub async fn run(
     };
     let (notify, notices) = mpsc::unbounded_channel();
     let mut session = Session::new(Opening {
-        app,
+        node,
         calls,
         sip,
         call,
@@ -385,7 +385,7 @@ pub async fn run(
 
 /// What a call's actor starts with: the call, leg `a` and the media anchored for it.
 pub(super) struct Opening {
-    pub(super) app: App,
+    pub(super) node: Node,
     pub(super) calls: Arc<Calls>,
     pub(super) sip: SipSender,
     pub(super) call: Uuid,
@@ -445,7 +445,7 @@ impl Session {
     /// A call's actor state at its start.
     pub(super) fn new(o: Opening) -> Session {
         Session {
-            app: o.app,
+            node: o.node,
             calls: o.calls,
             sip: o.sip,
             call: o.call,
@@ -1134,7 +1134,7 @@ impl Session {
                 .any(|e| matches!(e, CallEvent::RecordingStarted { .. }))
         });
         if let (Some(file), Some(relay), true) = (&recording, &self.relay, started) {
-            relay.start_recording(self.app.data_dir.join(file));
+            relay.start_recording(self.node.data_dir.join(file));
         }
         let mut ok = response_to(&self.invite, 200, "OK", Some(&self.a.local_tag));
         for record_route in self.invite.headers.get_all("Record-Route") {
@@ -1396,7 +1396,7 @@ impl Session {
             return respond(&self.sip, 400, "Bad Request (Refer-To)");
         };
         let target = plan::transfer_target(
-            &self.app,
+            &self.node,
             self.enterprise,
             &slot.target.party,
             &user,

@@ -8,9 +8,7 @@ use domain::PermissionSetting;
 use eventlog::Metadata;
 use rand::distributions::{Alphanumeric, DistString};
 
-use crate::app::App;
-use crate::auth::hash_password;
-use crate::error::ApiResult;
+use node::{CommandError, CommandResult, Node};
 
 /// What bootstrap did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,12 +22,13 @@ pub enum Bootstrap {
 }
 
 /// Creates the platform enterprise and the operator unless they exist.
-pub async fn ensure_operator(app: &App, password: Option<String>) -> ApiResult<Bootstrap> {
+pub async fn ensure_operator(node: &Node, password: Option<String>) -> CommandResult<Bootstrap> {
     let platform = platform_enterprise_id();
     let operator = account_id(platform, OPERATOR_ACCOUNT);
-    if app
+    if node
         .models
-        .model("accounts")?
+        .model("accounts")
+        .map_err(CommandError::internal)?
         .get(&operator.to_string())
         .is_some()
     {
@@ -37,13 +36,14 @@ pub async fn ensure_operator(app: &App, password: Option<String>) -> ApiResult<B
     }
     let metadata = Metadata::new(Some(platform), None);
     let now = Utc::now();
-    if app
+    if node
         .models
-        .model("enterprises")?
+        .model("enterprises")
+        .map_err(CommandError::internal)?
         .get(&platform.to_string())
         .is_none()
     {
-        app.execute::<Enterprise>(
+        node.execute::<Enterprise>(
             platform,
             EnterpriseCommand::Create {
                 code: PLATFORM_CODE.into(),
@@ -63,7 +63,9 @@ pub async fn ensure_operator(app: &App, password: Option<String>) -> ApiResult<B
             true,
         ),
     };
-    app.execute::<Account>(
+    let password_hash = api::auth::hash_password(&password)
+        .map_err(|_| CommandError::internal("hashing the operator's password failed"))?;
+    node.execute::<Account>(
         operator,
         AccountCommand::Create {
             enterprise_id: platform,
@@ -74,7 +76,7 @@ pub async fn ensure_operator(app: &App, password: Option<String>) -> ApiResult<B
                 role_id: None,
             },
             permissions: PermissionSetting::default(),
-            password_hash: hash_password(&password)?,
+            password_hash,
             operator: true,
             at: now,
         },

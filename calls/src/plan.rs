@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::dialog::{random_hex, Leg};
 use super::{Calls, RoutePlace};
-use crate::app::App;
+use node::Node;
 
 /// A call about to be offered.
 #[derive(Debug)]
@@ -113,27 +113,31 @@ impl Target {
 /// A refusal before any event: a SIP status and reason.
 pub type Refusal = (u16, &'static str);
 
-fn model_doc<T: serde::de::DeserializeOwned>(app: &App, model: &str, key: &str) -> Option<T> {
-    app.models.model(model).ok()?.get(key)?.decode()
+fn model_doc<T: serde::de::DeserializeOwned>(node: &Node, model: &str, key: &str) -> Option<T> {
+    node.models.model(model).ok()?.get(key)?.decode()
 }
 
 /// Where the agent signed in to `extension` takes calls (none when nobody is signed in).
-pub fn seat_endpoint(app: &App, extension: Uuid) -> Option<domain::agent::Endpoint> {
-    model_doc::<projections::AgentDoc>(app, "agents", &domain::ids::agent_id(extension).to_string())
-        .filter(|seat| seat.account_id.is_some())
-        .map(|seat| seat.endpoint)
+pub fn seat_endpoint(node: &Node, extension: Uuid) -> Option<domain::agent::Endpoint> {
+    model_doc::<projections::AgentDoc>(
+        node,
+        "agents",
+        &domain::ids::agent_id(extension).to_string(),
+    )
+    .filter(|seat| seat.account_id.is_some())
+    .map(|seat| seat.endpoint)
 }
 
-fn model_docs<T: serde::de::DeserializeOwned>(app: &App, model: &str) -> Vec<T> {
-    app.models.model(model).map_or_else(
+fn model_docs<T: serde::de::DeserializeOwned>(node: &Node, model: &str) -> Vec<T> {
+    node.models.model(model).map_or_else(
         |_| Vec::new(),
         |m| m.read().values().filter_map(|d| d.decode()).collect(),
     )
 }
 
 /// The documents of one enterprise only (the others are not decoded).
-fn tenant_docs<T: serde::de::DeserializeOwned>(app: &App, model: &str, tenant: Uuid) -> Vec<T> {
-    app.models.model(model).map_or_else(
+fn tenant_docs<T: serde::de::DeserializeOwned>(node: &Node, model: &str, tenant: Uuid) -> Vec<T> {
+    node.models.model(model).map_or_else(
         |_| Vec::new(),
         |m| {
             m.read()
@@ -146,9 +150,9 @@ fn tenant_docs<T: serde::de::DeserializeOwned>(app: &App, model: &str, tenant: U
 }
 
 /// Whether `from` is the address of a trunk (its host or one of its allowed sources).
-pub fn is_trunk_source(app: &App, from: SocketAddr) -> bool {
+pub fn is_trunk_source(node: &Node, from: SocketAddr) -> bool {
     let ip = from.ip().to_string();
-    model_docs::<TrunkDoc>(app, "trunks")
+    model_docs::<TrunkDoc>(node, "trunks")
         .iter()
         .any(|t| t.settings.host == ip || t.settings.allowed_sources.contains(&ip))
 }
@@ -162,26 +166,30 @@ fn uri_user(request: &Request, header: &str) -> Option<String> {
 }
 
 /// An INVITE from a trunk: the DID in To, its route, and the extension the route names.
-pub async fn from_trunk(app: &App, calls: &Arc<Calls>, invite: &Request) -> Result<Plan, Refusal> {
+pub async fn from_trunk(
+    node: &Node,
+    calls: &Arc<Calls>,
+    invite: &Request,
+) -> Result<Plan, Refusal> {
     let did = uri_user(invite, "To")
         .and_then(|user| normalize("to", &user).ok())
         .ok_or((404, "Not Found"))?;
-    let route: RouteDoc = model_doc(app, "routes", &domain::ids::route_id(&did).to_string())
+    let route: RouteDoc = model_doc(node, "routes", &domain::ids::route_id(&did).to_string())
         .ok_or((404, "Not Found"))?;
     let (active, route_place) = calls.take_route_place(route.id);
     let caller_user = uri_user(invite, "From").unwrap_or_default();
     let caller_number = normalize("from", &caller_user).unwrap_or(caller_user);
     let target = match route.settings.destination {
         Destination::Extension { extension_id } => {
-            match model_doc::<ExtensionDoc>(app, "extensions", &extension_id.to_string()) {
-                Some(extension) => extension_target(app, &extension, &caller_number, Some(&did))
+            match model_doc::<ExtensionDoc>(node, "extensions", &extension_id.to_string()) {
+                Some(extension) => extension_target(node, &extension, &caller_number, Some(&did))
                     .await
                     .map(Routed::Leg),
                 None => Err(Cause::Unavailable),
             }
         }
         Destination::Ivr { flow_id } => {
-            ivr_entry(app, calls, &route, flow_id, &caller_number, &did).map(Routed::Ivr)
+            ivr_entry(node, calls, &route, flow_id, &caller_number, &did).map(Routed::Ivr)
         }
         Destination::Queue { queue_id } => Ok(Routed::Queue(queue_id)),
     };
@@ -211,7 +219,7 @@ pub async fn from_trunk(app: &App, calls: &Arc<Calls>, invite: &Request) -> Resu
 /// An INVITE from the phone of `caller` (already authenticated): another extension of the
 /// enterprise by its number, or else an outside number through a trunk.
 pub async fn from_extension(
-    app: &App,
+    node: &Node,
     invite: &Request,
     caller: &ExtensionDoc,
 ) -> Result<Plan, Refusal> {
@@ -234,12 +242,12 @@ pub async fn from_extension(
         at: Utc::now(),
     };
     let callee: Option<ExtensionDoc> = model_doc(
-        app,
+        node,
         "extensions",
         &domain::ids::extension_id(enterprise, &dialled).to_string(),
     );
     if let Some(callee) = callee {
-        let target = extension_target(app, &callee, &caller.number, None)
+        let target = extension_target(node, &callee, &caller.number, None)
             .await
             .map(Routed::Leg);
         return Ok(Plan {
@@ -250,7 +258,9 @@ pub async fn from_extension(
         });
     }
     let number = normalize("to", &dialled).map_err(|_| (404, "Not Found"))?;
-    let target = outbound_target(app, caller, &number).await.map(Routed::Leg);
+    let target = outbound_target(node, caller, &number)
+        .await
+        .map(Routed::Leg);
     Ok(Plan {
         enterprise,
         offer: offer(Direction::Outbound, number, caller.settings.manual_outbound),
@@ -263,36 +273,36 @@ pub async fn from_extension(
 /// enterprise, or an outside number through the trunk when the transferring extension may dial
 /// out (with its licensed caller ID). `caller_number` is what the new leg is shown.
 pub async fn transfer_target(
-    app: &App,
+    node: &Node,
     enterprise: Uuid,
     transferor: &Party,
     dialled: &str,
     caller_number: &str,
 ) -> Result<Target, Cause> {
     let callee: Option<ExtensionDoc> = model_doc(
-        app,
+        node,
         "extensions",
         &domain::ids::extension_id(enterprise, dialled).to_string(),
     );
     if let Some(callee) = callee {
-        return extension_target(app, &callee, caller_number, None).await;
+        return extension_target(node, &callee, caller_number, None).await;
     }
     let number = normalize("referTo", dialled).map_err(|_| Cause::NoRoute)?;
     let Party::Extension { extension_id, .. } = transferor else {
         return Err(Cause::OutboundNotAllowed);
     };
-    let extension: ExtensionDoc =
-        model_doc(app, "extensions", &extension_id.to_string()).ok_or(Cause::OutboundNotAllowed)?;
+    let extension: ExtensionDoc = model_doc(node, "extensions", &extension_id.to_string())
+        .ok_or(Cause::OutboundNotAllowed)?;
     if !extension.settings.manual_outbound {
         return Err(Cause::OutboundNotAllowed);
     }
-    outbound_target(app, &extension, &number).await
+    outbound_target(node, &extension, &number).await
 }
 
 /// The published flow `flow_id` of `enterprise` as a call from `caller_number` to `did`
 /// enters it.
 fn ivr_entry(
-    app: &App,
+    node: &Node,
     calls: &Calls,
     route: &RouteDoc,
     flow_id: Uuid,
@@ -300,7 +310,7 @@ fn ivr_entry(
     did: &str,
 ) -> Result<IvrEntry, Cause> {
     flow_entry(
-        app,
+        node,
         calls,
         route.enterprise_id,
         flow_id,
@@ -313,7 +323,7 @@ fn ivr_entry(
 /// The published flow `flow_id` of `enterprise` as a call from `caller_number` to `called`
 /// (on `route_id`) enters it.
 fn flow_entry(
-    app: &App,
+    node: &Node,
     calls: &Calls,
     enterprise: Uuid,
     flow_id: Uuid,
@@ -321,11 +331,11 @@ fn flow_entry(
     called: &str,
     route_id: Option<Uuid>,
 ) -> Result<IvrEntry, Cause> {
-    let flow: IvrFlowDoc = model_doc(app, "ivr_flows", &flow_id.to_string())
+    let flow: IvrFlowDoc = model_doc(node, "ivr_flows", &flow_id.to_string())
         .filter(|f: &IvrFlowDoc| f.enterprise_id == enterprise)
         .ok_or(Cause::Unavailable)?;
     let definition = flow.definition.ok_or(Cause::Unavailable)?;
-    let time_zone = model_doc::<EnterpriseDoc>(app, "enterprises", &enterprise.to_string())
+    let time_zone = model_doc::<EnterpriseDoc>(node, "enterprises", &enterprise.to_string())
         .and_then(|e| e.time_zone.parse::<chrono_tz::Tz>().ok())
         .unwrap_or(chrono_tz::Asia::Shanghai);
     Ok(IvrEntry {
@@ -346,7 +356,7 @@ fn flow_entry(
 
 /// The published flow `flow_id` of `enterprise` as a caller whose queue timed out enters it.
 pub fn queue_overflow_entry(
-    app: &App,
+    node: &Node,
     calls: &Calls,
     enterprise: Uuid,
     flow_id: Uuid,
@@ -355,7 +365,7 @@ pub fn queue_overflow_entry(
     route_id: Option<Uuid>,
 ) -> Result<IvrEntry, Cause> {
     flow_entry(
-        app,
+        node,
         calls,
         enterprise,
         flow_id,
@@ -368,31 +378,31 @@ pub fn queue_overflow_entry(
 /// The extension numbered `number` in `enterprise` as a transfer target (an IVR transfer to
 /// the extension a variable names).
 pub async fn extension_by_number(
-    app: &App,
+    node: &Node,
     enterprise: Uuid,
     number: &str,
     caller_number: &str,
 ) -> Result<Target, Cause> {
     let extension: ExtensionDoc = model_doc(
-        app,
+        node,
         "extensions",
         &domain::ids::extension_id(enterprise, number).to_string(),
     )
     .ok_or(Cause::Unavailable)?;
-    extension_target(app, &extension, caller_number, None).await
+    extension_target(node, &extension, caller_number, None).await
 }
 
 /// The extension `id` of `enterprise` as a transfer target.
 pub async fn extension_by_id(
-    app: &App,
+    node: &Node,
     enterprise: Uuid,
     id: Uuid,
     caller_number: &str,
 ) -> Result<Target, Cause> {
-    let extension: ExtensionDoc = model_doc(app, "extensions", &id.to_string())
+    let extension: ExtensionDoc = model_doc(node, "extensions", &id.to_string())
         .filter(|e: &ExtensionDoc| e.enterprise_id == enterprise)
         .ok_or(Cause::Unavailable)?;
-    extension_target(app, &extension, caller_number, None).await
+    extension_target(node, &extension, caller_number, None).await
 }
 
 /// A click-to-dial call (点击外呼) of `extension` to the outside `number`: the offer (the call
@@ -400,7 +410,7 @@ pub async fn extension_by_id(
 /// first (showing the number dialled), and the customer's leg through the trunk of its licensed
 /// caller ID. `None` when `number` is not a phone number.
 pub async fn click_to_dial(
-    app: &App,
+    node: &Node,
     extension: &ExtensionDoc,
     number: &str,
 ) -> Option<(CallCommand, Result<Target, Cause>, Result<Target, Cause>)> {
@@ -417,25 +427,25 @@ pub async fn click_to_dial(
         outbound_allowed: extension.settings.manual_outbound,
         at: Utc::now(),
     };
-    let agent = extension_target(app, extension, &number, None).await;
-    let customer = outbound_target(app, extension, &number).await;
+    let agent = extension_target(node, extension, &number, None).await;
+    let customer = outbound_target(node, extension, &number).await;
     Some((offer, agent, customer))
 }
 
 /// A leg from `extension` out to `number` through the trunk of its licensed caller ID.
 async fn outbound_target(
-    app: &App,
+    node: &Node,
     extension: &ExtensionDoc,
     number: &str,
 ) -> Result<Target, Cause> {
     let enterprise = extension.enterprise_id;
-    let caller_id = licensed_caller_id(app, enterprise, &extension.settings.caller_id)
+    let caller_id = licensed_caller_id(node, enterprise, &extension.settings.caller_id)
         .ok_or(Cause::NoCallerId)?;
     let party = Party::External {
         number: number.to_owned(),
     };
     trunk_target(
-        app,
+        node,
         enterprise,
         &caller_id,
         number,
@@ -448,7 +458,7 @@ async fn outbound_target(
 
 /// The extension's registered phone, or its bound number when it has none and forwards.
 async fn extension_target(
-    app: &App,
+    node: &Node,
     extension: &ExtensionDoc,
     caller_number: &str,
     did: Option<&str>,
@@ -462,7 +472,7 @@ async fn extension_target(
     // An agent that takes its calls on the bound phone (通话端 "话机") gets them there, even
     // while a SIP phone is registered to the extension.
     let on_bound_phone = !settings.bound_number.is_empty()
-        && seat_endpoint(app, extension.id) == Some(domain::agent::Endpoint::Phone);
+        && seat_endpoint(node, extension.id) == Some(domain::agent::Endpoint::Phone);
     let binding = extension
         .bindings
         .iter()
@@ -497,14 +507,14 @@ async fn extension_target(
     // ID.
     let via_number = did
         .map(str::to_owned)
-        .or_else(|| licensed_caller_id(app, extension.enterprise_id, &settings.caller_id))
+        .or_else(|| licensed_caller_id(node, extension.enterprise_id, &settings.caller_id))
         .ok_or(Cause::NoCallerId)?;
     // An outside caller is shown as such; an extension calling shows the licensed number.
     let presented = caller_number
         .starts_with('+')
         .then(|| national_form(caller_number));
     trunk_target(
-        app,
+        node,
         extension.enterprise_id,
         &via_number,
         &bound,
@@ -519,8 +529,8 @@ async fn extension_target(
 
 /// The caller ID an extension dials out with: its own when that number is licensed to the
 /// enterprise as a caller ID, else the enterprise's first licensed one.
-fn licensed_caller_id(app: &App, enterprise: Uuid, preferred: &str) -> Option<String> {
-    let mut licensed: Vec<NumberDoc> = tenant_docs::<NumberDoc>(app, "numbers", enterprise)
+fn licensed_caller_id(node: &Node, enterprise: Uuid, preferred: &str) -> Option<String> {
+    let mut licensed: Vec<NumberDoc> = tenant_docs::<NumberDoc>(node, "numbers", enterprise)
         .into_iter()
         .filter(|n| n.assignment.enterprise_id == enterprise && n.assignment.caller_id)
         .collect();
@@ -536,7 +546,7 @@ fn licensed_caller_id(app: &App, enterprise: Uuid, preferred: &str) -> Option<St
 /// A leg to `number` through the trunk that carries the enterprise's `via_number`.
 #[allow(clippy::too_many_arguments)]
 async fn trunk_target(
-    app: &App,
+    node: &Node,
     enterprise: Uuid,
     via_number: &str,
     number: &str,
@@ -545,14 +555,14 @@ async fn trunk_target(
     presented: Option<&str>,
 ) -> Result<Target, Cause> {
     let carrier: NumberDoc = model_doc(
-        app,
+        node,
         "numbers",
         &domain::ids::number_id(via_number).to_string(),
     )
     .filter(|n: &NumberDoc| n.assignment.enterprise_id == enterprise)
     .ok_or(Cause::NoRoute)?;
-    let trunk: TrunkDoc =
-        model_doc(app, "trunks", &carrier.assignment.trunk_id.to_string()).ok_or(Cause::NoRoute)?;
+    let trunk: TrunkDoc = model_doc(node, "trunks", &carrier.assignment.trunk_id.to_string())
+        .ok_or(Cause::NoRoute)?;
     let settings = trunk.settings;
     let peer = tokio::net::lookup_host((settings.host.as_str(), settings.port))
         .await

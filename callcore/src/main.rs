@@ -11,6 +11,6 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let code = api::cli::run(api::cli::Cli::parse()).await?;
+    let code = callcore::cli::run(callcore::cli::Cli::parse()).await?;
     std::process::exit(code);
 }

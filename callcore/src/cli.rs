@@ -6,15 +6,15 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use eventlog::{EventLog, EventLogConfig};
+use eventlog::EventLog;
 use indicatif::{ProgressBar, ProgressStyle};
+use node::Node;
 use projections::{all_projections, rebuild_and_compare, DocStore};
 use uuid::Uuid;
 
-use crate::app::App;
-use crate::bootstrap::{ensure_operator, Bootstrap};
-use crate::calls::CallSettings;
+use crate::bootstrap::Bootstrap;
 use crate::config::{Config, Overrides};
+use crate::{node_settings, start};
 
 /// callcore: an event-sourced cloud call center.
 #[derive(Debug, Parser)]
@@ -98,13 +98,7 @@ fn config(
 }
 
 async fn open_log(config: &Config) -> anyhow::Result<EventLog> {
-    if config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!("cannot create data directory {}", config.data_dir.display())
-        })?;
-    }
-    let backend = eventlog::open_backend(&config.database()).await?;
-    Ok(EventLog::start(backend, EventLogConfig::default()).await?)
+    Ok(Node::open_log(&node_settings(config)).await?)
 }
 
 /// Runs a parsed command line; returns the process exit code.
@@ -127,7 +121,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let log = open_log(&config).await?;
             println!(
                 "migrations applied to {} ({})",
-                config.database(),
+                node_settings(&config).database(),
                 log.backend_name()
             );
             log.shutdown().await;
@@ -137,11 +131,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<i32> {
-    let app = App::start(&config).await?;
-    let bootstrap = ensure_operator(&app, std::env::var("CALLCORE_ADMIN_PASSWORD").ok())
-        .await
-        .map_err(|e| anyhow::anyhow!("creating the platform operator failed: {}", e.message()))?;
-    match bootstrap {
+    let running = start(&config, std::env::var("CALLCORE_ADMIN_PASSWORD").ok()).await?;
+    match &running.bootstrap {
         Bootstrap::AlreadyDone => {}
         Bootstrap::Created => println!("created the platform operator: enterprise 'platform', account 'admin'"),
         Bootstrap::CreatedWithGeneratedPassword(password) => println!(
@@ -149,21 +140,14 @@ async fn serve(config: Config) -> anyhow::Result<i32> {
              (shown once; change it after logging in)"
         ),
     }
-    let listener = tokio::net::TcpListener::bind(config.http)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.http))?;
-    let sip = crate::sip::start(app.clone(), config.sip, CallSettings::from_config(&config))
-        .await
-        .with_context(|| format!("cannot listen for SIP on {}", config.sip))?;
     println!(
         "callcore listening on http://{} (GraphiQL at /graphiql) and sip:{} (UDP and TCP), {} backend",
-        listener.local_addr()?,
-        sip.addr,
-        app.log.backend_name()
+        running.http_addr,
+        running.sip_addr(),
+        running.node.log.backend_name()
     );
-    crate::http::serve(listener, app.clone(), shutdown_signal()).await?;
-    sip.stop();
-    app.shutdown().await;
+    shutdown_signal().await;
+    running.stop().await;
     println!("callcore stopped cleanly");
     Ok(0)
 }

@@ -10,14 +10,14 @@ use chrono::Utc;
 use domain::agent::{Agent, AgentCommand};
 use domain::call::SupervisorAction;
 use eventlog::Metadata;
-use telephony::media::relay::{Formats, MonitorMode};
+use telephony::media::relay::Formats;
 use telephony::sdp::{self, AudioOffer, Codec, Direction};
 use telephony::sip::message::{cseq, Method, Request, Response, SipMessage};
 use telephony::sip::transaction::{response_to, TransactionKey};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::control::{unreachable_because, ControlRefused};
+use super::control::{unreachable_because, ControlRefused, MonitorMode};
 use super::dialog::{ack_of, cancel_of, Leg};
 use super::plan;
 use super::session::{Flow, Session};
@@ -76,15 +76,15 @@ impl Session {
                 return Err(ControlRefused::OtherSupervisor);
             }
             self.supervised(supervisor, action_of(mode)).await;
-            relay.set_monitor_mode(mode);
+            relay.set_monitor_mode(mode.into());
             return Ok(());
         }
         let caller = self.caller_number();
-        let target = plan::extension_by_id(&self.app, self.enterprise, extension, &caller)
+        let target = plan::extension_by_id(&self.node, self.enterprise, extension, &caller)
             .await
             .map_err(|cause| ControlRefused::SupervisorUnreachable(unreachable_because(&cause)))?;
         self.join_seat(extension).await?;
-        let Ok(port) = relay.open_monitor(mode).await else {
+        let Ok(port) = relay.open_monitor(mode.into()).await else {
             self.leave_seat(extension).await;
             return Err(ControlRefused::NoMedia);
         };
@@ -130,7 +130,7 @@ impl Session {
     /// Puts the supervisor's seat on this call; a seat that rings for or is on another call
     /// refuses.
     pub(super) async fn join_seat(&self, extension: Uuid) -> Result<(), ControlRefused> {
-        self.app
+        self.node
             .execute::<Agent>(
                 domain::ids::agent_id(extension),
                 AgentCommand::JoinCall {

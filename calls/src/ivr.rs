@@ -268,18 +268,18 @@ impl Session {
         let generation = ivr.generation;
         let notify = ivr.notify.clone();
         let calls = self.calls.clone();
-        let app = self.app.clone();
+        let node = self.node.clone();
         let enterprise = self.enterprise;
         ivr.playback = Some(tokio::spawn(async move {
-            let (prompt, failures) = calls.prompts.render(&app, enterprise, &items).await;
+            let (prompt, failures) = calls.prompts.render(&node, enterprise, &items).await;
             for failure in failures {
                 let _ = notify.send(IvrNotice::PromptFailed(failure.to_string()));
             }
-            let mut note_start = Some(app.clone());
+            let mut note_start = Some(node.clone());
             while !prompt.samples().is_empty() {
                 let on_first: telephony::media::relay::OnFirstPacket = match note_start.take() {
-                    Some(app) => Box::new(move |at: std::time::Instant| {
-                        app.metrics
+                    Some(node) => Box::new(move |at: std::time::Instant| {
+                        node.metrics
                             .prompt_started(at.saturating_duration_since(recorded));
                     }),
                     None => Box::new(|_| {}),
@@ -347,10 +347,10 @@ impl Session {
         let caller = self.ivr.as_ref()?.entry.caller.clone();
         let target = match to {
             TransferTo::Extension(id) => {
-                plan::extension_by_id(&self.app, self.enterprise, id, &caller).await
+                plan::extension_by_id(&self.node, self.enterprise, id, &caller).await
             }
             TransferTo::ExtensionNumber(number) => {
-                plan::extension_by_number(&self.app, self.enterprise, &number, &caller).await
+                plan::extension_by_number(&self.node, self.enterprise, &number, &caller).await
             }
             TransferTo::Queue(queue_id) => {
                 if let Some(ivr) = self.ivr.as_mut() {
@@ -404,7 +404,7 @@ impl Session {
         };
         let started = self.record(vec![command]).await;
         if let (Some(_), Some(relay)) = (started, &self.relay) {
-            relay.start_recording(self.app.data_dir.join(file));
+            relay.start_recording(self.node.data_dir.join(file));
             self.voicemail = true;
         }
     }

@@ -145,18 +145,6 @@ impl Config {
                 .unwrap_or_else(|| "cmn".to_owned()),
         })
     }
-
-    /// The URL of the event-log database: the configured one, or SQLite under the data dir.
-    pub fn database(&self) -> String {
-        match &self.database_url {
-            Some(url) => url.clone(),
-            None => self
-                .data_dir
-                .join("callcore.db")
-                .to_string_lossy()
-                .into_owned(),
-        }
-    }
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -193,7 +181,10 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/tmp/y"));
         assert_eq!(config.http, SocketAddr::from(([127, 0, 0, 1], 9000)));
         assert_eq!(config.session_hours, 2);
-        assert_eq!(config.database(), "/tmp/y/callcore.db");
+        assert_eq!(
+            crate::node_settings(&config).database(),
+            "/tmp/y/callcore.db"
+        );
         std::fs::write(&path, "htp = 1\n").expect("temp file is writable");
         let error = Config::resolve(Overrides {
             config_file: Some(path),

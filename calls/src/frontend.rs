@@ -1,6 +1,6 @@
-//! The SIP front end: binds the SIP sockets, answers REGISTER (digest-authenticated, bindings
-//! committed as extension events before the 200 goes out) and OPTIONS, expires lapsed
-//! bindings, and hands INVITEs and in-dialog messages to the call runtime (`calls`).
+//! The SIP front end: answers REGISTER (digest-authenticated, bindings committed as extension
+//! events before the 200 goes out) and OPTIONS, expires lapsed bindings, and hands INVITEs and
+//! in-dialog messages to the calls.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,127 +11,42 @@ use domain::extension::{Binding, Extension, ExtensionCommand};
 use eventlog::Metadata;
 use projections::{EnterpriseDoc, ExtensionDoc};
 use rand::RngCore;
-use telephony::driver::{answer_with, serve, DriverStats, SipChannel, SipSender, SipService};
+use telephony::driver::{answer_with, SipSender, SipService};
 use telephony::registrar::{
     ok_response, unix_now, AuthDecision, RegisterDecision, Registrar, SipAccount,
 };
 use telephony::sip::message::{param, Method, Request, Response};
 use telephony::sip::transaction::{response_to, TransactionKey, Transport};
-use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::warn;
 use uuid::Uuid;
 
-use crate::app::App;
-use crate::calls::{self, CallInput, CallSettings, Caller, Calls, Incoming};
+use crate::{CallInput, Caller, Calls, Incoming};
+use node::Node;
 
 /// How often lapsed bindings are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
-/// A running SIP front end.
-#[derive(Debug)]
-pub struct SipHandle {
-    /// The bound address (UDP and TCP).
-    pub addr: SocketAddr,
-    /// Driver counters.
-    pub stats: Arc<DriverStats>,
-    /// The call runtime.
-    pub calls: Arc<Calls>,
-    stop: watch::Sender<bool>,
-}
-
-impl std::ops::Deref for SipHandle {
-    type Target = DriverStats;
-
-    fn deref(&self) -> &DriverStats {
-        &self.stats
-    }
-}
-
-impl SipHandle {
-    /// Stops the driver and the sweeper.
-    pub fn stop(&self) {
-        self.stop.send_replace(true);
-    }
-}
-
-struct Frontend {
-    app: App,
+/// The transaction user of the SIP driver: REGISTER and OPTIONS answered here, INVITEs and
+/// in-dialog messages handed to the calls.
+pub(crate) struct Frontend {
+    node: Node,
     registrar: Registrar,
     tag: String,
     calls: Arc<Calls>,
 }
 
-/// Binds `addr` on UDP and TCP (the same port) and serves SIP for `app` until the handle is
-/// stopped.
-pub async fn start(
-    app: App,
-    addr: SocketAddr,
-    settings: CallSettings,
-) -> std::io::Result<SipHandle> {
-    let (socket, listener) = bind_both(addr).await?;
-    let addr = socket.local_addr()?;
-    let mut secret = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut secret);
-    let calls = Arc::new(Calls::new(settings, &app.data_dir));
-    let _ = app.calls.set(calls.clone());
-    let tts_checked = calls.clone();
-    tokio::spawn(async move {
-        tts_checked.prompts.check_tts().await;
-    });
-    let frontend = Arc::new(Frontend {
-        app: app.clone(),
-        registrar: Registrar::new(secret),
-        tag: hex::encode(&secret[..4]),
-        calls: calls.clone(),
-    });
-    let stats = Arc::new(DriverStats::default());
-    let (stop, stopped) = watch::channel(false);
-    let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    };
-    let channel = SipChannel::new(&socket);
-    let _ = calls.sip.set(channel.sender());
-    tokio::spawn(serve(
-        channel,
-        socket,
-        listener,
-        frontend.clone(),
-        stats.clone(),
-        until_stopped(stopped.clone()),
-    ));
-    let dispatcher = (app.clone(), calls.clone(), until_stopped(stopped.clone()));
-    tokio::spawn(async move {
-        let (app, calls, stopped) = dispatcher;
-        tokio::select! {
-            () = calls::acd::dispatch(app, calls) => {}
-            () = stopped => {}
-        }
-    });
-    tokio::spawn(sweep(app, until_stopped(stopped)));
-    info!(%addr, "SIP listening (UDP and TCP)");
-    Ok(SipHandle {
-        addr,
-        stats,
-        calls,
-        stop,
-    })
-}
-
-/// Binds UDP and TCP on one port. With port 0 the system picks the UDP port, and the same TCP
-/// port may be taken (by any connection's local end): then another port is tried.
-async fn bind_both(
-    addr: SocketAddr,
-) -> std::io::Result<(tokio::net::UdpSocket, tokio::net::TcpListener)> {
-    let attempts = if addr.port() == 0 { 20 } else { 1 };
-    let mut last_error = None;
-    for _ in 0..attempts {
-        let socket = tokio::net::UdpSocket::bind(addr).await?;
-        match tokio::net::TcpListener::bind(socket.local_addr()?).await {
-            Ok(listener) => return Ok((socket, listener)),
-            Err(error) => last_error = Some(error),
+impl Frontend {
+    /// The front end of `calls` on `node`; nonces are signed with a fresh per-process secret.
+    pub(crate) fn new(node: Node, calls: Arc<Calls>) -> Self {
+        let mut secret = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut secret);
+        Self {
+            node,
+            registrar: Registrar::new(secret),
+            tag: hex::encode(&secret[..4]),
+            calls,
         }
     }
-    Err(last_error.unwrap_or_else(|| std::io::Error::other("no port for UDP and TCP")))
 }
 
 impl SipService for Frontend {
@@ -149,10 +64,10 @@ impl SipService for Frontend {
             .is_some_and(|to| param(to, "tag").is_none());
         match request.method {
             Method::Register => {
-                let (app, registrar, tag) =
-                    (self.app.clone(), self.registrar.clone(), self.tag.clone());
+                let (node, registrar, tag) =
+                    (self.node.clone(), self.registrar.clone(), self.tag.clone());
                 answer_with(key, sip, async move {
-                    register(&app, &registrar, &tag, request, from, transport).await
+                    register(&node, &registrar, &tag, request, from, transport).await
                 });
             }
             Method::Options => {
@@ -164,13 +79,13 @@ impl SipService for Frontend {
                 sip.respond(&key, ok);
             }
             Method::Invite if new_dialog => {
-                let caller = if calls::plan::is_trunk_source(&self.app, from) {
+                let caller = if crate::plan::is_trunk_source(&self.node, from) {
                     Caller::Trunk
                 } else {
                     let decision = self.registrar.authenticate(
                         &request,
                         |domain, user| {
-                            account(&self.app, domain, user).map(|(_, e)| SipAccount {
+                            account(&self.node, domain, user).map(|(_, e)| SipAccount {
                                 id: e.id.to_string(),
                                 password: e.sip_password,
                             })
@@ -180,7 +95,7 @@ impl SipService for Frontend {
                     match decision {
                         AuthDecision::Respond(response) => return sip.respond(&key, response),
                         AuthDecision::Authenticated(who) => {
-                            match account(&self.app, &who.domain, &who.user) {
+                            match account(&self.node, &who.domain, &who.user) {
                                 Some((_, extension)) => Caller::Extension(Box::new(extension)),
                                 None => {
                                     return sip.respond(
@@ -198,7 +113,7 @@ impl SipService for Frontend {
                     from,
                     transport,
                 };
-                calls::start(self.app.clone(), self.calls.clone(), incoming, sip, caller);
+                crate::start(self.node.clone(), self.calls.clone(), incoming, sip, caller);
             }
             _ => {
                 let call_id = request
@@ -214,7 +129,7 @@ impl SipService for Frontend {
                         request,
                     },
                 ) {
-                    calls::no_such_call(&sip, &key, &request_copy);
+                    crate::no_such_call(&sip, &key, &request_copy);
                 }
             }
         }
@@ -239,9 +154,9 @@ impl SipService for Frontend {
     }
 }
 
-fn account(app: &App, domain: &str, user: &str) -> Option<(EnterpriseDoc, ExtensionDoc)> {
+fn account(node: &Node, domain: &str, user: &str) -> Option<(EnterpriseDoc, ExtensionDoc)> {
     let enterprise_id = domain::ids::enterprise_id(domain);
-    let enterprise: EnterpriseDoc = app
+    let enterprise: EnterpriseDoc = node
         .models
         .model("enterprises")
         .ok()?
@@ -250,7 +165,7 @@ fn account(app: &App, domain: &str, user: &str) -> Option<(EnterpriseDoc, Extens
     if !enterprise.enabled {
         return None;
     }
-    let extension: ExtensionDoc = app
+    let extension: ExtensionDoc = node
         .models
         .model("extensions")
         .ok()?
@@ -260,7 +175,7 @@ fn account(app: &App, domain: &str, user: &str) -> Option<(EnterpriseDoc, Extens
 }
 
 async fn register(
-    app: &App,
+    node: &Node,
     registrar: &Registrar,
     tag: &str,
     request: Request,
@@ -270,7 +185,7 @@ async fn register(
     let decision = registrar.decide(
         &request,
         |domain, user| {
-            account(app, domain, user).map(|(_, e)| SipAccount {
+            account(node, domain, user).map(|(_, e)| SipAccount {
                 id: e.id.to_string(),
                 password: e.sip_password,
             })
@@ -303,7 +218,7 @@ async fn register(
     // A concurrent expiry sweep can move the stream on: decide again on the new state.
     for _ in 0..3 {
         let now = Utc::now();
-        let Some(doc) = app
+        let Some(doc) = node
             .models
             .model("extensions")
             .ok()
@@ -328,7 +243,7 @@ async fn register(
             remove_all,
             at: now,
         };
-        match app
+        match node
             .execute::<Extension>(
                 extension_id,
                 command,
@@ -337,7 +252,7 @@ async fn register(
             .await
         {
             Ok(_) => {
-                let current = current_bindings(app, extension_id, Utc::now());
+                let current = current_bindings(node, extension_id, Utc::now());
                 return ok_response(&request, &current, tag);
             }
             Err(error) if error.code() == "CONFLICT" => continue,
@@ -354,8 +269,8 @@ async fn register(
     response_to(&request, 503, "Service Unavailable", Some(tag))
 }
 
-fn current_bindings(app: &App, extension_id: Uuid, now: DateTime<Utc>) -> Vec<(String, u64)> {
-    app.models
+fn current_bindings(node: &Node, extension_id: Uuid, now: DateTime<Utc>) -> Vec<(String, u64)> {
+    node.models
         .model("extensions")
         .ok()
         .and_then(|m| m.get(&extension_id.to_string()))
@@ -377,7 +292,7 @@ fn current_bindings(app: &App, extension_id: Uuid, now: DateTime<Utc>) -> Vec<(S
 
 /// Expires lapsed bindings every few seconds (an event each, so an auditor sees when a phone
 /// went offline).
-async fn sweep(app: App, stopped: impl std::future::Future<Output = ()>) {
+pub(crate) async fn sweep(node: Node, stopped: impl std::future::Future<Output = ()>) {
     tokio::pin!(stopped);
     loop {
         tokio::select! {
@@ -385,7 +300,7 @@ async fn sweep(app: App, stopped: impl std::future::Future<Output = ()>) {
             () = tokio::time::sleep(SWEEP_EVERY) => {}
         }
         let now = Utc::now();
-        let lapsed: Vec<(Uuid, Uuid)> = match app.models.model("extensions") {
+        let lapsed: Vec<(Uuid, Uuid)> = match node.models.model("extensions") {
             Ok(model) => model
                 .read()
                 .values()
@@ -396,7 +311,7 @@ async fn sweep(app: App, stopped: impl std::future::Future<Output = ()>) {
             Err(_) => return,
         };
         for (id, enterprise) in lapsed {
-            let _ = app
+            let _ = node
                 .execute::<Extension>(
                     id,
                     ExtensionCommand::ExpireBindings { at: now },

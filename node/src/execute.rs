@@ -1,5 +1,6 @@
 //! Running a domain command: load the aggregate through `esrs::AggregateManager` over the log,
-//! decide, append, and wait until the read models show the result (read-your-writes).
+//! decide, append, and (for [`Node::execute`]) wait until the read models show the result
+//! (read-your-writes).
 
 use std::time::Duration;
 
@@ -10,28 +11,28 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::app::App;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{CommandError, CommandResult};
+use crate::node::Node;
 
-/// How long a mutation waits for read models before answering anyway.
+/// How long a command waits for the read models before answering anyway.
 const READ_MODEL_WAIT: Duration = Duration::from_secs(5);
 
-impl App {
+impl Node {
     /// Decides `command` on stream `id` of aggregate `A`, commits the events with `metadata`,
-    /// and waits until the read models show them (read-your-writes for the API). Returns the
-    /// committed events (none when the command changed nothing).
+    /// and waits until the read models show them (read-your-writes). Returns the committed
+    /// events (none when the command changed nothing).
     pub async fn execute<A>(
         &self,
         id: Uuid,
         command: A::Command,
         metadata: Metadata,
-    ) -> ApiResult<Vec<RecordedEvent>>
+    ) -> CommandResult<Vec<RecordedEvent>>
     where
         A: Aggregate + Send + Sync,
         A::State: Send + Sync,
         A::Command: Send,
         A::Event: Serialize + DeserializeOwned + Send + Sync,
-        A::Error: Into<ApiError>,
+        A::Error: Into<CommandError>,
     {
         let committed = self.commit::<A>(id, command, metadata).await?;
         if let Some(last) = committed.last() {
@@ -40,20 +41,20 @@ impl App {
         Ok(committed)
     }
 
-    /// Like [`App::execute`] but returns as soon as the events are durable, without waiting
+    /// Like [`Node::execute`] but returns as soon as the events are durable, without waiting
     /// for the read models: for the call runtime, whose actors keep their own state.
     pub async fn commit<A>(
         &self,
         id: Uuid,
         command: A::Command,
         metadata: Metadata,
-    ) -> ApiResult<Vec<RecordedEvent>>
+    ) -> CommandResult<Vec<RecordedEvent>>
     where
         A: Aggregate + Send + Sync,
         A::State: Send + Sync,
         A::Command: Send,
         A::Event: Serialize + DeserializeOwned + Send + Sync,
-        A::Error: Into<ApiError>,
+        A::Error: Into<CommandError>,
     {
         let store = LogStore::<A>::new(self.log.clone(), metadata);
         let manager = AggregateManager::new(store.clone());

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use domain::call::{CallCommand, Cause, Side, SupervisorAction};
-use telephony::media::relay::MonitorMode;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -18,6 +17,27 @@ use uuid::Uuid;
 use super::plan::{self, Target};
 use super::queue::default_music;
 use super::session::{hangup, Flow, Session, Which};
+
+/// How a supervisor takes part in a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitorMode {
+    /// Hears both sides; nobody hears the supervisor (监听).
+    Listen,
+    /// Hears both sides; only the agent hears the supervisor (密语).
+    Whisper,
+    /// Three-way: everyone hears everyone (强插).
+    Barge,
+}
+
+impl From<MonitorMode> for telephony::media::relay::MonitorMode {
+    fn from(mode: MonitorMode) -> Self {
+        match mode {
+            MonitorMode::Listen => Self::Listen,
+            MonitorMode::Whisper => Self::Whisper,
+            MonitorMode::Barge => Self::Barge,
+        }
+    }
+}
 
 /// Where a blind transfer sends the customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,7 +308,7 @@ impl Session {
         let caller = self.caller_number();
         match target {
             TransferTarget::Extension(id) => {
-                plan::extension_by_id(&self.app, self.enterprise, *id, &caller)
+                plan::extension_by_id(&self.node, self.enterprise, *id, &caller)
                     .await
                     .map(Some)
             }
@@ -296,7 +316,7 @@ impl Session {
                 // The number is dialled as the agent leaving (its permission to dial out).
                 let transferor = self.b.as_ref().ok_or(Cause::Unavailable)?;
                 plan::transfer_target(
-                    &self.app,
+                    &self.node,
                     self.enterprise,
                     &transferor.target.party,
                     number,

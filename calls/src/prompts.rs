@@ -17,7 +17,7 @@ use telephony::media::player::Prompt;
 use tracing::warn;
 use uuid::Uuid;
 
-use crate::app::App;
+use node::Node;
 
 /// Longest a synthesis may take.
 const TTS_DEADLINE: Duration = Duration::from_secs(10);
@@ -39,6 +39,35 @@ pub enum PromptFailure {
     /// TTS failed.
     #[error("text to speech failed: {0}")]
     Tts(String),
+}
+
+/// An uploaded recording as prompts play it: an 8 kHz mono WAV and its length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedRecording {
+    /// The WAV file's bytes.
+    pub wav: Vec<u8>,
+    /// How long it plays.
+    pub duration_ms: u64,
+}
+
+/// Why an upload cannot be a recording, in words for the person who sent it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RecordingRefused(pub String);
+
+/// Converts an uploaded WAV (any common layout, at most `max_seconds` long) to the 8 kHz mono
+/// form prompts are played from. CPU-bound: run it on a blocking thread.
+pub fn prepare_recording(
+    bytes: &[u8],
+    max_seconds: u64,
+) -> Result<PreparedRecording, RecordingRefused> {
+    let refused = |e: convert::ConvertError| RecordingRefused(e.to_string());
+    let samples = convert::to_telephony(bytes, max_seconds).map_err(refused)?;
+    let wav = convert::wav_bytes(&samples).map_err(refused)?;
+    Ok(PreparedRecording {
+        wav,
+        duration_ms: samples.len() as u64 * 1_000 / u64::from(convert::TELEPHONY_RATE),
+    })
 }
 
 /// The prompt sources of a node: recordings, TTS and the cache of both.
@@ -166,8 +195,8 @@ impl PromptLibrary {
     }
 
     /// The file of an approved recording of `enterprise`.
-    fn recording_path(&self, app: &App, enterprise: Uuid, voice: Uuid) -> Option<PathBuf> {
-        let doc: VoiceDoc = app
+    fn recording_path(&self, node: &Node, enterprise: Uuid, voice: Uuid) -> Option<PathBuf> {
+        let doc: VoiceDoc = node
             .models
             .model("voices")
             .ok()?
@@ -183,7 +212,7 @@ impl PromptLibrary {
     /// failure returned with the rest.
     pub async fn render(
         &self,
-        app: &App,
+        node: &Node,
         enterprise: Uuid,
         items: &[Utterance],
     ) -> (Prompt, Vec<PromptFailure>) {
@@ -192,7 +221,7 @@ impl PromptLibrary {
         for item in items {
             let part = match item {
                 Utterance::Recording { voice_id } => {
-                    match self.recording_path(app, enterprise, *voice_id) {
+                    match self.recording_path(node, enterprise, *voice_id) {
                         Some(path) => self.load(path).await,
                         None => Err(PromptFailure::NoRecording(*voice_id)),
                     }
