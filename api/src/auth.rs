@@ -212,9 +212,8 @@ impl Auth {
         };
         let session_id = Uuid::parse_str(session).map_err(|_| invalid())?;
         let session: SessionDoc = models
-            .model("sessions")?
-            .get(&session_id.to_string())
-            .and_then(|d| d.decode())
+            .of(projections::SESSIONS)
+            .by_id(session_id)
             .ok_or_else(|| {
                 ApiError::Unauthenticated("the session has ended; log in again".into())
             })?;
@@ -227,9 +226,8 @@ impl Auth {
             ));
         }
         let account: AccountDoc = models
-            .model("accounts")?
-            .get(&session.account_id.to_string())
-            .and_then(|d| d.decode())
+            .of(projections::ACCOUNTS)
+            .by_id(session.account_id)
             .ok_or_else(|| ApiError::Unauthenticated("the sub-account no longer exists".into()))?;
         if !account.enabled {
             return Err(ApiError::Unauthenticated(
@@ -237,9 +235,8 @@ impl Auth {
             ));
         }
         let enterprise: Option<EnterpriseDoc> = models
-            .model("enterprises")?
-            .get(&account.enterprise_id.to_string())
-            .and_then(|d| d.decode());
+            .of(projections::ENTERPRISES)
+            .by_id(account.enterprise_id);
         if !enterprise.is_some_and(|e| e.enabled) {
             return Err(ApiError::Unauthenticated(
                 "the enterprise is disabled".into(),
@@ -264,10 +261,7 @@ pub fn permissions_of(
         return Ok(Permission::ALL.iter().copied().collect());
     }
     let role: Option<RoleDoc> = match account.role_id {
-        Some(id) => models
-            .model("roles")?
-            .get(&id.to_string())
-            .and_then(|d| d.decode()),
+        Some(id) => models.of(projections::ROLES).by_id(id),
         None => None,
     };
     Ok(

@@ -11,6 +11,7 @@ use calls::prompts::prepare_recording;
 use chrono::Utc;
 use domain::voice::{Voice, VoiceCommand};
 use domain::Permission;
+use projections::Model;
 use uuid::Uuid;
 
 use crate::app::App;
@@ -64,15 +65,14 @@ async fn wav_file(app: &App, file: &str, name: &str) -> Response {
 fn visible<T: serde::de::DeserializeOwned>(
     app: &App,
     caller: &Caller,
-    model: &str,
+    model: Model<T>,
     id: &str,
 ) -> Option<T> {
     let id = Uuid::parse_str(id).ok()?;
     app.node
         .models
-        .model(model)
-        .ok()?
-        .get(&id.to_string())
+        .of(model)
+        .doc(&id.to_string())
         .filter(|doc| caller.sees(doc.tenant_id))
         .and_then(|doc| doc.decode())
 }
@@ -83,7 +83,7 @@ async fn download<T: serde::de::DeserializeOwned>(
     server: &Server,
     headers: &HeaderMap,
     permission: Permission,
-    (model, what): (&str, &str),
+    (model, what): (Model<T>, &str),
     id: &str,
     file_of: impl FnOnce(T) -> Option<(String, String)>,
 ) -> Response {
@@ -108,7 +108,7 @@ pub(crate) async fn recording(
     headers: HeaderMap,
 ) -> Response {
     let file_of = |r: projections::CallRecordDoc| r.recording.map(|f| (f, r.id.to_string()));
-    let model = ("call_records", "recording");
+    let model = (projections::CALL_RECORDS, "recording");
     download(
         &server,
         &headers,
@@ -128,7 +128,7 @@ pub(crate) async fn voice(
     headers: HeaderMap,
 ) -> Response {
     let file_of = |v: projections::VoiceDoc| Some((v.file, v.id.to_string()));
-    let model = ("voices", "recording");
+    let model = (projections::VOICES, "recording");
     download(
         &server,
         &headers,
@@ -147,7 +147,7 @@ pub(crate) async fn voicemail(
     headers: HeaderMap,
 ) -> Response {
     let file_of = |m: projections::VoicemailDoc| Some((m.file, m.call_id.to_string()));
-    let model = ("voicemails", "voicemail");
+    let model = (projections::VOICEMAILS, "voicemail");
     download(
         &server,
         &headers,
@@ -264,11 +264,9 @@ async fn upload(
         Ok(app
             .node
             .models
-            .model("voices")?
-            .read()
-            .values()
-            .filter(|d| d.tenant_id == Some(tenant))
-            .filter_map(|d| d.decode::<projections::VoiceDoc>())
+            .of(projections::VOICES)
+            .of_tenant(tenant)
+            .iter()
             .any(|v| v.name == name.trim()))
     };
     // Checked before the conversion too, so a duplicate costs no work.
@@ -317,7 +315,7 @@ async fn upload(
         let _ = tokio::fs::remove_file(&path).await;
         return Err(error.into());
     }
-    let doc = visible::<projections::VoiceDoc>(app, caller, "voices", &id.to_string())
+    let doc = visible(app, caller, projections::VOICES, &id.to_string())
         .ok_or_else(|| ApiError::NotFound("recording not found".into()))?;
     let voice = voice_object(doc);
     Ok(serde_json::json!({

@@ -9,6 +9,7 @@ use eventlog::Metadata;
 use rand::distributions::{Alphanumeric, DistString};
 
 use node::{CommandError, CommandResult, Node};
+use projections::{ACCOUNTS, ENTERPRISES};
 
 /// What bootstrap did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,24 +26,12 @@ pub enum Bootstrap {
 pub async fn ensure_operator(node: &Node, password: Option<String>) -> CommandResult<Bootstrap> {
     let platform = platform_enterprise_id();
     let operator = account_id(platform, OPERATOR_ACCOUNT);
-    if node
-        .models
-        .model("accounts")
-        .map_err(CommandError::internal)?
-        .get(&operator.to_string())
-        .is_some()
-    {
+    if node.models.of(ACCOUNTS).contains(&operator.to_string()) {
         return Ok(Bootstrap::AlreadyDone);
     }
     let metadata = Metadata::new(Some(platform), None);
     let now = Utc::now();
-    if node
-        .models
-        .model("enterprises")
-        .map_err(CommandError::internal)?
-        .get(&platform.to_string())
-        .is_none()
-    {
+    if !node.models.of(ENTERPRISES).contains(&platform.to_string()) {
         node.execute::<Enterprise>(
             platform,
             EnterpriseCommand::Create {

@@ -12,7 +12,7 @@ use chrono::Utc;
 use domain::agent::{Agent, AgentCommand};
 use domain::policy::acd::{choose, Candidate, Placing};
 use eventlog::Metadata;
-use projections::{AgentDoc, ExtensionDoc, QueueDoc};
+use projections::{AgentDoc, ExtensionDoc, QueueDoc, AGENTS, EXTENSIONS};
 use tokio::sync::{mpsc, Notify};
 use tracing::debug;
 use uuid::Uuid;
@@ -233,20 +233,15 @@ fn reachable(extension: &ExtensionDoc) -> bool {
 
 /// The members of `queue` as the dispatcher sees them.
 fn candidates(node: &Node, acd: &Acd, queue: &QueueDoc) -> Vec<Candidate> {
-    let doc = |model: &str, id: Uuid| {
-        node.models
-            .model(model)
-            .ok()
-            .and_then(|m| m.get(&id.to_string()))
-    };
+    let (seats, extensions) = (node.models.of(AGENTS), node.models.of(EXTENSIONS));
     queue
         .members
         .iter()
         .enumerate()
         .filter_map(|(order, extension_id)| {
-            let seat: AgentDoc = doc("agents", domain::ids::agent_id(*extension_id))?.decode()?;
+            let seat: AgentDoc = seats.by_id(domain::ids::agent_id(*extension_id))?;
             seat.account_id?;
-            let extension: ExtensionDoc = doc("extensions", *extension_id)?.decode()?;
+            let extension: ExtensionDoc = extensions.by_id(*extension_id)?;
             let free = seat.offered_call.is_none()
                 && seat.on_call.is_none()
                 && seat.wrap_up_until.is_none_or(|until| until <= Utc::now())
@@ -286,13 +281,7 @@ pub async fn dispatch(node: Node, calls: Arc<Calls>) {
 
 /// Places the callers of one queue.
 async fn place(node: &Node, acd: &Acd, queue_id: Uuid) {
-    let Some(queue) = node
-        .models
-        .model("queues")
-        .ok()
-        .and_then(|m| m.get(&queue_id.to_string()))
-        .and_then(|d| d.decode::<QueueDoc>())
-    else {
+    let Some(queue) = node.models.of(projections::QUEUES).by_id(queue_id) else {
         return;
     };
     // Members whose seat refused an offer this round (the read model lagged behind it).

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use domain::extension::{Binding, Extension, ExtensionCommand};
 use eventlog::Metadata;
-use projections::{EnterpriseDoc, ExtensionDoc};
+use projections::{EnterpriseDoc, ExtensionDoc, EXTENSIONS};
 use rand::RngCore;
 use telephony::driver::{answer_with, SipSender, SipService};
 use telephony::registrar::{
@@ -158,19 +158,15 @@ fn account(node: &Node, domain: &str, user: &str) -> Option<(EnterpriseDoc, Exte
     let enterprise_id = domain::ids::enterprise_id(domain);
     let enterprise: EnterpriseDoc = node
         .models
-        .model("enterprises")
-        .ok()?
-        .get(&enterprise_id.to_string())?
-        .decode()?;
+        .of(projections::ENTERPRISES)
+        .by_id(enterprise_id)?;
     if !enterprise.enabled {
         return None;
     }
     let extension: ExtensionDoc = node
         .models
-        .model("extensions")
-        .ok()?
-        .get(&domain::ids::extension_id(enterprise_id, user).to_string())?
-        .decode()?;
+        .of(projections::EXTENSIONS)
+        .by_id(domain::ids::extension_id(enterprise_id, user))?;
     Some((enterprise, extension))
 }
 
@@ -218,13 +214,7 @@ async fn register(
     // A concurrent expiry sweep can move the stream on: decide again on the new state.
     for _ in 0..3 {
         let now = Utc::now();
-        let Some(doc) = node
-            .models
-            .model("extensions")
-            .ok()
-            .and_then(|m| m.get(&extension_id.to_string()))
-            .and_then(|d| d.decode::<ExtensionDoc>())
-        else {
+        let Some(doc) = node.models.of(projections::EXTENSIONS).by_id(extension_id) else {
             return response_to(&request, 404, "Not Found", Some(tag));
         };
         let command = ExtensionCommand::Register {
@@ -271,10 +261,8 @@ async fn register(
 
 fn current_bindings(node: &Node, extension_id: Uuid, now: DateTime<Utc>) -> Vec<(String, u64)> {
     node.models
-        .model("extensions")
-        .ok()
-        .and_then(|m| m.get(&extension_id.to_string()))
-        .and_then(|d| d.decode::<ExtensionDoc>())
+        .of(projections::EXTENSIONS)
+        .by_id(extension_id)
         .map(|doc| {
             doc.bindings
                 .into_iter()
@@ -300,16 +288,15 @@ pub(crate) async fn sweep(node: Node, stopped: impl std::future::Future<Output =
             () = tokio::time::sleep(SWEEP_EVERY) => {}
         }
         let now = Utc::now();
-        let lapsed: Vec<(Uuid, Uuid)> = match node.models.model("extensions") {
-            Ok(model) => model
-                .read()
-                .values()
-                .filter_map(|d| d.decode::<ExtensionDoc>())
-                .filter(|e| e.bindings.iter().any(|b| b.expires_at <= now))
-                .map(|e| (e.id, e.enterprise_id))
-                .collect(),
-            Err(_) => return,
-        };
+        let lapsed: Vec<(Uuid, Uuid)> = node
+            .models
+            .of(EXTENSIONS)
+            .read()
+            .values()
+            .filter_map(|d| d.decode::<ExtensionDoc>())
+            .filter(|e| e.bindings.iter().any(|b| b.expires_at <= now))
+            .map(|e| (e.id, e.enterprise_id))
+            .collect();
         for (id, enterprise) in lapsed {
             let _ = node
                 .execute::<Extension>(

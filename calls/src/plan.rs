@@ -12,7 +12,10 @@ use domain::ivr::FlowDefinition;
 use domain::phone::{national_form, normalize};
 use domain::policy::ivr::CallFacts;
 use domain::route::Destination;
-use projections::{EnterpriseDoc, ExtensionDoc, IvrFlowDoc, NumberDoc, RouteDoc, TrunkDoc};
+use projections::{
+    ExtensionDoc, IvrFlowDoc, NumberDoc, RouteDoc, TrunkDoc, AGENTS, ENTERPRISES, EXTENSIONS,
+    IVR_FLOWS, NUMBERS, ROUTES, TRUNKS,
+};
 use telephony::sip::message::{Request, SipUri};
 use telephony::sip::transaction::Transport;
 use uuid::Uuid;
@@ -113,46 +116,21 @@ impl Target {
 /// A refusal before any event: a SIP status and reason.
 pub type Refusal = (u16, &'static str);
 
-fn model_doc<T: serde::de::DeserializeOwned>(node: &Node, model: &str, key: &str) -> Option<T> {
-    node.models.model(model).ok()?.get(key)?.decode()
-}
-
 /// Where the agent signed in to `extension` takes calls (none when nobody is signed in).
 pub fn seat_endpoint(node: &Node, extension: Uuid) -> Option<domain::agent::Endpoint> {
-    model_doc::<projections::AgentDoc>(
-        node,
-        "agents",
-        &domain::ids::agent_id(extension).to_string(),
-    )
-    .filter(|seat| seat.account_id.is_some())
-    .map(|seat| seat.endpoint)
-}
-
-fn model_docs<T: serde::de::DeserializeOwned>(node: &Node, model: &str) -> Vec<T> {
-    node.models.model(model).map_or_else(
-        |_| Vec::new(),
-        |m| m.read().values().filter_map(|d| d.decode()).collect(),
-    )
-}
-
-/// The documents of one enterprise only (the others are not decoded).
-fn tenant_docs<T: serde::de::DeserializeOwned>(node: &Node, model: &str, tenant: Uuid) -> Vec<T> {
-    node.models.model(model).map_or_else(
-        |_| Vec::new(),
-        |m| {
-            m.read()
-                .values()
-                .filter(|d| d.tenant_id == Some(tenant))
-                .filter_map(|d| d.decode())
-                .collect()
-        },
-    )
+    node.models
+        .of(AGENTS)
+        .by_id(domain::ids::agent_id(extension))
+        .filter(|seat| seat.account_id.is_some())
+        .map(|seat| seat.endpoint)
 }
 
 /// Whether `from` is the address of a trunk (its host or one of its allowed sources).
 pub fn is_trunk_source(node: &Node, from: SocketAddr) -> bool {
     let ip = from.ip().to_string();
-    model_docs::<TrunkDoc>(node, "trunks")
+    node.models
+        .of(TRUNKS)
+        .all()
         .iter()
         .any(|t| t.settings.host == ip || t.settings.allowed_sources.contains(&ip))
 }
@@ -174,14 +152,17 @@ pub async fn from_trunk(
     let did = uri_user(invite, "To")
         .and_then(|user| normalize("to", &user).ok())
         .ok_or((404, "Not Found"))?;
-    let route: RouteDoc = model_doc(node, "routes", &domain::ids::route_id(&did).to_string())
+    let route: RouteDoc = node
+        .models
+        .of(ROUTES)
+        .by_id(domain::ids::route_id(&did))
         .ok_or((404, "Not Found"))?;
     let (active, route_place) = calls.take_route_place(route.id);
     let caller_user = uri_user(invite, "From").unwrap_or_default();
     let caller_number = normalize("from", &caller_user).unwrap_or(caller_user);
     let target = match route.settings.destination {
         Destination::Extension { extension_id } => {
-            match model_doc::<ExtensionDoc>(node, "extensions", &extension_id.to_string()) {
+            match node.models.of(EXTENSIONS).by_id(extension_id) {
                 Some(extension) => extension_target(node, &extension, &caller_number, Some(&did))
                     .await
                     .map(Routed::Leg),
@@ -241,11 +222,10 @@ pub async fn from_extension(
         outbound_allowed,
         at: Utc::now(),
     };
-    let callee: Option<ExtensionDoc> = model_doc(
-        node,
-        "extensions",
-        &domain::ids::extension_id(enterprise, &dialled).to_string(),
-    );
+    let callee: Option<ExtensionDoc> = node
+        .models
+        .of(EXTENSIONS)
+        .by_id(domain::ids::extension_id(enterprise, &dialled));
     if let Some(callee) = callee {
         let target = extension_target(node, &callee, &caller.number, None)
             .await
@@ -279,11 +259,10 @@ pub async fn transfer_target(
     dialled: &str,
     caller_number: &str,
 ) -> Result<Target, Cause> {
-    let callee: Option<ExtensionDoc> = model_doc(
-        node,
-        "extensions",
-        &domain::ids::extension_id(enterprise, dialled).to_string(),
-    );
+    let callee: Option<ExtensionDoc> = node
+        .models
+        .of(EXTENSIONS)
+        .by_id(domain::ids::extension_id(enterprise, dialled));
     if let Some(callee) = callee {
         return extension_target(node, &callee, caller_number, None).await;
     }
@@ -291,7 +270,10 @@ pub async fn transfer_target(
     let Party::Extension { extension_id, .. } = transferor else {
         return Err(Cause::OutboundNotAllowed);
     };
-    let extension: ExtensionDoc = model_doc(node, "extensions", &extension_id.to_string())
+    let extension: ExtensionDoc = node
+        .models
+        .of(EXTENSIONS)
+        .by_id(*extension_id)
         .ok_or(Cause::OutboundNotAllowed)?;
     if !extension.settings.manual_outbound {
         return Err(Cause::OutboundNotAllowed);
@@ -331,11 +313,17 @@ fn flow_entry(
     called: &str,
     route_id: Option<Uuid>,
 ) -> Result<IvrEntry, Cause> {
-    let flow: IvrFlowDoc = model_doc(node, "ivr_flows", &flow_id.to_string())
+    let flow: IvrFlowDoc = node
+        .models
+        .of(IVR_FLOWS)
+        .by_id(flow_id)
         .filter(|f: &IvrFlowDoc| f.enterprise_id == enterprise)
         .ok_or(Cause::Unavailable)?;
     let definition = flow.definition.ok_or(Cause::Unavailable)?;
-    let time_zone = model_doc::<EnterpriseDoc>(node, "enterprises", &enterprise.to_string())
+    let time_zone = node
+        .models
+        .of(ENTERPRISES)
+        .by_id(enterprise)
         .and_then(|e| e.time_zone.parse::<chrono_tz::Tz>().ok())
         .unwrap_or(chrono_tz::Asia::Shanghai);
     Ok(IvrEntry {
@@ -383,12 +371,11 @@ pub async fn extension_by_number(
     number: &str,
     caller_number: &str,
 ) -> Result<Target, Cause> {
-    let extension: ExtensionDoc = model_doc(
-        node,
-        "extensions",
-        &domain::ids::extension_id(enterprise, number).to_string(),
-    )
-    .ok_or(Cause::Unavailable)?;
+    let extension: ExtensionDoc = node
+        .models
+        .of(EXTENSIONS)
+        .by_id(domain::ids::extension_id(enterprise, number))
+        .ok_or(Cause::Unavailable)?;
     extension_target(node, &extension, caller_number, None).await
 }
 
@@ -399,7 +386,10 @@ pub async fn extension_by_id(
     id: Uuid,
     caller_number: &str,
 ) -> Result<Target, Cause> {
-    let extension: ExtensionDoc = model_doc(node, "extensions", &id.to_string())
+    let extension: ExtensionDoc = node
+        .models
+        .of(EXTENSIONS)
+        .by_id(id)
         .filter(|e: &ExtensionDoc| e.enterprise_id == enterprise)
         .ok_or(Cause::Unavailable)?;
     extension_target(node, &extension, caller_number, None).await
@@ -530,7 +520,10 @@ async fn extension_target(
 /// The caller ID an extension dials out with: its own when that number is licensed to the
 /// enterprise as a caller ID, else the enterprise's first licensed one.
 fn licensed_caller_id(node: &Node, enterprise: Uuid, preferred: &str) -> Option<String> {
-    let mut licensed: Vec<NumberDoc> = tenant_docs::<NumberDoc>(node, "numbers", enterprise)
+    let mut licensed: Vec<NumberDoc> = node
+        .models
+        .of(NUMBERS)
+        .of_tenant(enterprise)
         .into_iter()
         .filter(|n| n.assignment.enterprise_id == enterprise && n.assignment.caller_id)
         .collect();
@@ -554,14 +547,16 @@ async fn trunk_target(
     forwarded: bool,
     presented: Option<&str>,
 ) -> Result<Target, Cause> {
-    let carrier: NumberDoc = model_doc(
-        node,
-        "numbers",
-        &domain::ids::number_id(via_number).to_string(),
-    )
-    .filter(|n: &NumberDoc| n.assignment.enterprise_id == enterprise)
-    .ok_or(Cause::NoRoute)?;
-    let trunk: TrunkDoc = model_doc(node, "trunks", &carrier.assignment.trunk_id.to_string())
+    let carrier: NumberDoc = node
+        .models
+        .of(NUMBERS)
+        .by_id(domain::ids::number_id(via_number))
+        .filter(|n: &NumberDoc| n.assignment.enterprise_id == enterprise)
+        .ok_or(Cause::NoRoute)?;
+    let trunk: TrunkDoc = node
+        .models
+        .of(TRUNKS)
+        .by_id(carrier.assignment.trunk_id)
         .ok_or(Cause::NoRoute)?;
     let settings = trunk.settings;
     let peer = tokio::net::lookup_host((settings.host.as_str(), settings.port))

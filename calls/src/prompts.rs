@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use domain::policy::ivr::Utterance;
-use projections::VoiceDoc;
+use projections::{VoiceDoc, VOICES};
 use sha2::{Digest, Sha256};
 use telephony::media::convert;
 use telephony::media::player::Prompt;
@@ -198,9 +198,8 @@ impl PromptLibrary {
     fn recording_path(&self, node: &Node, enterprise: Uuid, voice: Uuid) -> Option<PathBuf> {
         let doc: VoiceDoc = node
             .models
-            .model("voices")
-            .ok()?
-            .get(&voice.to_string())
+            .of(VOICES)
+            .doc(&voice.to_string())
             .filter(|d| d.tenant_id == Some(enterprise))?
             .decode()?;
         let safe = doc.status == domain::voice::ReviewStatus::Approved

@@ -91,10 +91,8 @@ impl Session {
         let queue: QueueDoc = self
             .node
             .models
-            .model("queues")
-            .ok()
-            .and_then(|m| m.get(&queue_id.to_string()))
-            .and_then(|d| d.decode())
+            .of(projections::QUEUES)
+            .by_id(queue_id)
             .filter(|q: &QueueDoc| q.enterprise_id == self.enterprise)
             .ok_or(NotQueued::Missing)?;
         let events = self

@@ -7,29 +7,25 @@ use domain::agent::{Agent, AgentCommand};
 use domain::call::{Call, CallCommand};
 use eventlog::Metadata;
 use node::Node;
-use projections::{AgentDoc, CallRecordDoc, CallStatus};
+use projections::{AgentDoc, CallStatus, AGENTS, CALL_RECORDS};
 
 /// Closes the calls and frees the seats a previous process left open.
 pub(crate) async fn close_calls_left_open(node: &Node) {
-    let open: Vec<(uuid::Uuid, uuid::Uuid)> = match node.models.model("call_records") {
-        Ok(model) => model
-            .read()
-            .values()
-            .filter_map(|d| d.decode::<CallRecordDoc>())
-            .filter(|r| r.status == CallStatus::InProgress)
-            .map(|r| (r.id, r.enterprise_id))
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    let seats: Vec<AgentDoc> = match node.models.model("agents") {
-        Ok(model) => model
-            .read()
-            .values()
-            .filter_map(|d| d.decode::<AgentDoc>())
-            .filter(|a| a.offered_call.is_some() || a.on_call.is_some())
-            .collect(),
-        Err(_) => Vec::new(),
-    };
+    let open: Vec<(uuid::Uuid, uuid::Uuid)> = node
+        .models
+        .of(CALL_RECORDS)
+        .all()
+        .into_iter()
+        .filter(|r| r.status == CallStatus::InProgress)
+        .map(|r| (r.id, r.enterprise_id))
+        .collect();
+    let seats: Vec<AgentDoc> = node
+        .models
+        .of(AGENTS)
+        .all()
+        .into_iter()
+        .filter(|a| a.offered_call.is_some() || a.on_call.is_some())
+        .collect();
     for seat in seats {
         let at = chrono::Utc::now();
         let mut commands = Vec::new();

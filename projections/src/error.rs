@@ -17,7 +17,4 @@ pub enum ProjectionError {
         /// The decoding error.
         source: serde_json::Error,
     },
-    /// No read model has this name.
-    #[error("unknown read model {0}")]
-    UnknownModel(String),
 }

@@ -190,11 +190,9 @@ impl ReadModels {
         })
     }
 
-    /// The model called `name`.
-    pub fn model(&self, name: &str) -> Result<&Arc<ReadModel>, ProjectionError> {
-        self.models
-            .get(name)
-            .ok_or_else(|| ProjectionError::UnknownModel(name.to_owned()))
+    /// The model stored as `name`, if the node runs it (see [`ReadModels::of`]).
+    pub(crate) fn model_named(&self, name: &str) -> Option<&Arc<ReadModel>> {
+        self.models.get(name)
     }
 
     /// Every model.

@@ -174,10 +174,8 @@ async fn baresip_registers_calls_sends_a_key_and_hangs_up(backend: Backend) -> a
         server
             .node
             .models
-            .model("extensions")
-            .ok()
-            .and_then(|m| m.get(&extension_id.to_string()))
-            .and_then(|d| d.decode::<projections::ExtensionDoc>())
+            .of(projections::EXTENSIONS)
+            .by_id(extension_id)
             .is_some_and(|e| !e.bindings.is_empty())
     };
     wait_until("baresip registers", registered)
@@ -192,12 +190,13 @@ async fn baresip_registers_calls_sends_a_key_and_hangs_up(backend: Backend) -> a
     let dialled = phone.command("dial", "sip:1001@acme")?;
     ensure!(dialled["ok"] == true, "{dialled}");
     let answered = || {
-        server.node.models.model("call_records").is_ok_and(|m| {
-            m.read().values().any(|d| {
-                d.decode::<projections::CallRecordDoc>()
-                    .is_some_and(|r| r.answered_at.is_some())
-            })
-        })
+        server
+            .node
+            .models
+            .of(projections::CALL_RECORDS)
+            .all()
+            .iter()
+            .any(|r| r.answered_at.is_some())
     };
     wait_until("the call is answered", answered)
         .await

@@ -254,13 +254,13 @@ async fn a_did_reaches_the_registered_extension(backend: Backend) -> anyhow::Res
     };
     let mut up = false;
     for _ in 0..50 {
-        up = server.node.models.model("call_records").is_ok_and(|m| {
-            m.read().values().any(|d| {
-                d.decode::<projections::CallRecordDoc>().is_some_and(|r| {
-                    r.status == projections::CallStatus::InProgress && r.answered_at.is_some()
-                })
-            })
-        });
+        up = server
+            .node
+            .models
+            .of(projections::CALL_RECORDS)
+            .all()
+            .iter()
+            .any(|r| r.status == projections::CallStatus::InProgress && r.answered_at.is_some());
         if up {
             break;
         }

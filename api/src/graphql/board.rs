@@ -11,7 +11,10 @@ use async_graphql::{Enum, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use domain::call::{Call, CallEvent, QueueOutcome};
 use eventlog::RecordedEvent;
-use projections::{AccountDoc, AgentDoc, CallRecordDoc, ExtensionDoc, QueueBoardDoc, QueueDoc};
+use projections::{
+    AccountDoc, AgentDoc, CallRecordDoc, ExtensionDoc, QueueBoardDoc, QueueDoc, ACCOUNTS, AGENTS,
+    CALL_RECORDS, EXTENSIONS, QUEUES, QUEUE_BOARD,
+};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
@@ -139,18 +142,14 @@ pub struct QueueBoardUpdate {
     pub boards: Vec<QueueBoardObject>,
 }
 
-fn doc<T: serde::de::DeserializeOwned>(app: &App, model: &str, key: &str) -> Option<T> {
-    app.node.models.model(model).ok()?.get(key)?.decode()
-}
-
 /// The queues named, as `caller` may watch them (another enterprise's are `NOT_FOUND`).
 pub fn watched(app: &App, caller: &Caller, ids: &[Uuid]) -> ApiResult<Vec<QueueDoc>> {
     ids.iter()
         .map(|id| {
             app.node
                 .models
-                .model("queues")?
-                .get(&id.to_string())
+                .of(QUEUES)
+                .doc(&id.to_string())
                 .filter(|d| caller.sees(d.tenant_id))
                 .and_then(|d| d.decode::<QueueDoc>())
                 .ok_or_else(|| ApiError::NotFound("queue not found".into()))
@@ -164,7 +163,7 @@ fn seconds(since: Option<DateTime<Utc>>) -> i64 {
 
 /// The waiting entry of `w`.
 fn waiting_entry(app: &App, w: projections::WaitingCall) -> WaitingCallObject {
-    let record: Option<CallRecordDoc> = doc(app, "call_records", &w.call_id.to_string());
+    let record: Option<CallRecordDoc> = app.node.models.of(CALL_RECORDS).by_id(w.call_id);
     let started = record.as_ref().map(|r| r.started_at);
     WaitingCallObject {
         call_id: ID(w.call_id.to_string()),
@@ -184,17 +183,17 @@ fn waiting_entry(app: &App, w: projections::WaitingCall) -> WaitingCallObject {
 
 /// The board entry of member `extension_id`.
 fn agent_entry(app: &App, extension_id: Uuid) -> BoardAgentObject {
-    let extension: Option<ExtensionDoc> = doc(app, "extensions", &extension_id.to_string());
-    let seat: Option<AgentDoc> = doc(
-        app,
-        "agents",
-        &domain::ids::agent_id(extension_id).to_string(),
-    )
-    .filter(|s: &AgentDoc| s.account_id.is_some());
+    let extension: Option<ExtensionDoc> = app.node.models.of(EXTENSIONS).by_id(extension_id);
+    let seat: Option<AgentDoc> = app
+        .node
+        .models
+        .of(AGENTS)
+        .by_id(domain::ids::agent_id(extension_id))
+        .filter(|s: &AgentDoc| s.account_id.is_some());
     let account: Option<AccountDoc> = seat
         .as_ref()
         .and_then(|s| s.account_id)
-        .and_then(|a| doc(app, "accounts", &a.to_string()));
+        .and_then(|a| app.node.models.of(ACCOUNTS).by_id(a));
     let (call_state, since, call) = match &seat {
         Some(s) if s.on_call.is_some() => (CallState::Talking, s.call_since, s.on_call),
         Some(s) if s.offered_call.is_some() => (CallState::Ringing, s.offered_at, s.offered_call),
@@ -227,8 +226,12 @@ pub fn boards(app: &App, queues: &[QueueDoc]) -> Vec<QueueBoardObject> {
     queues
         .iter()
         .map(|queue| {
-            let board: QueueBoardDoc =
-                doc(app, "queue_board", &projections::board_key(queue.id)).unwrap_or_default();
+            let board: QueueBoardDoc = app
+                .node
+                .models
+                .of(QUEUE_BOARD)
+                .get(&projections::board_key(queue.id))
+                .unwrap_or_default();
             QueueBoardObject {
                 queue_id: ID(queue.id.to_string()),
                 name: queue.settings.name.clone(),
@@ -280,11 +283,9 @@ impl BoardFeed {
 /// The queues each extension is a member of.
 fn memberships(app: &App) -> HashMap<Uuid, Vec<Uuid>> {
     let mut by_member: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-    if let Ok(model) = app.node.models.model("queues") {
-        for queue in model.read().values().filter_map(|d| d.decode::<QueueDoc>()) {
-            for member in queue.members {
-                by_member.entry(member).or_default().push(queue.id);
-            }
+    for queue in app.node.models.of(QUEUES).all() {
+        for member in queue.members {
+            by_member.entry(member).or_default().push(queue.id);
         }
     }
     by_member
@@ -292,13 +293,11 @@ fn memberships(app: &App) -> HashMap<Uuid, Vec<Uuid>> {
 
 /// The callers waiting now, each with its queue, as the read model holds them.
 fn waiting_calls(app: &App) -> Waiting {
-    let Ok(model) = app.node.models.model("queue_board") else {
-        return HashMap::new();
-    };
-    let boards = model.read();
-    boards
-        .values()
-        .filter_map(|doc| doc.decode::<QueueBoardDoc>())
+    app.node
+        .models
+        .of(QUEUE_BOARD)
+        .all()
+        .into_iter()
         .flat_map(|board| {
             let queue = board.queue_id;
             board

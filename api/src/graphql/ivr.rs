@@ -66,7 +66,7 @@ pub struct IvrFlowFilter {
 
 /// Whether another flow of `tenant` than `id` is named `name`.
 fn flow_name_taken(app: &App, caller: &Caller, tenant: Uuid, id: Uuid, name: &str) -> bool {
-    list::<IvrFlowDoc>(app, caller, "ivr_flows", Some(tenant))
+    list::<IvrFlowDoc>(app, caller, projections::IVR_FLOWS, Some(tenant))
         .unwrap_or_default()
         .iter()
         .any(|f| f.id != id && f.name == name.trim())
@@ -74,9 +74,9 @@ fn flow_name_taken(app: &App, caller: &Caller, tenant: Uuid, id: Uuid, name: &st
 
 /// What a definition of `tenant` is checked against.
 fn lookups(app: &App, caller: &Caller, tenant: Uuid) -> ApiResult<FlowLookups> {
-    let voices: Vec<VoiceDoc> = list(app, caller, "voices", Some(tenant))?;
-    let extensions: Vec<ExtensionDoc> = list(app, caller, "extensions", Some(tenant))?;
-    let queues: Vec<projections::QueueDoc> = list(app, caller, "queues", Some(tenant))?;
+    let voices: Vec<VoiceDoc> = list(app, caller, projections::VOICES, Some(tenant))?;
+    let extensions: Vec<ExtensionDoc> = list(app, caller, projections::EXTENSIONS, Some(tenant))?;
+    let queues: Vec<projections::QueueDoc> = list(app, caller, projections::QUEUES, Some(tenant))?;
     Ok(FlowLookups {
         voices: voices
             .into_iter()
@@ -116,7 +116,7 @@ impl IvrQuery {
         caller.require(Permission::IvrRead)?;
         let filter = filter.unwrap_or_default();
         let tenant = list_tenant(caller, filter.enterprise_id.as_ref())?;
-        let mut items: Vec<IvrFlowDoc> = list(app(ctx), caller, "ivr_flows", tenant)?;
+        let mut items: Vec<IvrFlowDoc> = list(app(ctx), caller, projections::IVR_FLOWS, tenant)?;
         items.retain(|f| contains(&f.name, filter.name.as_ref()));
         items.sort_by(|a, b| a.name.cmp(&b.name));
         page(items.into_iter().map(flow_object).collect(), first, after)
@@ -129,8 +129,7 @@ impl IvrQuery {
         Ok(flow_object(fetch(
             app(ctx),
             caller,
-            "ivr_flows",
-            "IVR flow",
+            projections::IVR_FLOWS,
             parse_id("id", &id)?,
         )?))
     }
@@ -153,7 +152,7 @@ impl IvrMutation {
         caller.require(Permission::IvrManage)?;
         let app = app(ctx);
         let tenant = caller.tenant(parse_opt_id("enterpriseId", enterprise_id.as_ref())?)?;
-        fetch::<EnterpriseDoc>(app, caller, "enterprises", "enterprise", tenant)?;
+        fetch::<EnterpriseDoc>(app, caller, projections::ENTERPRISES, tenant)?;
         let id = Uuid::new_v4();
         app.node
             .execute::<IvrFlow>(
@@ -167,13 +166,7 @@ impl IvrMutation {
                 meta(caller, tenant),
             )
             .await?;
-        Ok(flow_object(fetch(
-            app,
-            caller,
-            "ivr_flows",
-            "IVR flow",
-            id,
-        )?))
+        Ok(flow_object(fetch(app, caller, projections::IVR_FLOWS, id)?))
     }
 
     /// Checks and publishes a new version of a flow (编辑 → 提交). A failure names the node;
@@ -189,7 +182,7 @@ impl IvrMutation {
         caller.require(Permission::IvrManage)?;
         let app = app(ctx);
         let id = parse_id("id", &id)?;
-        let doc: IvrFlowDoc = fetch(app, caller, "ivr_flows", "IVR flow", id)?;
+        let doc: IvrFlowDoc = fetch(app, caller, projections::IVR_FLOWS, id)?;
         let tenant = doc.enterprise_id;
         let definition = definition.into_domain()?;
         app.node
@@ -205,13 +198,7 @@ impl IvrMutation {
                 meta(caller, tenant),
             )
             .await?;
-        Ok(flow_object(fetch(
-            app,
-            caller,
-            "ivr_flows",
-            "IVR flow",
-            id,
-        )?))
+        Ok(flow_object(fetch(app, caller, projections::IVR_FLOWS, id)?))
     }
 
     /// Deletes a flow; refused while an inbound route sends calls to it (naming the route).
@@ -220,8 +207,9 @@ impl IvrMutation {
         caller.require(Permission::IvrManage)?;
         let app = app(ctx);
         let uuid = parse_id("id", &id)?;
-        let doc: IvrFlowDoc = fetch(app, caller, "ivr_flows", "IVR flow", uuid)?;
-        let routes: Vec<RouteDoc> = list(app, caller, "routes", Some(doc.enterprise_id))?;
+        let doc: IvrFlowDoc = fetch(app, caller, projections::IVR_FLOWS, uuid)?;
+        let routes: Vec<RouteDoc> =
+            list(app, caller, projections::ROUTES, Some(doc.enterprise_id))?;
         let used_by = routes
             .into_iter()
             .filter(|r| r.settings.destination == Destination::Ivr { flow_id: uuid })

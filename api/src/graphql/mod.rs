@@ -14,6 +14,7 @@ pub(crate) mod voices;
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, OutputType, Schema, SimpleObject, ID};
+use projections::Model;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -107,17 +108,16 @@ pub(crate) fn parse_opt_id(field: &str, id: Option<&ID>) -> ApiResult<Option<Uui
 pub(crate) fn fetch<T: DeserializeOwned>(
     app: &App,
     caller: &Caller,
-    model: &str,
-    what: &str,
+    model: Model<T>,
     id: Uuid,
 ) -> ApiResult<T> {
     app.node
         .models
-        .model(model)?
-        .get(&id.to_string())
+        .of(model)
+        .doc(&id.to_string())
         .filter(|doc| caller.sees(doc.tenant_id))
         .and_then(|doc| doc.decode())
-        .ok_or_else(|| ApiError::NotFound(format!("{what} not found")))
+        .ok_or_else(|| ApiError::NotFound(format!("{} not found", model.noun())))
 }
 
 /// Every document of `model` the caller may see in `tenant` (all tenants when `None`, for the
@@ -125,10 +125,10 @@ pub(crate) fn fetch<T: DeserializeOwned>(
 pub(crate) fn list<T: DeserializeOwned>(
     app: &App,
     caller: &Caller,
-    model: &str,
+    model: Model<T>,
     tenant: Option<Uuid>,
 ) -> ApiResult<Vec<T>> {
-    let model = app.node.models.model(model)?;
+    let model = app.node.models.of(model);
     let docs = model.read();
     Ok(docs
         .values()

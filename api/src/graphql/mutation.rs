@@ -142,9 +142,8 @@ fn account_object(app: &App, id: Uuid) -> ApiResult<SubAccountObject> {
     let doc: AccountDoc = app
         .node
         .models
-        .model("accounts")?
-        .get(&id.to_string())
-        .and_then(|d| d.decode())
+        .of(projections::ACCOUNTS)
+        .by_id(id)
         .ok_or_else(|| ApiError::NotFound("sub-account not found".into()))?;
     SubAccountObject::build(app, doc)
 }
@@ -159,7 +158,7 @@ fn role_in(
     match role {
         None => Ok(None),
         Some(id) => {
-            let doc: RoleDoc = fetch(app, caller, "roles", "role", id)
+            let doc: RoleDoc = fetch(app, caller, projections::ROLES, id)
                 .map_err(|_| ApiError::validation("roleId", "no such role"))?;
             if doc.enterprise_id != tenant {
                 return Err(ApiError::validation("roleId", "no such role"));
@@ -176,7 +175,7 @@ fn role_name_taken(
     name: &str,
     except: Option<Uuid>,
 ) -> ApiResult<bool> {
-    let roles: Vec<RoleDoc> = list(app, caller, "roles", Some(tenant))?;
+    let roles: Vec<RoleDoc> = list(app, caller, projections::ROLES, Some(tenant))?;
     Ok(roles
         .iter()
         .any(|r| Some(r.id) != except && r.name.eq_ignore_ascii_case(name.trim())))
@@ -191,7 +190,7 @@ fn announcement_content(
     let mut targets = BTreeSet::new();
     for id in &input.targets {
         let target = parse_id("targets", id)?;
-        let doc: Option<AccountDoc> = fetch(app, caller, "accounts", "sub-account", target).ok();
+        let doc: Option<AccountDoc> = fetch(app, caller, projections::ACCOUNTS, target).ok();
         if doc.is_none_or(|d| d.enterprise_id != tenant) {
             return Err(ApiError::validation(
                 "targets",
@@ -228,20 +227,15 @@ impl AccountsMutation {
         let ent: EnterpriseDoc = app
             .node
             .models
-            .model("enterprises")?
-            .get(&ent_id.to_string())
-            .and_then(|d| d.decode())
+            .of(projections::ENTERPRISES)
+            .by_id(ent_id)
             .ok_or_else(|| {
                 app.node.metrics.login_failure();
                 ApiError::Unauthenticated(format!("unknown enterprise account '{enterprise}'"))
             })?;
         let acc_id = account_id(ent_id, &account);
-        let credential: Option<CredentialDoc> = app
-            .node
-            .models
-            .model("credentials")?
-            .get(&acc_id.to_string())
-            .and_then(|d| d.decode());
+        let credential: Option<CredentialDoc> =
+            app.node.models.of(projections::CREDENTIALS).by_id(acc_id);
         let hash = credential
             .as_ref()
             .map_or(DUMMY_HASH.clone(), |c| c.password_hash.clone());
@@ -258,9 +252,8 @@ impl AccountsMutation {
         let doc: AccountDoc = app
             .node
             .models
-            .model("accounts")?
-            .get(&acc_id.to_string())
-            .and_then(|d| d.decode())
+            .of(projections::ACCOUNTS)
+            .by_id(acc_id)
             .ok_or_else(|| ApiError::Unauthenticated("wrong sub-account or password".into()))?;
         if !doc.enabled {
             return Err(ApiError::Unauthenticated(
@@ -325,9 +318,8 @@ impl AccountsMutation {
         let credential: CredentialDoc = app
             .node
             .models
-            .model("credentials")?
-            .get(&caller.account_id.to_string())
-            .and_then(|d| d.decode())
+            .of(projections::CREDENTIALS)
+            .by_id(caller.account_id)
             .ok_or_else(|| ApiError::NotFound("sub-account not found".into()))?;
         let ok = tokio::task::spawn_blocking(move || {
             verify_password(&old_password, &credential.password_hash)
@@ -404,7 +396,7 @@ impl AccountsMutation {
                 meta(caller, id),
             )
             .await?;
-        let doc: EnterpriseDoc = fetch(app, caller, "enterprises", "enterprise", id)?;
+        let doc: EnterpriseDoc = fetch(app, caller, projections::ENTERPRISES, id)?;
         Ok(doc.into())
     }
 
@@ -419,7 +411,7 @@ impl AccountsMutation {
         caller.require(Permission::PlatformEnterprises)?;
         let app = app(ctx);
         let id = parse_id("id", &id)?;
-        fetch::<EnterpriseDoc>(app, caller, "enterprises", "enterprise", id)?;
+        fetch::<EnterpriseDoc>(app, caller, projections::ENTERPRISES, id)?;
         app.node
             .execute::<Enterprise>(
                 id,
@@ -431,7 +423,7 @@ impl AccountsMutation {
                 meta(caller, id),
             )
             .await?;
-        Ok(fetch::<EnterpriseDoc>(app, caller, "enterprises", "enterprise", id)?.into())
+        Ok(fetch::<EnterpriseDoc>(app, caller, projections::ENTERPRISES, id)?.into())
     }
 
     /// Enables or disables an enterprise (platform operator only).
@@ -445,7 +437,7 @@ impl AccountsMutation {
         caller.require(Permission::PlatformEnterprises)?;
         let app = app(ctx);
         let id = parse_id("id", &id)?;
-        fetch::<EnterpriseDoc>(app, caller, "enterprises", "enterprise", id)?;
+        fetch::<EnterpriseDoc>(app, caller, projections::ENTERPRISES, id)?;
         app.node
             .execute::<Enterprise>(
                 id,
@@ -456,7 +448,7 @@ impl AccountsMutation {
                 meta(caller, id),
             )
             .await?;
-        Ok(fetch::<EnterpriseDoc>(app, caller, "enterprises", "enterprise", id)?.into())
+        Ok(fetch::<EnterpriseDoc>(app, caller, projections::ENTERPRISES, id)?.into())
     }
 
     /// Creates a sub-account (manual §5.1.1).
@@ -469,7 +461,7 @@ impl AccountsMutation {
         caller.require(Permission::SubAccountsManage)?;
         let app = app(ctx);
         let tenant = caller.tenant(parse_opt_id("enterpriseId", input.enterprise_id.as_ref())?)?;
-        fetch::<EnterpriseDoc>(app, caller, "enterprises", "enterprise", tenant)?;
+        fetch::<EnterpriseDoc>(app, caller, projections::ENTERPRISES, tenant)?;
         check_new_password("password", &input.password)?;
         let account = domain::validate::login_name("account", &input.account)?;
         let role = role_in(
@@ -522,7 +514,7 @@ impl AccountsMutation {
         caller.require(Permission::SubAccountsManage)?;
         let app = app(ctx);
         let id = parse_id("id", &id)?;
-        let doc: AccountDoc = fetch(app, caller, "accounts", "sub-account", id)?;
+        let doc: AccountDoc = fetch(app, caller, projections::ACCOUNTS, id)?;
         let role = role_in(
             app,
             caller,
@@ -564,7 +556,7 @@ impl AccountsMutation {
         caller.require(Permission::SubAccountsManage)?;
         let app = app(ctx);
         let id = parse_id("id", &id)?;
-        let doc: AccountDoc = fetch(app, caller, "accounts", "sub-account", id)?;
+        let doc: AccountDoc = fetch(app, caller, projections::ACCOUNTS, id)?;
         let setting = if follow_role {
             PermissionSetting::FollowRole
         } else {
@@ -597,7 +589,7 @@ impl AccountsMutation {
         caller.require(Permission::SubAccountsManage)?;
         let app = app(ctx);
         let id = parse_id("id", &id)?;
-        let doc: AccountDoc = fetch(app, caller, "accounts", "sub-account", id)?;
+        let doc: AccountDoc = fetch(app, caller, projections::ACCOUNTS, id)?;
         check_new_password("password", &password)?;
         app.node
             .execute::<Account>(
@@ -623,7 +615,7 @@ impl AccountsMutation {
         caller.require(Permission::SubAccountsManage)?;
         let app = app(ctx);
         let id = parse_id("id", &id)?;
-        let doc: AccountDoc = fetch(app, caller, "accounts", "sub-account", id)?;
+        let doc: AccountDoc = fetch(app, caller, projections::ACCOUNTS, id)?;
         app.node
             .execute::<Account>(
                 id,
@@ -643,7 +635,7 @@ impl AccountsMutation {
         caller.require(Permission::SubAccountsManage)?;
         let app = app(ctx);
         let uuid = parse_id("id", &id)?;
-        let doc: AccountDoc = fetch(app, caller, "accounts", "sub-account", uuid)?;
+        let doc: AccountDoc = fetch(app, caller, projections::ACCOUNTS, uuid)?;
         if uuid == caller.account_id {
             return Err(ApiError::Conflict(
                 "a sub-account cannot delete itself".into(),
@@ -670,7 +662,7 @@ impl AccountsMutation {
         caller.require(Permission::PlatformTrunks)?;
         let app = app(ctx);
         let tenant = caller.tenant(Some(parse_id("enterpriseId", &enterprise_id)?))?;
-        fetch::<EnterpriseDoc>(app, caller, "enterprises", "enterprise", tenant)?;
+        fetch::<EnterpriseDoc>(app, caller, projections::ENTERPRISES, tenant)?;
         let number = domain::extension::extension_number(&number)?;
         let id = domain::ids::extension_id(tenant, &number);
         let sip_password = {
@@ -691,7 +683,7 @@ impl AccountsMutation {
             .await?;
         ExtensionObject::build(
             app,
-            fetch(app, caller, "extensions", "extension", id)?,
+            fetch(app, caller, projections::EXTENSIONS, id)?,
             Utc::now(),
         )
     }
@@ -707,12 +699,11 @@ impl AccountsMutation {
         caller.require(Permission::ExtensionsManage)?;
         let app = app(ctx);
         let id = parse_id("id", &id)?;
-        let doc: projections::ExtensionDoc = fetch(app, caller, "extensions", "extension", id)?;
+        let doc: projections::ExtensionDoc = fetch(app, caller, projections::EXTENSIONS, id)?;
         let mut accounts = BTreeSet::new();
         for account in input.sign_in_accounts.unwrap_or_default() {
             let account = parse_id("signInAccounts", &account)?;
-            let found: Option<AccountDoc> =
-                fetch(app, caller, "accounts", "sub-account", account).ok();
+            let found: Option<AccountDoc> = fetch(app, caller, projections::ACCOUNTS, account).ok();
             if found.is_none_or(|a| a.enterprise_id != doc.enterprise_id) {
                 return Err(ApiError::validation(
                     "signInAccounts",
@@ -721,8 +712,12 @@ impl AccountsMutation {
             }
             accounts.insert(account);
         }
-        let others: Vec<projections::ExtensionDoc> =
-            list(app, caller, "extensions", Some(doc.enterprise_id))?;
+        let others: Vec<projections::ExtensionDoc> = list(
+            app,
+            caller,
+            projections::EXTENSIONS,
+            Some(doc.enterprise_id),
+        )?;
         let permitted_elsewhere = others
             .iter()
             .filter(|e| e.id != id)
@@ -769,7 +764,7 @@ impl AccountsMutation {
             .await?;
         ExtensionObject::build(
             app,
-            fetch(app, caller, "extensions", "extension", id)?,
+            fetch(app, caller, projections::EXTENSIONS, id)?,
             Utc::now(),
         )
     }
@@ -780,7 +775,7 @@ impl AccountsMutation {
         caller.require(Permission::PlatformTrunks)?;
         let app = app(ctx);
         let uuid = parse_id("id", &id)?;
-        let doc: projections::ExtensionDoc = fetch(app, caller, "extensions", "extension", uuid)?;
+        let doc: projections::ExtensionDoc = fetch(app, caller, projections::EXTENSIONS, uuid)?;
         app.node
             .execute::<Extension>(
                 uuid,
@@ -797,7 +792,7 @@ impl AccountsMutation {
         caller.require(Permission::RolesManage)?;
         let app = app(ctx);
         let tenant = caller.tenant(parse_opt_id("enterpriseId", input.enterprise_id.as_ref())?)?;
-        fetch::<EnterpriseDoc>(app, caller, "enterprises", "enterprise", tenant)?;
+        fetch::<EnterpriseDoc>(app, caller, projections::ENTERPRISES, tenant)?;
         let id = Uuid::new_v4();
         app.node
             .execute::<Role>(
@@ -812,7 +807,7 @@ impl AccountsMutation {
                 meta(caller, tenant),
             )
             .await?;
-        RoleObject::build(app, fetch(app, caller, "roles", "role", id)?)
+        RoleObject::build(app, fetch(app, caller, projections::ROLES, id)?)
     }
 
     /// Edits a role's name and template (manual §5.2.2).
@@ -826,7 +821,7 @@ impl AccountsMutation {
         caller.require(Permission::RolesManage)?;
         let app = app(ctx);
         let id = parse_id("id", &id)?;
-        let doc: RoleDoc = fetch(app, caller, "roles", "role", id)?;
+        let doc: RoleDoc = fetch(app, caller, projections::ROLES, id)?;
         app.node
             .execute::<Role>(
                 id,
@@ -845,7 +840,7 @@ impl AccountsMutation {
                 meta(caller, doc.enterprise_id),
             )
             .await?;
-        RoleObject::build(app, fetch(app, caller, "roles", "role", id)?)
+        RoleObject::build(app, fetch(app, caller, projections::ROLES, id)?)
     }
 
     /// Deletes a role; refused while sub-accounts have it (manual §5.2.3).
@@ -854,7 +849,7 @@ impl AccountsMutation {
         caller.require(Permission::RolesManage)?;
         let app = app(ctx);
         let uuid = parse_id("id", &id)?;
-        let doc: RoleDoc = fetch(app, caller, "roles", "role", uuid)?;
+        let doc: RoleDoc = fetch(app, caller, projections::ROLES, uuid)?;
         app.node
             .execute::<Role>(
                 uuid,
@@ -878,7 +873,7 @@ impl AccountsMutation {
         caller.require(Permission::AnnouncementsManage)?;
         let app = app(ctx);
         let tenant = caller.tenant(parse_opt_id("enterpriseId", input.enterprise_id.as_ref())?)?;
-        fetch::<EnterpriseDoc>(app, caller, "enterprises", "enterprise", tenant)?;
+        fetch::<EnterpriseDoc>(app, caller, projections::ENTERPRISES, tenant)?;
         let content = announcement_content(app, caller, tenant, input)?;
         let id = Uuid::new_v4();
         app.node
@@ -892,7 +887,7 @@ impl AccountsMutation {
                 meta(caller, tenant),
             )
             .await?;
-        Ok(fetch::<AnnouncementDoc>(app, caller, "announcements", "announcement", id)?.into())
+        Ok(fetch::<AnnouncementDoc>(app, caller, projections::ANNOUNCEMENTS, id)?.into())
     }
 
     /// Edits an announcement (manual §5.3.2).
@@ -906,7 +901,7 @@ impl AccountsMutation {
         caller.require(Permission::AnnouncementsManage)?;
         let app = app(ctx);
         let id = parse_id("id", &id)?;
-        let doc: AnnouncementDoc = fetch(app, caller, "announcements", "announcement", id)?;
+        let doc: AnnouncementDoc = fetch(app, caller, projections::ANNOUNCEMENTS, id)?;
         let content = announcement_content(app, caller, doc.enterprise_id, input)?;
         app.node
             .execute::<Announcement>(
@@ -918,7 +913,7 @@ impl AccountsMutation {
                 meta(caller, doc.enterprise_id),
             )
             .await?;
-        Ok(fetch::<AnnouncementDoc>(app, caller, "announcements", "announcement", id)?.into())
+        Ok(fetch::<AnnouncementDoc>(app, caller, projections::ANNOUNCEMENTS, id)?.into())
     }
 
     /// Deletes an announcement (manual §5.3.3).
@@ -927,7 +922,7 @@ impl AccountsMutation {
         caller.require(Permission::AnnouncementsManage)?;
         let app = app(ctx);
         let uuid = parse_id("id", &id)?;
-        let doc: AnnouncementDoc = fetch(app, caller, "announcements", "announcement", uuid)?;
+        let doc: AnnouncementDoc = fetch(app, caller, projections::ANNOUNCEMENTS, uuid)?;
         app.node
             .execute::<Announcement>(
                 uuid,

@@ -105,19 +105,17 @@ pub(crate) fn me_of(app: &App, caller_account: uuid::Uuid) -> ApiResult<MeObject
     let account: AccountDoc = app
         .node
         .models
-        .model("accounts")?
-        .get(&caller_account.to_string())
-        .and_then(|d| d.decode())
+        .of(projections::ACCOUNTS)
+        .by_id(caller_account)
         .ok_or_else(|| ApiError::NotFound("sub-account not found".into()))?;
     let enterprise: EnterpriseDoc = app
         .node
         .models
-        .model("enterprises")?
-        .get(&account.enterprise_id.to_string())
-        .and_then(|d| d.decode())
+        .of(projections::ENTERPRISES)
+        .by_id(account.enterprise_id)
         .ok_or_else(|| ApiError::NotFound("enterprise not found".into()))?;
     let announcements = {
-        let model = app.node.models.model("announcements")?;
+        let model = app.node.models.of(projections::ANNOUNCEMENTS);
         let docs = model.read();
         let mut mine: Vec<AnnouncementDoc> = docs
             .values()
@@ -162,7 +160,7 @@ impl AccountsQuery {
     ) -> ApiResult<Connection<String, EnterpriseObject, Total>> {
         let caller = caller(ctx)?;
         let filter = filter.unwrap_or_default();
-        let mut items: Vec<EnterpriseDoc> = list(app(ctx), caller, "enterprises", None)?;
+        let mut items: Vec<EnterpriseDoc> = list(app(ctx), caller, projections::ENTERPRISES, None)?;
         items.retain(|e| {
             contains(&e.code, filter.code.as_ref())
                 && contains(&e.name, filter.name.as_ref())
@@ -182,8 +180,7 @@ impl AccountsQuery {
         let doc: EnterpriseDoc = fetch(
             app(ctx),
             caller,
-            "enterprises",
-            "enterprise",
+            projections::ENTERPRISES,
             parse_id("id", &id)?,
         )?;
         Ok(doc.into())
@@ -203,7 +200,7 @@ impl AccountsQuery {
         let app = app(ctx);
         let tenant = list_tenant(caller, filter.enterprise_id.as_ref())?;
         let role = parse_opt_id("roleId", filter.role_id.as_ref())?;
-        let mut items: Vec<AccountDoc> = list(app, caller, "accounts", tenant)?;
+        let mut items: Vec<AccountDoc> = list(app, caller, projections::ACCOUNTS, tenant)?;
         items.retain(|a| {
             contains(&a.account, filter.account.as_ref())
                 && contains(&a.name, filter.name.as_ref())
@@ -231,7 +228,7 @@ impl AccountsQuery {
         if id != caller.account_id {
             caller.require(Permission::SubAccountsRead)?;
         }
-        SubAccountObject::build(app, fetch(app, caller, "accounts", "sub-account", id)?)
+        SubAccountObject::build(app, fetch(app, caller, projections::ACCOUNTS, id)?)
     }
 
     /// Extensions (manual §2.4), by number.
@@ -247,7 +244,8 @@ impl AccountsQuery {
         let filter = filter.unwrap_or_default();
         let app = app(ctx);
         let tenant = list_tenant(caller, filter.enterprise_id.as_ref())?;
-        let mut items: Vec<projections::ExtensionDoc> = list(app, caller, "extensions", tenant)?;
+        let mut items: Vec<projections::ExtensionDoc> =
+            list(app, caller, projections::EXTENSIONS, tenant)?;
         items.retain(|e| contains(&e.number, filter.number.as_ref()));
         items.sort_by(|a, b| {
             a.number
@@ -270,7 +268,7 @@ impl AccountsQuery {
         let app = app(ctx);
         ExtensionObject::build(
             app,
-            fetch(app, caller, "extensions", "extension", parse_id("id", &id)?)?,
+            fetch(app, caller, projections::EXTENSIONS, parse_id("id", &id)?)?,
             chrono::Utc::now(),
         )
     }
@@ -288,7 +286,7 @@ impl AccountsQuery {
         let filter = filter.unwrap_or_default();
         let app = app(ctx);
         let tenant = list_tenant(caller, filter.enterprise_id.as_ref())?;
-        let mut items: Vec<RoleDoc> = list(app, caller, "roles", tenant)?;
+        let mut items: Vec<RoleDoc> = list(app, caller, projections::ROLES, tenant)?;
         items.retain(|r| contains(&r.name, filter.name.as_ref()));
         items.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.name.cmp(&b.name)));
         let objects = items
@@ -305,7 +303,7 @@ impl AccountsQuery {
         let app = app(ctx);
         RoleObject::build(
             app,
-            fetch(app, caller, "roles", "role", parse_id("id", &id)?)?,
+            fetch(app, caller, projections::ROLES, parse_id("id", &id)?)?,
         )
     }
 
@@ -321,7 +319,8 @@ impl AccountsQuery {
         caller.require(Permission::AnnouncementsManage)?;
         let filter = filter.unwrap_or_default();
         let tenant = list_tenant(caller, filter.enterprise_id.as_ref())?;
-        let mut items: Vec<AnnouncementDoc> = list(app(ctx), caller, "announcements", tenant)?;
+        let mut items: Vec<AnnouncementDoc> =
+            list(app(ctx), caller, projections::ANNOUNCEMENTS, tenant)?;
         let range = filter.published.unwrap_or_default();
         items.retain(|a| {
             contains(&a.title, filter.title.as_ref()) && range.contains(a.published_at)
@@ -341,8 +340,7 @@ impl AccountsQuery {
         let doc: AnnouncementDoc = fetch(
             app(ctx),
             caller,
-            "announcements",
-            "announcement",
+            projections::ANNOUNCEMENTS,
             parse_id("id", &id)?,
         )?;
         Ok(doc.into())
@@ -363,8 +361,8 @@ impl AccountsQuery {
         let tenant = list_tenant(caller, filter.enterprise_id.as_ref())?;
         let actor = parse_opt_id("actorId", filter.actor_id.as_ref())?;
         let range = filter.at.unwrap_or_default();
-        let accounts = app.node.models.model("accounts")?;
-        let model = app.node.models.model("audit_log")?;
+        let accounts = app.node.models.of(projections::ACCOUNTS);
+        let model = app.node.models.of(projections::AUDIT_LOG);
         let entries: Vec<AuditEntry> = {
             let docs = model.read();
             docs.values()
@@ -375,8 +373,7 @@ impl AccountsQuery {
                 .filter(|e| {
                     filter.account.is_none()
                         || accounts
-                            .get(&e.actor_id.to_string())
-                            .and_then(|d| d.decode::<AccountDoc>())
+                            .by_id(e.actor_id)
                             .is_some_and(|a| contains(&a.account, filter.account.as_ref()))
                 })
                 .collect()

@@ -239,10 +239,10 @@ fn lookups(
     id: Uuid,
     name: &str,
 ) -> ApiResult<QueueLookups> {
-    let voices: Vec<VoiceDoc> = list(app, caller, "voices", Some(tenant))?;
-    let flows: Vec<IvrFlowDoc> = list(app, caller, "ivr_flows", Some(tenant))?;
-    let extensions: Vec<ExtensionDoc> = list(app, caller, "extensions", Some(tenant))?;
-    let queues: Vec<QueueDoc> = list(app, caller, "queues", Some(tenant))?;
+    let voices: Vec<VoiceDoc> = list(app, caller, projections::VOICES, Some(tenant))?;
+    let flows: Vec<IvrFlowDoc> = list(app, caller, projections::IVR_FLOWS, Some(tenant))?;
+    let extensions: Vec<ExtensionDoc> = list(app, caller, projections::EXTENSIONS, Some(tenant))?;
+    let queues: Vec<QueueDoc> = list(app, caller, projections::QUEUES, Some(tenant))?;
     Ok(QueueLookups {
         approved_voices: voices
             .into_iter()
@@ -319,20 +319,18 @@ pub struct VariableValue {
 /// The GraphQL object of a seat, with what the call ringing it brings (screen pop).
 pub(crate) fn agent_object(app: &App, d: AgentDoc) -> AgentObject {
     let now = Utc::now();
-    let doc =
-        |model: &str, key: String| app.node.models.model(model).ok().and_then(|m| m.get(&key));
+    let models = &app.node.models;
     let record = d
         .offered_call
-        .and_then(|c| doc("call_records", c.to_string()))
-        .and_then(|r| r.decode::<projections::CallRecordDoc>());
+        .and_then(|c| models.of(projections::CALL_RECORDS).by_id(c));
     let queue_pop = d
         .offered_queue
-        .and_then(|q| doc("queues", q.to_string()))
-        .and_then(|q| q.decode::<QueueDoc>())
+        .and_then(|q| models.of(projections::QUEUES).by_id(q))
         .map(|q| q.settings.screen_pop)
         .filter(|p| !p.trim().is_empty());
-    let extension_pop = doc("extensions", d.extension_id.to_string())
-        .and_then(|e| e.decode::<ExtensionDoc>())
+    let extension_pop = models
+        .of(projections::EXTENSIONS)
+        .by_id(d.extension_id)
         .filter(|e| e.settings.screen_pop.mode == "url")
         .map(|e| e.settings.screen_pop.url);
     let caller = record.as_ref().map(|r| r.caller.clone());
@@ -374,8 +372,7 @@ fn seat(app: &App, caller: &Caller, extension: Uuid) -> Option<AgentDoc> {
     fetch(
         app,
         caller,
-        "agents",
-        "agent",
+        projections::AGENTS,
         domain::ids::agent_id(extension),
     )
     .ok()
@@ -399,7 +396,7 @@ impl QueueQuery {
         caller.require(Permission::QueuesRead)?;
         let filter = filter.unwrap_or_default();
         let tenant = list_tenant(caller, filter.enterprise_id.as_ref())?;
-        let mut items: Vec<QueueDoc> = list(app(ctx), caller, "queues", tenant)?;
+        let mut items: Vec<QueueDoc> = list(app(ctx), caller, projections::QUEUES, tenant)?;
         items.retain(|q| contains(&q.settings.name, filter.name.as_ref()));
         items.sort_by(|a, b| a.settings.name.cmp(&b.settings.name));
         page(items.into_iter().map(queue_object).collect(), first, after)
@@ -412,8 +409,7 @@ impl QueueQuery {
         Ok(queue_object(fetch(
             app(ctx),
             caller,
-            "queues",
-            "queue",
+            projections::QUEUES,
             parse_id("id", &id)?,
         )?))
     }
@@ -438,7 +434,12 @@ impl QueueQuery {
     async fn my_agent(&self, ctx: &Context<'_>) -> ApiResult<Option<AgentObject>> {
         let caller = caller(ctx)?;
         caller.require(Permission::AgentWorkstation)?;
-        let seats: Vec<AgentDoc> = list(app(ctx), caller, "agents", Some(caller.enterprise_id))?;
+        let seats: Vec<AgentDoc> = list(
+            app(ctx),
+            caller,
+            projections::AGENTS,
+            Some(caller.enterprise_id),
+        )?;
         Ok(seats
             .into_iter()
             .find(|s| s.account_id == Some(caller.account_id))
@@ -477,7 +478,7 @@ impl QueueMutation {
                 meta(caller, tenant),
             )
             .await?;
-        Ok(queue_object(fetch(app, caller, "queues", "queue", id)?))
+        Ok(queue_object(fetch(app, caller, projections::QUEUES, id)?))
     }
 
     /// Changes a queue's settings (参数编辑).
@@ -491,7 +492,7 @@ impl QueueMutation {
         caller.require(Permission::QueuesManage)?;
         let app = app(ctx);
         let id = parse_id("id", &id)?;
-        let doc: QueueDoc = fetch(app, caller, "queues", "queue", id)?;
+        let doc: QueueDoc = fetch(app, caller, projections::QUEUES, id)?;
         let lookups = lookups(app, caller, doc.enterprise_id, id, &settings.name)?;
         app.node
             .execute::<Queue>(
@@ -504,7 +505,7 @@ impl QueueMutation {
                 meta(caller, doc.enterprise_id),
             )
             .await?;
-        Ok(queue_object(fetch(app, caller, "queues", "queue", id)?))
+        Ok(queue_object(fetch(app, caller, projections::QUEUES, id)?))
     }
 
     /// Sets a queue's member extensions, in order (队列分机设置).
@@ -518,7 +519,7 @@ impl QueueMutation {
         caller.require(Permission::QueuesManage)?;
         let app = app(ctx);
         let id = parse_id("id", &id)?;
-        let doc: QueueDoc = fetch(app, caller, "queues", "queue", id)?;
+        let doc: QueueDoc = fetch(app, caller, projections::QUEUES, id)?;
         let members = extension_ids
             .iter()
             .map(|e| parse_id("extensionIds", e))
@@ -535,7 +536,7 @@ impl QueueMutation {
                 meta(caller, doc.enterprise_id),
             )
             .await?;
-        Ok(queue_object(fetch(app, caller, "queues", "queue", id)?))
+        Ok(queue_object(fetch(app, caller, projections::QUEUES, id)?))
     }
 
     /// Deletes a queue (删除队列); refused while a route or a flow sends calls to it.
@@ -544,10 +545,10 @@ impl QueueMutation {
         caller.require(Permission::QueuesManage)?;
         let app = app(ctx);
         let uuid = parse_id("id", &id)?;
-        let doc: QueueDoc = fetch(app, caller, "queues", "queue", uuid)?;
+        let doc: QueueDoc = fetch(app, caller, projections::QUEUES, uuid)?;
         let tenant = Some(doc.enterprise_id);
-        let routes: Vec<RouteDoc> = list(app, caller, "routes", tenant)?;
-        let flows: Vec<IvrFlowDoc> = list(app, caller, "ivr_flows", tenant)?;
+        let routes: Vec<RouteDoc> = list(app, caller, projections::ROUTES, tenant)?;
+        let flows: Vec<IvrFlowDoc> = list(app, caller, projections::IVR_FLOWS, tenant)?;
         let mut used_by: Vec<String> = routes
             .into_iter()
             .filter(|r| r.settings.destination == Destination::Queue { queue_id: uuid })
@@ -587,9 +588,14 @@ impl QueueMutation {
         caller.require(Permission::AgentWorkstation)?;
         let app = app(ctx);
         let extension_id = parse_id("extensionId", &extension_id)?;
-        let extension: ExtensionDoc = fetch(app, caller, "extensions", "extension", extension_id)?;
+        let extension: ExtensionDoc = fetch(app, caller, projections::EXTENSIONS, extension_id)?;
         // One seat per sub-account: signed in elsewhere is signed out there first.
-        let seats: Vec<AgentDoc> = list(app, caller, "agents", Some(extension.enterprise_id))?;
+        let seats: Vec<AgentDoc> = list(
+            app,
+            caller,
+            projections::AGENTS,
+            Some(extension.enterprise_id),
+        )?;
         if seats
             .iter()
             .any(|s| s.account_id == Some(caller.account_id) && s.extension_id != extension_id)
@@ -744,7 +750,7 @@ impl CallControlMutation {
         let app = app(ctx);
         let seat = own_seat(app, caller)?;
         let extension: ExtensionDoc =
-            fetch(app, caller, "extensions", "extension", seat.extension_id)?;
+            fetch(app, caller, projections::EXTENSIONS, seat.extension_id)?;
         match app.calls.dial_out(&extension, &number).await {
             Ok(call) => Ok(ID(call.to_string())),
             Err(DialOutError::BadNumber) => {
@@ -804,14 +810,8 @@ impl CallControlMutation {
                 .and_then(|id| parse_id("target.targetId", id))
         };
         let tenant = caller.enterprise_id;
-        let in_tenant = |model: &str, what: &str, id: Uuid| -> ApiResult<Uuid> {
-            let found = app
-                .node
-                .models
-                .model(model)?
-                .get(&id.to_string())
-                .is_some_and(|d| d.tenant_id == Some(tenant));
-            if found {
+        let in_tenant = |doc: Option<projections::Doc>, what: &str, id: Uuid| -> ApiResult<Uuid> {
+            if doc.is_some_and(|d| d.tenant_id == Some(tenant)) {
                 Ok(id)
             } else {
                 Err(ApiError::validation(
@@ -820,12 +820,23 @@ impl CallControlMutation {
                 ))
             }
         };
+        let models = &app.node.models;
         let to = match target.kind {
             CallTransferKind::Extension => {
-                T::Extension(in_tenant("extensions", "extension", id()?)?)
+                let id = id()?;
+                let doc = models.of(projections::EXTENSIONS).doc(&id.to_string());
+                T::Extension(in_tenant(doc, "extension", id)?)
             }
-            CallTransferKind::Queue => T::Queue(in_tenant("queues", "queue", id()?)?),
-            CallTransferKind::Ivr => T::Ivr(in_tenant("ivr_flows", "IVR flow", id()?)?),
+            CallTransferKind::Queue => {
+                let id = id()?;
+                let doc = models.of(projections::QUEUES).doc(&id.to_string());
+                T::Queue(in_tenant(doc, "queue", id)?)
+            }
+            CallTransferKind::Ivr => {
+                let id = id()?;
+                let doc = models.of(projections::IVR_FLOWS).doc(&id.to_string());
+                T::Ivr(in_tenant(doc, "IVR flow", id)?)
+            }
             CallTransferKind::Number => T::Number(
                 target
                     .number
@@ -843,7 +854,7 @@ impl CallControlMutation {
         caller.require(Permission::SupervisorIntervene)?;
         let app = app(ctx);
         let call = parse_id("callId", &call_id)?;
-        fetch::<projections::CallRecordDoc>(app, caller, "call_records", "call", call)?;
+        fetch::<projections::CallRecordDoc>(app, caller, projections::CALL_RECORDS, call)?;
         control(
             app,
             call,
@@ -868,7 +879,7 @@ impl CallControlMutation {
         caller.require(Permission::SupervisorIntervene)?;
         let app = app(ctx);
         let call = parse_id("callId", &call_id)?;
-        fetch::<projections::CallRecordDoc>(app, caller, "call_records", "call", call)?;
+        fetch::<projections::CallRecordDoc>(app, caller, projections::CALL_RECORDS, call)?;
         let seat = own_seat(app, caller)?;
         control(
             app,
@@ -889,7 +900,7 @@ impl CallControlMutation {
         caller.require(Permission::SupervisorIntervene)?;
         let app = app(ctx);
         let call = parse_id("callId", &call_id)?;
-        fetch::<projections::CallRecordDoc>(app, caller, "call_records", "call", call)?;
+        fetch::<projections::CallRecordDoc>(app, caller, projections::CALL_RECORDS, call)?;
         control(
             app,
             call,
@@ -907,7 +918,7 @@ impl CallControlMutation {
         caller.require(Permission::SupervisorIntervene)?;
         let app = app(ctx);
         let call = parse_id("callId", &call_id)?;
-        fetch::<projections::CallRecordDoc>(app, caller, "call_records", "call", call)?;
+        fetch::<projections::CallRecordDoc>(app, caller, projections::CALL_RECORDS, call)?;
         let seat = own_seat(app, caller)?;
         control(
             app,
@@ -927,7 +938,8 @@ impl CallControlMutation {
         caller.require(Permission::SupervisorIntervene)?;
         let app = app(ctx);
         let call = parse_id("callId", &call_id)?;
-        let record: projections::CallRecordDoc = fetch(app, caller, "call_records", "call", call)?;
+        let record: projections::CallRecordDoc =
+            fetch(app, caller, projections::CALL_RECORDS, call)?;
         let queue = record
             .queue_id
             .ok_or_else(|| ApiError::Conflict("the call waits in no queue".into()))?;
@@ -954,7 +966,7 @@ impl CallControlMutation {
 
 /// The seat the caller is signed in to.
 fn own_seat(app: &App, caller: &Caller) -> ApiResult<AgentDoc> {
-    let seats: Vec<AgentDoc> = list(app, caller, "agents", Some(caller.enterprise_id))?;
+    let seats: Vec<AgentDoc> = list(app, caller, projections::AGENTS, Some(caller.enterprise_id))?;
     seats
         .into_iter()
         .find(|s| s.account_id == Some(caller.account_id))

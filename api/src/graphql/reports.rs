@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use domain::Permission;
-use projections::{AgentHour, EnterpriseDoc, QueueHour};
+use projections::{AgentHour, QueueHour};
 use uuid::Uuid;
 
 use super::types::TimeRange;
@@ -109,9 +109,8 @@ fn period(
     let tz = app
         .node
         .models
-        .model("enterprises")?
-        .get(&caller.enterprise_id.to_string())
-        .and_then(|d| d.decode::<EnterpriseDoc>())
+        .of(projections::ENTERPRISES)
+        .by_id(caller.enterprise_id)
         .and_then(|e| e.time_zone.parse::<chrono_tz::Tz>().ok())
         .unwrap_or(chrono_tz::Asia::Shanghai);
     Ok((from, to, tz))
@@ -137,7 +136,7 @@ fn hours<T: serde::de::DeserializeOwned>(
     prefix: &str,
     keep: impl Fn(&T) -> bool,
 ) -> ApiResult<Vec<T>> {
-    let model = app.node.models.model("reports")?;
+    let model = app.node.models.of(projections::REPORTS);
     let docs = model.read();
     Ok(docs
         .range(prefix.to_owned()..)

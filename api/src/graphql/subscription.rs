@@ -4,7 +4,6 @@
 use async_graphql::{Context, Subscription, ID};
 use domain::Permission;
 use futures::Stream;
-use projections::AuditEntry;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::board::{boards, watched, BoardChange, BoardFeed, QueueBoardUpdate};
@@ -49,12 +48,11 @@ impl SubscriptionRoot {
                     {
                         continue;
                     }
-                    let Ok(model) = app.node.models.model("audit_log") else {
-                        return None;
-                    };
-                    let entry = model
-                        .get(&projections::audit_key(event.position))
-                        .and_then(|d| d.decode::<AuditEntry>());
+                    let entry = app
+                        .node
+                        .models
+                        .of(projections::AUDIT_LOG)
+                        .get(&projections::audit_key(event.position));
                     if let Some(object) = entry.and_then(|e| AuditEntryObject::build(&app, e).ok())
                     {
                         return Some((object, (feed, app, caller, tenant)));
@@ -137,10 +135,8 @@ impl SubscriptionRoot {
                     let seat = app
                         .node
                         .models
-                        .model("agents")
-                        .ok()
-                        .and_then(|m| m.get(&event.stream_id.to_string()))
-                        .and_then(|d| d.decode::<projections::AgentDoc>());
+                        .of(projections::AGENTS)
+                        .by_id(event.stream_id);
                     // The seat the caller holds, or the one it just signed out of.
                     let mine = seat.as_ref().is_some_and(|s| {
                         s.account_id == Some(caller.account_id)

@@ -163,7 +163,7 @@ pub struct NumberFilter {
 }
 
 fn trunk_object(app: &App, caller: &Caller, d: TrunkDoc) -> ApiResult<TrunkObject> {
-    let numbers: Vec<NumberDoc> = list(app, caller, "numbers", None)?;
+    let numbers: Vec<NumberDoc> = list(app, caller, projections::NUMBERS, None)?;
     Ok(TrunkObject {
         id: ID(d.id.to_string()),
         numbers: i32::try_from(
@@ -235,9 +235,9 @@ fn trunk_settings(input: TrunkInput, keep_password: Option<String>) -> ApiResult
 
 fn assignment(app: &App, caller: &Caller, input: &NumberInput) -> ApiResult<NumberAssignment> {
     let enterprise_id = parse_id("enterpriseId", &input.enterprise_id)?;
-    fetch::<EnterpriseDoc>(app, caller, "enterprises", "enterprise", enterprise_id)?;
+    fetch::<EnterpriseDoc>(app, caller, projections::ENTERPRISES, enterprise_id)?;
     let trunk_id = parse_id("trunkId", &input.trunk_id)?;
-    fetch::<TrunkDoc>(app, caller, "trunks", "trunk", trunk_id)
+    fetch::<TrunkDoc>(app, caller, projections::TRUNKS, trunk_id)
         .map_err(|_| ApiError::validation("trunkId", "no such trunk"))?;
     Ok(NumberAssignment {
         enterprise_id,
@@ -257,7 +257,7 @@ fn route_settings(
     let destination = match input.destination.kind.as_str() {
         "EXTENSION" => {
             let extension: Option<ExtensionDoc> =
-                fetch(app, caller, "extensions", "extension", target).ok();
+                fetch(app, caller, projections::EXTENSIONS, target).ok();
             if extension.is_none_or(|e| e.enterprise_id != tenant) {
                 return Err(ApiError::validation(
                     "destination.targetId",
@@ -270,7 +270,7 @@ fn route_settings(
         }
         "IVR" => {
             let flow: Option<projections::IvrFlowDoc> =
-                fetch(app, caller, "ivr_flows", "IVR flow", target).ok();
+                fetch(app, caller, projections::IVR_FLOWS, target).ok();
             if flow.is_none_or(|f| f.enterprise_id != tenant) {
                 return Err(ApiError::validation(
                     "destination.targetId",
@@ -281,7 +281,7 @@ fn route_settings(
         }
         "QUEUE" => {
             let queue: Option<projections::QueueDoc> =
-                fetch(app, caller, "queues", "queue", target).ok();
+                fetch(app, caller, projections::QUEUES, target).ok();
             if queue.is_none_or(|q| q.enterprise_id != tenant) {
                 return Err(ApiError::validation(
                     "destination.targetId",
@@ -425,7 +425,7 @@ impl TelephonyQuery {
         let caller = caller(ctx)?;
         caller.require(Permission::PlatformTrunks)?;
         let app = app(ctx);
-        let mut items: Vec<TrunkDoc> = list(app, caller, "trunks", None)?;
+        let mut items: Vec<TrunkDoc> = list(app, caller, projections::TRUNKS, None)?;
         items.sort_by(|a, b| a.settings.name.cmp(&b.settings.name));
         let objects = items
             .into_iter()
@@ -446,7 +446,7 @@ impl TelephonyQuery {
         caller.require(Permission::RoutesRead)?;
         let filter = filter.unwrap_or_default();
         let tenant = list_tenant(caller, filter.enterprise_id.as_ref())?;
-        let mut items: Vec<NumberDoc> = list(app(ctx), caller, "numbers", tenant)?;
+        let mut items: Vec<NumberDoc> = list(app(ctx), caller, projections::NUMBERS, tenant)?;
         items.retain(|n| {
             contains(&n.number, filter.number.as_ref())
                 && filter.caller_id.is_none_or(|c| c == n.assignment.caller_id)
@@ -467,7 +467,7 @@ impl TelephonyQuery {
         caller.require(Permission::RoutesRead)?;
         let filter = filter.unwrap_or_default();
         let tenant = list_tenant(caller, filter.enterprise_id.as_ref())?;
-        let mut items: Vec<RouteDoc> = list(app(ctx), caller, "routes", tenant)?;
+        let mut items: Vec<RouteDoc> = list(app(ctx), caller, projections::ROUTES, tenant)?;
         items.retain(|r| {
             contains(&r.entry, filter.entry.as_ref())
                 && filter.enabled.is_none_or(|e| e == r.enabled)
@@ -506,7 +506,7 @@ impl TelephonyQuery {
         let tenant = list_tenant(caller, filter.enterprise_id.as_ref())?;
         let route = super::parse_opt_id("routeId", filter.route_id.as_ref())?;
         let mut items: Vec<projections::CallRecordDoc> =
-            list(app(ctx), caller, "call_records", tenant)?;
+            list(app(ctx), caller, projections::CALL_RECORDS, tenant)?;
         use domain::call::Direction as D;
         use projections::CallStatus as S;
         items.retain(|r| {
@@ -541,8 +541,7 @@ impl TelephonyQuery {
         Ok(route_object(fetch(
             app(ctx),
             caller,
-            "routes",
-            "route",
+            projections::ROUTES,
             parse_id("id", &id)?,
         )?))
     }
@@ -571,7 +570,7 @@ impl TelephonyMutation {
                 meta(caller, caller.enterprise_id),
             )
             .await?;
-        trunk_object(app, caller, fetch(app, caller, "trunks", "trunk", id)?)
+        trunk_object(app, caller, fetch(app, caller, projections::TRUNKS, id)?)
     }
 
     /// Changes a trunk (platform operator).
@@ -585,7 +584,7 @@ impl TelephonyMutation {
         caller.require(Permission::PlatformTrunks)?;
         let app = app(ctx);
         let id = parse_id("id", &id)?;
-        let doc: TrunkDoc = fetch(app, caller, "trunks", "trunk", id)?;
+        let doc: TrunkDoc = fetch(app, caller, projections::TRUNKS, id)?;
         let settings = trunk_settings(input, Some(doc.settings.password))?;
         app.node
             .execute::<Trunk>(
@@ -597,7 +596,7 @@ impl TelephonyMutation {
                 meta(caller, caller.enterprise_id),
             )
             .await?;
-        trunk_object(app, caller, fetch(app, caller, "trunks", "trunk", id)?)
+        trunk_object(app, caller, fetch(app, caller, projections::TRUNKS, id)?)
     }
 
     /// Removes a trunk that carries no number (platform operator).
@@ -606,7 +605,7 @@ impl TelephonyMutation {
         caller.require(Permission::PlatformTrunks)?;
         let app = app(ctx);
         let uuid = parse_id("id", &id)?;
-        let doc = trunk_object(app, caller, fetch(app, caller, "trunks", "trunk", uuid)?)?;
+        let doc = trunk_object(app, caller, fetch(app, caller, projections::TRUNKS, uuid)?)?;
         let numbers_using = u32::try_from(doc.numbers).unwrap_or(u32::MAX);
         app.node
             .execute::<Trunk>(
@@ -646,7 +645,7 @@ impl TelephonyMutation {
                 meta(caller, tenant),
             )
             .await?;
-        Ok(number_object(fetch(app, caller, "numbers", "number", id)?))
+        Ok(number_object(fetch(app, caller, projections::NUMBERS, id)?))
     }
 
     /// Moves a number to another enterprise or trunk, or changes its caller-ID licence.
@@ -660,7 +659,7 @@ impl TelephonyMutation {
         caller.require(Permission::PlatformTrunks)?;
         let app = app(ctx);
         let id = parse_id("id", &id)?;
-        fetch::<NumberDoc>(app, caller, "numbers", "number", id)?;
+        fetch::<NumberDoc>(app, caller, projections::NUMBERS, id)?;
         let assignment = assignment(app, caller, &input)?;
         let tenant = assignment.enterprise_id;
         app.node
@@ -673,7 +672,7 @@ impl TelephonyMutation {
                 meta(caller, tenant),
             )
             .await?;
-        Ok(number_object(fetch(app, caller, "numbers", "number", id)?))
+        Ok(number_object(fetch(app, caller, projections::NUMBERS, id)?))
     }
 
     /// Takes a number off the platform; refused while a route uses it.
@@ -682,8 +681,8 @@ impl TelephonyMutation {
         caller.require(Permission::PlatformTrunks)?;
         let app = app(ctx);
         let uuid = parse_id("id", &id)?;
-        let doc: NumberDoc = fetch(app, caller, "numbers", "number", uuid)?;
-        let routes: Vec<RouteDoc> = list(app, caller, "routes", None)?;
+        let doc: NumberDoc = fetch(app, caller, projections::NUMBERS, uuid)?;
+        let routes: Vec<RouteDoc> = list(app, caller, projections::ROUTES, None)?;
         let routes_using = u32::try_from(routes.iter().filter(|r| r.entry == doc.number).count())
             .unwrap_or(u32::MAX);
         app.node
@@ -712,14 +711,13 @@ impl TelephonyMutation {
         caller.require(Permission::PlatformRoutes)?;
         let app = app(ctx);
         let tenant = caller.tenant(Some(parse_id("enterpriseId", &enterprise_id)?))?;
-        fetch::<EnterpriseDoc>(app, caller, "enterprises", "enterprise", tenant)?;
+        fetch::<EnterpriseDoc>(app, caller, projections::ENTERPRISES, tenant)?;
         let entry = domain::route::route_entry(&entry)?;
         if entry.starts_with('+') {
             let number: Option<NumberDoc> = fetch(
                 app,
                 caller,
-                "numbers",
-                "number",
+                projections::NUMBERS,
                 domain::ids::number_id(&entry),
             )
             .ok();
@@ -745,7 +743,7 @@ impl TelephonyMutation {
                 meta(caller, tenant),
             )
             .await?;
-        Ok(route_object(fetch(app, caller, "routes", "route", id)?))
+        Ok(route_object(fetch(app, caller, projections::ROUTES, id)?))
     }
 
     /// Edits a route's destination, limit, priority and remark (manual §2.1.1).
@@ -759,7 +757,7 @@ impl TelephonyMutation {
         caller.require(Permission::RoutesEdit)?;
         let app = app(ctx);
         let id = parse_id("id", &id)?;
-        let doc: RouteDoc = fetch(app, caller, "routes", "route", id)?;
+        let doc: RouteDoc = fetch(app, caller, projections::ROUTES, id)?;
         let settings = route_settings(app, caller, doc.enterprise_id, settings)?;
         app.node
             .execute::<Route>(
@@ -771,7 +769,7 @@ impl TelephonyMutation {
                 meta(caller, doc.enterprise_id),
             )
             .await?;
-        Ok(route_object(fetch(app, caller, "routes", "route", id)?))
+        Ok(route_object(fetch(app, caller, projections::ROUTES, id)?))
     }
 
     /// Enables or pauses a route (platform operator); a paused route refuses calls.
@@ -785,7 +783,7 @@ impl TelephonyMutation {
         caller.require(Permission::PlatformRoutes)?;
         let app = app(ctx);
         let id = parse_id("id", &id)?;
-        let doc: RouteDoc = fetch(app, caller, "routes", "route", id)?;
+        let doc: RouteDoc = fetch(app, caller, projections::ROUTES, id)?;
         app.node
             .execute::<Route>(
                 id,
@@ -796,7 +794,7 @@ impl TelephonyMutation {
                 meta(caller, doc.enterprise_id),
             )
             .await?;
-        Ok(route_object(fetch(app, caller, "routes", "route", id)?))
+        Ok(route_object(fetch(app, caller, projections::ROUTES, id)?))
     }
 
     /// Deletes a route (platform operator).
@@ -805,7 +803,7 @@ impl TelephonyMutation {
         caller.require(Permission::PlatformRoutes)?;
         let app = app(ctx);
         let uuid = parse_id("id", &id)?;
-        let doc: RouteDoc = fetch(app, caller, "routes", "route", uuid)?;
+        let doc: RouteDoc = fetch(app, caller, projections::ROUTES, uuid)?;
         app.node
             .execute::<Route>(
                 uuid,

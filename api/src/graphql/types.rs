@@ -75,12 +75,7 @@ impl SubAccountObject {
     /// Builds the object, resolving the role and effective permissions.
     pub fn build(app: &App, d: AccountDoc) -> ApiResult<Self> {
         let role: Option<RoleDoc> = match d.role_id {
-            Some(id) => app
-                .node
-                .models
-                .model("roles")?
-                .get(&id.to_string())
-                .and_then(|doc| doc.decode()),
+            Some(id) => app.node.models.of(projections::ROLES).by_id(id),
             None => None,
         };
         let permissions = permissions_of(&app.node.models, &d)?
@@ -138,7 +133,7 @@ impl RoleObject {
 
 /// How many sub-accounts have role `role_id`.
 pub fn accounts_using(app: &App, role_id: uuid::Uuid) -> ApiResult<u32> {
-    let model = app.node.models.model("accounts")?;
+    let model = app.node.models.of(projections::ACCOUNTS);
     let docs = model.read();
     let count = docs
         .values()
@@ -205,12 +200,7 @@ pub struct AuditEntryObject {
 impl AuditEntryObject {
     /// Builds the object, resolving the actor's name.
     pub fn build(app: &App, e: AuditEntry) -> ApiResult<Self> {
-        let actor: Option<AccountDoc> = app
-            .node
-            .models
-            .model("accounts")?
-            .get(&e.actor_id.to_string())
-            .and_then(|d| d.decode());
+        let actor: Option<AccountDoc> = app.node.models.of(projections::ACCOUNTS).by_id(e.actor_id);
         Ok(Self {
             position: e.position,
             at: e.at,
@@ -392,9 +382,8 @@ impl ExtensionObject {
         let domain: Option<EnterpriseDoc> = app
             .node
             .models
-            .model("enterprises")?
-            .get(&d.enterprise_id.to_string())
-            .and_then(|doc| doc.decode());
+            .of(projections::ENTERPRISES)
+            .by_id(d.enterprise_id);
         let registrations: Vec<RegistrationObject> = d
             .bindings
             .into_iter()

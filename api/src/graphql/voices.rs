@@ -146,7 +146,7 @@ pub struct VoicemailFilter {
 
 /// The flows of `tenant` whose latest version plays `voice`, named for a person.
 pub fn flows_playing(app: &App, caller: &Caller, tenant: Uuid, voice: Uuid) -> Vec<String> {
-    list::<IvrFlowDoc>(app, caller, "ivr_flows", Some(tenant))
+    list::<IvrFlowDoc>(app, caller, projections::IVR_FLOWS, Some(tenant))
         .unwrap_or_default()
         .into_iter()
         .filter(|flow| {
@@ -183,7 +183,7 @@ impl VoiceQuery {
         caller.require(Permission::VoiceLibraryRead)?;
         let filter = filter.unwrap_or_default();
         let tenant = list_tenant(caller, filter.enterprise_id.as_ref())?;
-        let mut items: Vec<VoiceDoc> = list(app(ctx), caller, "voices", tenant)?;
+        let mut items: Vec<VoiceDoc> = list(app(ctx), caller, projections::VOICES, tenant)?;
         items.retain(|v| {
             contains(&v.name, filter.name.as_ref())
                 && filter
@@ -201,8 +201,7 @@ impl VoiceQuery {
         Ok(voice_object(fetch(
             app(ctx),
             caller,
-            "voices",
-            "recording",
+            projections::VOICES,
             parse_id("id", &id)?,
         )?))
     }
@@ -228,7 +227,7 @@ impl VoiceQuery {
         }
         let tenant = list_tenant(caller, filter.enterprise_id.as_ref())?;
         let route = parse_opt_id("routeId", filter.route_id.as_ref())?;
-        let mut items: Vec<VoicemailDoc> = list(app(ctx), caller, "voicemails", tenant)?;
+        let mut items: Vec<VoicemailDoc> = list(app(ctx), caller, projections::VOICEMAILS, tenant)?;
         items.retain(|v| {
             filter.time.contains(v.started_at)
                 && contains(&v.caller, filter.number.as_ref())
@@ -261,7 +260,7 @@ impl VoiceMutation {
         caller.require(Permission::PlatformVoiceReview)?;
         let app = app(ctx);
         let id = parse_id("id", &id)?;
-        let doc: VoiceDoc = fetch(app, caller, "voices", "recording", id)?;
+        let doc: VoiceDoc = fetch(app, caller, projections::VOICES, id)?;
         app.node
             .execute::<Voice>(
                 id,
@@ -273,7 +272,7 @@ impl VoiceMutation {
                 meta(caller, doc.enterprise_id),
             )
             .await?;
-        Ok(voice_object(fetch(app, caller, "voices", "recording", id)?))
+        Ok(voice_object(fetch(app, caller, projections::VOICES, id)?))
     }
 
     /// Deletes a recording; refused while a flow plays it (naming the flow). The file is
@@ -283,7 +282,7 @@ impl VoiceMutation {
         caller.require(Permission::VoiceLibraryManage)?;
         let app = app(ctx);
         let uuid = parse_id("id", &id)?;
-        let doc: VoiceDoc = fetch(app, caller, "voices", "recording", uuid)?;
+        let doc: VoiceDoc = fetch(app, caller, projections::VOICES, uuid)?;
         let used_by = flows_playing(app, caller, doc.enterprise_id, uuid);
         app.node
             .execute::<Voice>(

@@ -214,7 +214,7 @@ async fn main() -> anyhow::Result<()> {
         in_progress = server
             .node
             .models
-            .model("call_records")?
+            .of(projections::CALL_RECORDS)
             .read()
             .values()
             .filter_map(|d| d.decode::<projections::CallRecordDoc>())

@@ -194,7 +194,7 @@ async fn main() -> anyhow::Result<()> {
     let calls_seen = server
         .node
         .models
-        .model("call_records")?
+        .of(projections::CALL_RECORDS)
         .read()
         .values()
         .filter_map(|d| d.decode::<projections::CallRecordDoc>())

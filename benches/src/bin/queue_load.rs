@@ -273,7 +273,7 @@ async fn main() -> anyhow::Result<()> {
         let records: Vec<projections::CallRecordDoc> = server
             .node
             .models
-            .model("call_records")?
+            .of(projections::CALL_RECORDS)
             .read()
             .values()
             .filter_map(|d| d.decode())

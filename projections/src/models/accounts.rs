@@ -10,6 +10,9 @@ use uuid::Uuid;
 use crate::models::decode;
 use crate::{Docs, Projection, ProjectionError};
 
+/// The `accounts` read model, whose documents are each a sub-account.
+pub const ACCOUNTS: crate::Model<AccountDoc> = crate::Model::new("accounts", "sub-account");
+
 /// A sub-account as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccountDoc {
@@ -42,7 +45,7 @@ pub struct Accounts;
 
 impl Projection for Accounts {
     fn name(&self) -> &'static str {
-        "accounts"
+        ACCOUNTS.name()
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

@@ -11,6 +11,9 @@ use uuid::Uuid;
 use crate::models::decode;
 use crate::{Docs, Projection, ProjectionError};
 
+/// The `agents` read model, whose documents are each a agent.
+pub const AGENTS: crate::Model<AgentDoc> = crate::Model::new("agents", "agent");
+
 /// An agent seat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentDoc {
@@ -58,7 +61,7 @@ pub struct Agents;
 
 impl Projection for Agents {
     fn name(&self) -> &'static str {
-        "agents"
+        AGENTS.name()
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

@@ -11,6 +11,10 @@ use uuid::Uuid;
 use crate::models::decode;
 use crate::{Docs, Projection, ProjectionError};
 
+/// The `announcements` read model, whose documents are each a announcement.
+pub const ANNOUNCEMENTS: crate::Model<AnnouncementDoc> =
+    crate::Model::new("announcements", "announcement");
+
 /// An announcement as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnnouncementDoc {
@@ -35,7 +39,7 @@ pub struct Announcements;
 
 impl Projection for Announcements {
     fn name(&self) -> &'static str {
-        "announcements"
+        ANNOUNCEMENTS.name()
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

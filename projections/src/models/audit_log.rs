@@ -8,6 +8,9 @@ use uuid::Uuid;
 
 use crate::{Docs, Projection, ProjectionError};
 
+/// The `audit_log` read model, whose documents are each a audit entry.
+pub const AUDIT_LOG: crate::Model<AuditEntry> = crate::Model::new("audit_log", "audit entry");
+
 /// Payload fields never shown in the audit log or a stream's history, at any depth.
 const SECRET_FIELDS: &[&str] = &["password_hash", "token_hash", "sip_password", "password"];
 
@@ -52,7 +55,7 @@ pub struct AuditLog;
 
 impl Projection for AuditLog {
     fn name(&self) -> &'static str {
-        "audit_log"
+        AUDIT_LOG.name()
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

@@ -11,6 +11,9 @@ use uuid::Uuid;
 use crate::models::decode;
 use crate::{Docs, Projection, ProjectionError};
 
+/// The `call_records` read model, whose documents are each a call.
+pub const CALL_RECORDS: crate::Model<CallRecordDoc> = crate::Model::new("call_records", "call");
+
 /// Where a call stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -175,7 +178,7 @@ pub struct CallRecords;
 
 impl Projection for CallRecords {
     fn name(&self) -> &'static str {
-        "call_records"
+        CALL_RECORDS.name()
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

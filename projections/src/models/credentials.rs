@@ -8,6 +8,9 @@ use uuid::Uuid;
 use crate::models::decode;
 use crate::{Docs, Projection, ProjectionError};
 
+/// The `credentials` read model, whose documents are each a credential.
+pub const CREDENTIALS: crate::Model<CredentialDoc> = crate::Model::new("credentials", "credential");
+
 /// What login needs to check a password.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CredentialDoc {
@@ -22,7 +25,7 @@ pub struct Credentials;
 
 impl Projection for Credentials {
     fn name(&self) -> &'static str {
-        "credentials"
+        CREDENTIALS.name()
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

@@ -9,6 +9,9 @@ use uuid::Uuid;
 use crate::models::decode;
 use crate::{Docs, Projection, ProjectionError};
 
+/// The `enterprises` read model, whose documents are each a enterprise.
+pub const ENTERPRISES: crate::Model<EnterpriseDoc> = crate::Model::new("enterprises", "enterprise");
+
 /// An enterprise as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnterpriseDoc {
@@ -33,7 +36,7 @@ pub struct Enterprises;
 
 impl Projection for Enterprises {
     fn name(&self) -> &'static str {
-        "enterprises"
+        ENTERPRISES.name()
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

@@ -9,6 +9,9 @@ use uuid::Uuid;
 use crate::models::decode;
 use crate::{Docs, Projection, ProjectionError};
 
+/// The `extensions` read model, whose documents are each a extension.
+pub const EXTENSIONS: crate::Model<ExtensionDoc> = crate::Model::new("extensions", "extension");
+
 /// An extension as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExtensionDoc {
@@ -33,7 +36,7 @@ pub struct Extensions;
 
 impl Projection for Extensions {
     fn name(&self) -> &'static str {
-        "extensions"
+        EXTENSIONS.name()
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

@@ -10,6 +10,9 @@ use uuid::Uuid;
 use crate::models::decode;
 use crate::{Docs, Projection, ProjectionError};
 
+/// The `ivr_flows` read model, whose documents are each a IVR flow.
+pub const IVR_FLOWS: crate::Model<IvrFlowDoc> = crate::Model::new("ivr_flows", "IVR flow");
+
 /// A flow as listed and as calls load it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IvrFlowDoc {
@@ -36,7 +39,7 @@ pub struct IvrFlows;
 
 impl Projection for IvrFlows {
     fn name(&self) -> &'static str {
-        "ivr_flows"
+        IVR_FLOWS.name()
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

@@ -68,3 +68,39 @@ where
             source,
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn every_handle_names_a_projection_and_every_projection_has_a_handle() {
+        let handles = [
+            accounts::ACCOUNTS.name(),
+            agents::AGENTS.name(),
+            announcements::ANNOUNCEMENTS.name(),
+            audit_log::AUDIT_LOG.name(),
+            call_records::CALL_RECORDS.name(),
+            credentials::CREDENTIALS.name(),
+            enterprises::ENTERPRISES.name(),
+            extensions::EXTENSIONS.name(),
+            ivr_flows::IVR_FLOWS.name(),
+            numbers::NUMBERS.name(),
+            queue_board::QUEUE_BOARD.name(),
+            queues::QUEUES.name(),
+            reports::REPORTS.name(),
+            roles::ROLES.name(),
+            routes::ROUTES.name(),
+            sessions::SESSIONS.name(),
+            trunks::TRUNKS.name(),
+            voicemails::VOICEMAILS.name(),
+            voices::VOICES.name(),
+        ];
+        let distinct: BTreeSet<&str> = handles.iter().copied().collect();
+        assert_eq!(distinct.len(), handles.len(), "two handles share a name");
+        let projected: BTreeSet<&str> = all_projections().iter().map(|p| p.name()).collect();
+        assert_eq!(distinct, projected);
+    }
+}

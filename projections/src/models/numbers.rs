@@ -9,6 +9,9 @@ use uuid::Uuid;
 use crate::models::decode;
 use crate::{Docs, Projection, ProjectionError};
 
+/// The `numbers` read model, whose documents are each a number.
+pub const NUMBERS: crate::Model<NumberDoc> = crate::Model::new("numbers", "number");
+
 /// A number as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NumberDoc {
@@ -27,7 +30,7 @@ pub struct Numbers;
 
 impl Projection for Numbers {
     fn name(&self) -> &'static str {
-        "numbers"
+        NUMBERS.name()
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

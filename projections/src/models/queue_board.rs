@@ -11,6 +11,10 @@ use uuid::Uuid;
 use crate::models::decode;
 use crate::{Docs, Projection, ProjectionError};
 
+/// The `queue_board` read model, whose documents are each a queue board.
+pub const QUEUE_BOARD: crate::Model<QueueBoardDoc> =
+    crate::Model::new("queue_board", "queue board");
+
 /// A caller waiting in a queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WaitingCall {
@@ -82,7 +86,7 @@ pub struct QueueBoard;
 
 impl Projection for QueueBoard {
     fn name(&self) -> &'static str {
-        "queue_board"
+        QUEUE_BOARD.name()
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

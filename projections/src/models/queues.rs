@@ -9,6 +9,9 @@ use uuid::Uuid;
 use crate::models::decode;
 use crate::{Docs, Projection, ProjectionError};
 
+/// The `queues` read model, whose documents are each a queue.
+pub const QUEUES: crate::Model<QueueDoc> = crate::Model::new("queues", "queue");
+
 /// A queue as listed and as calls read it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueDoc {
@@ -29,7 +32,7 @@ pub struct Queues;
 
 impl Projection for Queues {
     fn name(&self) -> &'static str {
-        "queues"
+        QUEUES.name()
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

@@ -16,6 +16,9 @@ use uuid::Uuid;
 use crate::models::decode;
 use crate::{Docs, Projection, ProjectionError};
 
+/// The `reports` read model, whose documents are each a report.
+pub const REPORTS: crate::Model<serde_json::Value> = crate::Model::new("reports", "report");
+
 /// Answered within this many seconds counts for the service level.
 pub const SERVICE_LEVEL_SECONDS: i64 = 20;
 
@@ -288,7 +291,7 @@ impl Reports {
 
 impl Projection for Reports {
     fn name(&self) -> &'static str {
-        "reports"
+        REPORTS.name()
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

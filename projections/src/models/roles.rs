@@ -12,6 +12,9 @@ use uuid::Uuid;
 use crate::models::decode;
 use crate::{Docs, Projection, ProjectionError};
 
+/// The `roles` read model, whose documents are each a role.
+pub const ROLES: crate::Model<RoleDoc> = crate::Model::new("roles", "role");
+
 /// A role as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoleDoc {
@@ -32,7 +35,7 @@ pub struct Roles;
 
 impl Projection for Roles {
     fn name(&self) -> &'static str {
-        "roles"
+        ROLES.name()
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

@@ -9,6 +9,9 @@ use uuid::Uuid;
 use crate::models::decode;
 use crate::{Docs, Projection, ProjectionError};
 
+/// The `routes` read model, whose documents are each a route.
+pub const ROUTES: crate::Model<RouteDoc> = crate::Model::new("routes", "route");
+
 /// A route as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RouteDoc {
@@ -33,7 +36,7 @@ pub struct Routes;
 
 impl Projection for Routes {
     fn name(&self) -> &'static str {
-        "routes"
+        ROUTES.name()
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

@@ -9,6 +9,9 @@ use uuid::Uuid;
 use crate::models::decode;
 use crate::{Docs, Projection, ProjectionError};
 
+/// The `sessions` read model, whose documents are each a session.
+pub const SESSIONS: crate::Model<SessionDoc> = crate::Model::new("sessions", "session");
+
 /// An open session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionDoc {
@@ -27,7 +30,7 @@ pub struct Sessions;
 
 impl Projection for Sessions {
     fn name(&self) -> &'static str {
-        "sessions"
+        SESSIONS.name()
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

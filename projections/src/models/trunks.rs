@@ -9,6 +9,9 @@ use uuid::Uuid;
 use crate::models::decode;
 use crate::{Docs, Projection, ProjectionError};
 
+/// The `trunks` read model, whose documents are each a trunk.
+pub const TRUNKS: crate::Model<TrunkDoc> = crate::Model::new("trunks", "trunk");
+
 /// A trunk as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrunkDoc {
@@ -25,7 +28,7 @@ pub struct Trunks;
 
 impl Projection for Trunks {
     fn name(&self) -> &'static str {
-        "trunks"
+        TRUNKS.name()
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

@@ -10,6 +10,9 @@ use uuid::Uuid;
 use crate::models::decode;
 use crate::{Docs, Projection, ProjectionError};
 
+/// The `voicemails` read model, whose documents are each a voicemail.
+pub const VOICEMAILS: crate::Model<VoicemailDoc> = crate::Model::new("voicemails", "voicemail");
+
 /// A voicemail message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VoicemailDoc {
@@ -38,7 +41,7 @@ pub struct Voicemails;
 
 impl Projection for Voicemails {
     fn name(&self) -> &'static str {
-        "voicemails"
+        VOICEMAILS.name()
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

@@ -10,6 +10,9 @@ use uuid::Uuid;
 use crate::models::decode;
 use crate::{Docs, Projection, ProjectionError};
 
+/// The `voices` read model, whose documents are each a recording.
+pub const VOICES: crate::Model<VoiceDoc> = crate::Model::new("voices", "recording");
+
 /// A recording of the voice library.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VoiceDoc {
@@ -40,7 +43,7 @@ pub struct Voices;
 
 impl Projection for Voices {
     fn name(&self) -> &'static str {
-        "voices"
+        VOICES.name()
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

@@ -1,5 +1,5 @@
 //! One leg's dialog as callcore's side of the B2BUA sees it, and the requests callcore builds
-//! in it (INVITE, ACK, BYE, CANCEL): tags, CSeq, remote target, transport.
+//! in it (INVITE, ACK, BYE, CANCEL): tags, CSeq, remote target, route set, transport.
 
 use std::net::SocketAddr;
 
