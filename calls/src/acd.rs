@@ -5,7 +5,7 @@
 //! callers, can never ring one agent at once: the loser of the append tries someone else.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, Notify};
 use tracing::debug;
 use uuid::Uuid;
 
-use super::{CallInput, Calls};
+use crate::inbox::{CallInput, QueueOffer};
 use node::Node;
 
 /// A caller waiting in a queue.
@@ -46,15 +46,6 @@ pub struct Acd {
     /// Members this node offered a call and has not heard back about.
     engaged: Mutex<HashSet<Uuid>>,
     wake: Notify,
-}
-
-/// An offer the dispatcher made: the call's actor rings the member.
-#[derive(Debug, Clone)]
-pub struct QueueOffer {
-    /// The queue.
-    pub queue_id: Uuid,
-    /// The member's extension.
-    pub extension_id: Uuid,
 }
 
 impl Acd {
@@ -266,8 +257,7 @@ fn candidates(node: &Node, acd: &Acd, queue: &QueueDoc) -> Vec<Candidate> {
 /// Offers waiting callers to free members, queue by queue, until nobody free is left; runs
 /// for the node's life. It wakes when a caller joins, an offer ends or an agent is freed, and
 /// every half second in any case (agents signing in are seen then).
-pub async fn dispatch(node: Node, calls: Arc<Calls>) {
-    let acd = &calls.acd;
+pub async fn dispatch(node: Node, acd: &Acd) {
     loop {
         tokio::select! {
             () = acd.wake.notified() => {}

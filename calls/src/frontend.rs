@@ -20,7 +20,8 @@ use telephony::sip::transaction::{response_to, TransactionKey, Transport};
 use tracing::warn;
 use uuid::Uuid;
 
-use crate::{CallInput, Caller, Calls, Incoming};
+use crate::inbox::CallInput;
+use crate::registry::{Caller, Calls, Incoming};
 use node::Node;
 
 /// How often lapsed bindings are looked for.
@@ -113,7 +114,13 @@ impl SipService for Frontend {
                     from,
                     transport,
                 };
-                crate::start(self.node.clone(), self.calls.clone(), incoming, sip, caller);
+                crate::actor::spawn::start(
+                    self.node.clone(),
+                    self.calls.clone(),
+                    incoming,
+                    sip,
+                    caller,
+                );
             }
             _ => {
                 let call_id = request
@@ -129,7 +136,7 @@ impl SipService for Frontend {
                         request,
                     },
                 ) {
-                    crate::no_such_call(&sip, &key, &request_copy);
+                    no_such_call(&sip, &key, &request_copy);
                 }
             }
         }
@@ -280,6 +287,14 @@ fn current_bindings(node: &Node, extension_id: Uuid, now: DateTime<Utc>) -> Vec<
 
 /// Expires lapsed bindings every few seconds (an event each, so an auditor sees when a phone
 /// went offline).
+/// Answers a request for a dialog callcore does not know.
+fn no_such_call(sip: &SipSender, key: &TransactionKey, request: &Request) {
+    sip.respond(
+        key,
+        response_to(request, 481, "Call/Transaction Does Not Exist", None),
+    );
+}
+
 pub(crate) async fn sweep(node: Node, stopped: impl std::future::Future<Output = ()>) {
     tokio::pin!(stopped);
     loop {

@@ -20,8 +20,8 @@ use telephony::sip::message::{Request, SipUri};
 use telephony::sip::transaction::Transport;
 use uuid::Uuid;
 
-use super::dialog::{random_hex, Leg};
-use super::{Calls, RoutePlace};
+use crate::dialog::{random_hex, Leg};
+use crate::registry::{Calls, RoutePlace};
 use node::Node;
 
 /// A call about to be offered.
@@ -646,7 +646,7 @@ mod tests {
         ];
         for (number, region, branch_to) in cases {
             let e164 = domain::phone::normalize("from", number).unwrap_or_default();
-            let found = super::super::regions().region_of(&e164);
+            let found = crate::registry::regions().region_of(&e164);
             assert_eq!(found, region, "{number}");
             let call = CallFacts {
                 caller_number: number.into(),

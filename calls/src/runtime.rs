@@ -18,11 +18,11 @@ use tokio::sync::{oneshot, watch};
 use tracing::info;
 use uuid::Uuid;
 
-use crate::acd::QueueOffer;
-use crate::control::{Control, ControlRefused};
-use crate::dial_out::{click_to_dial, DialOutError};
+use crate::actor::dial_out::click_to_dial;
+use crate::control::{Control, ControlRefused, DialOutError};
 use crate::frontend::{sweep, Frontend};
-use crate::{CallInput, CallSettings, Calls};
+use crate::inbox::{CallInput, QueueOffer};
+use crate::registry::{CallSettings, Calls};
 
 /// How long a control waits for the call's actor to answer.
 const CONTROL_ANSWER_WITHIN: Duration = Duration::from_secs(10);
@@ -115,7 +115,7 @@ impl CallRuntime {
         tokio::spawn(async move {
             let (node, calls, stopped) = dispatcher;
             tokio::select! {
-                () = crate::acd::dispatch(node, calls) => {}
+                () = crate::acd::dispatch(node, &calls.acd) => {}
                 () = stopped => {}
             }
         });

@@ -744,7 +744,7 @@ impl CallControlMutation {
     /// to) and, once it answers, dials `number` through the trunk with the extension's caller
     /// ID. Returns the call's id; the extension must be allowed to dial out.
     async fn dial_out(&self, ctx: &Context<'_>, number: String) -> ApiResult<ID> {
-        use calls::dial_out::DialOutError;
+        use calls::control::DialOutError;
         let caller = caller(ctx)?;
         caller.require(Permission::AgentWorkstation)?;
         let app = app(ctx);

@@ -6,88 +6,20 @@
 
 use std::time::Duration;
 
-use chrono::{NaiveDateTime, Utc};
+use chrono::Utc;
 use domain::call::{CallCommand, Cause, Side};
 use domain::ivr::HttpMethod;
 use domain::policy::ivr::{IvrAction, IvrInput, IvrRun, TransferTo, Utterance};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use uuid::Uuid;
 
-use super::plan::{self, IvrEntry};
-use super::session::{hangup, Flow, Session, Which};
+use super::ivr_driver::{local_now, IvrDriver, IvrNotice};
+use super::session::{hangup, Flow, Session};
+use crate::dialog::Which;
+use crate::plan;
 
 /// Largest HTTP answer an IVR node reads.
 const MAX_HTTP_ANSWER: usize = 1024 * 1024;
-
-/// The time now in `tz`, as the flow reads it.
-pub(super) fn local_now(tz: chrono_tz::Tz) -> NaiveDateTime {
-    Utc::now().with_timezone(&tz).naive_local()
-}
-
-/// What the IVR's own tasks report to the call's actor.
-#[derive(Debug)]
-pub(super) enum IvrNotice {
-    /// The playback numbered so finished.
-    Finished(u64),
-    /// A prompt item could not be played.
-    PromptFailed(String),
-    /// An HTTP node's outcome.
-    Input(IvrInput),
-}
-
-/// A call's run through its flow, with the tasks carrying out its actions.
-pub(super) struct IvrDriver {
-    entry: IvrEntry,
-    pub(super) run: IvrRun,
-    /// When the flow's timer runs out.
-    pub(super) timer: Option<Instant>,
-    playback: Option<JoinHandle<()>>,
-    /// Numbers playbacks, so a finish reported by a stopped one is ignored.
-    generation: u64,
-    http: Option<JoinHandle<()>>,
-    notify: mpsc::UnboundedSender<IvrNotice>,
-}
-
-impl IvrDriver {
-    /// The driver of `run` through `entry`'s flow, reporting on `notify`.
-    pub(super) fn new(
-        entry: IvrEntry,
-        run: IvrRun,
-        notify: mpsc::UnboundedSender<IvrNotice>,
-    ) -> Self {
-        Self {
-            entry,
-            run,
-            timer: None,
-            playback: None,
-            generation: 0,
-            http: None,
-            notify,
-        }
-    }
-
-    pub(super) fn stop_playback(&mut self) {
-        if let Some(task) = self.playback.take() {
-            task.abort();
-        }
-    }
-
-    /// Stops everything the flow started.
-    pub(super) fn stop(&mut self) {
-        self.stop_playback();
-        if let Some(task) = self.http.take() {
-            task.abort();
-        }
-        self.timer = None;
-    }
-}
-
-impl Drop for IvrDriver {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// What an action leaves to do.
 enum After {
@@ -101,12 +33,12 @@ enum After {
 
 impl Session {
     /// Whether the flow waits for the b slot's leg (an IVR transfer rings).
-    pub(super) fn ivr_waits_for_transfer(&self) -> bool {
+    pub(crate) fn ivr_waits_for_transfer(&self) -> bool {
         self.ivr.as_ref().is_some_and(|i| !i.run.is_done())
     }
 
     /// Whether the flow's timer ran out by `now`.
-    pub(super) fn ivr_timer_due(&self, now: Instant) -> bool {
+    pub(crate) fn ivr_timer_due(&self, now: Instant) -> bool {
         self.ivr
             .as_ref()
             .and_then(|i| i.timer)
@@ -114,7 +46,7 @@ impl Session {
     }
 
     /// The flow's timer ran out.
-    pub(super) async fn on_ivr_timer(&mut self) -> Flow {
+    pub(crate) async fn on_ivr_timer(&mut self) -> Flow {
         if let Some(ivr) = self.ivr.as_mut() {
             ivr.timer = None;
         }
@@ -122,7 +54,7 @@ impl Session {
     }
 
     /// A report of the flow's tasks.
-    pub(super) async fn on_ivr_notice(&mut self, notice: IvrNotice) -> Flow {
+    pub(crate) async fn on_ivr_notice(&mut self, notice: IvrNotice) -> Flow {
         match notice {
             IvrNotice::Finished(generation) => {
                 let current = self
@@ -147,7 +79,7 @@ impl Session {
     }
 
     /// The transfer the flow waits for failed.
-    pub(super) async fn transfer_failed(&mut self, reason: &str) -> Flow {
+    pub(crate) async fn transfer_failed(&mut self, reason: &str) -> Flow {
         self.ivr_input(IvrInput::TransferFailed {
             reason: reason.to_owned(),
         })
@@ -155,7 +87,7 @@ impl Session {
     }
 
     /// Steps the flow with `input`, records the step, then carries out its actions.
-    pub(super) async fn ivr_input(&mut self, input: IvrInput) -> Flow {
+    pub(crate) async fn ivr_input(&mut self, input: IvrInput) -> Flow {
         let mut next = Some(input);
         while let Some(input) = next.take() {
             let Some(ivr) = self.ivr.as_mut() else {
@@ -194,7 +126,7 @@ impl Session {
 
     /// Carries out the actions of a step already recorded (the entry step's facts are part of
     /// the call's first write); `recorded` is when that write returned.
-    pub(super) async fn ivr_actions(
+    pub(crate) async fn ivr_actions(
         &mut self,
         actions: Vec<IvrAction>,
         recorded: std::time::Instant,
@@ -259,8 +191,8 @@ impl Session {
     /// from the prompt cache, then sent from the relay. A background playback loops until
     /// stopped and reports no finish.
     fn play(&mut self, items: Vec<Utterance>, background: bool, recorded: std::time::Instant) {
-        let codec = self.a_codec();
-        let (Some(ivr), Some(relay)) = (self.ivr.as_mut(), self.relay.clone()) else {
+        let codec = self.media.a_codec();
+        let (Some(ivr), Some(relay)) = (self.ivr.as_mut(), self.media.relay.clone()) else {
             return;
         };
         ivr.stop_playback();
@@ -403,9 +335,47 @@ impl Session {
             at,
         };
         let started = self.record(vec![command]).await;
-        if let (Some(_), Some(relay)) = (started, &self.relay) {
+        if let (Some(_), Some(relay)) = (started, &self.media.relay) {
             relay.start_recording(self.node.data_dir.join(file));
-            self.voicemail = true;
+            self.media.voicemail = true;
         }
+    }
+
+    /// The caller goes on in IVR flow `flow_id` (a queue's overflow, an agent's transfer).
+    pub(crate) async fn enter_flow(&mut self, flow_id: Uuid) -> Flow {
+        let entry = plan::queue_overflow_entry(
+            &self.node,
+            &self.calls,
+            self.enterprise,
+            flow_id,
+            &self.caller_number(),
+            &self.called_number(),
+            self.route_id(),
+        );
+        let Ok(entry) = entry else {
+            return self.release_caller().await;
+        };
+        let (run, step) =
+            IvrRun::start(&entry.definition, &entry.facts, local_now(entry.time_zone));
+        let at = Utc::now();
+        let recorded = self
+            .record(vec![
+                CallCommand::EnterIvr {
+                    flow_id: entry.flow_id,
+                    version: entry.version,
+                    at,
+                },
+                CallCommand::Ivr {
+                    facts: step.facts,
+                    at,
+                },
+            ])
+            .await;
+        if recorded.is_none() {
+            return self.release_caller().await;
+        }
+        self.ivr = Some(IvrDriver::new(entry, run, self.ivr_notify.clone()));
+        self.ivr_actions(step.actions, std::time::Instant::now())
+            .await
     }
 }
