@@ -1,13 +1,12 @@
-//! What the API works with: the node (log, read models, commands), authentication, the call
-//! runtime's handle and the supervisors' board feed.
+//! What the API works with: the node (log, read models, commands), authentication and the
+//! call runtime's handle.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use calls::CallRuntime;
 use node::Node;
 
 use crate::auth::{Auth, LoginPolicy};
-use crate::graphql::BoardFeed;
 
 /// The API's shared state. Cheap to clone.
 #[derive(Clone)]
@@ -18,8 +17,6 @@ pub struct App {
     pub auth: Arc<Auth>,
     /// The call runtime: live calls, seats and click-to-dial.
     pub calls: CallRuntime,
-    /// The supervisors' board feed, started with the first `queueBoard` subscription.
-    pub board_feed: Arc<OnceLock<BoardFeed>>,
 }
 
 impl std::fmt::Debug for App {
@@ -35,7 +32,6 @@ impl App {
             node,
             auth: Arc::new(Auth::new(policy)),
             calls,
-            board_feed: Arc::default(),
         }
     }
 }

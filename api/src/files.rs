@@ -19,7 +19,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::graphql::voices::{voice_object, VoiceStatus};
 use crate::graphql::AuthState;
-use crate::http::{auth_state, bearer, Server};
+use crate::state::{auth_state, bearer, Server};
 
 /// Largest upload accepted (a few minutes of CD-quality stereo).
 pub const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;

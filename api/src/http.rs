@@ -11,24 +11,16 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::Utc;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::app::App;
 use crate::error::ApiError;
 use crate::files;
-use crate::graphql::{build_schema, AuthState, CallcoreSchema};
+use crate::graphql::{build_schema, AuthState};
+use crate::state::{auth_state, bearer, Server};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-/// The state every handler gets.
-#[derive(Clone)]
-pub(crate) struct Server {
-    /// The node.
-    pub(crate) app: App,
-    schema: CallcoreSchema,
-}
 
 /// The router of a node.
 pub fn router(app: App) -> Router {
@@ -63,26 +55,6 @@ pub async fn serve(
     axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-pub(crate) fn auth_state(app: &App, token: Option<&str>) -> AuthState {
-    match token {
-        None => AuthState::Anonymous,
-        Some(token) => match app.auth.authenticate(&app.node.models, token, Utc::now()) {
-            Ok(caller) => AuthState::Caller(caller),
-            Err(error) => AuthState::Invalid(error),
-        },
-    }
-}
-
-pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
 }
 
 async fn graphql(

@@ -9,3 +9,4 @@ pub mod error;
 pub mod files;
 pub mod graphql;
 pub mod http;
+mod state;

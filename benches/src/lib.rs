@@ -113,10 +113,3 @@ pub fn cpu_time() -> Duration {
     // Fields after the command name: utime is the 12th, stime the 13th (0-based 11 and 12).
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
-
-/// A UDP port free on loopback now.
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}

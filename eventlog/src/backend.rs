@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::{AppendError, AppendRequest, EventLogError, RecordedEvent};
+use crate::{error::AppendError, error::EventLogError, model::AppendRequest, model::RecordedEvent};
 
 /// The result of one request within a committed batch.
 pub type BatchOutcome = Result<Vec<RecordedEvent>, AppendError>;
@@ -52,7 +52,7 @@ pub enum DbPool {
         /// For reads (and migrations).
         pool: sqlx::SqlitePool,
         /// For every write of this node.
-        writer: crate::SqliteWriter,
+        writer: crate::sqlite_writer::SqliteWriter,
     },
     /// PostgreSQL.
     Postgres(sqlx::PgPool),

@@ -12,7 +12,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
-    AppendRequest, EventLog, EventLogError, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
+    error::EventLogError, log::EventLog, model::AppendRequest, model::ExpectedVersion,
+    model::Metadata, model::NewEvent, model::RecordedEvent,
 };
 
 /// Failure of a [`LogStore`] operation.

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::backend::{Backend, DbPool};
 use crate::subscription::Subscription;
 use crate::writer::{run_writer, Reply};
-use crate::{AppendRequest, EventLogError, RecordedEvent};
+use crate::{error::EventLogError, model::AppendRequest, model::RecordedEvent};
 
 /// Tuning of an [`EventLog`].
 #[derive(Debug, Clone)]

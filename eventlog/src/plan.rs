@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::backend::BatchOutcome;
-use crate::{AppendError, AppendRequest, ExpectedVersion, RecordedEvent};
+use crate::{
+    error::AppendError, model::AppendRequest, model::ExpectedVersion, model::RecordedEvent,
+};
 
 /// Checks each request against the current stream versions (and the requests before it in the
 /// same batch) and numbers the accepted events from `head + 1`. Returns one outcome per request;

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::backend::{Backend, BatchOutcome, DbPool};
 use crate::plan::{plan_batch, rows};
-use crate::{EventLogError, Metadata, RecordedEvent};
+use crate::{error::EventLogError, model::Metadata, model::RecordedEvent};
 
 /// Key of the advisory lock that orders appends across nodes.
 const APPEND_LOCK_KEY: i64 = 0x6361_6c6c_636f_7265; // "callcore"
@@ -97,7 +97,7 @@ impl Backend for PostgresBackend {
 
     async fn commit_batch(
         &self,
-        batch: std::sync::Arc<[crate::AppendRequest]>,
+        batch: std::sync::Arc<[crate::model::AppendRequest]>,
     ) -> Result<Vec<BatchOutcome>, EventLogError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")

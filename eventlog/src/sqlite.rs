@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::backend::{Backend, BatchOutcome, DbPool};
 use crate::plan::{plan_batch, rows};
 use crate::sqlite_writer::SqliteWriter;
-use crate::{EventLogError, Metadata, RecordedEvent};
+use crate::{error::EventLogError, model::Metadata, model::RecordedEvent};
 
 /// SQLite storage of the log. Appends and reads use rusqlite on blocking threads: a whole batch
 /// commit is one hand-off to a thread instead of one per statement, and rows decode several
@@ -186,7 +186,7 @@ fn collect(
 /// second process on the same file waits instead of failing on a lock upgrade).
 fn commit(
     tx: &rusqlite::Transaction<'_>,
-    batch: &[crate::AppendRequest],
+    batch: &[crate::model::AppendRequest],
 ) -> Result<Vec<BatchOutcome>, EventLogError> {
     let outcomes = {
         // A bare MAX is answered from an index seek; wrapped (COALESCE, GROUP BY) it would scan.
@@ -247,7 +247,7 @@ impl Backend for SqliteBackend {
 
     async fn commit_batch(
         &self,
-        batch: Arc<[crate::AppendRequest]>,
+        batch: Arc<[crate::model::AppendRequest]>,
     ) -> Result<Vec<BatchOutcome>, EventLogError> {
         self.writer.transaction(move |tx| commit(tx, &batch)).await
     }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::TransactionBehavior;
 
-use crate::EventLogError;
+use crate::error::EventLogError;
 
 /// A handle on the write connection; clones share it.
 #[derive(Clone)]

@@ -9,12 +9,12 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 
 use crate::backend::Backend;
-use crate::{EventLogError, RecordedEvent};
+use crate::{error::EventLogError, model::RecordedEvent};
 
 /// Events read from the database per round trip while catching up.
 const CATCH_UP_PAGE: i64 = 2_000;
 
-/// A subscription to the log; see [`crate::EventLog::subscribe`].
+/// A subscription to the log; see [`crate::log::EventLog::subscribe`].
 pub struct Subscription {
     backend: Arc<dyn Backend>,
     live: broadcast::Receiver<Arc<RecordedEvent>>,

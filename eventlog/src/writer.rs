@@ -7,7 +7,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::warn;
 
 use crate::backend::{Backend, BatchOutcome};
-use crate::{AppendRequest, EventLogError, RecordedEvent};
+use crate::{error::EventLogError, model::AppendRequest, model::RecordedEvent};
 
 /// Reply channel of one request.
 pub(crate) type Reply = oneshot::Sender<Result<Vec<RecordedEvent>, EventLogError>>;

@@ -7,7 +7,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::docs::Doc;
-use crate::ProjectionError;
+use crate::error::ProjectionError;
 
 /// The writes of one model in one batch.
 pub(crate) struct ModelChanges {

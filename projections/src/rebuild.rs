@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 
 use crate::doc_store::DocStore;
 use crate::docs::Doc;
+use crate::error::ProjectionError;
 use crate::runner::{Projection, ReadModel};
-use crate::ProjectionError;
 
 /// Suffix of the model name that rebuilt documents are written under.
 const REBUILD_SUFFIX: &str = "#rebuild";

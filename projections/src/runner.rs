@@ -12,7 +12,7 @@ use tracing::error;
 
 use crate::doc_store::{DocStore, ModelChanges};
 use crate::docs::{Doc, Docs};
-use crate::ProjectionError;
+use crate::error::ProjectionError;
 
 /// Events applied per transaction at most.
 const BATCH: usize = 2_000;

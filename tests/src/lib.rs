@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use sqlx::Connection;
 
 pub mod media;
+pub mod ports;
 
 /// The two event-log backends every suite runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -517,9 +518,7 @@ pub async fn inbound_setup_on(
         )
         .await?;
     let route_id = text(&route["createRoute"]["id"]);
-    let phone_port = std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let phone_port = ports::free_udp_port("127.0.0.1")?;
     let register = include_str!("../sipp/register.xml")
         .replace("USER", "1001")
         .replace("DOMAIN", "acme")

@@ -4,12 +4,13 @@
 //! happened.
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, UdpSocket};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use serde_json::{json, Value};
+use tests::ports::free_udp_port;
 use tests::{
     inbound_setup, latest_call_record, on_both_backends, run_sipp, Backend, InboundSetup,
     TestServer,
@@ -32,10 +33,6 @@ impl Drop for Baresip {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 impl Baresip {
     /// Starts baresip with one account, `user@acme` with `password`, registering through
     /// `proxy`; audio comes from a WAV file of a tone and goes nowhere.
@@ -56,10 +53,7 @@ impl Baresip {
             writer.write_sample((phase.sin() * 8_000.0) as i16)?;
         }
         writer.finalize()?;
-        let control = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-            listener.local_addr()?.port()
-        };
+        let control = tests::ports::free_tcp_port("127.0.0.1")?;
         let config = format!(
             "poll_method epoll\n\
              sip_listen 127.0.0.1:{sip}\n\
@@ -75,7 +69,7 @@ impl Baresip {
              module_app menu.so\n\
              module_app ctrl_tcp.so\n\
              ctrl_tcp_listen 127.0.0.1:{control}\n",
-            sip = free_port()?,
+            sip = free_udp_port("127.0.0.1")?,
             tone = tone.display(),
         );
         std::fs::write(dir.path().join("config"), config)?;

@@ -5,12 +5,12 @@
 //! answering JSON, and a transfer to the extension the answer names; another leaves a
 //! voicemail. The calls' events show every node, key, branch and variable.
 
-use std::net::UdpSocket;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use serde_json::{json, Value};
+use tests::ports::free_udp_port;
 use tests::{
     inbound_setup, latest_call_record, on_both_backends, run_sipp, tone_wav, Backend, InboundSetup,
     TestDatabase, TestServer, CARRIER_IP,
@@ -20,10 +20,6 @@ use uuid::Uuid;
 
 const UAC_IVR: &str = include_str!("../sipp/uac_ivr.xml");
 const UAS_ANSWER: &str = include_str!("../sipp/uas_answer.xml");
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
-}
 
 /// A caller scenario: after the ACK, each step is a pause in milliseconds and then a key
 /// (`0`–`9`, `#`), `audio` (SIPp's A-law capture) or nothing.
@@ -270,7 +266,7 @@ async fn call(
         })
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let caller_port = free_port()?.to_string();
+    let caller_port = free_udp_port("127.0.0.1")?.to_string();
     tokio::task::spawn_blocking(move || {
         run_sipp(
             &scenario,

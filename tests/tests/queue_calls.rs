@@ -3,12 +3,12 @@
 //! tests cover the distribution rules, an agent's ring timeout moving the call on, the queue
 //! timeout, a full queue and a caller giving up; each checks the call's and the seats' events.
 
-use std::net::UdpSocket;
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use serde_json::{json, Value};
 use tests::media::MediaPeer;
+use tests::ports::free_udp_port;
 use tests::{
     inbound_setup, latest_call_record, on_both_backends, run_sipp, Backend, InboundSetup,
     TestDatabase, TestServer, CARRIER_IP,
@@ -18,10 +18,6 @@ use uuid::Uuid;
 const UAC_IVR: &str = include_str!("../sipp/uac_ivr.xml");
 const UAS_ANSWER: &str = include_str!("../sipp/uas_answer.xml");
 const UAS_RING: &str = include_str!("../sipp/uas_ring.xml");
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
-}
 
 /// The carrier's call: answered by callcore, it stays `hold_ms` and hangs up; or, with
 /// `released`, waits for callcore's BYE.
@@ -124,7 +120,7 @@ async fn team_with(
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        let port = free_port()?;
+        let port = free_udp_port("127.0.0.1")?;
         let register = include_str!("../sipp/register.xml")
             .replace("USER", &number)
             .replace("DOMAIN", "acme")
@@ -267,7 +263,7 @@ async fn calls_at_once(
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         let target = target.clone();
-        let caller_port = free_port()?.to_string();
+        let caller_port = free_udp_port("127.0.0.1")?.to_string();
         callers.push(tokio::task::spawn_blocking(move || {
             run_sipp(
                 &scenario,
@@ -1496,7 +1492,7 @@ async fn click_to_dial_rings_the_agent_then_the_customer(backend: Backend) -> an
         .await?;
     ensure!(tests::error_code(&refused) == "FORBIDDEN", "{refused}");
     let operator = server.operator().await?;
-    let carrier_port = free_port_on(CARRIER_IP)?;
+    let carrier_port = free_udp_port(CARRIER_IP)?;
     let trunk = server
         .ok(
             Some(&operator),
@@ -1599,10 +1595,6 @@ async fn click_to_dial_rings_the_agent_then_the_customer(backend: Backend) -> an
     Ok(())
 }
 
-fn free_port_on(ip: &str) -> anyhow::Result<u16> {
-    Ok(UdpSocket::bind((ip, 0))?.local_addr()?.port())
-}
-
 async fn random_rings_only_members_that_may_take_calls(backend: Backend) -> anyhow::Result<()> {
     // Random among those free: the member on break never rings.
     let team = team(backend, 3, settings("RANDOM", 5, 20, 10, 3)).await?;
@@ -1638,7 +1630,11 @@ async fn random_rings_only_members_that_may_take_calls(backend: Backend) -> anyh
             })
             .collect();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let (scenario, target, port) = (caller(1_000, false), target.clone(), free_port()?);
+        let (scenario, target, port) = (
+            caller(1_000, false),
+            target.clone(),
+            free_udp_port("127.0.0.1")?,
+        );
         tokio::task::spawn_blocking(move || {
             run_sipp(
                 &scenario,

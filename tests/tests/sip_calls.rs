@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{ensure, Context};
 use chrono::Utc;
 use serde_json::{json, Value};
+use tests::ports::free_udp_port;
 use tests::{
     inbound_setup, latest_call_record, on_both_backends, run_sipp, Backend, InboundSetup,
     TestServer, CARRIER_IP,
@@ -17,10 +18,6 @@ use uuid::Uuid;
 const UAC: &str = include_str!("../sipp/uac_call.xml");
 const UAS_ANSWER: &str = include_str!("../sipp/uas_answer.xml");
 const UAS_BUSY: &str = include_str!("../sipp/uas_busy.xml");
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
-}
 
 fn uac(expected_final: u16) -> String {
     let scenario = UAC
@@ -62,7 +59,7 @@ async fn call_with_scenario(
         tokio::task::spawn_blocking(move || run_sipp(&scenario, &["-p", &port, "-t", "u1"]))
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let caller_port = free_port()?.to_string();
+    let caller_port = free_udp_port("127.0.0.1")?.to_string();
     let scenario = caller;
     tokio::task::spawn_blocking(move || {
         run_sipp(
@@ -243,7 +240,7 @@ async fn a_did_reaches_the_registered_extension(backend: Backend) -> anyhow::Res
             run_sipp(UAS_ANSWER, &["-p", &phone_port.to_string(), "-t", "u1"])
         });
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let caller_port = free_port()?.to_string();
+        let caller_port = free_udp_port("127.0.0.1")?.to_string();
         let caller = tokio::task::spawn_blocking(move || {
             run_sipp(
                 &uac(200),

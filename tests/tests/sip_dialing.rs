@@ -4,11 +4,11 @@
 //! allowed), and an offline extension that forwards to its bound number. Each checks the SIP
 //! exchange, the call's events and its call record.
 
-use std::net::UdpSocket;
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use serde_json::{json, Value};
+use tests::ports::free_udp_port;
 use tests::{
     inbound_setup, latest_call_record, on_both_backends, run_sipp, Backend, InboundSetup,
     TestServer, CARRIER_IP,
@@ -17,10 +17,6 @@ use uuid::Uuid;
 
 const CALLER: &str = include_str!("../sipp/uac_extension_call.xml");
 const UAS_ANSWER: &str = include_str!("../sipp/uas_answer.xml");
-
-fn free_port(ip: &str) -> anyhow::Result<u16> {
-    Ok(UdpSocket::bind((ip, 0))?.local_addr()?.port())
-}
 
 /// The dialling phone's scenario: extension 1002 of `acme` dials `dialled`.
 fn dialling(dialled: &str, expected_final: u16) -> String {
@@ -79,7 +75,7 @@ async fn fixture(backend: Backend) -> anyhow::Result<Fixture> {
     } = inbound_setup(&server, 5).await?;
     let op = server.operator().await?;
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    let carrier_port = free_port(CARRIER_IP)?;
+    let carrier_port = free_udp_port(CARRIER_IP)?;
     let trunk = server
         .ok(
             Some(&op),
@@ -141,7 +137,7 @@ async fn dial(
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let target = fixture.server.sip_addr.to_string();
-    let port = free_port("127.0.0.1")?.to_string();
+    let port = free_udp_port("127.0.0.1")?.to_string();
     let password = fixture.password.clone();
     tokio::task::spawn_blocking(move || {
         run_sipp(
@@ -382,7 +378,7 @@ async fn the_called_extension_transfers_the_caller_out(backend: Backend) -> anyh
         .replace("DID", "02161234567")
         .replace("EXPECTED_FINAL", "200");
     let target = fixture.server.sip_addr.to_string();
-    let caller_port = free_port(CARRIER_IP)?.to_string();
+    let caller_port = free_udp_port(CARRIER_IP)?.to_string();
     tokio::task::spawn_blocking(move || {
         run_sipp(
             &caller_scenario,

@@ -10,11 +10,8 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use serde_json::json;
+use tests::ports::free_udp_port;
 use tests::{on_both_backends, Backend, TestServer};
-
-fn free_udp_port() -> anyhow::Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
-}
 
 /// Runs the REGISTER scenario once with `password` over UDP, expecting `status`.
 fn sipp_register(
@@ -119,7 +116,7 @@ async fn sipp_registers_with_digest(backend: Backend) -> anyhow::Result<()> {
         .unwrap_or_default()
         .to_owned();
     let id = extension["id"].as_str().unwrap_or_default().to_owned();
-    let port = free_udp_port()?;
+    let port = free_udp_port("127.0.0.1")?;
 
     // Wrong password: 403, and the log does not move.
     let head = server.node.log.stored_head().await?;
@@ -184,7 +181,7 @@ async fn sipp_registers_with_digest(backend: Backend) -> anyhow::Result<()> {
     );
 
     // The same over TCP: a second binding, marked tcp.
-    let tcp_port = free_udp_port()?;
+    let tcp_port = free_udp_port("127.0.0.1")?;
     tokio::task::block_in_place(|| {
         sipp_register_over(sip_server, "t1", &password, 120, 200, tcp_port)
     })?;

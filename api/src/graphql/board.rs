@@ -18,7 +18,7 @@ use projections::{
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::queues::{AgentEndpoint, AgentState};
+use super::queue_types::{AgentEndpoint, AgentState};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -267,10 +267,14 @@ impl std::fmt::Debug for BoardFeed {
     }
 }
 
+/// Where the node's board feed is kept once started (one per schema).
+#[derive(Default)]
+pub(crate) struct BoardFeedCell(std::sync::OnceLock<BoardFeed>);
+
 impl BoardFeed {
-    /// The feed of `app`, started when first asked for.
-    pub fn of(app: &App) -> broadcast::Receiver<Arc<BoardDelta>> {
-        let feed = app.board_feed.get_or_init(|| {
+    /// The feed of `app`, kept in `cell`, started when first asked for.
+    pub fn of(app: &App, cell: &BoardFeedCell) -> broadcast::Receiver<Arc<BoardDelta>> {
+        let feed = cell.0.get_or_init(|| {
             let (tx, _) = broadcast::channel(16_384);
             // The models' feed is taken now, before any snapshot: no change falls between.
             tokio::spawn(run(app.clone(), tx.clone(), app.node.models.feed()));

@@ -13,10 +13,10 @@ use domain::Permission;
 use projections::{EnterpriseDoc, ExtensionDoc, IvrFlowDoc, RouteDoc, VoiceDoc};
 use uuid::Uuid;
 
+use super::context::{app, caller, contains, fetch, list, page, parse_id, parse_opt_id, Total};
 use super::ivr_types::IvrDefinition;
 use super::mutation::meta;
 use super::query::list_tenant;
-use super::{app, caller, contains, fetch, list, page, parse_id, parse_opt_id, Total};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::error::ApiResult;

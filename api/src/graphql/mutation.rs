@@ -8,7 +8,6 @@ use chrono::Utc;
 use domain::account::{Account, AccountCommand, AccountProfile};
 use domain::announcement::{Announcement, AnnouncementCommand, AnnouncementContent};
 use domain::enterprise::{Enterprise, EnterpriseCommand};
-use domain::extension::{Extension, ExtensionCommand, ExtensionSettings, PopTiming, ScreenPop};
 use domain::ids::{account_id, enterprise_id};
 use domain::role::{Role, RoleCommand};
 use domain::{Permission, PermissionSetting};
@@ -16,9 +15,9 @@ use eventlog::Metadata;
 use projections::{AccountDoc, AnnouncementDoc, CredentialDoc, EnterpriseDoc, RoleDoc};
 use uuid::Uuid;
 
+use super::context::{app, caller, fetch, list, parse_id, parse_opt_id};
 use super::query::me_of;
 use super::types::*;
-use super::{app, caller, fetch, list, parse_id, parse_opt_id};
 use crate::app::App;
 use crate::auth::{check_new_password, hash_password, verify_password, Caller};
 use crate::error::{ApiError, ApiResult};
@@ -89,23 +88,6 @@ pub struct UpdateSubAccountInput {
     pub role_id: Option<ID>,
 }
 
-/// Input of `updateExtension` (manual §2.4.1): everything but the number and SIP credentials.
-#[derive(InputObject, Debug)]
-pub struct UpdateExtensionInput {
-    /// Manual outbound allowed.
-    pub manual_outbound: bool,
-    /// Outbound caller ID.
-    pub caller_id: Option<String>,
-    /// Sub-accounts allowed to sign in.
-    pub sign_in_accounts: Option<Vec<ID>>,
-    /// Bound landline or mobile.
-    pub bound_number: Option<String>,
-    /// Forward to the bound number when offline.
-    pub forward_when_offline: Option<bool>,
-    /// Screen pop.
-    pub screen_pop: Option<ScreenPopObject>,
-}
-
 /// Input of `createRole` and `updateRole`.
 #[derive(InputObject, Debug)]
 pub struct RoleInput {
@@ -130,7 +112,7 @@ pub struct AnnouncementInput {
     pub targets: Vec<ID>,
 }
 
-/// Mutations of accounts, permissions, extensions and announcements.
+/// Mutations of logins, enterprises, sub-accounts, roles and announcements.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct AccountsMutation;
 
@@ -645,141 +627,6 @@ impl AccountsMutation {
             .execute::<Account>(
                 uuid,
                 AccountCommand::Delete { at: Utc::now() },
-                meta(caller, doc.enterprise_id),
-            )
-            .await?;
-        Ok(id)
-    }
-
-    /// Provisions an extension with generated SIP credentials (platform operator).
-    async fn create_extension(
-        &self,
-        ctx: &Context<'_>,
-        enterprise_id: ID,
-        number: String,
-    ) -> ApiResult<ExtensionObject> {
-        let caller = caller(ctx)?;
-        caller.require(Permission::PlatformTrunks)?;
-        let app = app(ctx);
-        let tenant = caller.tenant(Some(parse_id("enterpriseId", &enterprise_id)?))?;
-        fetch::<EnterpriseDoc>(app, caller, projections::ENTERPRISES, tenant)?;
-        let number = domain::extension::extension_number(&number)?;
-        let id = domain::ids::extension_id(tenant, &number);
-        let sip_password = {
-            use rand::distributions::{Alphanumeric, DistString};
-            Alphanumeric.sample_string(&mut rand::thread_rng(), 16)
-        };
-        app.node
-            .execute::<Extension>(
-                id,
-                ExtensionCommand::Create {
-                    enterprise_id: tenant,
-                    number,
-                    sip_password,
-                    at: Utc::now(),
-                },
-                meta(caller, tenant),
-            )
-            .await?;
-        ExtensionObject::build(
-            app,
-            fetch(app, caller, projections::EXTENSIONS, id)?,
-            Utc::now(),
-        )
-    }
-
-    /// Edits an extension's settings (manual §2.4.1).
-    async fn update_extension(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        input: UpdateExtensionInput,
-    ) -> ApiResult<ExtensionObject> {
-        let caller = caller(ctx)?;
-        caller.require(Permission::ExtensionsManage)?;
-        let app = app(ctx);
-        let id = parse_id("id", &id)?;
-        let doc: projections::ExtensionDoc = fetch(app, caller, projections::EXTENSIONS, id)?;
-        let mut accounts = BTreeSet::new();
-        for account in input.sign_in_accounts.unwrap_or_default() {
-            let account = parse_id("signInAccounts", &account)?;
-            let found: Option<AccountDoc> = fetch(app, caller, projections::ACCOUNTS, account).ok();
-            if found.is_none_or(|a| a.enterprise_id != doc.enterprise_id) {
-                return Err(ApiError::validation(
-                    "signInAccounts",
-                    format!("no sub-account {account} in this enterprise"),
-                ));
-            }
-            accounts.insert(account);
-        }
-        let others: Vec<projections::ExtensionDoc> = list(
-            app,
-            caller,
-            projections::EXTENSIONS,
-            Some(doc.enterprise_id),
-        )?;
-        let permitted_elsewhere = others
-            .iter()
-            .filter(|e| e.id != id)
-            .flat_map(|e| e.settings.sign_in_accounts.iter().copied())
-            .filter(|a| accounts.contains(a))
-            .collect();
-        let pop = input.screen_pop.unwrap_or(ScreenPopObject {
-            mode: "none".into(),
-            url: String::new(),
-            timing: "RINGING".into(),
-        });
-        let timing = match pop.timing.as_str() {
-            "RINGING" => PopTiming::Ringing,
-            "ANSWERED" => PopTiming::Answered,
-            _ => {
-                return Err(ApiError::validation(
-                    "screenPop.timing",
-                    "must be RINGING or ANSWERED",
-                ))
-            }
-        };
-        let settings = ExtensionSettings {
-            manual_outbound: input.manual_outbound,
-            caller_id: input.caller_id.unwrap_or_default(),
-            sign_in_accounts: accounts,
-            bound_number: input.bound_number.unwrap_or_default(),
-            forward_when_offline: input.forward_when_offline.unwrap_or(false),
-            screen_pop: ScreenPop {
-                mode: pop.mode,
-                url: pop.url,
-                timing,
-            },
-        };
-        app.node
-            .execute::<Extension>(
-                id,
-                ExtensionCommand::Update {
-                    settings,
-                    permitted_elsewhere,
-                    at: Utc::now(),
-                },
-                meta(caller, doc.enterprise_id),
-            )
-            .await?;
-        ExtensionObject::build(
-            app,
-            fetch(app, caller, projections::EXTENSIONS, id)?,
-            Utc::now(),
-        )
-    }
-
-    /// Deletes an extension; its phones are unregistered (platform operator).
-    async fn delete_extension(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ID> {
-        let caller = caller(ctx)?;
-        caller.require(Permission::PlatformTrunks)?;
-        let app = app(ctx);
-        let uuid = parse_id("id", &id)?;
-        let doc: projections::ExtensionDoc = fetch(app, caller, projections::EXTENSIONS, uuid)?;
-        app.node
-            .execute::<Extension>(
-                uuid,
-                ExtensionCommand::Delete { at: Utc::now() },
                 meta(caller, doc.enterprise_id),
             )
             .await?;

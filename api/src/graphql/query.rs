@@ -5,8 +5,8 @@ use async_graphql::{Context, InputObject, Json, Object, ID};
 use domain::Permission;
 use projections::{AccountDoc, AnnouncementDoc, AuditEntry, EnterpriseDoc, RoleDoc};
 
+use super::context::{app, caller, contains, fetch, list, page, parse_id, parse_opt_id, Total};
 use super::types::*;
-use super::{app, caller, contains, fetch, list, page, parse_id, parse_opt_id, Total};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};

@@ -11,8 +11,8 @@ use domain::Permission;
 use projections::{AgentHour, QueueHour};
 use uuid::Uuid;
 
+use super::context::{app, caller, parse_id};
 use super::types::TimeRange;
-use super::{app, caller, parse_id};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};

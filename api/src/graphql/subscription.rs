@@ -6,10 +6,10 @@ use domain::Permission;
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::board::{boards, watched, BoardChange, BoardFeed, QueueBoardUpdate};
-use super::queues::{agent_object, AgentObject};
+use super::board::{boards, watched, BoardChange, BoardFeed, BoardFeedCell, QueueBoardUpdate};
+use super::context::{app, caller, parse_id, parse_opt_id};
+use super::queue_types::{agent_object, AgentObject};
 use super::types::AuditEntryObject;
-use super::{app, caller, parse_id, parse_opt_id};
 
 /// The subscription root.
 #[derive(Debug, Default, Clone, Copy)]
@@ -79,7 +79,7 @@ impl SubscriptionRoot {
             .collect::<Result<Vec<_>, _>>()?;
         let queues = watched(&app, &caller, &ids)?;
         // Subscribed before the snapshot is taken: nothing between them is missed.
-        let feed = BoardFeed::of(&app);
+        let feed = BoardFeed::of(&app, ctx.data_unchecked::<BoardFeedCell>());
         let snapshot = board_snapshot(&app, &queues);
         let updates = futures::stream::unfold(
             (feed, ids, app, queues),

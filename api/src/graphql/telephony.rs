@@ -11,9 +11,9 @@ use domain::Permission;
 use projections::{EnterpriseDoc, ExtensionDoc, NumberDoc, RouteDoc, TrunkDoc};
 use uuid::Uuid;
 
+use super::context::{app, caller, contains, fetch, list, page, parse_id, Total};
 use super::mutation::meta;
 use super::query::list_tenant;
-use super::{app, caller, contains, fetch, list, page, parse_id, Total};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -307,108 +307,6 @@ fn route_settings(
     })
 }
 
-/// Which call records to list.
-#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallRecordKind {
-    /// Inbound calls (呼入通话记录).
-    Inbound,
-    /// Outbound calls (外呼通话记录).
-    Outbound,
-    /// Extension-to-extension calls.
-    Internal,
-    /// Missed calls (未接来电): offered to an extension, never answered.
-    Missed,
-}
-
-/// Filter of `callRecords` (manual §2.6.5): the call time is required and spans at most one
-/// month.
-#[derive(InputObject, Debug)]
-pub struct CallRecordFilter {
-    /// Inbound, outbound, internal or missed.
-    pub kind: CallRecordKind,
-    /// Call time range (required, at most 31 days).
-    pub call_time: super::types::TimeRange,
-    /// Enterprise (operator only).
-    pub enterprise_id: Option<ID>,
-    /// Calling or called number contains.
-    pub number: Option<String>,
-    /// Handling extension number.
-    pub extension: Option<String>,
-    /// Inbound route.
-    pub route_id: Option<ID>,
-    /// Only calls with (or without) a recording.
-    pub recorded: Option<bool>,
-}
-
-/// A call record (通话记录).
-#[derive(SimpleObject, Debug, Clone)]
-pub struct CallRecordObject {
-    /// The call.
-    pub id: ID,
-    /// Its enterprise.
-    pub enterprise_id: ID,
-    /// `inbound`, `outbound` or `internal`.
-    pub direction: String,
-    /// Route (路由).
-    pub route_id: Option<ID>,
-    /// Calling number (号码).
-    pub caller: String,
-    /// Called number.
-    pub called: String,
-    /// Caller ID used outside.
-    pub caller_id: String,
-    /// Call time (呼入时间 / 外呼时间).
-    pub started_at: DateTime<Utc>,
-    /// Answered.
-    pub answered_at: Option<DateTime<Utc>>,
-    /// Ended.
-    pub ended_at: Option<DateTime<Utc>>,
-    /// Duration in seconds (inbound: from entry; outbound: from answer).
-    pub duration: i32,
-    /// Hang-up side (挂机位置): `caller`, `callee` or `system`.
-    pub hangup_side: Option<String>,
-    /// Why it ended.
-    pub cause: Option<String>,
-    /// Handling extension (处理分机).
-    pub extension: Option<String>,
-    /// `in_progress`, `answered`, `missed`, `unanswered` or `refused`.
-    pub status: String,
-    /// Remarks (备注).
-    pub remarks: Vec<String>,
-    /// Whether a recording exists (录音).
-    pub recorded: bool,
-}
-
-fn snake<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
-    }
-}
-
-fn call_record_object(d: projections::CallRecordDoc) -> CallRecordObject {
-    CallRecordObject {
-        id: ID(d.id.to_string()),
-        enterprise_id: ID(d.enterprise_id.to_string()),
-        direction: snake(&d.direction),
-        route_id: d.route_id.map(|r| ID(r.to_string())),
-        duration: i32::try_from(d.duration_seconds()).unwrap_or(i32::MAX),
-        caller: d.caller,
-        called: d.called,
-        caller_id: d.caller_id,
-        started_at: d.started_at,
-        answered_at: d.answered_at,
-        ended_at: d.ended_at,
-        hangup_side: d.hangup_side.as_ref().map(snake),
-        cause: d.cause.as_ref().map(snake),
-        extension: d.extension,
-        status: snake(&d.status),
-        remarks: d.remarks,
-        recorded: d.recording.is_some(),
-    }
-}
-
 /// Queries of trunks, numbers and routes.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TelephonyQuery;
@@ -479,59 +377,6 @@ impl TelephonyQuery {
                 .then(a.entry.cmp(&b.entry))
         });
         page(items.into_iter().map(route_object).collect(), first, after)
-    }
-
-    /// Call records (manual §2.6), newest first.
-    async fn call_records(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-        filter: CallRecordFilter,
-    ) -> ApiResult<Connection<String, CallRecordObject, Total>> {
-        let caller = caller(ctx)?;
-        caller.require(Permission::CallRecordsRead)?;
-        let (Some(from), Some(to)) = (filter.call_time.from, filter.call_time.to) else {
-            return Err(ApiError::validation(
-                "callTime",
-                "both ends of the call time are required",
-            ));
-        };
-        if to < from || to - from > chrono::Duration::days(31) {
-            return Err(ApiError::validation(
-                "callTime",
-                "must span at most one month",
-            ));
-        }
-        let tenant = list_tenant(caller, filter.enterprise_id.as_ref())?;
-        let route = super::parse_opt_id("routeId", filter.route_id.as_ref())?;
-        let mut items: Vec<projections::CallRecordDoc> =
-            list(app(ctx), caller, projections::CALL_RECORDS, tenant)?;
-        use domain::call::Direction as D;
-        use projections::CallStatus as S;
-        items.retain(|r| {
-            let kind = match filter.kind {
-                CallRecordKind::Inbound => r.direction == D::Inbound,
-                CallRecordKind::Outbound => r.direction == D::Outbound,
-                CallRecordKind::Internal => r.direction == D::Internal,
-                CallRecordKind::Missed => r.status == S::Missed,
-            };
-            kind && filter.call_time.contains(r.started_at)
-                && (contains(&r.caller, filter.number.as_ref())
-                    || contains(&r.called, filter.number.as_ref()))
-                && filter
-                    .extension
-                    .as_ref()
-                    .is_none_or(|e| r.extension.as_deref() == Some(e.trim()))
-                && route.is_none_or(|id| r.route_id == Some(id))
-                && filter.recorded.is_none_or(|x| x == r.recording.is_some())
-        });
-        items.sort_by_key(|r| std::cmp::Reverse(r.started_at));
-        page(
-            items.into_iter().map(call_record_object).collect(),
-            first,
-            after,
-        )
     }
 
     /// One inbound route.

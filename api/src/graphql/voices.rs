@@ -11,10 +11,10 @@ use domain::Permission;
 use projections::{IvrFlowDoc, VoiceDoc, VoicemailDoc};
 use uuid::Uuid;
 
+use super::context::{app, caller, contains, fetch, list, page, parse_id, parse_opt_id, Total};
 use super::mutation::meta;
 use super::query::list_tenant;
 use super::types::TimeRange;
-use super::{app, caller, contains, fetch, list, page, parse_id, parse_opt_id, Total};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};

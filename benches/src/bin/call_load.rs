@@ -8,9 +8,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use benches::{cpu_time, free_port};
+use benches::cpu_time;
 use clap::Parser;
 use serde_json::json;
+use tests::ports::free_udp_port;
 use tests::{inbound_setup, Backend, TestServer};
 
 /// Options.
@@ -163,7 +164,7 @@ async fn main() -> anyhow::Result<()> {
             "-i",
             tests::CARRIER_IP,
             "-p",
-            &free_port()?.to_string(),
+            &free_udp_port("127.0.0.1")?.to_string(),
         ])
         .args([
             "-r",

@@ -9,10 +9,11 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use benches::{cpu_time, free_port};
+use benches::cpu_time;
 use clap::Parser;
 use node::PromptStarts;
 use serde_json::json;
+use tests::ports::free_udp_port;
 use tests::{inbound_setup, Backend, TestDatabase, TestServer};
 
 /// Options.
@@ -93,7 +94,7 @@ fn sipp(dir: &std::path::Path, target: &str, rate: u32, calls: u32) -> anyhow::R
     let output = Command::new("sipp")
         .current_dir(dir)
         .args(["-sf", "caller.xml", "-t", "u1", "-i", tests::CARRIER_IP])
-        .args(["-p", &free_port()?.to_string()])
+        .args(["-p", &free_udp_port("127.0.0.1")?.to_string()])
         .args(["-r", &rate.to_string(), "-m", &calls.to_string()])
         .args(["-nostdin", "-timeout", "600"])
         .arg(target)

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use benches::{cpu_time, free_port};
+use benches::cpu_time;
 use clap::Parser;
 use dashmap::DashMap;
 use domain::agent::{Agent, AgentCommand, Endpoint};
@@ -22,6 +22,7 @@ use eventlog::Metadata;
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use serde_json::json;
+use tests::ports::free_udp_port;
 use tests::{inbound_setup, run_sipp, Backend, TestDatabase, TestServer};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
@@ -258,7 +259,7 @@ async fn main() -> anyhow::Result<()> {
     let caller = Command::new("sipp")
         .current_dir(dir.path())
         .args(["-sf", "load.xml", "-t", "u1", "-i", tests::CARRIER_IP])
-        .args(["-p", &free_port()?.to_string()])
+        .args(["-p", &free_udp_port("127.0.0.1")?.to_string()])
         .args(["-r", &options.rate.to_string(), "-m", &calls])
         .args(["-nostdin", "-timeout", "600"])
         .arg(server.sip_addr.to_string())

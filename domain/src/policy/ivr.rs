@@ -6,161 +6,20 @@
 //! Time comes in with each input, in the enterprise's time zone; the caller's region is looked
 //! up once when the call enters the flow.
 
+mod render;
+mod step;
+
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, NaiveDateTime, Timelike};
-use uuid::Uuid;
+use chrono::{Datelike, NaiveDateTime};
+
+pub use render::spaced_digits;
+use render::{field, fill, json_escape, play, url_encode, utterances};
+pub use step::{CallFacts, IvrAction, IvrFact, IvrInput, IvrStep, TransferTo, Utterance};
 
 use crate::ivr::{
-    validation::placeholders, FlowDefinition, HttpMethod, HttpNode, IvrNode, NodeAction,
-    PromptItem, PromptSource, Reading, SystemVariable, TransferTarget,
+    FlowDefinition, HttpMethod, HttpNode, IvrNode, NodeAction, PromptItem, TransferTarget,
 };
-
-/// What the flow knows of the call from its start.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CallFacts {
-    /// The caller's number as it is read out (national form).
-    pub caller_number: String,
-    /// The number called, likewise.
-    pub called_number: String,
-    /// The caller's region (`广东省深圳市`), when the number is known.
-    pub caller_region: Option<String>,
-}
-
-/// Something the call runtime reports to the flow.
-#[derive(Debug, Clone, PartialEq)]
-pub enum IvrInput {
-    /// Everything asked to play has been played.
-    PlaybackFinished,
-    /// The caller pressed a key.
-    Digit(char),
-    /// The timer of the last [`IvrAction::StartTimer`] ran out.
-    Timeout,
-    /// The HTTP request was answered (`body` when it was JSON).
-    HttpAnswered {
-        /// Status code.
-        status: u16,
-        /// The body, parsed.
-        body: Option<serde_json::Value>,
-    },
-    /// The HTTP request failed (no answer in time, connection refused…).
-    HttpFailed {
-        /// Why, for the record.
-        reason: String,
-    },
-    /// The transfer's target answered: the flow is done.
-    TransferConnected,
-    /// The transfer failed.
-    TransferFailed {
-        /// Why, for the record.
-        reason: String,
-    },
-}
-
-/// A fact of a step, recorded as an event of the call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IvrFact {
-    /// The call entered a node.
-    NodeEntered {
-        /// Its key.
-        node: String,
-        /// Its type.
-        node_type: String,
-    },
-    /// A variable got a value.
-    VariableSet {
-        /// The variable.
-        name: String,
-        /// Its value.
-        value: String,
-    },
-    /// A node decided where the call goes.
-    BranchTaken {
-        /// The node.
-        node: String,
-        /// What decided it (`key 1`, `timeout`, `rule 2`, `otherwise`, `success`…).
-        branch: String,
-    },
-}
-
-/// Something to say: a recording, or a text for TTS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Utterance {
-    /// A recording of the voice library.
-    Recording {
-        /// The recording.
-        voice_id: Uuid,
-    },
-    /// A text for TTS, with digits already spaced when they are read one by one.
-    Speech {
-        /// The text.
-        text: String,
-    },
-}
-
-/// The flow's target of a transfer, resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TransferTo {
-    /// An extension by id.
-    Extension(Uuid),
-    /// An extension by number (a variable's value).
-    ExtensionNumber(String),
-    /// A queue.
-    Queue(Uuid),
-}
-
-/// What the call runtime does after the step's facts are committed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IvrAction {
-    /// Plays to the caller, stopping what played before; reports
-    /// [`IvrInput::PlaybackFinished`] at the end unless it is `background` (played under a
-    /// transfer, looping until stopped).
-    Play {
-        /// What to say, in order.
-        items: Vec<Utterance>,
-        /// Whether a key press stops it.
-        interruptible: bool,
-        /// Whether it is music under a transfer (no finish is reported).
-        background: bool,
-    },
-    /// Stops what plays.
-    StopPlayback,
-    /// Reports [`IvrInput::Timeout`] after this long, replacing the previous timer.
-    StartTimer {
-        /// Seconds.
-        seconds: u32,
-    },
-    /// Sends an HTTP request; reports [`IvrInput::HttpAnswered`] or [`IvrInput::HttpFailed`].
-    Http {
-        /// Method.
-        method: HttpMethod,
-        /// URL, with the variables filled in.
-        url: String,
-        /// Body, with the variables filled in (POST).
-        body: String,
-        /// Longest wait.
-        timeout_ms: u32,
-    },
-    /// Transfers the call; reports [`IvrInput::TransferConnected`] or
-    /// [`IvrInput::TransferFailed`].
-    Transfer(TransferTo),
-    /// Records the caller until they hang up (or the timer of the same step runs out).
-    RecordVoicemail {
-        /// Longest message.
-        max_seconds: u32,
-    },
-    /// Releases the call.
-    Hangup,
-}
-
-/// What one step produced.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IvrStep {
-    /// Facts to record.
-    pub facts: Vec<IvrFact>,
-    /// Actions to carry out after the facts are committed.
-    pub actions: Vec<IvrAction>,
-}
 
 /// What the call waits for in its node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -362,7 +221,7 @@ impl IvrRun {
                 NodeAction::Transfer(transfer),
             ) => {
                 self.branch(&node, format!("failed: {reason}"), &mut step);
-                let items = utterances(&transfer.failure_prompts, self, call, now);
+                let items = utterances(&transfer.failure_prompts, &self.variables, call, now);
                 let next = transfer.failure_next.clone();
                 // Nothing to play: the music under the transfer stops, the call goes on.
                 if let Some(next) = self.play_then_jump(items, next, &mut step) {
@@ -416,8 +275,8 @@ impl IvrRun {
             return;
         }
         self.branch(node, why, step);
-        let mut items = utterances(&menu.invalid_prompts, self, call, now);
-        items.extend(utterances(&menu.prompts, self, call, now));
+        let mut items = utterances(&menu.invalid_prompts, &self.variables, call, now);
+        items.extend(utterances(&menu.prompts, &self.variables, call, now));
         self.ask(items, AfterPrompts::MenuKey, menu.timeout_seconds, step);
     }
 
@@ -522,7 +381,8 @@ impl IvrRun {
         now: NaiveDateTime,
         step: &mut IvrStep,
     ) -> Option<Option<String>> {
-        let prompts = |run: &IvrRun, prompts: &[PromptItem]| utterances(prompts, run, call, now);
+        let prompts =
+            |run: &IvrRun, prompts: &[PromptItem]| utterances(prompts, &run.variables, call, now);
         match &node.action {
             NodeAction::Playback {
                 prompts: list,
@@ -650,155 +510,14 @@ impl IvrRun {
     fn request(&self, http: &HttpNode, call: &CallFacts, now: NaiveDateTime) -> IvrAction {
         IvrAction::Http {
             method: http.method,
-            url: fill(http.url.trim(), self, call, now, url_encode),
+            url: fill(http.url.trim(), &self.variables, call, now, url_encode),
             body: match http.method {
-                HttpMethod::Post => fill(&http.body, self, call, now, json_escape),
+                HttpMethod::Post => fill(&http.body, &self.variables, call, now, json_escape),
                 HttpMethod::Get => String::new(),
             },
             timeout_ms: http.timeout_ms,
         }
     }
-
-    /// The value of a variable or a system variable, as text.
-    fn value(&self, name: &str, call: &CallFacts, now: NaiveDateTime) -> String {
-        match SystemVariable::from_name(name) {
-            Some(system) => system_value(system, call, now),
-            None => self.variables.get(name).cloned().unwrap_or_default(),
-        }
-    }
-}
-
-fn play(items: Vec<Utterance>, interruptible: bool) -> IvrAction {
-    IvrAction::Play {
-        items,
-        interruptible,
-        background: false,
-    }
-}
-
-/// The text a system variable reads as.
-fn system_value(variable: SystemVariable, call: &CallFacts, now: NaiveDateTime) -> String {
-    const WEEKDAYS: [&str; 7] = ["一", "二", "三", "四", "五", "六", "日"];
-    match variable {
-        SystemVariable::CallerNumber => call.caller_number.clone(),
-        SystemVariable::CalledNumber => call.called_number.clone(),
-        SystemVariable::Date => format!("{}年{}月{}日", now.year(), now.month(), now.day()),
-        SystemVariable::Time => format!("{}点{}分", now.hour(), now.minute()),
-        SystemVariable::Weekday => format!(
-            "星期{}",
-            WEEKDAYS[now.weekday().num_days_from_monday() as usize % 7]
-        ),
-        SystemVariable::QueuePosition | SystemVariable::AgentNumber => String::new(),
-    }
-}
-
-/// The prompt list resolved: loops unrolled, variables read, digits spaced when read one by
-/// one. Empty texts are left out.
-fn utterances(
-    prompts: &[PromptItem],
-    run: &IvrRun,
-    call: &CallFacts,
-    now: NaiveDateTime,
-) -> Vec<Utterance> {
-    let mut items = Vec::new();
-    for item in prompts {
-        let utterance = match &item.source {
-            PromptSource::Recording { voice_id } => Utterance::Recording {
-                voice_id: *voice_id,
-            },
-            PromptSource::Text { text } => speech(text, item.reading),
-            PromptSource::Variable { name } => speech(&run.value(name, call, now), item.reading),
-            PromptSource::System { variable } => {
-                speech(&system_value(*variable, call, now), item.reading)
-            }
-        };
-        if matches!(&utterance, Utterance::Speech { text } if text.trim().is_empty()) {
-            continue;
-        }
-        for _ in 0..item.loops.max(1) {
-            items.push(utterance.clone());
-        }
-    }
-    items
-}
-
-fn speech(text: &str, reading: Reading) -> Utterance {
-    let text = match reading {
-        Reading::Number => text.to_owned(),
-        Reading::Digits => spaced_digits(text),
-    };
-    Utterance::Speech { text }
-}
-
-/// `text` with a space between consecutive digits, so TTS reads them one by one.
-pub fn spaced_digits(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 2);
-    let mut previous_digit = false;
-    for c in text.chars() {
-        let digit = c.is_ascii_digit();
-        if digit && previous_digit {
-            out.push(' ');
-        }
-        out.push(c);
-        previous_digit = digit;
-    }
-    out
-}
-
-/// `template` with every `${name}` replaced by its value, passed through `escape`.
-fn fill(
-    template: &str,
-    run: &IvrRun,
-    call: &CallFacts,
-    now: NaiveDateTime,
-    escape: fn(&str) -> String,
-) -> String {
-    let Ok(names) = placeholders(template) else {
-        return template.to_owned();
-    };
-    let mut out = template.to_owned();
-    for name in names {
-        let value = escape(&run.value(name, call, now));
-        out = out.replacen(&format!("${{{name}}}"), &value, 1);
-    }
-    out
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn url_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// Escapes a value for the inside of a JSON string.
-fn json_escape(value: &str) -> String {
-    let quoted = serde_json::Value::String(value.to_owned()).to_string();
-    quoted[1..quoted.len() - 1].to_owned()
-}
-
-/// The field at a dot-separated `path` of a JSON value, as text (strings as they are, other
-/// values as JSON).
-fn field(value: &serde_json::Value, path: &str) -> Option<String> {
-    let mut at = value;
-    for part in path.split('.').filter(|p| !p.is_empty()) {
-        at = match at {
-            serde_json::Value::Object(map) => map.get(part)?,
-            serde_json::Value::Array(items) => items.get(part.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    Some(match at {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => String::new(),
-        other => other.to_string(),
-    })
 }
 
 #[cfg(test)]

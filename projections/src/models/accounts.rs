@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{Docs, Projection, ProjectionError};
+use crate::{docs::Docs, error::ProjectionError, runner::Projection};
 
 /// The `accounts` read model, whose documents are each a sub-account.
-pub const ACCOUNTS: crate::Model<AccountDoc> = crate::Model::new("accounts", "sub-account");
+pub const ACCOUNTS: crate::handle::Model<AccountDoc> =
+    crate::handle::Model::new("accounts", "sub-account");
 
 /// A sub-account as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

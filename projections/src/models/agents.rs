@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{Docs, Projection, ProjectionError};
+use crate::{docs::Docs, error::ProjectionError, runner::Projection};
 
 /// The `agents` read model, whose documents are each a agent.
-pub const AGENTS: crate::Model<AgentDoc> = crate::Model::new("agents", "agent");
+pub const AGENTS: crate::handle::Model<AgentDoc> = crate::handle::Model::new("agents", "agent");
 
 /// An agent seat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

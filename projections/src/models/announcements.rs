@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{Docs, Projection, ProjectionError};
+use crate::{docs::Docs, error::ProjectionError, runner::Projection};
 
 /// The `announcements` read model, whose documents are each a announcement.
-pub const ANNOUNCEMENTS: crate::Model<AnnouncementDoc> =
-    crate::Model::new("announcements", "announcement");
+pub const ANNOUNCEMENTS: crate::handle::Model<AnnouncementDoc> =
+    crate::handle::Model::new("announcements", "announcement");
 
 /// An announcement as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

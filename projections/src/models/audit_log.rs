@@ -6,10 +6,11 @@ use eventlog::RecordedEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Docs, Projection, ProjectionError};
+use crate::{docs::Docs, error::ProjectionError, runner::Projection};
 
 /// The `audit_log` read model, whose documents are each a audit entry.
-pub const AUDIT_LOG: crate::Model<AuditEntry> = crate::Model::new("audit_log", "audit entry");
+pub const AUDIT_LOG: crate::handle::Model<AuditEntry> =
+    crate::handle::Model::new("audit_log", "audit entry");
 
 /// Payload fields never shown in the audit log or a stream's history, at any depth.
 const SECRET_FIELDS: &[&str] = &["password_hash", "token_hash", "sip_password", "password"];

@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{Docs, Projection, ProjectionError};
+use crate::{docs::Docs, error::ProjectionError, runner::Projection};
 
 /// The `call_records` read model, whose documents are each a call.
-pub const CALL_RECORDS: crate::Model<CallRecordDoc> = crate::Model::new("call_records", "call");
+pub const CALL_RECORDS: crate::handle::Model<CallRecordDoc> =
+    crate::handle::Model::new("call_records", "call");
 
 /// Where a call stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{Docs, Projection, ProjectionError};
+use crate::{docs::Docs, error::ProjectionError, runner::Projection};
 
 /// The `credentials` read model, whose documents are each a credential.
-pub const CREDENTIALS: crate::Model<CredentialDoc> = crate::Model::new("credentials", "credential");
+pub const CREDENTIALS: crate::handle::Model<CredentialDoc> =
+    crate::handle::Model::new("credentials", "credential");
 
 /// What login needs to check a password.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{Docs, Projection, ProjectionError};
+use crate::{docs::Docs, error::ProjectionError, runner::Projection};
 
 /// The `enterprises` read model, whose documents are each a enterprise.
-pub const ENTERPRISES: crate::Model<EnterpriseDoc> = crate::Model::new("enterprises", "enterprise");
+pub const ENTERPRISES: crate::handle::Model<EnterpriseDoc> =
+    crate::handle::Model::new("enterprises", "enterprise");
 
 /// An enterprise as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{Docs, Projection, ProjectionError};
+use crate::{docs::Docs, error::ProjectionError, runner::Projection};
 
 /// The `extensions` read model, whose documents are each a extension.
-pub const EXTENSIONS: crate::Model<ExtensionDoc> = crate::Model::new("extensions", "extension");
+pub const EXTENSIONS: crate::handle::Model<ExtensionDoc> =
+    crate::handle::Model::new("extensions", "extension");
 
 /// An extension as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{Docs, Projection, ProjectionError};
+use crate::{docs::Docs, error::ProjectionError, runner::Projection};
 
 /// The `ivr_flows` read model, whose documents are each a IVR flow.
-pub const IVR_FLOWS: crate::Model<IvrFlowDoc> = crate::Model::new("ivr_flows", "IVR flow");
+pub const IVR_FLOWS: crate::handle::Model<IvrFlowDoc> =
+    crate::handle::Model::new("ivr_flows", "IVR flow");
 
 /// A flow as listed and as calls load it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -23,8 +23,8 @@ pub mod voices;
 use eventlog::RecordedEvent;
 use serde::de::DeserializeOwned;
 
+use crate::error::ProjectionError;
 use crate::runner::Projection;
-use crate::ProjectionError;
 
 /// A fresh instance of every projection.
 pub fn all_projections() -> Vec<Box<dyn Projection>> {

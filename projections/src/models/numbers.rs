@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{Docs, Projection, ProjectionError};
+use crate::{docs::Docs, error::ProjectionError, runner::Projection};
 
 /// The `numbers` read model, whose documents are each a number.
-pub const NUMBERS: crate::Model<NumberDoc> = crate::Model::new("numbers", "number");
+pub const NUMBERS: crate::handle::Model<NumberDoc> = crate::handle::Model::new("numbers", "number");
 
 /// A number as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

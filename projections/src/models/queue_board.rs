@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{Docs, Projection, ProjectionError};
+use crate::{docs::Docs, error::ProjectionError, runner::Projection};
 
 /// The `queue_board` read model, whose documents are each a queue board.
-pub const QUEUE_BOARD: crate::Model<QueueBoardDoc> =
-    crate::Model::new("queue_board", "queue board");
+pub const QUEUE_BOARD: crate::handle::Model<QueueBoardDoc> =
+    crate::handle::Model::new("queue_board", "queue board");
 
 /// A caller waiting in a queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

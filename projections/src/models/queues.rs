@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{Docs, Projection, ProjectionError};
+use crate::{docs::Docs, error::ProjectionError, runner::Projection};
 
 /// The `queues` read model, whose documents are each a queue.
-pub const QUEUES: crate::Model<QueueDoc> = crate::Model::new("queues", "queue");
+pub const QUEUES: crate::handle::Model<QueueDoc> = crate::handle::Model::new("queues", "queue");
 
 /// A queue as listed and as calls read it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

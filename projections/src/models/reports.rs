@@ -14,10 +14,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{Docs, Projection, ProjectionError};
+use crate::{docs::Docs, error::ProjectionError, runner::Projection};
 
 /// The `reports` read model, whose documents are each a report.
-pub const REPORTS: crate::Model<serde_json::Value> = crate::Model::new("reports", "report");
+pub const REPORTS: crate::handle::Model<serde_json::Value> =
+    crate::handle::Model::new("reports", "report");
 
 /// Answered within this many seconds counts for the service level.
 pub const SERVICE_LEVEL_SECONDS: i64 = 20;

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{Docs, Projection, ProjectionError};
+use crate::{docs::Docs, error::ProjectionError, runner::Projection};
 
 /// The `roles` read model, whose documents are each a role.
-pub const ROLES: crate::Model<RoleDoc> = crate::Model::new("roles", "role");
+pub const ROLES: crate::handle::Model<RoleDoc> = crate::handle::Model::new("roles", "role");
 
 /// A role as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

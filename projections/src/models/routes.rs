@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{Docs, Projection, ProjectionError};
+use crate::{docs::Docs, error::ProjectionError, runner::Projection};
 
 /// The `routes` read model, whose documents are each a route.
-pub const ROUTES: crate::Model<RouteDoc> = crate::Model::new("routes", "route");
+pub const ROUTES: crate::handle::Model<RouteDoc> = crate::handle::Model::new("routes", "route");
 
 /// A route as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{Docs, Projection, ProjectionError};
+use crate::{docs::Docs, error::ProjectionError, runner::Projection};
 
 /// The `sessions` read model, whose documents are each a session.
-pub const SESSIONS: crate::Model<SessionDoc> = crate::Model::new("sessions", "session");
+pub const SESSIONS: crate::handle::Model<SessionDoc> =
+    crate::handle::Model::new("sessions", "session");
 
 /// An open session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{Docs, Projection, ProjectionError};
+use crate::{docs::Docs, error::ProjectionError, runner::Projection};
 
 /// The `trunks` read model, whose documents are each a trunk.
-pub const TRUNKS: crate::Model<TrunkDoc> = crate::Model::new("trunks", "trunk");
+pub const TRUNKS: crate::handle::Model<TrunkDoc> = crate::handle::Model::new("trunks", "trunk");
 
 /// A trunk as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

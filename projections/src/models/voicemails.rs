@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{Docs, Projection, ProjectionError};
+use crate::{docs::Docs, error::ProjectionError, runner::Projection};
 
 /// The `voicemails` read model, whose documents are each a voicemail.
-pub const VOICEMAILS: crate::Model<VoicemailDoc> = crate::Model::new("voicemails", "voicemail");
+pub const VOICEMAILS: crate::handle::Model<VoicemailDoc> =
+    crate::handle::Model::new("voicemails", "voicemail");
 
 /// A voicemail message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

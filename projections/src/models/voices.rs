@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{Docs, Projection, ProjectionError};
+use crate::{docs::Docs, error::ProjectionError, runner::Projection};
 
 /// The `voices` read model, whose documents are each a recording.
-pub const VOICES: crate::Model<VoiceDoc> = crate::Model::new("voices", "recording");
+pub const VOICES: crate::handle::Model<VoiceDoc> = crate::handle::Model::new("voices", "recording");
 
 /// A recording of the voice library.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

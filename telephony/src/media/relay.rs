@@ -8,11 +8,13 @@
 
 mod forward;
 mod monitor;
+mod monitor_io;
+mod peers;
 mod pump;
+mod rtp;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -23,67 +25,18 @@ use tracing::warn;
 use forward::Legs;
 
 use super::dtmf::{event_of, DtmfReceiver, TelephoneEvent};
-use super::g711::{alaw_code_to_ulaw, ulaw_code_to_alaw};
 use super::player::{Prompt, RtpSender};
 use super::recorder::{Recorder, RecorderError};
 use crate::sdp::Codec;
+use monitor::Monitor;
 pub use monitor::MonitorMode;
-use monitor::{Monitor, MonitorIo};
-
-/// What one leg speaks, as negotiated in its SDP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Formats {
-    /// Its G.711 law.
-    pub codec: Codec,
-    /// Its telephone-event payload type, when it negotiated one.
-    pub telephone_event: Option<u8>,
-}
-
-/// A key pressed on one leg (RFC 4733), reported once per press.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Digit {
-    /// Pressed on leg A (else leg B).
-    pub from_a: bool,
-    /// The key: `0`–`9`, `*`, `#`, `A`–`D`.
-    pub key: char,
-}
-
-/// Packets forwarded, per direction.
-#[derive(Debug, Default)]
-pub struct RelayStats {
-    /// From leg A to leg B.
-    pub a_to_b: AtomicU64,
-    /// From leg B to leg A.
-    pub b_to_a: AtomicU64,
-}
-
-#[derive(Debug)]
-struct Peers {
-    a: Option<SocketAddr>,
-    b: Option<SocketAddr>,
-    last_packet: Instant,
-    recording: Recording,
-    a_formats: Option<Formats>,
-    b_formats: Option<Formats>,
-    a_keys: DtmfReceiver,
-    b_keys: DtmfReceiver,
-    digits: mpsc::UnboundedSender<Digit>,
-    /// The legs do not hear each other (leg A on hold: it hears what is played to it).
-    held: bool,
-    /// A supervisor on the call.
-    monitor: Option<Monitor>,
-}
-
-/// Whether the relay records.
-#[derive(Debug)]
-enum Recording {
-    /// Not recording.
-    Off,
-    /// The file is being created.
-    Opening,
-    /// Recording into the file.
-    On(Box<Recorder>),
-}
+use monitor_io::MonitorIo;
+pub use peers::{Digit, RelayStats};
+use peers::{Peers, Recording};
+use rtp::rand_u32;
+pub use rtp::Formats;
+#[cfg(test)]
+use rtp::{rewrite, rtp_parts, rtp_timestamp, Rewrite};
 
 /// A running relay; stops when dropped.
 #[derive(Debug)]
@@ -396,103 +349,11 @@ impl MediaRelay {
     }
 }
 
-/// Random bits for an RTP stream's SSRC, first sequence number and timestamp (RFC 3550 asks
-/// for unpredictable ones; the hasher's per-process random keys are enough for that).
-fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    hasher.write_u128(now.map_or(0, |d| d.as_nanos()));
-    u32::try_from(hasher.finish() & u64::from(u32::MAX)).unwrap_or(0)
-}
-
 /// The payload type and payload of an RTP packet (RFC 3550 §5.1), past CSRCs and extension.
 #[cfg(test)]
 fn rtp_payload(packet: &[u8]) -> Option<(u8, &[u8])> {
     let (pt, start, end) = rtp_parts(packet)?;
     Some((pt, packet.get(start..end)?))
-}
-
-/// The payload type and where the payload starts and ends in an RTP packet.
-fn rtp_parts(packet: &[u8]) -> Option<(u8, usize, usize)> {
-    let first = *packet.first()?;
-    if first >> 6 != 2 {
-        return None;
-    }
-    let mut offset = 12 + 4 * usize::from(first & 0x0F);
-    if first & 0x10 != 0 {
-        let words = u16::from_be_bytes([*packet.get(offset + 2)?, *packet.get(offset + 3)?]);
-        offset += 4 + 4 * usize::from(words);
-    }
-    let end = if first & 0x20 != 0 {
-        packet.len().checked_sub(usize::from(*packet.last()?))?
-    } else {
-        packet.len()
-    };
-    packet.get(offset..end)?;
-    Some((packet.get(1)? & 0x7F, offset, end))
-}
-
-/// The RTP timestamp of a packet at least 12 bytes long.
-fn rtp_timestamp(packet: &[u8]) -> u32 {
-    u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]])
-}
-
-/// What to do to a packet on its way to the other leg.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Rewrite {
-    /// Forward as it is.
-    Keep,
-    /// Transcode the payload to `to` and set its payload type.
-    Transcode { to: Codec },
-    /// Set the payload type (a telephone-event numbered differently on the other leg).
-    Retype(u8),
-    /// The other leg cannot take it (telephone-events it did not negotiate).
-    Drop,
-}
-
-/// Decides the rewrite of a packet of payload type `pt` from a leg speaking `from` to a leg
-/// speaking `to`.
-fn rewrite(pt: u8, from: Option<Formats>, to: Option<Formats>) -> Rewrite {
-    let (Some(from), Some(to)) = (from, to) else {
-        return Rewrite::Keep;
-    };
-    if pt == from.codec.payload_type() && from.codec != to.codec {
-        return Rewrite::Transcode { to: to.codec };
-    }
-    if Some(pt) == from.telephone_event {
-        return match to.telephone_event {
-            Some(other) if other == pt => Rewrite::Keep,
-            Some(other) => Rewrite::Retype(other),
-            None => Rewrite::Drop,
-        };
-    }
-    Rewrite::Keep
-}
-
-/// Applies `rewrite` to `packet` in place (the payload starts at `start` and ends at `end`);
-/// false when the packet is to be dropped.
-fn apply(rewrite: Rewrite, packet: &mut [u8], start: usize, end: usize) -> bool {
-    let set_pt = |packet: &mut [u8], pt: u8| packet[1] = (packet[1] & 0x80) | (pt & 0x7F);
-    match rewrite {
-        Rewrite::Keep => true,
-        Rewrite::Drop => false,
-        Rewrite::Retype(pt) => {
-            set_pt(packet, pt);
-            true
-        }
-        Rewrite::Transcode { to } => {
-            let transcode = match to {
-                Codec::Pcmu => alaw_code_to_ulaw,
-                Codec::Pcma => ulaw_code_to_alaw,
-            };
-            for code in &mut packet[start..end] {
-                *code = transcode(*code);
-            }
-            set_pt(packet, to.payload_type());
-            true
-        }
-    }
 }
 
 #[cfg(test)]

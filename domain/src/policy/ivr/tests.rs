@@ -5,7 +5,7 @@ use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 
 use super::*;
 use crate::ivr::tests::{node, sample_flow, text, WELCOME_VOICE};
-use crate::ivr::{AreaRule, TimeRule};
+use crate::ivr::{AreaRule, PromptSource, Reading, SystemVariable, TimeRule};
 
 /// Tuesday 2026-12-01, 10:30 in the enterprise's time zone.
 fn tuesday_morning() -> NaiveDateTime {

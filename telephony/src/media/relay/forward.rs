@@ -7,9 +7,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::{
-    apply, monitor, rewrite, rtp_parts, rtp_timestamp, Digit, Peers, Recording, RelayStats, Rewrite,
-};
+use super::monitor;
+use super::peers::{Digit, Peers, Recording, RelayStats};
+use super::rtp::{apply, rewrite, rtp_parts, rtp_timestamp, Rewrite};
 use crate::media::recorder::RtpAudio;
 
 /// The most packets read from one socket in one tick: a leg sends one per tick, so more is a

@@ -5,12 +5,8 @@
 //! goes out on the relay's 20 ms tick as a stream of its own instead of being forwarded.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
-use tokio::net::UdpSocket;
-use tokio::task::JoinHandle;
-
-use super::{rand_u32, rtp_parts, Formats, Peers};
+use super::rtp::Formats;
 use crate::media::g711::{alaw_to_linear, linear_to_alaw, linear_to_ulaw, ulaw_to_linear};
 use crate::media::mixer::{Mixer, FRAME};
 use crate::media::player::RtpSender;
@@ -31,16 +27,16 @@ pub enum MonitorMode {
 #[derive(Debug)]
 pub(super) struct Monitor {
     pub(super) mode: MonitorMode,
-    address: Option<SocketAddr>,
-    formats: Option<Formats>,
+    pub(super) address: Option<SocketAddr>,
+    pub(super) formats: Option<Formats>,
     /// What the supervisor hears: leg A (0) and leg B (1).
-    hears: Mixer,
+    pub(super) hears: Mixer,
     /// What leg B hears while whispered to or barged into: leg A (0) and the supervisor (1).
-    to_b: Mixer,
+    pub(super) to_b: Mixer,
     /// What leg A hears in a barge: leg B (0) and the supervisor (1).
-    to_a: Mixer,
+    pub(super) to_a: Mixer,
     /// The streams sent to the supervisor, to leg A and to leg B.
-    senders: [Option<RtpSender>; 3],
+    pub(super) senders: [Option<RtpSender>; 3],
 }
 
 impl Monitor {
@@ -77,7 +73,7 @@ impl Monitor {
     }
 
     /// Takes the supervisor's audio.
-    fn take_supervisor_audio(&mut self, samples: &[i16]) {
+    pub(super) fn take_supervisor_audio(&mut self, samples: &[i16]) {
         match self.mode {
             MonitorMode::Listen => {}
             MonitorMode::Whisper => self.to_b.push(1, samples),
@@ -98,40 +94,6 @@ impl Monitor {
     }
 }
 
-/// The supervisor's socket and the tasks serving it; they stop when this is dropped.
-#[derive(Debug)]
-pub(super) struct MonitorIo {
-    pub(super) port: u16,
-    tasks: [JoinHandle<()>; 2],
-}
-
-impl Drop for MonitorIo {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
-}
-
-impl MonitorIo {
-    /// Binds the supervisor's socket beside the legs' and starts its receiving and mixing
-    /// tasks; `legs` are the sockets facing leg A and leg B.
-    pub(super) async fn open(
-        legs: [Arc<std::net::UdpSocket>; 2],
-        peers: Arc<Mutex<Peers>>,
-    ) -> std::io::Result<MonitorIo> {
-        let ip = legs[0].local_addr()?.ip();
-        let socket = Arc::new(UdpSocket::bind(SocketAddr::new(ip, 0)).await?);
-        let port = socket.local_addr()?.port();
-        let receiving = tokio::spawn(receive(socket.clone(), peers.clone()));
-        let mixing = tokio::spawn(mix(socket, legs, peers));
-        Ok(MonitorIo {
-            port,
-            tasks: [receiving, mixing],
-        })
-    }
-}
-
 /// Where the supervisor's phone receives media (from its SDP) and what it speaks.
 pub(super) fn set_peer(monitor: &mut Monitor, address: SocketAddr, formats: Formats) {
     monitor.address = Some(address);
@@ -147,87 +109,12 @@ pub(super) fn decode(codec: Codec, payload: &[u8]) -> Vec<i16> {
     payload.iter().map(|&code| to_linear(code)).collect()
 }
 
-fn encode(codec: Codec, samples: &[i16; FRAME]) -> Vec<u8> {
+pub(super) fn encode(codec: Codec, samples: &[i16; FRAME]) -> Vec<u8> {
     let to_code = match codec {
         Codec::Pcmu => linear_to_ulaw,
         Codec::Pcma => linear_to_alaw,
     };
     samples.iter().map(|&sample| to_code(sample)).collect()
-}
-
-/// Receives the supervisor's RTP, latching to its source.
-async fn receive(socket: Arc<UdpSocket>, peers: Arc<Mutex<Peers>>) {
-    let mut buffer = [0u8; 2_048];
-    loop {
-        let Ok((length, source)) = socket.recv_from(&mut buffer).await else {
-            continue;
-        };
-        let Some((pt, start, end)) = rtp_parts(&buffer[..length]) else {
-            continue;
-        };
-        let Ok(mut p) = peers.lock() else { return };
-        let Some(monitor) = p.monitor.as_mut() else {
-            continue;
-        };
-        monitor.address = Some(source);
-        if let Some(formats) = monitor.formats.filter(|f| f.codec.payload_type() == pt) {
-            let samples = decode(formats.codec, &buffer[start..end]);
-            monitor.take_supervisor_audio(&samples);
-        }
-    }
-}
-
-/// Every 20 ms, sends the mixes due: both legs to the supervisor, and the mixed legs of a
-/// whisper or a barge.
-async fn mix(
-    socket: Arc<UdpSocket>,
-    legs: [Arc<std::net::UdpSocket>; 2],
-    peers: Arc<Mutex<Peers>>,
-) {
-    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(20));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        let mut due = Vec::with_capacity(3);
-        {
-            let Ok(mut guard) = peers.lock() else { return };
-            let p = &mut *guard;
-            let Some(monitor) = p.monitor.as_mut() else {
-                continue;
-            };
-            let outlets = [
-                (monitor.address, monitor.formats, &mut monitor.hears, 0usize),
-                (p.a, p.a_formats, &mut monitor.to_a, 1),
-                (p.b, p.b_formats, &mut monitor.to_b, 2),
-            ];
-            for (address, formats, mixer, outlet) in outlets {
-                let (Some(address), Some(formats)) = (address, formats) else {
-                    continue;
-                };
-                let Some(frame) = mixer.pull() else { continue };
-                let sender = monitor.senders[outlet].get_or_insert_with(|| {
-                    RtpSender::new(
-                        rand_u32(),
-                        u16::try_from(rand_u32() & 0x7FFF).unwrap_or(0),
-                        rand_u32(),
-                        formats.codec.payload_type(),
-                    )
-                });
-                due.push((
-                    outlet,
-                    address,
-                    sender.packet(&encode(formats.codec, &frame)),
-                ));
-            }
-        }
-        for (outlet, address, packet) in due {
-            let _ = match outlet {
-                0 => socket.send_to(&packet, address).await,
-                1 => legs[0].send_to(&packet, address),
-                _ => legs[1].send_to(&packet, address),
-            };
-        }
-    }
 }
 
 #[cfg(test)]
@@ -237,6 +124,7 @@ mod tests {
 
     use super::*;
     use crate::media::relay::MediaRelay;
+    use tokio::net::UdpSocket;
 
     const PCMU: Formats = Formats {
         codec: Codec::Pcmu,

@@ -1,0 +1,141 @@
+//! What every resolver starts from: the caller (from the bearer token or the websocket's
+//! `connection_init`), the node, ID arguments, tenant-scoped look-ups (another tenant's object
+//! is `NOT_FOUND`), and paging.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, OutputType, SimpleObject, ID};
+use projections::Model;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+
+/// Who is calling, as established from the bearer token (or the websocket's `connection_init`).
+#[derive(Debug, Clone)]
+pub enum AuthState {
+    /// A valid session.
+    Caller(Caller),
+    /// No token was given.
+    Anonymous,
+    /// A token was given but is not valid (expired, revoked, malformed).
+    Invalid(ApiError),
+}
+
+/// The node.
+pub(crate) fn app<'a>(ctx: &Context<'a>) -> &'a App {
+    // The schema is always built with the App as data (see `build_schema`).
+    ctx.data_unchecked::<App>()
+}
+
+/// The authenticated caller, or `UNAUTHENTICATED`.
+pub(crate) fn caller<'a>(ctx: &Context<'a>) -> ApiResult<&'a Caller> {
+    match ctx.data_opt::<AuthState>() {
+        Some(AuthState::Caller(caller)) => Ok(caller),
+        Some(AuthState::Invalid(error)) => Err(error.clone()),
+        Some(AuthState::Anonymous) | None => Err(ApiError::Unauthenticated(
+            "log in first: no bearer token".into(),
+        )),
+    }
+}
+
+/// Parses an `ID` argument.
+pub(crate) fn parse_id(field: &str, id: &ID) -> ApiResult<Uuid> {
+    Uuid::parse_str(id.as_str()).map_err(|_| ApiError::validation(field, "is not a valid id"))
+}
+
+/// Parses an optional `ID` argument.
+pub(crate) fn parse_opt_id(field: &str, id: Option<&ID>) -> ApiResult<Option<Uuid>> {
+    id.map(|id| parse_id(field, id)).transpose()
+}
+
+/// The document `id` of `model`, decoded, if the caller may see it; otherwise `NOT_FOUND`
+/// (another tenant's object is never revealed).
+pub(crate) fn fetch<T: DeserializeOwned>(
+    app: &App,
+    caller: &Caller,
+    model: Model<T>,
+    id: Uuid,
+) -> ApiResult<T> {
+    app.node
+        .models
+        .of(model)
+        .doc(&id.to_string())
+        .filter(|doc| caller.sees(doc.tenant_id))
+        .and_then(|doc| doc.decode())
+        .ok_or_else(|| ApiError::NotFound(format!("{} not found", model.noun())))
+}
+
+/// Every document of `model` the caller may see in `tenant` (all tenants when `None`, for the
+/// operator), decoded.
+pub(crate) fn list<T: DeserializeOwned>(
+    app: &App,
+    caller: &Caller,
+    model: Model<T>,
+    tenant: Option<Uuid>,
+) -> ApiResult<Vec<T>> {
+    let model = app.node.models.of(model);
+    let docs = model.read();
+    Ok(docs
+        .values()
+        .filter(|doc| caller.sees(doc.tenant_id) && (tenant.is_none() || doc.tenant_id == tenant))
+        .filter_map(|doc| doc.decode())
+        .collect())
+}
+
+/// `totalCount` of a connection.
+#[derive(SimpleObject, Debug, Clone, Copy)]
+pub struct Total {
+    /// Items matching the filter, across all pages.
+    pub total_count: usize,
+}
+
+/// Default and largest page sizes.
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 500;
+
+/// One page of `items` after cursor `after` (an offset), as a Relay connection.
+pub(crate) fn page<T: OutputType>(
+    items: Vec<T>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> ApiResult<Connection<String, T, Total>> {
+    let first = match first {
+        None => DEFAULT_PAGE,
+        Some(n) if n >= 0 && (n as usize) <= MAX_PAGE => n as usize,
+        Some(_) => {
+            return Err(ApiError::validation(
+                "first",
+                format!("must be between 0 and {MAX_PAGE}"),
+            ))
+        }
+    };
+    let start = match after {
+        None => 0,
+        Some(cursor) => cursor
+            .parse::<usize>()
+            .map(|n| n + 1)
+            .map_err(|_| ApiError::validation("after", "is not a cursor of this list"))?,
+    };
+    let total = items.len();
+    let mut connection = Connection::with_additional_fields(
+        start > 0,
+        start + first < total,
+        Total { total_count: total },
+    );
+    connection.edges.extend(
+        items
+            .into_iter()
+            .enumerate()
+            .skip(start)
+            .take(first)
+            .map(|(i, node)| Edge::new(i.to_string(), node)),
+    );
+    Ok(connection)
+}
+
+/// Whether `haystack` contains `needle`, case-insensitively (empty or absent needle matches).
+pub(crate) fn contains(haystack: &str, needle: Option<&String>) -> bool {
+    needle.is_none_or(|n| haystack.to_lowercase().contains(&n.trim().to_lowercase()))
+}
