@@ -58,16 +58,6 @@ impl Acd {
             .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    /// Where `call` stands in `queue` (1 = next), if it waits there.
-    pub fn position(&self, queue: Uuid, call: Uuid) -> Option<usize> {
-        let lines = self.lines.lock().ok()?;
-        let line = lines.get(&queue)?;
-        line.waiting
-            .iter()
-            .position(|w| w.call == call)
-            .map(|p| p + 1)
-    }
-
     /// `call` joins the end of `queue`; its actor hears of offers on `tx`.
     pub fn join(
         &self,

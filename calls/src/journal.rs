@@ -42,11 +42,6 @@ impl CallJournal {
         }
     }
 
-    /// The call's id.
-    pub fn call(&self) -> Uuid {
-        self.call
-    }
-
     /// Decides `commands` in order and commits all their events in one append; a command the
     /// call refuses is logged and skipped. Returns the committed events, or `None` when the
     /// write failed (nothing of the step is then in the log).
@@ -93,10 +88,5 @@ impl CallJournal {
                 None
             }
         }
-    }
-
-    /// Records one command.
-    pub async fn record_one(&mut self, command: CallCommand) -> Option<Vec<CallEvent>> {
-        self.record(vec![command]).await
     }
 }

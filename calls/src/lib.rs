@@ -11,16 +11,16 @@
 //! Modules import each other along one direction (a test checks it): nothing imports the
 //! crate root, and the actor's parts import `actor::session`, never the other way.
 
-pub mod acd;
+mod acd;
 mod actor;
 pub mod control;
-pub mod dialog;
+mod dialog;
 mod frontend;
-pub mod inbox;
-pub mod journal;
-pub mod plan;
+mod inbox;
+mod journal;
+mod plan;
 pub mod prompts;
-pub mod registry;
+mod registry;
 mod restart;
 mod runtime;
 

@@ -190,11 +190,6 @@ impl Calls {
     pub fn len(&self) -> usize {
         self.by_call_id.len()
     }
-
-    /// Whether no call is up.
-    pub fn is_empty(&self) -> bool {
-        self.by_call_id.is_empty()
-    }
 }
 
 /// A call's place on its inbound route (the route's hot count of calls in progress).

@@ -100,11 +100,6 @@ impl AckWait {
     pub fn next_deadline(&self) -> Option<Instant> {
         self.pending.iter().map(|p| p.next.min(p.give_up)).min()
     }
-
-    /// Whether nothing waits for an ACK.
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
-    }
 }
 
 #[cfg(test)]

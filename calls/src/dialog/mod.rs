@@ -14,10 +14,10 @@ mod media;
 mod outbound;
 mod outgoing;
 
-pub use acks::{AckWait, Retransmitted, T1, T2};
+pub use acks::AckWait;
 pub use in_dialog::{decide, info_digit, refer_target, InDialog, LegsUp, Which};
 pub use incoming::{refusal_status, IncomingInvite};
-pub use leg::{ack_of, branch, cancel_of, contact_uri, random_hex, route_values, Leg};
+pub use leg::{random_hex, Leg};
 pub use media::{answer_body, call_formats, offer_towards_b, reinvite_codec};
 pub use outbound::Outbound;
 pub use outgoing::{OutgoingInvite, Progress};

@@ -39,6 +39,7 @@ pub enum Outbound {
 
 impl Outbound {
     /// The request sent, when this is one (in a transaction or not).
+    #[cfg(test)]
     pub fn request(&self) -> Option<&Request> {
         match self {
             Outbound::Request { request, .. }
@@ -46,18 +47,6 @@ impl Outbound {
                 message: SipMessage::Request(request),
                 ..
             } => Some(request),
-            _ => None,
-        }
-    }
-
-    /// The response sent, when this is one.
-    pub fn response(&self) -> Option<&Response> {
-        match self {
-            Outbound::Respond { response, .. }
-            | Outbound::Raw {
-                message: SipMessage::Response(response),
-                ..
-            } => Some(response),
             _ => None,
         }
     }

@@ -105,11 +105,13 @@ impl OutgoingInvite {
     }
 
     /// The INVITE in its latest form (with credentials after a challenge).
+    #[cfg(test)]
     pub fn invite(&self) -> &Request {
         &self.invite
     }
 
     /// The ACK sent for its 2xx, once answered.
+    #[cfg(test)]
     pub fn ack(&self) -> Option<&Request> {
         self.ack.as_ref()
     }
