@@ -1,7 +1,7 @@
 //! First start: an empty log gets the platform enterprise and its operator `admin`.
 
 use chrono::Utc;
-use domain::account::{Account, AccountCommand, AccountProfile};
+use domain::account::{Account, AccountCommand, AccountProfile, Actor};
 use domain::enterprise::{Enterprise, EnterpriseCommand};
 use domain::ids::{account_id, platform_enterprise_id, OPERATOR_ACCOUNT, PLATFORM_CODE};
 use domain::PermissionSetting;
@@ -67,6 +67,9 @@ pub async fn ensure_operator(node: &Node, password: Option<String>) -> CommandRe
             permissions: PermissionSetting::default(),
             password_hash,
             operator: true,
+            first_admin: false,
+            granted: Default::default(),
+            by: Actor::operator(),
             at: now,
         },
         metadata,

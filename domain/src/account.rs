@@ -2,7 +2,9 @@
 //! permissions and its sessions. The platform operator is a sub-account of the platform
 //! enterprise.
 
-use std::collections::BTreeMap;
+mod authority;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,6 +12,8 @@ use uuid::Uuid;
 
 use crate::permission::{Permission, PermissionScope, PermissionSetting};
 use crate::validate::{login_name, optional_text, required_text, FieldError};
+pub use authority::{may_grant, Actor, Unauthorized};
+use authority::{may_manage, may_repermission};
 
 /// The sub-account aggregate.
 pub struct Account;
@@ -36,6 +40,10 @@ pub struct AccountState {
     pub enterprise_id: Uuid,
     /// Whether it is the platform operator.
     pub operator: bool,
+    /// Whether it is its enterprise's first admin (made with the enterprise).
+    pub first_admin: bool,
+    /// Its role.
+    pub role_id: Option<Uuid>,
     /// Open sessions and when they expire.
     pub sessions: BTreeMap<Uuid, DateTime<Utc>>,
 }
@@ -78,6 +86,12 @@ pub enum AccountCommand {
         password_hash: String,
         /// Whether it is the platform operator.
         operator: bool,
+        /// Whether it is its enterprise's first admin (made with the enterprise).
+        first_admin: bool,
+        /// The permissions it will hold (its custom set, or its role's; looked up).
+        granted: BTreeSet<Permission>,
+        /// Who creates it.
+        by: Actor,
         /// When.
         at: DateTime<Utc>,
     },
@@ -85,6 +99,12 @@ pub enum AccountCommand {
     Update {
         /// New details.
         profile: AccountProfile,
+        /// The permissions of the role in `profile` (looked up; empty without one).
+        role_permissions: BTreeSet<Permission>,
+        /// The permissions it holds now (looked up).
+        held: BTreeSet<Permission>,
+        /// Who changes it.
+        by: Actor,
         /// When.
         at: DateTime<Utc>,
     },
@@ -94,6 +114,12 @@ pub enum AccountCommand {
         permissions: PermissionSetting,
         /// The account's role now (looked up), needed to follow a role.
         role_id: Option<Uuid>,
+        /// The permissions the setting gives (looked up).
+        granted: BTreeSet<Permission>,
+        /// The permissions it holds now (looked up).
+        held: BTreeSet<Permission>,
+        /// Who changes it.
+        by: Actor,
         /// When.
         at: DateTime<Utc>,
     },
@@ -101,6 +127,10 @@ pub enum AccountCommand {
     ChangePassword {
         /// argon2id hash of the new password.
         password_hash: String,
+        /// The permissions it holds now (looked up).
+        held: BTreeSet<Permission>,
+        /// Who changes it (itself, or an admin resetting it).
+        by: Actor,
         /// When.
         at: DateTime<Utc>,
     },
@@ -108,11 +138,19 @@ pub enum AccountCommand {
     SetEnabled {
         /// New state.
         enabled: bool,
+        /// The permissions it holds now (looked up).
+        held: BTreeSet<Permission>,
+        /// Who changes it.
+        by: Actor,
         /// When.
         at: DateTime<Utc>,
     },
     /// Deletes it for good; its sessions end.
     Delete {
+        /// The permissions it holds now (looked up).
+        held: BTreeSet<Permission>,
+        /// Who deletes it.
+        by: Actor,
         /// When.
         at: DateTime<Utc>,
     },
@@ -170,6 +208,9 @@ pub enum AccountEvent {
         password_hash: String,
         /// Platform operator.
         operator: bool,
+        /// Its enterprise's first admin (absent, false, in events stored before it existed).
+        #[serde(default, skip_serializing_if = "is_false")]
+        first_admin: bool,
         /// When.
         at: DateTime<Utc>,
     },
@@ -255,6 +296,13 @@ pub enum AccountError {
     /// A field is invalid.
     #[error(transparent)]
     Invalid(#[from] FieldError),
+    /// The actor may not do this.
+    #[error(transparent)]
+    Unauthorized(#[from] Unauthorized),
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 fn check_permissions(
@@ -276,6 +324,12 @@ fn check_permissions(
             }
         }
     }
+}
+
+/// Whether only the operator may change the account: the enterprise's first admin, or the
+/// operator itself.
+fn protected(state: &AccountState) -> bool {
+    state.first_admin || state.operator
 }
 
 fn require_existing(state: &AccountState) -> Result<(), AccountError> {
@@ -318,6 +372,9 @@ impl esrs::Aggregate for Account {
                 permissions,
                 password_hash,
                 operator,
+                first_admin,
+                granted,
+                by,
                 at,
             } => {
                 if state.status != AccountStatus::Absent {
@@ -328,6 +385,7 @@ impl esrs::Aggregate for Account {
                 if !operator {
                     check_permissions(&permissions, profile.role_id)?;
                 }
+                may_grant(&by, &granted)?;
                 require_password_hash(&password_hash)?;
                 Ok(vec![E::AccountCreated {
                     enterprise_id,
@@ -336,11 +394,21 @@ impl esrs::Aggregate for Account {
                     permissions,
                     password_hash,
                     operator,
+                    first_admin,
                     at,
                 }])
             }
-            C::Update { profile, at } => {
+            C::Update {
+                profile,
+                role_permissions,
+                held,
+                by,
+                at,
+            } => {
                 require_existing(state)?;
+                if profile.role_id != state.role_id {
+                    may_repermission(&by, protected(state), &held, &role_permissions)?;
+                }
                 Ok(vec![E::AccountUpdated {
                     profile: profile.validated()?,
                     at,
@@ -349,6 +417,9 @@ impl esrs::Aggregate for Account {
             C::SetPermissions {
                 permissions,
                 role_id,
+                granted,
+                held,
+                by,
                 at,
             } => {
                 require_existing(state)?;
@@ -356,20 +427,35 @@ impl esrs::Aggregate for Account {
                     return Err(AccountError::OperatorProtected);
                 }
                 check_permissions(&permissions, role_id)?;
+                may_repermission(&by, protected(state), &held, &granted)?;
                 Ok(vec![E::AccountPermissionsSet { permissions, at }])
             }
-            C::ChangePassword { password_hash, at } => {
+            C::ChangePassword {
+                password_hash,
+                held,
+                by,
+                at,
+            } => {
                 require_existing(state)?;
+                if !by.itself {
+                    may_manage(&by, protected(state), &held)?;
+                }
                 require_password_hash(&password_hash)?;
                 let mut events = vec![E::AccountPasswordChanged { password_hash, at }];
                 events.extend(close_all(state, SessionEnd::PasswordChanged, at));
                 Ok(events)
             }
-            C::SetEnabled { enabled, at } => {
+            C::SetEnabled {
+                enabled,
+                held,
+                by,
+                at,
+            } => {
                 require_existing(state)?;
                 if state.operator {
                     return Err(AccountError::OperatorProtected);
                 }
+                may_manage(&by, protected(state), &held)?;
                 Ok(match (state.status, enabled) {
                     (AccountStatus::Enabled, false) => {
                         let mut events = close_all(state, SessionEnd::AccountDisabled, at);
@@ -380,11 +466,12 @@ impl esrs::Aggregate for Account {
                     _ => vec![],
                 })
             }
-            C::Delete { at } => {
+            C::Delete { held, by, at } => {
                 require_existing(state)?;
                 if state.operator {
                     return Err(AccountError::OperatorProtected);
                 }
+                may_manage(&by, protected(state), &held)?;
                 let mut events = close_all(state, SessionEnd::AccountDeleted, at);
                 events.push(E::AccountDeleted { at });
                 Ok(events)
@@ -434,15 +521,20 @@ impl esrs::Aggregate for Account {
             E::AccountCreated {
                 enterprise_id,
                 operator,
+                first_admin,
+                profile,
                 ..
             } => {
                 state = AccountState {
                     status: AccountStatus::Enabled,
                     enterprise_id,
                     operator,
+                    first_admin,
+                    role_id: profile.role_id,
                     sessions: BTreeMap::new(),
                 };
             }
+            E::AccountUpdated { profile, .. } => state.role_id = profile.role_id,
             E::AccountDisabled { .. } => state.status = AccountStatus::Disabled,
             E::AccountEnabled { .. } => state.status = AccountStatus::Enabled,
             E::AccountDeleted { .. } => state = AccountState::default(),
@@ -458,9 +550,7 @@ impl esrs::Aggregate for Account {
             E::SessionClosed { session_id, .. } => {
                 state.sessions.remove(&session_id);
             }
-            E::AccountUpdated { .. }
-            | E::AccountPermissionsSet { .. }
-            | E::AccountPasswordChanged { .. } => {}
+            E::AccountPermissionsSet { .. } | E::AccountPasswordChanged { .. } => {}
         }
         state
     }
@@ -492,211 +582,4 @@ pub fn effective_permissions(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::given;
-    use std::collections::BTreeSet;
-
-    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
-
-    fn at(s: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap_or_default()
-    }
-
-    fn ent() -> Uuid {
-        Uuid::from_u128(7)
-    }
-
-    fn profile() -> AccountProfile {
-        AccountProfile {
-            name: "张三".into(),
-            agent_number: "1001".into(),
-            role_id: None,
-        }
-    }
-
-    fn created() -> AccountEvent {
-        AccountEvent::AccountCreated {
-            enterprise_id: ent(),
-            account: "zhang".into(),
-            profile: profile(),
-            permissions: PermissionSetting::default(),
-            password_hash: HASH.into(),
-            operator: false,
-            at: at(0),
-        }
-    }
-
-    fn opened(session: u128, expires: i64) -> AccountEvent {
-        AccountEvent::SessionOpened {
-            session_id: Uuid::from_u128(session),
-            token_hash: "ab".into(),
-            expires_at: at(expires),
-            at: at(1),
-        }
-    }
-
-    #[test]
-    fn create_validates_and_records_everything() {
-        given::<Account>(vec![])
-            .when(AccountCommand::Create {
-                enterprise_id: ent(),
-                account: "zhang".into(),
-                profile: AccountProfile {
-                    name: " 张三 ".into(),
-                    ..profile()
-                },
-                permissions: PermissionSetting::default(),
-                password_hash: HASH.into(),
-                operator: false,
-                at: at(0),
-            })
-            .then(vec![created()]);
-    }
-
-    #[test]
-    fn following_a_role_needs_a_role() {
-        given::<Account>(vec![])
-            .when(AccountCommand::Create {
-                enterprise_id: ent(),
-                account: "zhang".into(),
-                profile: profile(),
-                permissions: PermissionSetting::FollowRole,
-                password_hash: HASH.into(),
-                operator: false,
-                at: at(0),
-            })
-            .then_err(AccountError::Invalid(FieldError::new(
-                "permissions",
-                "following the role needs a role",
-            )));
-    }
-
-    #[test]
-    fn platform_permissions_are_refused_for_sub_accounts() {
-        given::<Account>(vec![created()])
-            .when(AccountCommand::SetPermissions {
-                permissions: PermissionSetting::Custom {
-                    permissions: BTreeSet::from([
-                        Permission::RoutesRead,
-                        Permission::PlatformTrunks,
-                    ]),
-                },
-                role_id: None,
-                at: at(1),
-            })
-            .then_err(AccountError::PlatformPermission("platform.trunks".into()));
-    }
-
-    #[test]
-    fn a_plain_password_is_never_stored() {
-        given::<Account>(vec![created()])
-            .when(AccountCommand::ChangePassword {
-                password_hash: "secret".into(),
-                at: at(1),
-            })
-            .then_err(AccountError::Invalid(FieldError::new(
-                "password",
-                "must be stored as an argon2id hash",
-            )));
-    }
-
-    #[test]
-    fn disabling_closes_open_sessions_only() {
-        given::<Account>(vec![created(), opened(1, 100), opened(2, 5)])
-            .when(AccountCommand::SetEnabled {
-                enabled: false,
-                at: at(10),
-            })
-            .then(vec![
-                AccountEvent::SessionClosed {
-                    session_id: Uuid::from_u128(1),
-                    reason: SessionEnd::AccountDisabled,
-                    at: at(10),
-                },
-                AccountEvent::AccountDisabled { at: at(10) },
-            ]);
-    }
-
-    #[test]
-    fn a_disabled_account_cannot_log_in() {
-        given::<Account>(vec![created(), AccountEvent::AccountDisabled { at: at(1) }])
-            .when(AccountCommand::OpenSession {
-                session_id: Uuid::from_u128(3),
-                token_hash: "ab".into(),
-                expires_at: at(100),
-                enterprise_enabled: true,
-                at: at(2),
-            })
-            .then_err(AccountError::Disabled);
-    }
-
-    #[test]
-    fn a_disabled_enterprise_blocks_login() {
-        given::<Account>(vec![created()])
-            .when(AccountCommand::OpenSession {
-                session_id: Uuid::from_u128(3),
-                token_hash: "ab".into(),
-                expires_at: at(100),
-                enterprise_enabled: false,
-                at: at(2),
-            })
-            .then_err(AccountError::EnterpriseDisabled);
-    }
-
-    #[test]
-    fn logout_of_an_expired_session_is_a_no_op() {
-        given::<Account>(vec![created(), opened(1, 5)])
-            .when(AccountCommand::CloseSession {
-                session_id: Uuid::from_u128(1),
-                at: at(10),
-            })
-            .then(vec![]);
-    }
-
-    #[test]
-    fn a_deleted_name_can_be_used_again() {
-        given::<Account>(vec![created(), AccountEvent::AccountDeleted { at: at(1) }])
-            .when(AccountCommand::Create {
-                enterprise_id: ent(),
-                account: "zhang".into(),
-                profile: profile(),
-                permissions: PermissionSetting::default(),
-                password_hash: HASH.into(),
-                operator: false,
-                at: at(0),
-            })
-            .then(vec![created()]);
-    }
-
-    #[test]
-    fn the_operator_cannot_be_disabled() {
-        let mut operator = created();
-        if let AccountEvent::AccountCreated { operator: op, .. } = &mut operator {
-            *op = true;
-        }
-        given::<Account>(vec![operator])
-            .when(AccountCommand::SetEnabled {
-                enabled: false,
-                at: at(1),
-            })
-            .then_err(AccountError::OperatorProtected);
-    }
-
-    #[test]
-    fn effective_permissions_follow_the_role_or_the_custom_set() {
-        let role = BTreeSet::from([Permission::QueuesRead]);
-        assert_eq!(
-            effective_permissions(&PermissionSetting::FollowRole, Some(&role)),
-            role
-        );
-        assert!(effective_permissions(&PermissionSetting::FollowRole, None).is_empty());
-        let custom = PermissionSetting::Custom {
-            permissions: BTreeSet::from([Permission::IvrRead]),
-        };
-        assert_eq!(
-            effective_permissions(&custom, Some(&role)),
-            BTreeSet::from([Permission::IvrRead])
-        );
-    }
-}
+mod tests;

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::account::{may_grant, Actor, Unauthorized};
 use crate::permission::{Permission, PermissionScope};
 use crate::validate::{required_text, FieldError};
 
@@ -32,6 +33,8 @@ pub enum RoleCommand {
         permissions: BTreeSet<Permission>,
         /// Whether another role of the enterprise has this name (looked up).
         name_taken: bool,
+        /// Who creates it (nobody puts in a role a permission it does not hold).
+        by: Actor,
         /// When.
         at: DateTime<Utc>,
     },
@@ -43,6 +46,8 @@ pub enum RoleCommand {
         permissions: BTreeSet<Permission>,
         /// Whether another role of the enterprise has this name (looked up).
         name_taken: bool,
+        /// Who changes it (nobody puts in a role a permission it does not hold).
+        by: Actor,
         /// When.
         at: DateTime<Utc>,
     },
@@ -104,6 +109,9 @@ pub enum RoleError {
     /// A field is invalid.
     #[error(transparent)]
     Invalid(#[from] FieldError),
+    /// The actor may not do this.
+    #[error(transparent)]
+    Unauthorized(#[from] Unauthorized),
 }
 
 fn check(
@@ -141,12 +149,14 @@ impl esrs::Aggregate for Role {
                 name,
                 permissions,
                 name_taken,
+                by,
                 at,
             } => {
                 if state.exists {
                     return Err(RoleError::AlreadyExists);
                 }
                 let name = check(&name, &permissions, name_taken)?;
+                may_grant(&by, &permissions)?;
                 Ok(vec![RoleEvent::RoleCreated {
                     enterprise_id,
                     name,
@@ -158,12 +168,14 @@ impl esrs::Aggregate for Role {
                 name,
                 permissions,
                 name_taken,
+                by,
                 at,
             } => {
                 if !state.exists {
                     return Err(RoleError::NotFound);
                 }
                 let name = check(&name, &permissions, name_taken)?;
+                may_grant(&by, &permissions)?;
                 Ok(vec![RoleEvent::RoleUpdated {
                     name,
                     permissions,
@@ -215,6 +227,7 @@ mod tests {
                 name: "坐席".into(),
                 permissions: BTreeSet::from([Permission::AgentWorkstation]),
                 name_taken: false,
+                by: Actor::operator(),
                 at: at(),
             })
             .then(vec![created()]);
@@ -247,6 +260,7 @@ mod tests {
                 name: "班长".into(),
                 permissions: BTreeSet::new(),
                 name_taken: true,
+                by: Actor::operator(),
                 at: at(),
             })
             .then_err(RoleError::Invalid(FieldError::new(
@@ -263,8 +277,33 @@ mod tests {
                 name: "x".into(),
                 permissions: BTreeSet::from([Permission::PlatformEnterprises]),
                 name_taken: false,
+                by: Actor::operator(),
                 at: at(),
             })
             .then_err(RoleError::PlatformPermission("platform.enterprises".into()));
+    }
+
+    #[test]
+    fn a_role_holds_only_permissions_its_maker_holds() {
+        let maker = Actor {
+            permissions: BTreeSet::from([Permission::RolesManage, Permission::RoutesRead]),
+            operator: false,
+            itself: false,
+        };
+        given::<Role>(vec![])
+            .when(RoleCommand::Create {
+                enterprise_id: Uuid::from_u128(1),
+                name: "坐席".into(),
+                permissions: BTreeSet::from([
+                    Permission::RoutesRead,
+                    Permission::SubAccountsManage,
+                ]),
+                name_taken: false,
+                by: maker,
+                at: DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
+            })
+            .then_err(RoleError::Unauthorized(Unauthorized::Grant(
+                "sub_accounts.manage".into(),
+            )));
     }
 }

@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use domain::account::{Account, AccountCommand, AccountProfile, AccountState, AccountStatus};
+use domain::account::{
+    Account, AccountCommand, AccountProfile, AccountState, AccountStatus, Actor,
+};
 use domain::role::{Role, RoleCommand};
 use domain::{Permission, PermissionSetting};
 use esrs::Aggregate;
@@ -25,6 +27,16 @@ fn setting() -> impl Strategy<Value = PermissionSetting> {
         Just(PermissionSetting::FollowRole),
         permissions().prop_map(|permissions| PermissionSetting::Custom { permissions })
     ]
+}
+
+fn actor() -> impl Strategy<Value = Actor> {
+    (permissions(), any::<bool>(), any::<bool>()).prop_map(|(permissions, operator, itself)| {
+        Actor {
+            permissions,
+            operator,
+            itself,
+        }
+    })
 }
 
 fn profile() -> impl Strategy<Value = AccountProfile> {
@@ -51,15 +63,16 @@ fn account_command() -> impl Strategy<Value = AccountCommand> {
     let session = (0u128..4).prop_map(Uuid::from_u128);
     prop_oneof![
         (
-            ".{0,40}",
-            profile(),
-            setting(),
-            hash(),
-            any::<bool>(),
+            (".{0,40}", profile(), setting(), hash()),
+            (any::<bool>(), any::<bool>(), permissions(), actor()),
             time()
         )
             .prop_map(
-                |(account, profile, permissions, password_hash, operator, at)| {
+                |(
+                    (account, profile, permissions, password_hash),
+                    (operator, first_admin, granted, by),
+                    at,
+                )| {
                     AccountCommand::Create {
                         enterprise_id: Uuid::from_u128(1),
                         account,
@@ -67,28 +80,59 @@ fn account_command() -> impl Strategy<Value = AccountCommand> {
                         permissions,
                         password_hash,
                         operator,
+                        first_admin,
+                        granted,
+                        by,
                         at,
                     }
                 }
             ),
-        (profile(), time()).prop_map(|(profile, at)| AccountCommand::Update { profile, at }),
+        (profile(), permissions(), permissions(), actor(), time()).prop_map(
+            |(profile, role_permissions, held, by, at)| AccountCommand::Update {
+                profile,
+                role_permissions,
+                held,
+                by,
+                at
+            }
+        ),
         (
             setting(),
             proptest::option::of(Just(Uuid::from_u128(9))),
+            (permissions(), permissions(), actor()),
             time()
         )
-            .prop_map(
-                |(permissions, role_id, at)| AccountCommand::SetPermissions {
+            .prop_map(|(permissions, role_id, (granted, held, by), at)| {
+                AccountCommand::SetPermissions {
                     permissions,
                     role_id,
-                    at
+                    granted,
+                    held,
+                    by,
+                    at,
                 }
-            ),
-        (hash(), time())
-            .prop_map(|(password_hash, at)| AccountCommand::ChangePassword { password_hash, at }),
-        (any::<bool>(), time())
-            .prop_map(|(enabled, at)| AccountCommand::SetEnabled { enabled, at }),
-        time().prop_map(|at| AccountCommand::Delete { at }),
+            }),
+        (hash(), permissions(), actor(), time()).prop_map(|(password_hash, held, by, at)| {
+            AccountCommand::ChangePassword {
+                password_hash,
+                held,
+                by,
+                at,
+            }
+        }),
+        (any::<bool>(), permissions(), actor(), time()).prop_map(|(enabled, held, by, at)| {
+            AccountCommand::SetEnabled {
+                enabled,
+                held,
+                by,
+                at,
+            }
+        }),
+        (permissions(), actor(), time()).prop_map(|(held, by, at)| AccountCommand::Delete {
+            held,
+            by,
+            at
+        }),
         (session.clone(), time(), time(), any::<bool>()).prop_map(
             |(session_id, expires_at, at, enterprise_enabled)| {
                 AccountCommand::OpenSession {
@@ -112,7 +156,7 @@ fn command_time(command: &AccountCommand) -> DateTime<Utc> {
         | AccountCommand::SetPermissions { at, .. }
         | AccountCommand::ChangePassword { at, .. }
         | AccountCommand::SetEnabled { at, .. }
-        | AccountCommand::Delete { at }
+        | AccountCommand::Delete { at, .. }
         | AccountCommand::OpenSession { at, .. }
         | AccountCommand::CloseSession { at, .. } => *at,
     }
@@ -142,13 +186,13 @@ proptest! {
     }
 
     #[test]
-    fn roles_never_panic(names in proptest::collection::vec(".{0,50}", 1..10), using in 0u32..3, taken in any::<bool>(), p in permissions()) {
+    fn roles_never_panic(names in proptest::collection::vec(".{0,50}", 1..10), using in 0u32..3, taken in any::<bool>(), p in permissions(), by in actor()) {
         let mut state = Default::default();
         for name in names {
             let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
             let commands = [
-                RoleCommand::Create { enterprise_id: Uuid::from_u128(1), name: name.clone(), permissions: p.clone(), name_taken: taken, at },
-                RoleCommand::Update { name, permissions: p.clone(), name_taken: taken, at },
+                RoleCommand::Create { enterprise_id: Uuid::from_u128(1), name: name.clone(), permissions: p.clone(), name_taken: taken, by: by.clone(), at },
+                RoleCommand::Update { name, permissions: p.clone(), name_taken: taken, by: by.clone(), at },
                 RoleCommand::Delete { accounts_using: using, at },
             ];
             for command in commands {

@@ -107,6 +107,7 @@ impl From<AccountError> for CommandError {
             AccountError::AlreadyExists | AccountError::OperatorProtected => {
                 CommandError::Conflict(e.to_string())
             }
+            AccountError::Unauthorized(_) => CommandError::Forbidden(e.to_string()),
         }
     }
 }
@@ -120,6 +121,7 @@ impl From<RoleError> for CommandError {
                 CommandError::validation("permissions", e.to_string())
             }
             RoleError::AlreadyExists | RoleError::InUse(_) => CommandError::Conflict(e.to_string()),
+            RoleError::Unauthorized(_) => CommandError::Forbidden(e.to_string()),
         }
     }
 }

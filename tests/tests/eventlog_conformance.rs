@@ -253,6 +253,7 @@ async fn esrs_aggregates_run_over_the_log(backend: Backend) -> anyhow::Result<()
         name: "坐席".into(),
         permissions: BTreeSet::new(),
         name_taken: false,
+        by: domain::account::Actor::operator(),
         at: chrono::Utc::now(),
     };
     manager
@@ -281,6 +282,7 @@ async fn esrs_aggregates_run_over_the_log(backend: Backend) -> anyhow::Result<()
                 name: "x".into(),
                 permissions: BTreeSet::new(),
                 name_taken: false,
+                by: domain::account::Actor::operator(),
                 at: chrono::Utc::now(),
             },
         )

@@ -414,6 +414,7 @@ fn stored_json_of_every_event_variant_matches_the_golden_file() {
                     permissions: PermissionSetting::FollowRole,
                     password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
                     operator: false,
+                    first_admin: false,
                     at: at(),
                 },
                 AccountEvent::AccountUpdated {

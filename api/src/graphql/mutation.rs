@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use async_graphql::{Context, InputObject, Object, ID};
 use chrono::Utc;
-use domain::account::{Account, AccountCommand, AccountProfile};
+use domain::account::{effective_permissions, Account, AccountCommand, AccountProfile, Actor};
 use domain::announcement::{Announcement, AnnouncementCommand, AnnouncementContent};
 use domain::enterprise::{Enterprise, EnterpriseCommand};
 use domain::ids::{account_id, enterprise_id};
@@ -19,7 +19,7 @@ use super::context::{app, caller, fetch, list, parse_id, parse_opt_id};
 use super::query::me_of;
 use super::types::*;
 use crate::app::App;
-use crate::auth::{check_new_password, hash_password, verify_password, Caller};
+use crate::auth::{check_new_password, hash_password, permissions_of, verify_password, Caller};
 use crate::error::{ApiError, ApiResult};
 
 /// The longest password checked at login (argon2 work is bounded).
@@ -115,6 +115,15 @@ pub struct AnnouncementInput {
 /// Mutations of logins, enterprises, sub-accounts, roles and announcements.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct AccountsMutation;
+
+/// The caller as the domain weighs it when it changes account `target` (or a role).
+fn actor(caller: &Caller, target: Uuid) -> Actor {
+    Actor {
+        permissions: caller.permissions.clone(),
+        operator: caller.operator,
+        itself: caller.account_id == target,
+    }
+}
 
 pub(crate) fn meta(caller: &Caller, tenant: Uuid) -> Metadata {
     Metadata::new(Some(tenant), Some(caller.account_id))
@@ -317,6 +326,8 @@ impl AccountsMutation {
                 caller.account_id,
                 AccountCommand::ChangePassword {
                     password_hash: hash,
+                    held: caller.permissions.clone(),
+                    by: actor(caller, caller.account_id),
                     at: Utc::now(),
                 },
                 meta(caller, caller.enterprise_id),
@@ -373,6 +384,9 @@ impl AccountsMutation {
                     },
                     password_hash: hash,
                     operator: false,
+                    first_admin: true,
+                    granted: Permission::enterprise_all(),
+                    by: actor(caller, admin),
                     at: now,
                 },
                 meta(caller, id),
@@ -463,6 +477,7 @@ impl AccountsMutation {
             PermissionSetting::Custom { permissions }
         };
         let id = account_id(tenant, &account);
+        let granted = effective_permissions(&permissions, role.as_ref().map(|r| &r.permissions));
         app.node
             .execute::<Account>(
                 id,
@@ -477,6 +492,9 @@ impl AccountsMutation {
                     permissions,
                     password_hash: hash_password(&input.password)?,
                     operator: false,
+                    first_admin: false,
+                    granted,
+                    by: actor(caller, id),
                     at: Utc::now(),
                 },
                 meta(caller, tenant),
@@ -509,6 +527,7 @@ impl AccountsMutation {
                 "this sub-account's permissions follow its role; choose custom permissions first",
             ));
         }
+        let held = permissions_of(&app.node.models, &doc)?;
         app.node
             .execute::<Account>(
                 id,
@@ -516,8 +535,11 @@ impl AccountsMutation {
                     profile: AccountProfile {
                         name: input.name,
                         agent_number: input.agent_number.unwrap_or_default(),
-                        role_id: role.map(|r| r.id),
+                        role_id: role.as_ref().map(|r| r.id),
                     },
+                    role_permissions: role.map(|r| r.permissions).unwrap_or_default(),
+                    held,
+                    by: actor(caller, id),
                     at: Utc::now(),
                 },
                 meta(caller, doc.enterprise_id),
@@ -546,12 +568,21 @@ impl AccountsMutation {
                 permissions: parse_permissions(&permissions.unwrap_or_default())?,
             }
         };
+        let role_permissions: Option<RoleDoc> = doc
+            .role_id
+            .and_then(|role| app.node.models.of(projections::ROLES).by_id(role));
+        let granted =
+            effective_permissions(&setting, role_permissions.as_ref().map(|r| &r.permissions));
+        let held = permissions_of(&app.node.models, &doc)?;
         app.node
             .execute::<Account>(
                 id,
                 AccountCommand::SetPermissions {
                     permissions: setting,
                     role_id: doc.role_id,
+                    granted,
+                    held,
+                    by: actor(caller, id),
                     at: Utc::now(),
                 },
                 meta(caller, doc.enterprise_id),
@@ -578,6 +609,8 @@ impl AccountsMutation {
                 id,
                 AccountCommand::ChangePassword {
                     password_hash: hash_password(&password)?,
+                    held: permissions_of(&app.node.models, &doc)?,
+                    by: actor(caller, id),
                     at: Utc::now(),
                 },
                 meta(caller, doc.enterprise_id),
@@ -603,6 +636,8 @@ impl AccountsMutation {
                 id,
                 AccountCommand::SetEnabled {
                     enabled,
+                    held: permissions_of(&app.node.models, &doc)?,
+                    by: actor(caller, id),
                     at: Utc::now(),
                 },
                 meta(caller, doc.enterprise_id),
@@ -626,7 +661,11 @@ impl AccountsMutation {
         app.node
             .execute::<Account>(
                 uuid,
-                AccountCommand::Delete { at: Utc::now() },
+                AccountCommand::Delete {
+                    held: permissions_of(&app.node.models, &doc)?,
+                    by: actor(caller, uuid),
+                    at: Utc::now(),
+                },
                 meta(caller, doc.enterprise_id),
             )
             .await?;
@@ -649,6 +688,7 @@ impl AccountsMutation {
                     name_taken: role_name_taken(app, caller, tenant, &input.name, None)?,
                     name: input.name,
                     permissions: parse_permissions(&input.permissions)?,
+                    by: actor(caller, Uuid::nil()),
                     at: Utc::now(),
                 },
                 meta(caller, tenant),
@@ -682,6 +722,7 @@ impl AccountsMutation {
                     )?,
                     name: input.name,
                     permissions: parse_permissions(&input.permissions)?,
+                    by: actor(caller, Uuid::nil()),
                     at: Utc::now(),
                 },
                 meta(caller, doc.enterprise_id),
