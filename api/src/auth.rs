@@ -1,7 +1,10 @@
-//! Authentication and authorization: argon2id passwords, bearer tokens backed by session
-//! events, lockout after repeated failures, and the caller's permissions.
+//! Authentication and authorization: argon2id passwords (checked on their own pool, see
+//! `passwords`), bearer tokens backed by session events, login attempts limited per source
+//! address and locked per account and source after repeated failures, and the caller's
+//! permissions.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -17,6 +20,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
+use crate::passwords::PasswordPool;
 
 /// Login rules.
 #[derive(Debug, Clone)]
@@ -27,21 +31,42 @@ pub struct LoginPolicy {
     pub max_failures: u32,
     /// How long the lock lasts.
     pub lockout: Duration,
+    /// Login attempts one source address may make per minute, counted before any password
+    /// is checked.
+    pub attempts_per_source_per_minute: u32,
+    /// Threads checking passwords (argon2id), and jobs that may wait for them.
+    pub password_threads: usize,
+    /// Jobs that may wait for a password thread before new ones are refused.
+    pub password_queue: usize,
 }
 
-/// Failed attempts of one login name.
-#[derive(Debug, Clone, Default)]
+/// Attempts at one login name from one source, counted as failures until one succeeds.
+#[derive(Debug, Clone)]
 struct Failures {
     count: u32,
     locked_until: Option<DateTime<Utc>>,
+    last: DateTime<Utc>,
 }
 
-/// Authentication service of a node. Failed attempts are counted in memory (a wrong password
-/// leaves the log unchanged); sessions are events.
+/// Login attempts of one source address: a token bucket refilled over a minute.
+#[derive(Debug, Clone)]
+struct Attempts {
+    tokens: f64,
+    at: DateTime<Utc>,
+}
+
+/// Entries kept per map before stale ones are dropped.
+const TRACKED: usize = 10_000;
+
+/// Authentication service of a node. Attempts are counted in memory; sessions and failed
+/// logins of existing accounts are events.
 #[derive(Debug)]
 pub struct Auth {
     policy: LoginPolicy,
-    failures: DashMap<(String, String), Failures>,
+    failures: DashMap<(String, String, IpAddr), Failures>,
+    sources: DashMap<IpAddr, Attempts>,
+    /// The password pool.
+    pub passwords: PasswordPool,
 }
 
 /// The authenticated caller of a request.
@@ -136,8 +161,10 @@ impl Auth {
     /// An authentication service with `policy`.
     pub fn new(policy: LoginPolicy) -> Self {
         Self {
+            passwords: PasswordPool::new(policy.password_threads, policy.password_queue),
             policy,
             failures: DashMap::new(),
+            sources: DashMap::new(),
         }
     }
 
@@ -146,42 +173,78 @@ impl Auth {
         self.policy.session
     }
 
-    /// Fails with `RATE_LIMITED` while the login name is locked.
-    pub fn check_not_locked(
+    /// Starts a login attempt at `enterprise`/`account` from `source`, before any password
+    /// is checked: refused with `RATE_LIMITED` when the source made too many attempts in the
+    /// last minute, or when this name is locked for this source after repeated failures.
+    /// Otherwise the attempt counts as a failure until [`Auth::login_succeeded`] forgets it,
+    /// so attempts made in parallel are counted before any of them is checked.
+    pub fn begin_login(
         &self,
         enterprise: &str,
         account: &str,
+        source: IpAddr,
         now: DateTime<Utc>,
     ) -> ApiResult<()> {
-        let key = (enterprise.to_lowercase(), account.to_lowercase());
-        if let Some(until) = self.failures.get(&key).and_then(|f| f.locked_until) {
+        self.take_source_attempt(source, now)?;
+        if self.failures.len() > TRACKED {
+            let stale = now - self.policy.lockout;
+            self.failures.retain(|_, f| f.last > stale);
+        }
+        let key = (enterprise.to_lowercase(), account.to_lowercase(), source);
+        let mut entry = self.failures.entry(key).or_insert(Failures {
+            count: 0,
+            locked_until: None,
+            last: now,
+        });
+        entry.last = now;
+        if let Some(until) = entry.locked_until {
             if until > now {
                 let seconds = (until - now).num_seconds().max(1);
                 return Err(ApiError::RateLimited(format!(
                     "too many failed logins; this sub-account is locked for another {seconds} s"
                 )));
             }
+            entry.count = 0;
+            entry.locked_until = None;
         }
+        if entry.count >= self.policy.max_failures {
+            entry.locked_until = Some(now + self.policy.lockout);
+            let seconds = self.policy.lockout.num_seconds().max(1);
+            return Err(ApiError::RateLimited(format!(
+                "too many failed logins; this sub-account is locked for another {seconds} s"
+            )));
+        }
+        entry.count += 1;
         Ok(())
     }
 
-    /// Counts a failed attempt; locks the name after too many.
-    pub fn record_failure(&self, enterprise: &str, account: &str, now: DateTime<Utc>) {
-        let key = (enterprise.to_lowercase(), account.to_lowercase());
-        let mut entry = self.failures.entry(key).or_default();
-        if entry.locked_until.is_some_and(|until| until <= now) {
-            *entry = Failures::default();
+    /// Takes one attempt from `source`'s bucket, or refuses.
+    fn take_source_attempt(&self, source: IpAddr, now: DateTime<Utc>) -> ApiResult<()> {
+        let capacity = f64::from(self.policy.attempts_per_source_per_minute.max(1));
+        if self.sources.len() > TRACKED {
+            let stale = now - Duration::minutes(1);
+            self.sources.retain(|_, a| a.at > stale);
         }
-        entry.count += 1;
-        if entry.count >= self.policy.max_failures {
-            entry.locked_until = Some(now + self.policy.lockout);
+        let mut entry = self.sources.entry(source).or_insert(Attempts {
+            tokens: capacity,
+            at: now,
+        });
+        let elapsed = (now - entry.at).num_milliseconds().max(0) as f64 / 60_000.0;
+        entry.tokens = (entry.tokens + elapsed * capacity).min(capacity);
+        entry.at = now;
+        if entry.tokens < 1.0 {
+            return Err(ApiError::RateLimited(
+                "too many login attempts from this address; wait a minute".into(),
+            ));
         }
+        entry.tokens -= 1.0;
+        Ok(())
     }
 
-    /// Forgets failed attempts after a successful login.
-    pub fn record_success(&self, enterprise: &str, account: &str) {
+    /// The login at `enterprise`/`account` from `source` succeeded: its failures are forgotten.
+    pub fn login_succeeded(&self, enterprise: &str, account: &str, source: IpAddr) {
         self.failures
-            .remove(&(enterprise.to_lowercase(), account.to_lowercase()));
+            .remove(&(enterprise.to_lowercase(), account.to_lowercase(), source));
     }
 
     /// A new random token.
@@ -281,6 +344,9 @@ mod tests {
             session: Duration::hours(1),
             max_failures: 3,
             lockout: Duration::minutes(10),
+            attempts_per_source_per_minute: 10,
+            password_threads: 1,
+            password_queue: 4,
         })
     }
 
@@ -293,19 +359,48 @@ mod tests {
         assert!(!verify_password("x", "not a hash"));
     }
 
+    fn here() -> IpAddr {
+        IpAddr::from([192, 0, 2, 1])
+    }
+
     #[test]
-    fn repeated_failures_lock_then_unlock() {
+    fn repeated_failures_lock_the_name_for_that_source_only() {
         let auth = auth();
         let t0 = Utc::now();
-        for _ in 0..2 {
-            auth.record_failure("Acme", "zhang", t0);
+        for _ in 0..3 {
+            assert!(auth.begin_login("Acme", "zhang", here(), t0).is_ok());
         }
-        assert!(auth.check_not_locked("acme", "ZHANG", t0).is_ok());
-        auth.record_failure("acme", "zhang", t0);
-        let locked = auth.check_not_locked("acme", "zhang", t0 + Duration::minutes(9));
+        let locked = auth.begin_login("acme", "ZHANG", here(), t0);
         assert_eq!(locked.map_err(|e| e.code()), Err("RATE_LIMITED"));
+        let later = auth.begin_login("acme", "zhang", here(), t0 + Duration::minutes(9));
+        assert_eq!(later.map_err(|e| e.code()), Err("RATE_LIMITED"));
+        // The owner, elsewhere, is not locked out.
+        let elsewhere = IpAddr::from([198, 51, 100, 7]);
+        assert!(auth.begin_login("acme", "zhang", elsewhere, t0).is_ok());
+        auth.login_succeeded("acme", "zhang", elsewhere);
+        // The lock ends.
         assert!(auth
-            .check_not_locked("acme", "zhang", t0 + Duration::minutes(11))
+            .begin_login("acme", "zhang", here(), t0 + Duration::minutes(11))
+            .is_ok());
+    }
+
+    #[test]
+    fn a_source_gets_its_attempts_per_minute_whatever_the_names() {
+        let auth = auth();
+        let t0 = Utc::now();
+        for n in 0..10 {
+            assert!(auth
+                .begin_login("acme", &format!("u{n}"), here(), t0)
+                .is_ok());
+        }
+        let refused = auth.begin_login("acme", "u10", here(), t0);
+        assert_eq!(refused.map_err(|e| e.code()), Err("RATE_LIMITED"));
+        assert!(auth
+            .begin_login("acme", "u11", IpAddr::from([198, 51, 100, 7]), t0)
+            .is_ok());
+        // A minute refills the bucket.
+        assert!(auth
+            .begin_login("acme", "u12", here(), t0 + Duration::seconds(61))
             .is_ok());
     }
 

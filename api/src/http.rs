@@ -6,7 +6,9 @@ use std::future::Future;
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql::Data;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
-use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,7 +18,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use crate::app::App;
 use crate::error::ApiError;
 use crate::files;
-use crate::graphql::{build_schema, AuthState};
+use crate::graphql::{build_schema, AuthState, RequestSource};
 use crate::state::{auth_state, bearer, Server};
 
 /// Largest request body accepted.
@@ -52,13 +54,17 @@ pub async fn serve(
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 async fn graphql(
     State(server): State<Server>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
@@ -66,7 +72,8 @@ async fn graphql(
     server.app.node.metrics.graphql_request();
     let request = request
         .into_inner()
-        .data(auth_state(&server.app, bearer(&headers)));
+        .data(auth_state(&server.app, bearer(&headers)))
+        .data(RequestSource(peer.ip()));
     let response = server.schema.execute(request).await;
     for error in &response.errors {
         let code = error
@@ -100,6 +107,7 @@ async fn graphiql() -> impl IntoResponse {
 
 async fn graphql_ws(
     State(server): State<Server>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -121,6 +129,7 @@ async fn graphql_ws(
                         return Err(async_graphql::Error::from(error.clone()));
                     }
                     let mut data = Data::default();
+                    data.insert(RequestSource(peer.ip()));
                     data.insert(state);
                     Ok(data)
                 })

@@ -9,4 +9,5 @@ pub mod error;
 pub mod files;
 pub mod graphql;
 pub mod http;
+mod passwords;
 mod state;

@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub max_failed_logins: Option<u32>,
     /// Minutes a locked sub-account stays locked.
     pub lockout_minutes: Option<u32>,
+    /// Login attempts one address may make per minute.
+    pub login_attempts_per_minute: Option<u32>,
     /// Seconds an extension rings before an inbound call is missed.
     pub ring_timeout_seconds: Option<u32>,
     /// Seconds without RTP after which an answered call is hung up.
@@ -53,6 +55,8 @@ pub struct Config {
     pub max_failed_logins: u32,
     /// Minutes a locked sub-account stays locked.
     pub lockout_minutes: u32,
+    /// Login attempts one address may make per minute.
+    pub login_attempts_per_minute: u32,
     /// Seconds an extension rings before an inbound call is missed.
     pub ring_timeout_seconds: u32,
     /// Seconds without RTP after which an answered call is hung up.
@@ -133,6 +137,7 @@ impl Config {
             session_hours: file.session_hours.unwrap_or(12).max(1),
             max_failed_logins: file.max_failed_logins.unwrap_or(5).max(1),
             lockout_minutes: file.lockout_minutes.unwrap_or(15).max(1),
+            login_attempts_per_minute: file.login_attempts_per_minute.unwrap_or(60).max(1),
             ring_timeout_seconds: file.ring_timeout_seconds.unwrap_or(30).clamp(1, 999),
             media_timeout_seconds: file.media_timeout_seconds.unwrap_or(60).clamp(1, 3_600),
             public_ip: overrides.public_ip.or(file.public_ip),

@@ -95,6 +95,10 @@ pub fn login_policy(config: &Config) -> api::auth::LoginPolicy {
         session: chrono::Duration::hours(i64::from(config.session_hours)),
         max_failures: config.max_failed_logins,
         lockout: chrono::Duration::minutes(i64::from(config.lockout_minutes)),
+        attempts_per_source_per_minute: config.login_attempts_per_minute,
+        // Half the cores at most check passwords; the log's writer and the calls keep the rest.
+        password_threads: std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+        password_queue: 64,
     }
 }
 

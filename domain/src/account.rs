@@ -174,6 +174,13 @@ pub enum AccountCommand {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Notes a login with a wrong password, for the audit log (never the password itself).
+    RecordFailedLogin {
+        /// Where the attempt came from (an IP address).
+        source: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 /// Why a session ended.
@@ -258,6 +265,13 @@ pub enum AccountEvent {
         token_hash: String,
         /// When it ends by itself.
         expires_at: DateTime<Utc>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A login failed: the password was wrong.
+    LoginFailed {
+        /// Where the attempt came from (an IP address).
+        source: String,
         /// When.
         at: DateTime<Utc>,
     },
@@ -498,6 +512,11 @@ impl esrs::Aggregate for Account {
                     at,
                 }])
             }
+            C::RecordFailedLogin { source, at } => {
+                require_existing(state)?;
+                let source: String = source.chars().take(64).collect();
+                Ok(vec![E::LoginFailed { source, at }])
+            }
             C::CloseSession { session_id, at } => {
                 require_existing(state)?;
                 Ok(
@@ -550,7 +569,9 @@ impl esrs::Aggregate for Account {
             E::SessionClosed { session_id, .. } => {
                 state.sessions.remove(&session_id);
             }
-            E::AccountPermissionsSet { .. } | E::AccountPasswordChanged { .. } => {}
+            E::AccountPermissionsSet { .. }
+            | E::AccountPasswordChanged { .. }
+            | E::LoginFailed { .. } => {}
         }
         state
     }

@@ -146,6 +146,8 @@ fn account_command() -> impl Strategy<Value = AccountCommand> {
         ),
         (session, time())
             .prop_map(|(session_id, at)| AccountCommand::CloseSession { session_id, at }),
+        (".{0,80}", time())
+            .prop_map(|(source, at)| AccountCommand::RecordFailedLogin { source, at }),
     ]
 }
 
@@ -158,7 +160,8 @@ fn command_time(command: &AccountCommand) -> DateTime<Utc> {
         | AccountCommand::SetEnabled { at, .. }
         | AccountCommand::Delete { at, .. }
         | AccountCommand::OpenSession { at, .. }
-        | AccountCommand::CloseSession { at, .. } => *at,
+        | AccountCommand::CloseSession { at, .. }
+        | AccountCommand::RecordFailedLogin { at, .. } => *at,
     }
 }
 

@@ -118,6 +118,7 @@ impl TestServer {
             session_hours: 12,
             max_failed_logins: 5,
             lockout_minutes: 15,
+            login_attempts_per_minute: 60,
             ring_timeout_seconds: 2,
             media_timeout_seconds: 3,
             public_ip: None,
@@ -287,6 +288,16 @@ impl GraphqlClient {
             client: reqwest::Client::new(),
             operator_password: operator_password.to_owned(),
         }
+    }
+
+    /// The same client, its connections made from `ip` (a loopback address such as
+    /// 127.0.0.2), so the node sees requests from another source.
+    pub fn from_address(&self, ip: std::net::IpAddr) -> anyhow::Result<Self> {
+        Ok(Self {
+            base: self.base.clone(),
+            client: reqwest::Client::builder().local_address(ip).build()?,
+            operator_password: self.operator_password.clone(),
+        })
     }
 
     /// Posts a GraphQL request and returns the whole JSON response.

@@ -303,7 +303,7 @@ async fn audit_log_filters_by_account_and_time(backend: Backend) -> anyhow::Resu
 async fn bad_input_is_refused_clearly_and_changes_nothing(backend: Backend) -> anyhow::Result<()> {
     let server = TestServer::start(backend).await?;
     let (boss, _) = acme(&server).await?;
-    let head = server.node.log.stored_head().await?;
+    let before_wrong = server.node.log.stored_head().await?;
     let login = "mutation($e: String!, $a: String!, $p: String!) { login(enterprise: $e, account: $a, password: $p) { token } }";
     let wrong = server
         .gql(
@@ -315,6 +315,24 @@ async fn bad_input_is_refused_clearly_and_changes_nothing(backend: Backend) -> a
     ensure!(
         error_code(&wrong) == "UNAUTHENTICATED"
             && wrong["errors"][0]["message"] == "wrong sub-account or password"
+    );
+    // A wrong password is kept for the admin to see (LoginFailed, no password), and nothing
+    // else is written from here on.
+    let head = server.node.log.stored_head().await?;
+    let noted = server
+        .node
+        .log
+        .read_stream(domain::ids::account_id(
+            domain::ids::enterprise_id("acme"),
+            "boss",
+        ))
+        .await?;
+    ensure!(
+        head == before_wrong + 1
+            && noted
+                .last()
+                .is_some_and(|e| e.event_type == "LoginFailed" && !e.payload.contains("nope")),
+        "{noted:?}"
     );
     let unknown = server
         .gql(

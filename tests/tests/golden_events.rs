@@ -60,6 +60,7 @@ fn account_variant(e: &AccountEvent) -> usize {
         AccountEvent::AccountDeleted { .. } => 6,
         AccountEvent::SessionOpened { .. } => 7,
         AccountEvent::SessionClosed { .. } => 8,
+        AccountEvent::LoginFailed { .. } => 9,
     }
 }
 
@@ -448,9 +449,13 @@ fn stored_json_of_every_event_variant_matches_the_golden_file() {
                     reason: SessionEnd::AccountDisabled,
                     at: at(),
                 },
+                AccountEvent::LoginFailed {
+                    source: "192.0.2.1".into(),
+                    at: at(),
+                },
             ],
             account_variant,
-            9,
+            10,
         ),
     );
     all.insert(

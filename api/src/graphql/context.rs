@@ -23,6 +23,16 @@ pub enum AuthState {
     Invalid(ApiError),
 }
 
+/// The address a request came from (its TCP peer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestSource(pub std::net::IpAddr);
+
+/// Where the request came from; unspecified when the server did not say.
+pub(crate) fn source(ctx: &Context<'_>) -> std::net::IpAddr {
+    ctx.data_opt::<RequestSource>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |s| s.0)
+}
+
 /// The node.
 pub(crate) fn app<'a>(ctx: &Context<'a>) -> &'a App {
     // The schema is always built with the App as data (see `build_schema`).

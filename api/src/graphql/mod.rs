@@ -8,6 +8,7 @@ mod extensions;
 mod ivr;
 mod ivr_convert;
 mod ivr_types;
+mod limits;
 mod mutation;
 mod query;
 mod queue_types;
@@ -22,7 +23,7 @@ use async_graphql::Schema;
 
 use crate::app::App;
 
-pub use context::AuthState;
+pub use context::{AuthState, RequestSource};
 pub(crate) use mutation::meta;
 pub use subscription::SubscriptionRoot;
 
@@ -62,6 +63,7 @@ pub fn build_schema(app: App) -> CallcoreSchema {
     )
     .data(app)
     .data(board::BoardFeedCell::default())
+    .extension(limits::OneLoginPerRequest)
     .limit_depth(12)
     .limit_complexity(5_000)
     .limit_recursive_depth(32)

@@ -15,11 +15,11 @@ use eventlog::Metadata;
 use projections::{AccountDoc, AnnouncementDoc, CredentialDoc, EnterpriseDoc, RoleDoc};
 use uuid::Uuid;
 
-use super::context::{app, caller, fetch, list, parse_id, parse_opt_id};
+use super::context::{self, app, caller, fetch, list, parse_id, parse_opt_id};
 use super::query::me_of;
 use super::types::*;
 use crate::app::App;
-use crate::auth::{check_new_password, hash_password, permissions_of, verify_password, Caller};
+use crate::auth::{check_new_password, hash_password, permissions_of, Caller};
 use crate::error::{ApiError, ApiResult};
 
 /// The longest password checked at login (argon2 work is bounded).
@@ -213,7 +213,8 @@ impl AccountsMutation {
         if password.len() > MAX_PASSWORD_INPUT {
             return Err(ApiError::validation("password", "is too long"));
         }
-        app.auth.check_not_locked(&enterprise, &account, now)?;
+        let source = context::source(ctx);
+        app.auth.begin_login(&enterprise, &account, source, now)?;
         let ent_id = enterprise_id(&enterprise);
         let ent: EnterpriseDoc = app
             .node
@@ -230,12 +231,26 @@ impl AccountsMutation {
         let hash = credential
             .as_ref()
             .map_or(DUMMY_HASH.clone(), |c| c.password_hash.clone());
-        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .map_err(ApiError::internal)?;
+        let matches = app.auth.passwords.verify(&password, &hash).await?;
         if credential.is_none() || !matches {
-            app.auth.record_failure(&enterprise, &account, now);
             app.node.metrics.login_failure();
+            if credential.is_some() {
+                // Visible to the enterprise's admin in the audit log; the password is not kept.
+                let noted = app
+                    .node
+                    .commit::<Account>(
+                        acc_id,
+                        AccountCommand::RecordFailedLogin {
+                            source: source.to_string(),
+                            at: now,
+                        },
+                        Metadata::new(Some(ent_id), Some(acc_id)),
+                    )
+                    .await;
+                if let Err(error) = noted {
+                    tracing::warn!(code = error.code(), "a failed login could not be recorded");
+                }
+            }
             return Err(ApiError::Unauthenticated(
                 "wrong sub-account or password".into(),
             ));
@@ -256,7 +271,7 @@ impl AccountsMutation {
                 "the enterprise is disabled".into(),
             ));
         }
-        app.auth.record_success(&enterprise, &account);
+        app.auth.login_succeeded(&enterprise, &account, source);
         let issued = app.auth.issue_token();
         let expires_at = now + app.auth.session_length();
         app.node
@@ -312,15 +327,15 @@ impl AccountsMutation {
             .of(projections::CREDENTIALS)
             .by_id(caller.account_id)
             .ok_or_else(|| ApiError::NotFound("sub-account not found".into()))?;
-        let ok = tokio::task::spawn_blocking(move || {
-            verify_password(&old_password, &credential.password_hash)
-        })
-        .await
-        .map_err(ApiError::internal)?;
+        let ok = app
+            .auth
+            .passwords
+            .verify(&old_password, &credential.password_hash)
+            .await?;
         if !ok {
             return Err(ApiError::validation("oldPassword", "is wrong"));
         }
-        let hash = hash_password(&new_password)?;
+        let hash = app.auth.passwords.hash(&new_password).await?;
         app.node
             .execute::<Account>(
                 caller.account_id,
@@ -350,7 +365,7 @@ impl AccountsMutation {
         domain::validate::login_name("adminAccount", &input.admin_account)?;
         let id = enterprise_id(input.code.trim());
         let now = Utc::now();
-        let hash = hash_password(&input.admin_password)?;
+        let hash = app.auth.passwords.hash(&input.admin_password).await?;
         app.node
             .execute::<Enterprise>(
                 id,
@@ -490,7 +505,7 @@ impl AccountsMutation {
                         role_id: role.map(|r| r.id),
                     },
                     permissions,
-                    password_hash: hash_password(&input.password)?,
+                    password_hash: app.auth.passwords.hash(&input.password).await?,
                     operator: false,
                     first_admin: false,
                     granted,
@@ -608,7 +623,7 @@ impl AccountsMutation {
             .execute::<Account>(
                 id,
                 AccountCommand::ChangePassword {
-                    password_hash: hash_password(&password)?,
+                    password_hash: app.auth.passwords.hash(&password).await?,
                     held: permissions_of(&app.node.models, &doc)?,
                     by: actor(caller, id),
                     at: Utc::now(),

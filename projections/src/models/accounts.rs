@@ -105,7 +105,8 @@ impl Projection for Accounts {
             AccountEvent::AccountDeleted { .. } => docs.remove(&key),
             AccountEvent::AccountPasswordChanged { .. }
             | AccountEvent::SessionOpened { .. }
-            | AccountEvent::SessionClosed { .. } => {}
+            | AccountEvent::SessionClosed { .. }
+            | AccountEvent::LoginFailed { .. } => {}
         }
         Ok(())
     }
