@@ -274,45 +274,71 @@ impl Auth {
             return Err(invalid());
         };
         let session_id = Uuid::parse_str(session).map_err(|_| invalid())?;
-        let session: SessionDoc = models
+        let found: SessionDoc = models
             .of(projections::SESSIONS)
             .by_id(session_id)
             .ok_or_else(|| {
                 ApiError::Unauthenticated("the session has ended; log in again".into())
             })?;
-        if session.token_hash != sha256_hex(secret) {
+        if found.token_hash != sha256_hex(secret) {
             return Err(invalid());
         }
-        if session.expires_at <= now {
-            return Err(ApiError::Unauthenticated(
-                "the session has expired; log in again".into(),
-            ));
-        }
-        let account: AccountDoc = models
-            .of(projections::ACCOUNTS)
-            .by_id(session.account_id)
-            .ok_or_else(|| ApiError::Unauthenticated("the sub-account no longer exists".into()))?;
-        if !account.enabled {
-            return Err(ApiError::Unauthenticated(
-                "the sub-account is disabled".into(),
-            ));
-        }
-        let enterprise: Option<EnterpriseDoc> = models
-            .of(projections::ENTERPRISES)
-            .by_id(account.enterprise_id);
-        if !enterprise.is_some_and(|e| e.enabled) {
-            return Err(ApiError::Unauthenticated(
-                "the enterprise is disabled".into(),
-            ));
-        }
-        Ok(Caller {
-            account_id: account.id,
-            enterprise_id: account.enterprise_id,
-            session_id,
-            operator: account.operator,
-            permissions: permissions_of(models, &account)?,
-        })
+        caller_of_session(models, session_id, now)
     }
+
+    /// Whether `caller`'s session still holds at `now` and still grants `permission`: for
+    /// live feeds, which outlive the request that opened them.
+    pub fn still_authorized(
+        &self,
+        models: &ReadModels,
+        caller: &Caller,
+        permission: Permission,
+        now: DateTime<Utc>,
+    ) -> ApiResult<()> {
+        caller_of_session(models, caller.session_id, now)?.require(permission)
+    }
+}
+
+/// The caller of open session `session_id` at `now`, or why it may no longer act (the session
+/// closed or expired, the account or its enterprise disabled or gone).
+fn caller_of_session(
+    models: &ReadModels,
+    session_id: Uuid,
+    now: DateTime<Utc>,
+) -> ApiResult<Caller> {
+    let session: SessionDoc = models
+        .of(projections::SESSIONS)
+        .by_id(session_id)
+        .ok_or_else(|| ApiError::Unauthenticated("the session has ended; log in again".into()))?;
+    if session.expires_at <= now {
+        return Err(ApiError::Unauthenticated(
+            "the session has expired; log in again".into(),
+        ));
+    }
+    let account: AccountDoc = models
+        .of(projections::ACCOUNTS)
+        .by_id(session.account_id)
+        .ok_or_else(|| ApiError::Unauthenticated("the sub-account no longer exists".into()))?;
+    if !account.enabled {
+        return Err(ApiError::Unauthenticated(
+            "the sub-account is disabled".into(),
+        ));
+    }
+    let enterprise: Option<EnterpriseDoc> = models
+        .of(projections::ENTERPRISES)
+        .by_id(account.enterprise_id);
+    if !enterprise.is_some_and(|e| e.enabled) {
+        return Err(ApiError::Unauthenticated(
+            "the enterprise is disabled".into(),
+        ));
+    }
+    Ok(Caller {
+        account_id: account.id,
+        enterprise_id: account.enterprise_id,
+        session_id,
+        operator: account.operator,
+        permissions: permissions_of(models, &account)?,
+    })
 }
 
 /// The permissions in effect for `account` (all of them for the operator).

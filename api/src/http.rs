@@ -7,6 +7,9 @@ use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql::Data;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -20,6 +23,9 @@ use crate::error::ApiError;
 use crate::files;
 use crate::graphql::{build_schema, AuthState, RequestSource};
 use crate::state::{auth_state, bearer, Server};
+
+/// How long a websocket may go without a valid `connection_init` before it is closed.
+const CONNECTION_INIT_WITHIN: Duration = Duration::from_secs(10);
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -115,8 +121,10 @@ async fn graphql_ws(
     let Server { app, schema } = server;
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
-            GraphQLWebSocket::new(stream, schema, protocol)
+        .on_upgrade(move |stream| async move {
+            let initialized = Arc::new(AtomicBool::new(false));
+            let noted = initialized.clone();
+            let serving = GraphQLWebSocket::new(stream, schema, protocol)
                 .on_connection_init(move |payload| async move {
                     let token = payload
                         .get("token")
@@ -128,12 +136,23 @@ async fn graphql_ws(
                     if let AuthState::Invalid(error) = &state {
                         return Err(async_graphql::Error::from(error.clone()));
                     }
+                    noted.store(true, Ordering::Release);
                     let mut data = Data::default();
                     data.insert(RequestSource(peer.ip()));
                     data.insert(state);
                     Ok(data)
                 })
-                .serve()
+                .serve();
+            tokio::pin!(serving);
+            tokio::select! {
+                () = &mut serving => {}
+                () = tokio::time::sleep(CONNECTION_INIT_WITHIN) => {
+                    // A socket that never said who it is goes (dropping it closes it).
+                    if initialized.load(Ordering::Acquire) {
+                        serving.await;
+                    }
+                }
+            }
         })
 }
 

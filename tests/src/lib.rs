@@ -571,13 +571,19 @@ pub mod ws {
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >;
 
-    /// Connects with `token` in `connection_init`; returns the socket and the server's answer.
-    pub async fn connect(server: &TestServer, token: &str) -> anyhow::Result<(Socket, Value)> {
+    /// Opens `/graphql/ws` (graphql-transport-ws) and sends nothing.
+    pub async fn open(server: &TestServer) -> anyhow::Result<Socket> {
         let mut request = format!("ws://{}/graphql/ws", server.addr).into_client_request()?;
         request
             .headers_mut()
             .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);
-        let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(socket)
+    }
+
+    /// Connects with `token` in `connection_init`; returns the socket and the server's answer.
+    pub async fn connect(server: &TestServer, token: &str) -> anyhow::Result<(Socket, Value)> {
+        let mut socket = open(server).await?;
         socket
             .send(Message::text(
                 json!({ "type": "connection_init", "payload": { "token": token } }).to_string(),

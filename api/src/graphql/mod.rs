@@ -5,6 +5,7 @@ mod call_control;
 mod call_records;
 mod context;
 mod extensions;
+mod guard;
 mod ivr;
 mod ivr_convert;
 mod ivr_types;

@@ -8,6 +8,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::board::{boards, watched, BoardChange, BoardFeed, BoardFeedCell, QueueBoardUpdate};
 use super::context::{app, caller, parse_id, parse_opt_id};
+use super::guard::while_authorized;
 use super::queue_types::{agent_object, AgentObject};
 use super::types::AuditEntryObject;
 
@@ -22,7 +23,7 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         enterprise_id: Option<ID>,
-    ) -> async_graphql::Result<impl Stream<Item = AuditEntryObject>> {
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<AuditEntryObject>>> {
         let caller = caller(ctx)?.clone();
         caller.require(Permission::AuditLogRead)?;
         let requested = parse_opt_id("enterpriseId", enterprise_id.as_ref())?;
@@ -33,8 +34,8 @@ impl SubscriptionRoot {
         };
         let app = app(ctx).clone();
         let feed = app.node.models.feed();
-        Ok(futures::stream::unfold(
-            (feed, app, caller, tenant),
+        let entries = futures::stream::unfold(
+            (feed, app.clone(), caller.clone(), tenant),
             |(mut feed, app, caller, tenant)| async move {
                 loop {
                     let event = match feed.recv().await {
@@ -59,6 +60,12 @@ impl SubscriptionRoot {
                     }
                 }
             },
+        );
+        Ok(while_authorized(
+            app,
+            caller,
+            Permission::AuditLogRead,
+            entries,
         ))
     }
 
@@ -69,7 +76,7 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         queue_ids: Vec<ID>,
-    ) -> async_graphql::Result<impl Stream<Item = QueueBoardUpdate>> {
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<QueueBoardUpdate>>> {
         let caller = caller(ctx)?.clone();
         caller.require(Permission::SupervisorMonitor)?;
         let app = app(ctx).clone();
@@ -82,7 +89,7 @@ impl SubscriptionRoot {
         let feed = BoardFeed::of(&app, ctx.data_unchecked::<BoardFeedCell>());
         let snapshot = board_snapshot(&app, &queues);
         let updates = futures::stream::unfold(
-            (feed, ids, app, queues),
+            (feed, ids, app.clone(), queues),
             |(mut feed, ids, app, queues)| async move {
                 loop {
                     match feed.recv().await {
@@ -102,9 +109,12 @@ impl SubscriptionRoot {
                 }
             },
         );
-        Ok(futures::StreamExt::chain(
-            futures::stream::iter([snapshot]),
-            updates,
+        let board = futures::StreamExt::chain(futures::stream::iter([snapshot]), updates);
+        Ok(while_authorized(
+            app,
+            caller,
+            Permission::SupervisorMonitor,
+            board,
         ))
     }
 
@@ -113,13 +123,13 @@ impl SubscriptionRoot {
     async fn my_agent_events(
         &self,
         ctx: &Context<'_>,
-    ) -> async_graphql::Result<impl Stream<Item = AgentObject>> {
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<AgentObject>>> {
         let caller = caller(ctx)?.clone();
         caller.require(Permission::AgentWorkstation)?;
         let app = app(ctx).clone();
         let feed = app.node.models.feed();
-        Ok(futures::stream::unfold(
-            (feed, app, caller),
+        let seats = futures::stream::unfold(
+            (feed, app.clone(), caller.clone()),
             |(mut feed, app, caller)| async move {
                 loop {
                     let event = match feed.recv().await {
@@ -148,6 +158,12 @@ impl SubscriptionRoot {
                     }
                 }
             },
+        );
+        Ok(while_authorized(
+            app,
+            caller,
+            Permission::AgentWorkstation,
+            seats,
         ))
     }
 }
