@@ -12,6 +12,7 @@ pub struct Metrics {
     graphql_requests: AtomicU64,
     events_appended: AtomicU64,
     login_failures: AtomicU64,
+    rtp_refused: AtomicU64,
     errors: DashMap<&'static str, u64>,
     /// IVR prompt starts: counts at or under each bound of [`PROMPT_START_BOUNDS_US`].
     prompt_start_buckets: [AtomicU64; PROMPT_START_BOUNDS_US.len()],
@@ -55,6 +56,12 @@ impl Metrics {
     /// Counts a failed login.
     pub fn login_failure(&self) {
         self.login_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts RTP packets a call's relay refused: they came from a source that was not the
+    /// leg's (a stranger spraying the relay's ports).
+    pub fn rtp_refused(&self, n: u64) {
+        self.rtp_refused.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Notes how long an IVR prompt took to start after its node was recorded.
@@ -115,6 +122,11 @@ impl Metrics {
             "callcore_login_failures_total",
             "Failed logins.",
             self.login_failures.load(Ordering::Relaxed),
+        );
+        counter(
+            "callcore_rtp_refused_total",
+            "RTP packets refused by ended calls' relays: not from the leg's source.",
+            self.rtp_refused.load(Ordering::Relaxed),
         );
         let _ = writeln!(out, "# HELP callcore_errors_total API errors by code.\n# TYPE callcore_errors_total counter");
         let mut errors: Vec<_> = self.errors.iter().map(|e| (*e.key(), *e.value())).collect();

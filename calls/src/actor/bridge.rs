@@ -217,8 +217,9 @@ impl Session {
             return b_body.to_vec();
         };
         let b_answer = sdp::parse_offer(&String::from_utf8_lossy(b_body)).ok();
-        if let Some(b_answer) = &b_answer {
-            relay.set_b(SocketAddr::new(b_answer.address, b_answer.port));
+        let signalling = self.b.as_ref().map(|slot| slot.call.leg().peer.ip());
+        if let (Some(b_answer), Some(signalling)) = (&b_answer, signalling) {
+            relay.set_b(SocketAddr::new(b_answer.address, b_answer.port), signalling);
         }
         let kept = self.media.formats.filter(|_| a_answered).map(|(a, _)| a);
         let Some(formats) = call_formats(offer, b_answer.as_ref(), kept) else {

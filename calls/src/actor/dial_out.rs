@@ -137,6 +137,7 @@ pub(crate) async fn click_to_dial(
         let mut relay = relay;
         let digits = relay.take_digits();
         let relay = Arc::new(relay);
+        let (stats, metrics) = (relay.stats().clone(), node.metrics.clone());
         let (notify, notices) = mpsc::unbounded_channel();
         let mut session = Session::new(Opening {
             node,
@@ -158,7 +159,10 @@ pub(crate) async fn click_to_dial(
             sdp_session,
             ivr_notify: notify,
         });
-        relay.set_a(SocketAddr::new(answer.address, answer.port));
+        relay.set_a(
+            SocketAddr::new(answer.address, answer.port),
+            session.a.leg().peer.ip(),
+        );
         if let Some(codec) = answer.codecs.first().copied() {
             let formats = Formats {
                 codec,
@@ -197,6 +201,7 @@ pub(crate) async fn click_to_dial(
         }
         session.finish(&mut ids).await;
         calls.forget_call_ids(&ids);
+        metrics.rtp_refused(stats.refused.load(std::sync::atomic::Ordering::Relaxed));
     });
     Ok(call)
 }

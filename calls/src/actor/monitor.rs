@@ -196,6 +196,7 @@ impl Session {
             return Flow::Continue;
         };
         let (progress, sends) = monitor.call.on_response(&response, local);
+        let signalling = monitor.call.leg().peer.ip();
         self.send_all(sends);
         match progress {
             Progress::Answered { body } => {
@@ -206,6 +207,7 @@ impl Session {
                 {
                     relay.set_monitor_peer(
                         std::net::SocketAddr::new(answer.address, answer.port),
+                        signalling,
                         Formats {
                             codec,
                             telephone_event: None,

@@ -220,12 +220,15 @@ impl Session {
         let direction = offer
             .as_ref()
             .map_or(sdp::Direction::SendRecv, |o| o.direction);
-        if let (Some(offer), Some(relay)) = (&offer, &self.media.relay) {
+        let signalling = self.leg(which).map(|leg| leg.peer.ip());
+        if let (Some(offer), Some(relay), Some(signalling)) =
+            (&offer, &self.media.relay, signalling)
+        {
             if offer.port != 0 && !offer.address.is_unspecified() {
                 let address = SocketAddr::new(offer.address, offer.port);
                 match which {
-                    Which::A => relay.set_a(address),
-                    Which::B => relay.set_b(address),
+                    Which::A => relay.set_a(address, signalling),
+                    Which::B => relay.set_b(address, signalling),
                 }
             }
         }

@@ -44,6 +44,7 @@ pub(crate) fn start(
         .to_owned();
     let (tx, inbox) = mpsc::unbounded_channel();
     calls.register_call_id(call_id.clone(), tx.clone());
+    let metrics = node.metrics.clone();
     tokio::spawn(async move {
         let mut ids = vec![call_id];
         let invite = &incoming.invite;
@@ -78,6 +79,7 @@ pub(crate) fn start(
             calls
                 .relayed_to_caller
                 .fetch_add(stats.b_to_a.load(Ordering::Relaxed), Ordering::Relaxed);
+            metrics.rtp_refused(stats.refused.load(Ordering::Relaxed));
         }
         calls.forget_call_ids(&ids);
     });
@@ -205,7 +207,10 @@ async fn run_inbound(
     let sdp_session = u64::from(rand::random::<u32>());
     let b_body = match (&a_offer, &relay) {
         (Some(offer), Some(relay)) => {
-            relay.set_a(SocketAddr::new(offer.address, offer.port));
+            relay.set_a(
+                SocketAddr::new(offer.address, offer.port),
+                a.leg().peer.ip(),
+            );
             offer_towards_b(offer, local.ip(), relay.b_port, sdp_session)
         }
         _ => a.invite().body.clone(), // no usable offer: pass it through

@@ -7,6 +7,7 @@
 //! through a third socket (see `monitor`): listening, whispering to leg B or barging in.
 
 mod forward;
+mod latch;
 mod monitor;
 mod monitor_io;
 mod peers;
@@ -28,6 +29,8 @@ use super::dtmf::{event_of, DtmfReceiver, TelephoneEvent};
 use super::player::{Prompt, RtpSender};
 use super::recorder::{Recorder, RecorderError};
 use crate::sdp::Codec;
+use latch::Latch;
+pub use latch::LEARNING_WINDOW;
 use monitor::Monitor;
 pub use monitor::MonitorMode;
 use monitor_io::MonitorIo;
@@ -96,8 +99,8 @@ impl MediaRelay {
         let (a, b) = (bind()?, bind()?);
         let (digits, digits_out) = mpsc::unbounded_channel();
         let peers = Arc::new(Mutex::new(Peers {
-            a: None,
-            b: None,
+            a: Latch::default(),
+            b: Latch::default(),
             last_packet: Instant::now(),
             recording: Recording::Off,
             a_formats: None,
@@ -147,21 +150,28 @@ impl MediaRelay {
             rand_u32(),
             codec.payload_type(),
         );
-        let task = tokio::spawn(async move {
-            let mut on_first_packet = Some(on_first_packet);
-            let mut ticks = tokio::time::interval(std::time::Duration::from_millis(20));
-            for frame in frames {
-                ticks.tick().await;
-                let target = peers.lock().ok().and_then(|p| if to_a { p.a } else { p.b });
-                let packet = sender.packet(&frame);
-                if let Some(target) = target {
-                    let sent = socket.send_to(&packet, target).is_ok();
-                    if let Some(note) = on_first_packet.take_if(|_| sent) {
-                        note(Instant::now());
+        let task =
+            tokio::spawn(async move {
+                let mut on_first_packet = Some(on_first_packet);
+                let mut ticks = tokio::time::interval(std::time::Duration::from_millis(20));
+                for frame in frames {
+                    ticks.tick().await;
+                    let target = peers.lock().ok().and_then(|p| {
+                        if to_a {
+                            p.a.address()
+                        } else {
+                            p.b.address()
+                        }
+                    });
+                    let packet = sender.packet(&frame);
+                    if let Some(target) = target {
+                        let sent = socket.send_to(&packet, target).is_ok();
+                        if let Some(note) = on_first_packet.take_if(|_| sent) {
+                            note(Instant::now());
+                        }
                     }
                 }
-            }
-        });
+            });
         Playback { task: Some(task) }
     }
 
@@ -178,27 +188,34 @@ impl MediaRelay {
             rand_u32(),
             payload_type,
         );
-        let task = tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(std::time::Duration::from_millis(20));
-            let updates = (1..=5u16).map(|n| (false, n * 160));
-            let ends = std::iter::repeat_n((true, 800u16), 3);
-            for (end, duration) in updates.chain(ends) {
-                ticks.tick().await;
-                let payload = TelephoneEvent {
-                    event,
-                    end,
-                    volume: 10,
-                    duration,
+        let task =
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(std::time::Duration::from_millis(20));
+                let updates = (1..=5u16).map(|n| (false, n * 160));
+                let ends = std::iter::repeat_n((true, 800u16), 3);
+                for (end, duration) in updates.chain(ends) {
+                    ticks.tick().await;
+                    let payload = TelephoneEvent {
+                        event,
+                        end,
+                        volume: 10,
+                        duration,
+                    }
+                    .to_bytes();
+                    let packet = sender.event_packet(&payload);
+                    let target = peers.lock().ok().and_then(|p| {
+                        if to_a {
+                            p.a.address()
+                        } else {
+                            p.b.address()
+                        }
+                    });
+                    if let Some(target) = target {
+                        let _ = socket.send_to(&packet, target);
+                    }
                 }
-                .to_bytes();
-                let packet = sender.event_packet(&payload);
-                let target = peers.lock().ok().and_then(|p| if to_a { p.a } else { p.b });
-                if let Some(target) = target {
-                    let _ = socket.send_to(&packet, target);
-                }
-            }
-            sender.skip(800);
-        });
+                sender.skip(800);
+            });
         Some(Playback { task: Some(task) })
     }
 
@@ -229,17 +246,21 @@ impl MediaRelay {
         }
     }
 
-    /// Where leg A receives media (from its SDP), until its packets say otherwise.
-    pub fn set_a(&self, address: SocketAddr) {
+    /// Where leg A receives media (from its SDP); its packets are taken from that address
+    /// (and from `also_from`, the address its SIP comes from), their source learnt for a
+    /// moment after the first one and then locked (see `latch`).
+    pub fn set_a(&self, address: SocketAddr, also_from: IpAddr) {
         if let Ok(mut p) = self.legs.peers.lock() {
-            p.a = Some(address);
+            p.a.signal(address);
+            p.a.also_from(also_from);
         }
     }
 
-    /// Where leg B receives media (from its SDP), until its packets say otherwise.
-    pub fn set_b(&self, address: SocketAddr) {
+    /// Where leg B receives media, as [`MediaRelay::set_a`] for leg A.
+    pub fn set_b(&self, address: SocketAddr, also_from: IpAddr) {
         if let Ok(mut p) = self.legs.peers.lock() {
-            p.b = Some(address);
+            p.b.signal(address);
+            p.b.also_from(also_from);
         }
     }
 
@@ -306,11 +327,12 @@ impl MediaRelay {
         Ok(port)
     }
 
-    /// Where the supervisor's phone receives media (from its SDP) and what it speaks.
-    pub fn set_monitor_peer(&self, address: SocketAddr, formats: Formats) {
+    /// Where the supervisor's phone receives media (from its SDP; its packets also count from
+    /// `also_from`, the address its SIP comes from) and what it speaks.
+    pub fn set_monitor_peer(&self, address: SocketAddr, also_from: IpAddr, formats: Formats) {
         if let Ok(mut p) = self.legs.peers.lock() {
             if let Some(monitor) = p.monitor.as_mut() {
-                monitor::set_peer(monitor, address, formats);
+                monitor::set_peer(monitor, address, also_from, formats);
             }
         }
     }
@@ -364,13 +386,60 @@ mod tests {
     use tokio::net::UdpSocket;
 
     #[tokio::test]
+    async fn a_stranger_spraying_the_ports_hears_nothing_and_is_counted() -> std::io::Result<()> {
+        let localhost: IpAddr = "127.0.0.1".parse().map_err(std::io::Error::other)?;
+        let relay = MediaRelay::open(localhost).await?;
+        let phone_a = UdpSocket::bind("127.0.0.1:0").await?;
+        let phone_b = UdpSocket::bind("127.0.0.1:0").await?;
+        let stranger = UdpSocket::bind("127.0.0.3:0").await?;
+        relay.set_a(phone_a.local_addr()?, localhost);
+        relay.set_b(phone_b.local_addr()?, localhost);
+        let packet = [0x80u8; 172];
+        for port in [relay.a_port, relay.b_port] {
+            for _ in 0..5 {
+                stranger.send_to(&packet, ("127.0.0.1", port)).await?;
+            }
+        }
+        // The legs speak: each hears the other, the stranger nothing.
+        phone_a
+            .send_to(&packet, ("127.0.0.1", relay.a_port))
+            .await?;
+        let mut buffer = [0u8; 2_048];
+        let (n, _) = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            phone_b.recv_from(&mut buffer),
+        )
+        .await??;
+        assert_eq!(n, 172);
+        phone_b
+            .send_to(&packet, ("127.0.0.1", relay.b_port))
+            .await?;
+        tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            phone_a.recv_from(&mut buffer),
+        )
+        .await??;
+        let heard = tokio::time::timeout(
+            std::time::Duration::from_millis(300),
+            stranger.recv_from(&mut buffer),
+        )
+        .await;
+        assert!(heard.is_err(), "the stranger heard the call");
+        assert_eq!(relay.stats().refused.load(Ordering::Relaxed), 10);
+        assert_eq!(relay.stats().a_to_b.load(Ordering::Relaxed), 1);
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn packets_cross_both_ways_and_latch_to_their_source() -> std::io::Result<()> {
         let localhost: IpAddr = "127.0.0.1".parse().map_err(std::io::Error::other)?;
         let relay = MediaRelay::open(localhost).await?;
         let phone_a = UdpSocket::bind("127.0.0.1:0").await?;
         let phone_b = UdpSocket::bind("127.0.0.1:0").await?;
-        // B's SDP address is known; A's is learnt from its first packet.
-        relay.set_b(phone_b.local_addr()?);
+        // B's SDP address is known; A signalled its address but sends from another port (NAT):
+        // learnt from its first packet.
+        relay.set_b(phone_b.local_addr()?, localhost);
+        relay.set_a(SocketAddr::new(localhost, 9), localhost);
         let packet = [0x80u8; 172];
         phone_a
             .send_to(&packet, ("127.0.0.1", relay.a_port))
@@ -403,8 +472,8 @@ mod tests {
         let relay = MediaRelay::open(localhost).await?;
         let phone_a = UdpSocket::bind("127.0.0.1:0").await?;
         let phone_b = UdpSocket::bind("127.0.0.1:0").await?;
-        relay.set_a(phone_a.local_addr()?);
-        relay.set_b(phone_b.local_addr()?);
+        relay.set_a(phone_a.local_addr()?, localhost);
+        relay.set_b(phone_b.local_addr()?, localhost);
         relay.set_held(true);
         let packet = [0x80u8; 172];
         phone_a
@@ -449,8 +518,8 @@ mod tests {
         let mut digits = relay.take_digits().ok_or(std::io::ErrorKind::NotFound)?;
         let phone_a = UdpSocket::bind("127.0.0.1:0").await?;
         let phone_b = UdpSocket::bind("127.0.0.1:0").await?;
-        relay.set_a(phone_a.local_addr()?);
-        relay.set_b(phone_b.local_addr()?);
+        relay.set_a(phone_a.local_addr()?, localhost);
+        relay.set_b(phone_b.local_addr()?, localhost);
         relay.set_formats(
             Formats {
                 codec: Codec::Pcma,
@@ -511,7 +580,7 @@ mod tests {
         let localhost: IpAddr = "127.0.0.1".parse().map_err(std::io::Error::other)?;
         let relay = MediaRelay::open(localhost).await?;
         let phone_a = UdpSocket::bind("127.0.0.1:0").await?;
-        relay.set_a(phone_a.local_addr()?);
+        relay.set_a(phone_a.local_addr()?, localhost);
         let prompt = Prompt::from_samples(vec![4_000; 800]);
         let started = Instant::now();
         let mut playback = relay.play(true, &prompt, Codec::Pcmu);
@@ -543,7 +612,7 @@ mod tests {
         let localhost: IpAddr = "127.0.0.1".parse().map_err(std::io::Error::other)?;
         let relay = MediaRelay::open(localhost).await?;
         let phone_b = UdpSocket::bind("127.0.0.1:0").await?;
-        relay.set_b(phone_b.local_addr()?);
+        relay.set_b(phone_b.local_addr()?, localhost);
         let mut sending = relay
             .send_digit(false, '#', 101)
             .ok_or(std::io::ErrorKind::InvalidInput)?;

@@ -59,6 +59,15 @@ impl Legs {
         let (target, change) = match self.peers.lock() {
             Ok(mut p) => {
                 let now = Instant::now();
+                let own = match side {
+                    Side::A => p.a.accept(source, now),
+                    Side::B => p.b.accept(source, now),
+                };
+                if !own {
+                    // Not the leg's: neither forwarded, recorded, nor read for keys.
+                    self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
                 p.last_packet = now;
                 if let Recording::On(recorder) = &mut p.recording {
                     let audio = RtpAudio {
@@ -100,14 +109,8 @@ impl Legs {
                     _ => false,
                 };
                 let target = match side {
-                    Side::A => {
-                        p.a = Some(source);
-                        p.b
-                    }
-                    Side::B => {
-                        p.b = Some(source);
-                        p.a
-                    }
+                    Side::A => p.b.address(),
+                    Side::B => p.a.address(),
                 };
                 (target.filter(|_| !held && !mixed), change)
             }

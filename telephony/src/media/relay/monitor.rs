@@ -4,8 +4,9 @@
 //! of it; barging in, each leg hears the other mixed with the supervisor. Audio that is mixed
 //! goes out on the relay's 20 ms tick as a stream of its own instead of being forwarded.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
+use super::latch::Latch;
 use super::rtp::Formats;
 use crate::media::g711::{alaw_to_linear, linear_to_alaw, linear_to_ulaw, ulaw_to_linear};
 use crate::media::mixer::{Mixer, FRAME};
@@ -27,7 +28,8 @@ pub enum MonitorMode {
 #[derive(Debug)]
 pub(super) struct Monitor {
     pub(super) mode: MonitorMode,
-    pub(super) address: Option<SocketAddr>,
+    /// Where the supervisor's phone receives media, and whose packets are its.
+    pub(super) latch: Latch,
     pub(super) formats: Option<Formats>,
     /// What the supervisor hears: leg A (0) and leg B (1).
     pub(super) hears: Mixer,
@@ -43,7 +45,7 @@ impl Monitor {
     pub(super) fn new(mode: MonitorMode) -> Monitor {
         Monitor {
             mode,
-            address: None,
+            latch: Latch::default(),
             formats: None,
             hears: Mixer::new(2),
             to_b: Mixer::new(2),
@@ -94,9 +96,16 @@ impl Monitor {
     }
 }
 
-/// Where the supervisor's phone receives media (from its SDP) and what it speaks.
-pub(super) fn set_peer(monitor: &mut Monitor, address: SocketAddr, formats: Formats) {
-    monitor.address = Some(address);
+/// Where the supervisor's phone receives media (from its SDP; its packets also count from
+/// `also_from`) and what it speaks.
+pub(super) fn set_peer(
+    monitor: &mut Monitor,
+    address: SocketAddr,
+    also_from: IpAddr,
+    formats: Formats,
+) {
+    monitor.latch.signal(address);
+    monitor.latch.also_from(also_from);
     monitor.formats = Some(formats);
 }
 
@@ -196,11 +205,11 @@ mod tests {
         let a = UdpSocket::bind("127.0.0.1:0").await?;
         let b = UdpSocket::bind("127.0.0.1:0").await?;
         let supervisor = UdpSocket::bind("127.0.0.1:0").await?;
-        relay.set_a(a.local_addr()?);
-        relay.set_b(b.local_addr()?);
+        relay.set_a(a.local_addr()?, localhost);
+        relay.set_b(b.local_addr()?, localhost);
         relay.set_formats(PCMU, PCMU);
         let port = relay.open_monitor(MonitorMode::Listen).await?;
-        relay.set_monitor_peer(supervisor.local_addr()?, PCMU);
+        relay.set_monitor_peer(supervisor.local_addr()?, localhost, PCMU);
         let window = Duration::from_millis(600);
 
         let (_, at_a, at_b, at_supervisor) = tokio::join!(

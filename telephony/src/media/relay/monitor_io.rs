@@ -47,7 +47,7 @@ impl MonitorIo {
     }
 }
 
-/// Receives the supervisor's RTP, latching to its source.
+/// Receives the supervisor's RTP, from its phone only.
 async fn receive(socket: Arc<UdpSocket>, peers: Arc<Mutex<Peers>>) {
     let mut buffer = [0u8; 2_048];
     loop {
@@ -61,7 +61,9 @@ async fn receive(socket: Arc<UdpSocket>, peers: Arc<Mutex<Peers>>) {
         let Some(monitor) = p.monitor.as_mut() else {
             continue;
         };
-        monitor.address = Some(source);
+        if !monitor.latch.accept(source, std::time::Instant::now()) {
+            continue;
+        }
         if let Some(formats) = monitor.formats.filter(|f| f.codec.payload_type() == pt) {
             let samples = decode(formats.codec, &buffer[start..end]);
             monitor.take_supervisor_audio(&samples);
@@ -88,9 +90,14 @@ async fn mix(
                 continue;
             };
             let outlets = [
-                (monitor.address, monitor.formats, &mut monitor.hears, 0usize),
-                (p.a, p.a_formats, &mut monitor.to_a, 1),
-                (p.b, p.b_formats, &mut monitor.to_b, 2),
+                (
+                    monitor.latch.address(),
+                    monitor.formats,
+                    &mut monitor.hears,
+                    0usize,
+                ),
+                (p.a.address(), p.a_formats, &mut monitor.to_a, 1),
+                (p.b.address(), p.b_formats, &mut monitor.to_b, 2),
             ];
             for (address, formats, mixer, outlet) in outlets {
                 let (Some(address), Some(formats)) = (address, formats) else {

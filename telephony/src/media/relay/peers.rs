@@ -2,12 +2,12 @@
 //! time, the recording, the key-press receivers, the hold and the supervisor's mixing state,
 //! and the counters.
 
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
 
+use super::latch::Latch;
 use super::monitor::Monitor;
 use super::rtp::Formats;
 use crate::media::dtmf::DtmfReceiver;
@@ -22,19 +22,23 @@ pub struct Digit {
     pub key: char,
 }
 
-/// Packets forwarded, per direction.
+/// Packets forwarded, per direction, and refused.
 #[derive(Debug, Default)]
 pub struct RelayStats {
     /// From leg A to leg B.
     pub a_to_b: AtomicU64,
     /// From leg B to leg A.
     pub b_to_a: AtomicU64,
+    /// From sources that were not the leg's (RTP bleed or injection attempts).
+    pub refused: AtomicU64,
 }
 
 #[derive(Debug)]
 pub(super) struct Peers {
-    pub(super) a: Option<SocketAddr>,
-    pub(super) b: Option<SocketAddr>,
+    /// Where leg A's media goes, and whose packets are leg A's.
+    pub(super) a: Latch,
+    /// Where leg B's media goes, and whose packets are leg B's.
+    pub(super) b: Latch,
     pub(super) last_packet: Instant,
     pub(super) recording: Recording,
     pub(super) a_formats: Option<Formats>,
