@@ -36,6 +36,9 @@ pub struct FileConfig {
     pub tts_program: Option<PathBuf>,
     /// The TTS voice (default `cmn`, Mandarin).
     pub tts_voice: Option<String>,
+    /// Private services IVR HTTP nodes may reach (`"10.1.2.3"`, `"10.8.0.0/16"`); every other
+    /// loopback, private, link-local or otherwise internal address is refused.
+    pub ivr_http_allow: Option<Vec<String>>,
 }
 
 /// The settings in force.
@@ -68,6 +71,8 @@ pub struct Config {
     pub tts_program: PathBuf,
     /// The TTS voice.
     pub tts_voice: String,
+    /// Private services IVR HTTP nodes may reach.
+    pub ivr_http_allow: Vec<String>,
 }
 
 /// What flags and environment gave (clap merges the two).
@@ -98,6 +103,9 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
+    /// An entry of `ivr_http_allow` is not an address or a block.
+    #[error("ivr_http_allow: '{0}' is not an IP address or a block such as 10.8.0.0/16")]
+    AllowList(String),
     /// The file is not valid TOML for callcore.
     #[error("config file {path}: {source}")]
     Parse {
@@ -123,6 +131,13 @@ impl Config {
             .database_url
             .or(file.database_url)
             .filter(|u| !u.trim().is_empty());
+        let ivr_http_allow = file.ivr_http_allow.clone().unwrap_or_default();
+        if let Some(bad) = ivr_http_allow
+            .iter()
+            .find(|entry| calls::http_guard::AddressBlock::parse(entry).is_none())
+        {
+            return Err(ConfigError::AllowList(bad.clone()));
+        }
         Ok(Self {
             data_dir,
             http: overrides
@@ -148,6 +163,7 @@ impl Config {
                 .tts_voice
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| "cmn".to_owned()),
+            ivr_http_allow,
         })
     }
 }

@@ -86,6 +86,11 @@ pub fn call_settings(config: &Config) -> CallSettings {
         public_ip: config.public_ip,
         tts_program: config.tts_program.clone(),
         tts_voice: config.tts_voice.clone(),
+        http_allowed: config
+            .ivr_http_allow
+            .iter()
+            .filter_map(|entry| calls::http_guard::AddressBlock::parse(entry))
+            .collect(),
     }
 }
 

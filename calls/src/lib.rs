@@ -16,6 +16,7 @@ mod actor;
 pub mod control;
 mod dialog;
 mod frontend;
+pub mod http_guard;
 mod inbox;
 mod journal;
 mod plan;

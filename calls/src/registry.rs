@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::acd::Acd;
+use crate::http_guard::{AddressBlock, AddressPolicy};
 use crate::inbox::CallInput;
 use crate::prompts::PromptLibrary;
 
@@ -43,6 +44,8 @@ pub struct CallSettings {
     pub tts_program: PathBuf,
     /// The TTS voice.
     pub tts_voice: String,
+    /// Private services IVR HTTP nodes may reach (everything else internal is refused).
+    pub http_allowed: Vec<AddressBlock>,
 }
 
 /// Where Chinese numbers are from (libphonenumber's table, shipped with the binary).
@@ -76,8 +79,10 @@ pub struct Calls {
     public_ip_given: bool,
     /// IVR prompts: recordings and TTS, cached.
     pub prompts: PromptLibrary,
-    /// The HTTP client of IVR HTTP nodes.
+    /// The HTTP client of IVR HTTP nodes (public addresses and allowed services only).
     pub http: reqwest::Client,
+    /// Which addresses IVR HTTP nodes may reach.
+    pub http_policy: AddressPolicy,
     /// The number → region table.
     pub regions: &'static RegionTable,
     /// The callers waiting in queues.
@@ -102,10 +107,12 @@ impl Calls {
             public_ip: settings.public_ip.unwrap_or_else(default_route_ip),
             public_ip_given: settings.public_ip.is_some(),
             prompts: PromptLibrary::new(data_dir, settings.tts_program, settings.tts_voice),
-            http: reqwest::Client::builder()
-                .user_agent(concat!("callcore/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .unwrap_or_default(),
+            http: crate::http_guard::client(AddressPolicy {
+                allowed: settings.http_allowed.clone(),
+            }),
+            http_policy: AddressPolicy {
+                allowed: settings.http_allowed.clone(),
+            },
             regions: regions(),
             acd: Acd::default(),
             sip: OnceLock::new(),
@@ -232,6 +239,7 @@ mod tests {
                 public_ip,
                 tts_program: PathBuf::from("espeak-ng"),
                 tts_voice: "cmn".into(),
+                http_allowed: Vec::new(),
             },
             Path::new("."),
         )

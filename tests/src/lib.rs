@@ -124,6 +124,8 @@ impl TestServer {
             public_ip: None,
             tts_program: "espeak-ng".into(),
             tts_voice: "cmn".into(),
+            // The tests' own HTTP services for IVR nodes listen on loopback.
+            ivr_http_allow: vec!["127.0.0.1".into()],
         };
         adjust(&mut config);
         let running = callcore::start(&config, Some(ADMIN_PASSWORD.into())).await?;

@@ -18,8 +18,8 @@ use super::session::{hangup, Flow, Session};
 use crate::dialog::Which;
 use crate::plan;
 
-/// Largest HTTP answer an IVR node reads.
-const MAX_HTTP_ANSWER: usize = 1024 * 1024;
+/// Largest HTTP answer an IVR node reads (a longer one is a failure).
+const MAX_HTTP_ANSWER: usize = 64 * 1024;
 
 /// What an action leaves to do.
 enum After {
@@ -231,11 +231,21 @@ impl Session {
     /// Sends an HTTP node's request in a task of its own; its outcome comes back as a notice.
     fn request(&mut self, method: HttpMethod, url: String, body: String, timeout_ms: u32) {
         let client = self.calls.http.clone();
+        let refused = match reqwest::Url::parse(&url) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+                self.calls.http_policy.refuses_url(&parsed)
+            }
+            _ => Some("not an http or https URL".to_owned()),
+        };
         let Some(ivr) = self.ivr.as_mut() else {
             return;
         };
         let notify = ivr.notify.clone();
         ivr.http = Some(tokio::spawn(async move {
+            if let Some(reason) = refused {
+                let _ = notify.send(IvrNotice::Input(IvrInput::HttpFailed { reason }));
+                return;
+            }
             let timeout = Duration::from_millis(u64::from(timeout_ms));
             let request = match method {
                 HttpMethod::Get => client.get(&url),
@@ -251,23 +261,28 @@ impl Session {
                 while let Some(chunk) = response.chunk().await? {
                     bytes.extend_from_slice(&chunk);
                     if bytes.len() > MAX_HTTP_ANSWER {
-                        return Ok((status, None));
+                        return Ok(IvrInput::HttpFailed {
+                            reason: format!("the answer is longer than {MAX_HTTP_ANSWER} bytes"),
+                        });
                     }
                 }
-                Ok::<_, reqwest::Error>((status, serde_json::from_slice(&bytes).ok()))
+                let body = serde_json::from_slice(&bytes).ok();
+                Ok::<_, reqwest::Error>(IvrInput::HttpAnswered { status, body })
             };
             let input = match tokio::time::timeout(timeout, exchange).await {
                 Err(_) => IvrInput::HttpFailed {
                     reason: format!("no answer within {timeout_ms} ms"),
                 },
                 Ok(Err(error)) => IvrInput::HttpFailed {
-                    reason: if error.is_connect() {
+                    reason: if refused_by_resolver(&error) {
+                        "the host resolves to no allowed address".into()
+                    } else if error.is_connect() {
                         "connection failed".into()
                     } else {
                         "request failed".into()
                     },
                 },
-                Ok(Ok((status, body))) => IvrInput::HttpAnswered { status, body },
+                Ok(Ok(input)) => input,
             };
             let _ = notify.send(IvrNotice::Input(input));
         }));
@@ -378,4 +393,16 @@ impl Session {
         self.ivr_actions(step.actions, std::time::Instant::now())
             .await
     }
+}
+
+/// Whether `error` is the resolver refusing every address of the host.
+fn refused_by_resolver(error: &reqwest::Error) -> bool {
+    let mut cause: Option<&dyn std::error::Error> = Some(error);
+    while let Some(current) = cause {
+        if current.to_string().contains("no allowed address") {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
 }

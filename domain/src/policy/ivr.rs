@@ -53,6 +53,9 @@ enum AfterPrompts {
     Voicemail(u32),
 }
 
+/// The longest value a variable holds (an HTTP answer's field, digits); longer ones are cut.
+pub const MAX_VARIABLE_CHARS: usize = 512;
+
 /// Jumps allowed within one step: validation refuses loops without a prompt or an input, so
 /// this only guards against a definition that bypassed it.
 const MAX_JUMPS_PER_STEP: usize = 64;
@@ -244,6 +247,7 @@ impl IvrRun {
     }
 
     fn set(&mut self, name: &str, value: String, step: &mut IvrStep) {
+        let value: String = value.chars().take(MAX_VARIABLE_CHARS).collect();
         self.variables.insert(name.to_owned(), value.clone());
         step.facts.push(IvrFact::VariableSet {
             name: name.to_owned(),

@@ -663,3 +663,42 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_variable_holds_at_most_its_length_of_an_answer() {
+    let flow = sample_flow();
+    let (mut run, _) = IvrRun::start(&flow, &caller(), tuesday_morning());
+    walk(
+        &mut run,
+        &flow,
+        vec![
+            IvrInput::PlaybackFinished,
+            IvrInput::PlaybackFinished,
+            IvrInput::Digit('1'),
+            IvrInput::Digit('2'),
+            IvrInput::Digit('0'),
+            IvrInput::Digit('2'),
+            IvrInput::Digit('6'),
+            IvrInput::Digit('#'),
+        ],
+    );
+    let long = "9".repeat(MAX_VARIABLE_CHARS * 4);
+    let step = run.step(
+        &flow,
+        &caller(),
+        tuesday_morning(),
+        IvrInput::HttpAnswered {
+            status: 200,
+            body: Some(serde_json::json!({"data": {"level": long, "agent": "1001"}})),
+        },
+    );
+    let IvrFact::VariableSet { name, value } = &step.facts[0] else {
+        panic!("{:?}", step.facts);
+    };
+    assert_eq!(name, "level");
+    assert_eq!(value.chars().count(), MAX_VARIABLE_CHARS);
+    assert_eq!(
+        run.variable("level").map(str::len),
+        Some(MAX_VARIABLE_CHARS)
+    );
+}
