@@ -11,6 +11,7 @@ use sqlx::Connection;
 
 pub mod media;
 pub mod ports;
+pub mod sip_peer;
 
 /// The two event-log backends every suite runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -124,7 +124,9 @@ impl Session {
             }
             CallInput::Announced { failure } => self.announced(failure).await,
             CallInput::Ack(ack) => {
-                self.acks.acked(&ack);
+                if self.ack_belongs(&ack) {
+                    self.acks.acked(&ack);
+                }
                 Flow::Continue
             }
         }

@@ -29,6 +29,14 @@ impl LegA {
         }
     }
 
+    /// The INVITE that arrived (none for a placed leg).
+    pub(crate) fn arrived_invite(&self) -> Option<&telephony::sip::message::Request> {
+        match self {
+            LegA::Called { invite, .. } => Some(invite.invite()),
+            LegA::Placed(_) => None,
+        }
+    }
+
     /// Whether it was answered.
     pub(crate) fn answered(&self) -> bool {
         match self {

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::parts::MonitorLeg;
 use super::session::{Flow, Session};
 use crate::control::{unreachable_because, ControlRefused, MonitorMode};
-use crate::dialog::{OutgoingInvite, Progress};
+use crate::dialog::{in_dialog, OutgoingInvite, Progress};
 use crate::plan;
 
 fn action_of(mode: MonitorMode) -> SupervisorAction {
@@ -231,6 +231,13 @@ impl Session {
             return Flow::Continue;
         };
         let tag = monitor.call.leg().local_tag.clone();
+        if !in_dialog(monitor.call.leg(), &request) {
+            self.answer_request(
+                &key,
+                response_to(&request, 481, "Call/Transaction Does Not Exist", Some(&tag)),
+            );
+            return Flow::Continue;
+        }
         match request.method {
             Method::Bye => {
                 monitor.call.ended_by_peer();

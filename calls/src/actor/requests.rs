@@ -14,7 +14,8 @@ use telephony::sip::transaction::{response_to, TransactionKey};
 
 use super::session::{hangup, Flow, Session};
 use crate::dialog::{
-    answer_body, decide, info_digit, refer_target, reinvite_codec, InDialog, LegsUp, Which,
+    answer_body, cancels, decide, in_dialog, info_digit, refer_target, reinvite_codec, InDialog,
+    LegsUp, Which,
 };
 use crate::plan;
 
@@ -35,6 +36,18 @@ impl Session {
         let respond = |session: &Session, status: u16, reason: &str| {
             session.answer_request(&key, response_to(&request, status, reason, Some(&tag)));
         };
+        let belongs = match (&request.method, which) {
+            (Method::Cancel, Which::A) => self
+                .a
+                .arrived_invite()
+                .is_some_and(|invite| cancels(invite, &request)),
+            (Method::Cancel, Which::B) => false,
+            _ => self.leg(which).is_some_and(|leg| in_dialog(leg, &request)),
+        };
+        if !belongs {
+            respond(self, 481, "Call/Transaction Does Not Exist");
+            return Flow::Continue;
+        }
         let up = LegsUp {
             a_answered: self.a_answered(),
             bridged: self.bridged(),
@@ -109,6 +122,16 @@ impl Session {
                 Flow::Continue
             }
         }
+    }
+
+    /// Whether an ACK comes from the peer of one of the call's dialogs (a 2xx callcore sent
+    /// waits for it); anyone else's is dropped.
+    pub(crate) fn ack_belongs(&self, ack: &Request) -> bool {
+        [Which::A, Which::B]
+            .into_iter()
+            .filter_map(|which| self.leg(which))
+            .chain(self.monitor.as_ref().map(|m| m.call.leg()))
+            .any(|leg| in_dialog(leg, ack))
     }
 
     /// A key pressed by SIP INFO on `which`: recorded like an RTP key, and carried on to the
