@@ -85,6 +85,7 @@ impl SipService for Frontend {
                 } else {
                     let decision = self.registrar.authenticate(
                         &request,
+                        from.ip(),
                         |domain, user| {
                             account(&self.node, domain, user).map(|(_, e)| SipAccount {
                                 id: e.id.to_string(),
@@ -187,6 +188,7 @@ async fn register(
 ) -> Response {
     let decision = registrar.decide(
         &request,
+        from.ip(),
         |domain, user| {
             account(node, domain, user).map(|(_, e)| SipAccount {
                 id: e.id.to_string(),

@@ -21,8 +21,8 @@ fuzz_target!(|data: &[u8]| {
                 SipMessage::Request(request) => {
                     let registrar = Registrar::new([1; 32]);
                     let account = |_: &str, _: &str| Some(SipAccount { id: "x".into(), password: "p".into() });
-                    let _ = registrar.decide(&request, account, 1_800_000_000);
-                    let _ = registrar.authenticate(&request, account, 1_800_000_000);
+                    let _ = registrar.decide(&request, std::net::IpAddr::from([127, 0, 0, 1]), account, 1_800_000_000);
+                    let _ = registrar.authenticate(&request, std::net::IpAddr::from([127, 0, 0, 1]), account, 1_800_000_000);
                     let _ = parse_offer(&String::from_utf8_lossy(&request.body));
                     let _ = layer.on_request(request, peer, Transport::Udp, 0);
                 }

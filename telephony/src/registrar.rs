@@ -2,20 +2,25 @@
 //! a challenge, a refusal or the bindings to record out. The caller commits the bindings as
 //! events and only then sends the 200 built by [`ok_response`].
 
-use std::time::{SystemTime, UNIX_EPOCH};
+mod nonces;
 
-use sha2::{Digest as _, Sha256};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::sip::digest::{Algorithm, Challenge, Credentials};
 use crate::sip::message::{param, Request, Response, SipUri};
 use crate::sip::transaction::response_to;
 
+pub use nonces::{NonceCheck, NonceUse, Nonces, NONCE_SECONDS};
+
 /// Shortest registration accepted (Min-Expires).
 pub const MIN_EXPIRES: u64 = 60;
 /// Longest registration granted.
 pub const MAX_EXPIRES: u64 = 3_600;
-/// How long a nonce stays valid.
-const NONCE_SECONDS: u64 = 300;
+/// The password checked when a request names no account, so that an unknown account costs
+/// the same work as a known one.
+const NO_ACCOUNT_PASSWORD: &str = "\u{0}no account\u{0}";
 
 /// The SIP account of an extension, as the directory knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,40 +111,19 @@ const PROXY_AUTH: AuthScheme = AuthScheme {
     bad_credentials: "Bad Request (Proxy-Authorization)",
 };
 
-/// Issues and checks nonces without keeping state: a nonce is its issue time and a MAC of it.
+/// Decides REGISTERs and authenticates other requests; its nonces are bound to their use.
 #[derive(Debug, Clone)]
 pub struct Registrar {
-    secret: [u8; 32],
+    nonces: Arc<Nonces>,
 }
 
 impl Registrar {
     /// A registrar whose nonces are signed with `secret` (random per process is fine: a restart
     /// only makes phones answer one more challenge).
     pub fn new(secret: [u8; 32]) -> Self {
-        Self { secret }
-    }
-
-    fn mac(&self, issued: u64) -> String {
-        let mut hasher = Sha256::new();
-        hasher.update(self.secret);
-        hasher.update(issued.to_be_bytes());
-        hex::encode(&hasher.finalize()[..12])
-    }
-
-    /// A fresh nonce for time `now` (seconds since the epoch).
-    pub fn nonce(&self, now: u64) -> String {
-        format!("{now:x}.{}", self.mac(now))
-    }
-
-    /// Whether `nonce` was issued by this registrar within the last five minutes.
-    pub fn nonce_is_fresh(&self, nonce: &str, now: u64) -> bool {
-        let Some((issued, mac)) = nonce.split_once('.') else {
-            return false;
-        };
-        let Ok(issued) = u64::from_str_radix(issued, 16) else {
-            return false;
-        };
-        mac == self.mac(issued) && issued <= now && now - issued <= NONCE_SECONDS
+        Self {
+            nonces: Arc::new(Nonces::new(secret)),
+        }
     }
 
     /// Authenticates a request other than REGISTER (an INVITE from a phone) as the extension
@@ -148,39 +132,46 @@ impl Registrar {
     pub fn authenticate(
         &self,
         request: &Request,
+        source: IpAddr,
         lookup: impl Fn(&str, &str) -> Option<SipAccount>,
         now: u64,
     ) -> AuthDecision {
-        match self.check(request, &PROXY_AUTH, lookup, now) {
+        match self.check(request, source, &PROXY_AUTH, lookup, now) {
             Ok(identified) => AuthDecision::Authenticated(identified),
             Err(response) => AuthDecision::Respond(response),
         }
     }
 
-    /// Finds the account a request names and checks its digest credentials.
+    /// Finds the account a request names and checks its digest credentials. Every request
+    /// is challenged the same way whether or not its account exists, and a wrong password is
+    /// refused the same way too; the nonce is judged only once the digest proves the password
+    /// (so `stale=true` goes only to a client that knows it).
     fn check(
         &self,
         request: &Request,
+        source: IpAddr,
         scheme: &AuthScheme,
         lookup: impl Fn(&str, &str) -> Option<SipAccount>,
         now: u64,
     ) -> Result<Identified, Response> {
-        let tag = &self.mac(now)[..8];
-        let reply = |status, reason: &str| response_to(request, status, reason, Some(tag));
+        let tag = self.nonces.tag(now);
+        let reply = |status, reason: &str| response_to(request, status, reason, Some(&tag));
         let Some(uri) = request.headers.get(scheme.identity).and_then(SipUri::parse) else {
             return Err(reply(400, scheme.bad_identity));
         };
-        let (Some(user), domain) = (uri.user.clone(), uri.host.to_ascii_lowercase()) else {
-            return Err(reply(404, "Not Found"));
-        };
-        let Some(account) = lookup(&domain, &user) else {
-            return Err(reply(404, "Not Found"));
+        let user = uri.user.clone().unwrap_or_default();
+        let domain = uri.host.to_ascii_lowercase();
+        let use_ = NonceUse {
+            status: scheme.status,
+            source,
+            realm: &domain,
+            user: &user,
         };
         let challenge = |stale: bool| {
             let mut response = reply(scheme.status, scheme.reason);
             let mut value = Challenge {
                 realm: domain.clone(),
-                nonce: self.nonce(now),
+                nonce: self.nonces.issue(&use_, now),
                 algorithm: Algorithm::Md5,
             }
             .header_value();
@@ -196,14 +187,32 @@ impl Registrar {
         let Ok(credentials) = Credentials::parse(authorization) else {
             return Err(reply(400, scheme.bad_credentials));
         };
-        if credentials.username != user || !credentials.realm.eq_ignore_ascii_case(&domain) {
-            return Err(reply(403, "Forbidden"));
+        if !same_uri(&credentials.uri, &request.uri) {
+            return Err(reply(
+                400,
+                "Bad Request (digest uri is not the Request-URI)",
+            ));
         }
-        if !self.nonce_is_fresh(&credentials.nonce, now) {
+        let Some(count) = credentials.count() else {
+            return Err(reply(400, scheme.bad_credentials));
+        };
+        let account = (!user.is_empty()).then(|| lookup(&domain, &user)).flatten();
+        let proven = match &account {
+            Some(account) => credentials.verify(request.method.as_str(), &account.password),
+            None => {
+                std::hint::black_box(
+                    credentials.verify(request.method.as_str(), NO_ACCOUNT_PASSWORD),
+                );
+                false
+            }
+        };
+        let named_self =
+            credentials.username == user && credentials.realm.eq_ignore_ascii_case(&domain);
+        let (Some(account), true, true) = (account, proven, named_self) else {
+            return Err(reply(403, "Forbidden"));
+        };
+        if self.nonces.use_once(&credentials.nonce, &use_, count, now) == NonceCheck::Stale {
             return Err(challenge(true));
-        }
-        if !credentials.verify(request.method.as_str(), &account.password) {
-            return Err(reply(403, "Forbidden"));
         }
         Ok(Identified {
             account,
@@ -217,18 +226,15 @@ impl Registrar {
     pub fn decide(
         &self,
         request: &Request,
+        source: IpAddr,
         lookup: impl Fn(&str, &str) -> Option<SipAccount>,
         now: u64,
     ) -> RegisterDecision {
+        let tag = self.nonces.tag(now);
         let reply = |status, reason: &str| {
-            RegisterDecision::Respond(response_to(
-                request,
-                status,
-                reason,
-                Some(&self.mac(now)[..8]),
-            ))
+            RegisterDecision::Respond(response_to(request, status, reason, Some(&tag)))
         };
-        let account = match self.check(request, &REGISTER_AUTH, lookup, now) {
+        let account = match self.check(request, source, &REGISTER_AUTH, lookup, now) {
             Ok(identified) => identified.account,
             Err(response) => return RegisterDecision::Respond(response),
         };
@@ -273,12 +279,7 @@ impl Registrar {
             match expires {
                 0 => removed.push(uri),
                 e if e < MIN_EXPIRES => {
-                    let mut response = response_to(
-                        request,
-                        423,
-                        "Interval Too Brief",
-                        Some(&self.mac(now)[..8]),
-                    );
+                    let mut response = response_to(request, 423, "Interval Too Brief", Some(&tag));
                     response
                         .headers
                         .push("Min-Expires", MIN_EXPIRES.to_string());
@@ -310,6 +311,20 @@ pub fn ok_response(request: &Request, current: &[(String, u64)], to_tag: &str) -
     response
 }
 
+/// Whether the digest's `uri` names the Request-URI: the same text, or the same user, host
+/// (in any case) and port.
+fn same_uri(digest_uri: &str, request_uri: &str) -> bool {
+    if digest_uri == request_uri {
+        return true;
+    }
+    match (SipUri::parse(digest_uri), SipUri::parse(request_uri)) {
+        (Some(a), Some(b)) => {
+            a.user == b.user && a.host.eq_ignore_ascii_case(&b.host) && a.port == b.port
+        }
+        _ => false,
+    }
+}
+
 /// Seconds since the epoch now (for drivers; decisions take the time as an argument).
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -319,227 +334,4 @@ pub fn unix_now() -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sip::message::{parse, SipMessage};
-    use md5::Md5;
-
-    const NOW: u64 = 1_800_000_000;
-
-    fn register(extra: &str) -> Request {
-        let text = format!(
-            "REGISTER sip:acme SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKr1\r\nFrom: <sip:1001@acme>;tag=f1\r\nTo: <sip:1001@acme>\r\nCall-ID: reg-1\r\nCSeq: 1 REGISTER\r\nContact: <sip:1001@127.0.0.1:5070>\r\nExpires: 120\r\n{extra}Content-Length: 0\r\n\r\n"
-        );
-        match parse(text.as_bytes()) {
-            Ok(SipMessage::Request(r)) => r,
-            other => panic!("bad test REGISTER: {other:?}"),
-        }
-    }
-
-    fn lookup(domain: &str, user: &str) -> Option<SipAccount> {
-        (domain == "acme" && user == "1001").then(|| SipAccount {
-            id: "ext-1001".into(),
-            password: "s3cret-password".into(),
-        })
-    }
-
-    fn authorization(nonce: &str, password: &str) -> String {
-        let ha1 = hex::encode(Md5::digest(format!("1001:acme:{password}").as_bytes()));
-        let ha2 = hex::encode(Md5::digest(b"REGISTER:sip:acme"));
-        let response = hex::encode(Md5::digest(
-            format!("{ha1}:{nonce}:00000001:abc:auth:{ha2}").as_bytes(),
-        ));
-        format!("Authorization: Digest username=\"1001\", realm=\"acme\", nonce=\"{nonce}\", uri=\"sip:acme\", response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"abc\"\r\n")
-    }
-
-    fn status(decision: &RegisterDecision) -> u16 {
-        match decision {
-            RegisterDecision::Respond(r) => r.status,
-            RegisterDecision::Bind { .. } => 200,
-        }
-    }
-
-    #[test]
-    fn invites_are_challenged_with_407_and_pass_with_proxy_authorization() {
-        let registrar = Registrar::new([7; 32]);
-        let invite = |extra: &str| {
-            let text = format!(
-                "INVITE sip:1002@acme SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKi1\r\nFrom: <sip:1001@acme>;tag=f1\r\nTo: <sip:1002@acme>\r\nCall-ID: inv-1\r\nCSeq: 2 INVITE\r\n{extra}Content-Length: 0\r\n\r\n"
-            );
-            match parse(text.as_bytes()) {
-                Ok(SipMessage::Request(r)) => r,
-                other => panic!("bad test INVITE: {other:?}"),
-            }
-        };
-        let AuthDecision::Respond(challenge) = registrar.authenticate(&invite(""), lookup, NOW)
-        else {
-            panic!("a challenge")
-        };
-        assert_eq!(challenge.status, 407);
-        assert!(challenge
-            .headers
-            .get("Proxy-Authenticate")
-            .is_some_and(|v| v.starts_with("Digest realm=\"acme\"")));
-        let nonce = registrar.nonce(NOW);
-        let credentials = |password: &str| {
-            let ha1 = hex::encode(Md5::digest(format!("1001:acme:{password}").as_bytes()));
-            let ha2 = hex::encode(Md5::digest(b"INVITE:sip:1002@acme"));
-            let response = hex::encode(Md5::digest(format!("{ha1}:{nonce}:{ha2}").as_bytes()));
-            format!("Proxy-Authorization: Digest username=\"1001\", realm=\"acme\", nonce=\"{nonce}\", uri=\"sip:1002@acme\", response=\"{response}\"\r\n")
-        };
-        match registrar.authenticate(&invite(&credentials("s3cret-password")), lookup, NOW + 1) {
-            AuthDecision::Authenticated(who) => {
-                assert_eq!(
-                    (
-                        who.account.id.as_str(),
-                        who.domain.as_str(),
-                        who.user.as_str()
-                    ),
-                    ("ext-1001", "acme", "1001")
-                );
-            }
-            AuthDecision::Respond(r) => panic!("refused: {}", r.status),
-        }
-        let AuthDecision::Respond(wrong) =
-            registrar.authenticate(&invite(&credentials("guess")), lookup, NOW + 1)
-        else {
-            panic!("the wrong password passed")
-        };
-        assert_eq!(wrong.status, 403);
-    }
-
-    #[test]
-    fn first_register_is_challenged() {
-        let registrar = Registrar::new([7; 32]);
-        let RegisterDecision::Respond(challenge) = registrar.decide(&register(""), lookup, NOW)
-        else {
-            panic!("a challenge")
-        };
-        assert_eq!(challenge.status, 401);
-        let value = challenge
-            .headers
-            .get("WWW-Authenticate")
-            .unwrap_or_default();
-        assert!(
-            value.starts_with("Digest realm=\"acme\", nonce=\""),
-            "{value}"
-        );
-        assert!(param(challenge.headers.get("To").unwrap_or_default(), "tag").is_some());
-    }
-
-    #[test]
-    fn the_right_password_binds_and_the_wrong_one_is_forbidden() {
-        let registrar = Registrar::new([7; 32]);
-        let nonce = registrar.nonce(NOW);
-        let decision = registrar.decide(
-            &register(&authorization(&nonce, "s3cret-password")),
-            lookup,
-            NOW + 1,
-        );
-        assert_eq!(
-            decision,
-            RegisterDecision::Bind {
-                account_id: "ext-1001".into(),
-                bindings: vec![NewBinding {
-                    contact: "sip:1001@127.0.0.1:5070".into(),
-                    expires: 120
-                }],
-                removed: vec![],
-                remove_all: false,
-            }
-        );
-        let wrong = registrar.decide(&register(&authorization(&nonce, "guess")), lookup, NOW + 1);
-        assert_eq!(status(&wrong), 403);
-    }
-
-    #[test]
-    fn stale_or_forged_nonces_are_challenged_again() {
-        let registrar = Registrar::new([7; 32]);
-        let old = registrar.nonce(NOW - 301);
-        let RegisterDecision::Respond(r) = registrar.decide(
-            &register(&authorization(&old, "s3cret-password")),
-            lookup,
-            NOW,
-        ) else {
-            panic!("a new challenge")
-        };
-        assert_eq!(r.status, 401);
-        assert!(r
-            .headers
-            .get("WWW-Authenticate")
-            .unwrap_or_default()
-            .ends_with("stale=true"));
-        let forged = format!("{NOW:x}.000000000000000000000000");
-        assert_eq!(
-            status(&registrar.decide(
-                &register(&authorization(&forged, "s3cret-password")),
-                lookup,
-                NOW
-            )),
-            401
-        );
-        let other = Registrar::new([8; 32]).nonce(NOW);
-        assert_eq!(
-            status(&registrar.decide(
-                &register(&authorization(&other, "s3cret-password")),
-                lookup,
-                NOW
-            )),
-            401
-        );
-    }
-
-    #[test]
-    fn unknown_users_get_404_and_short_intervals_423() {
-        let registrar = Registrar::new([7; 32]);
-        let unknown = registrar.decide(&register(""), |_: &str, _: &str| None, NOW);
-        assert_eq!(status(&unknown), 404);
-        let nonce = registrar.nonce(NOW);
-        let mut short = register(&authorization(&nonce, "s3cret-password"));
-        short.headers.remove("Expires");
-        short.headers.push("Expires", "30");
-        let RegisterDecision::Respond(r) = registrar.decide(&short, lookup, NOW) else {
-            panic!("423")
-        };
-        assert_eq!((r.status, r.headers.get("Min-Expires")), (423, Some("60")));
-    }
-
-    #[test]
-    fn expires_zero_and_star_remove() {
-        let registrar = Registrar::new([7; 32]);
-        let nonce = registrar.nonce(NOW);
-        let mut remove = register(&authorization(&nonce, "s3cret-password"));
-        remove.headers.remove("Expires");
-        remove.headers.push("Expires", "0");
-        let RegisterDecision::Bind {
-            removed, bindings, ..
-        } = registrar.decide(&remove, lookup, NOW)
-        else {
-            panic!("bind")
-        };
-        assert_eq!(
-            (removed, bindings),
-            (vec!["sip:1001@127.0.0.1:5070".to_owned()], vec![])
-        );
-        remove.headers.remove("Contact");
-        remove.headers.push("Contact", "*");
-        let RegisterDecision::Bind { remove_all, .. } = registrar.decide(&remove, lookup, NOW)
-        else {
-            panic!("bind")
-        };
-        assert!(remove_all);
-    }
-
-    #[test]
-    fn the_200_lists_current_bindings() {
-        let ok = ok_response(
-            &register(""),
-            &[("sip:1001@127.0.0.1:5070".into(), 118)],
-            "t1",
-        );
-        let text = String::from_utf8(SipMessage::Response(ok).to_bytes()).unwrap_or_default();
-        assert!(text.starts_with("SIP/2.0 200 OK\r\n"));
-        assert!(text.contains("To: <sip:1001@acme>;tag=t1\r\n"));
-        assert!(text.contains("Contact: <sip:1001@127.0.0.1:5070>;expires=118\r\n"));
-    }
-}
+mod tests;

@@ -543,7 +543,17 @@ pub async fn inbound_setup_on(
         run_sipp(
             &register,
             &[
-                "-p", &port, "-t", "u1", "-au", "1001", "-ap", &password, &target,
+                "-p",
+                &port,
+                "-t",
+                "u1",
+                "-au",
+                "1001",
+                "-ap",
+                &password,
+                "-auth_uri",
+                "acme",
+                &target,
             ],
         )
     })

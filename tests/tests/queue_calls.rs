@@ -139,6 +139,8 @@ async fn team_with(
                     &number,
                     "-ap",
                     &password,
+                    "-auth_uri",
+                    "acme",
                     &target,
                 ],
             )

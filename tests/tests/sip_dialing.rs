@@ -139,11 +139,29 @@ async fn dial(
     let target = fixture.server.sip_addr.to_string();
     let port = free_udp_port("127.0.0.1")?.to_string();
     let password = fixture.password.clone();
+    // The digest names the INVITE's Request-URI (SIPp's default is the server's address;
+    // SIPp writes the `sip:` itself).
+    let request_uri = scenario
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("INVITE sip:"))
+        .and_then(|line| line.split(' ').next())
+        .unwrap_or_default()
+        .to_owned();
     tokio::task::spawn_blocking(move || {
         run_sipp(
             &scenario,
             &[
-                "-p", &port, "-t", "u1", "-au", "1002", "-ap", &password, &target,
+                "-p",
+                &port,
+                "-t",
+                "u1",
+                "-au",
+                "1002",
+                "-ap",
+                &password,
+                "-auth_uri",
+                &request_uri,
+                &target,
             ],
         )
     })

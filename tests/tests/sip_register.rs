@@ -62,6 +62,8 @@ fn sipp_register_over(
             "1001",
             "-ap",
             password,
+            "-auth_uri",
+            "acme",
             "-timeout",
             "15",
             "-timeout_error",

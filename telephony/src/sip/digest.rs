@@ -187,6 +187,16 @@ impl Credentials {
         }
     }
 
+    /// The nonce count of this use: `nc` (hex) with a qop, 1 without one (RFC 2069 credentials
+    /// use their nonce once); `None` when a qop comes without a readable `nc`.
+    pub fn count(&self) -> Option<u32> {
+        match (&self.qop, &self.nc) {
+            (None, _) => Some(1),
+            (Some(_), Some(nc)) => u32::from_str_radix(nc, 16).ok(),
+            (Some(_), None) => None,
+        }
+    }
+
     /// Whether the response proves knowledge of `password`, compared in constant time.
     pub fn verify(&self, method: &str, password: &str) -> bool {
         let expected = self.expected_response(method, password);
