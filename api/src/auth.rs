@@ -6,10 +6,6 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
-use argon2::Argon2;
 use chrono::{DateTime, Duration, Utc};
 use dashmap::DashMap;
 use domain::account::effective_permissions;
@@ -21,6 +17,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 use crate::passwords::PasswordPool;
+pub use crate::passwords::{hash_password, verify_password};
 
 /// Login rules.
 #[derive(Debug, Clone)]
@@ -122,26 +119,6 @@ pub struct IssuedToken {
     pub session_id: Uuid,
     /// SHA-256 of the secret, hex (stored in the session event).
     pub token_hash: String,
-}
-
-/// Hashes a password with argon2id and a random salt.
-pub fn hash_password(password: &str) -> ApiResult<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(ApiError::internal)
-}
-
-/// Checks a password against a stored argon2id hash.
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
 }
 
 /// Checks a new password's strength; names the field.

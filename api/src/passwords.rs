@@ -6,9 +6,12 @@
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
 use tokio::sync::oneshot;
 
-use crate::auth::{hash_password, verify_password};
 use crate::error::{ApiError, ApiResult};
 
 /// One password job and where its answer goes.
@@ -86,6 +89,26 @@ impl PasswordPool {
         self.submit(Job::Verify(password.to_owned(), hash.to_owned(), answer))?;
         checked.await.map_err(ApiError::internal)
     }
+}
+
+/// Hashes a password with argon2id and a random salt.
+pub fn hash_password(password: &str) -> ApiResult<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(ApiError::internal)
+}
+
+/// Checks a password against a stored argon2id hash.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ mod board;
 mod call_control;
 mod call_records;
 mod context;
+mod enterprises;
 mod extensions;
 mod guard;
 mod ivr;
@@ -44,6 +45,7 @@ pub struct QueryRoot(
 #[derive(async_graphql::MergedObject, Default, Debug)]
 pub struct MutationRoot(
     mutation::AccountsMutation,
+    enterprises::EnterprisesMutation,
     extensions::ExtensionsMutation,
     telephony::TelephonyMutation,
     ivr::IvrMutation,
