@@ -172,6 +172,14 @@ pub enum ExtensionCommand {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Replaces its SIP password and unregisters its phones (they must register again with
+    /// the new one).
+    RotateSipPassword {
+        /// The new generated password.
+        sip_password: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// Removes bindings that lapsed by `at`.
     ExpireBindings {
         /// Now.
@@ -189,6 +197,8 @@ pub enum UnbindReason {
     Expired,
     /// The extension was deleted.
     Deleted,
+    /// Its SIP password was replaced.
+    PasswordRotated,
 }
 
 /// Facts about an extension.
@@ -225,6 +235,13 @@ pub enum ExtensionEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Its SIP password was replaced (its phones were unregistered just before).
+    SipPasswordRotated {
+        /// The new SIP password.
+        sip_password: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// A contact's binding ended.
     ExtensionUnregistered {
         /// The contact.
@@ -251,6 +268,14 @@ pub enum ExtensionError {
     /// A field is invalid.
     #[error(transparent)]
     Invalid(#[from] FieldError),
+}
+
+/// Checks a generated SIP password: at least 12 characters.
+fn strong_enough(sip_password: &str) -> Result<(), ExtensionError> {
+    if sip_password.chars().count() < 12 {
+        return Err(FieldError::new("sipPassword", "must be at least 12 characters").into());
+    }
+    Ok(())
 }
 
 /// Checks an extension number: 2 to 8 digits.
@@ -289,11 +314,7 @@ impl esrs::Aggregate for Extension {
                 if state.exists {
                     return Err(ExtensionError::AlreadyExists);
                 }
-                if sip_password.len() < 12 {
-                    return Err(
-                        FieldError::new("sipPassword", "must be at least 12 characters").into(),
-                    );
-                }
+                strong_enough(&sip_password)?;
                 Ok(vec![E::ExtensionCreated {
                     enterprise_id,
                     number: extension_number(&number)?,
@@ -361,6 +382,20 @@ impl esrs::Aggregate for Extension {
                 }
                 Ok(events)
             }
+            C::RotateSipPassword { sip_password, at } => {
+                strong_enough(&sip_password)?;
+                let mut events: Vec<_> = state
+                    .bindings
+                    .keys()
+                    .map(|contact| E::ExtensionUnregistered {
+                        contact: contact.clone(),
+                        reason: UnbindReason::PasswordRotated,
+                        at,
+                    })
+                    .collect();
+                events.push(E::SipPasswordRotated { sip_password, at });
+                Ok(events)
+            }
             C::ExpireBindings { at } => Ok(state
                 .bindings
                 .iter()
@@ -389,153 +424,12 @@ impl esrs::Aggregate for Extension {
             ExtensionEvent::ExtensionUnregistered { contact, .. } => {
                 state.bindings.remove(&contact);
             }
-            ExtensionEvent::ExtensionUpdated { .. } => {}
+            ExtensionEvent::ExtensionUpdated { .. } | ExtensionEvent::SipPasswordRotated { .. } => {
+            }
         }
         state
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::given;
-
-    fn at(s: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap_or_default()
-    }
-
-    fn created() -> ExtensionEvent {
-        ExtensionEvent::ExtensionCreated {
-            enterprise_id: Uuid::from_u128(1),
-            number: "1001".into(),
-            sip_password: "abcdefghijkl".into(),
-            at: at(0),
-        }
-    }
-
-    fn binding(contact: &str, expires: i64) -> Binding {
-        Binding {
-            contact: contact.into(),
-            expires_at: at(expires),
-            source: "127.0.0.1:5070".into(),
-            transport: "udp".into(),
-            user_agent: "SIPp".into(),
-        }
-    }
-
-    #[test]
-    fn numbers_are_digits() {
-        given::<Extension>(vec![])
-            .when(ExtensionCommand::Create {
-                enterprise_id: Uuid::from_u128(1),
-                number: "10a1".into(),
-                sip_password: "abcdefghijkl".into(),
-                at: at(0),
-            })
-            .then_err(ExtensionError::Invalid(FieldError::new(
-                "number",
-                "must be 2 to 8 digits",
-            )));
-    }
-
-    #[test]
-    fn register_refresh_and_unregister() {
-        given::<Extension>(vec![created()])
-            .when(ExtensionCommand::Register {
-                bindings: vec![binding("sip:1001@127.0.0.1:5070", 60)],
-                removed: vec![],
-                remove_all: false,
-                at: at(1),
-            })
-            .then(vec![ExtensionEvent::ExtensionRegistered {
-                binding: binding("sip:1001@127.0.0.1:5070", 60),
-                at: at(1),
-            }]);
-        let registered = ExtensionEvent::ExtensionRegistered {
-            binding: binding("sip:1001@127.0.0.1:5070", 60),
-            at: at(1),
-        };
-        given::<Extension>(vec![created(), registered.clone()])
-            .when(ExtensionCommand::Register {
-                bindings: vec![],
-                removed: vec!["sip:1001@127.0.0.1:5070".into()],
-                remove_all: false,
-                at: at(2),
-            })
-            .then(vec![ExtensionEvent::ExtensionUnregistered {
-                contact: "sip:1001@127.0.0.1:5070".into(),
-                reason: UnbindReason::Unregistered,
-                at: at(2),
-            }]);
-        given::<Extension>(vec![created(), registered])
-            .when(ExtensionCommand::ExpireBindings { at: at(60) })
-            .then(vec![ExtensionEvent::ExtensionUnregistered {
-                contact: "sip:1001@127.0.0.1:5070".into(),
-                reason: UnbindReason::Expired,
-                at: at(60),
-            }]);
-    }
-
-    #[test]
-    fn a_sub_account_signs_in_to_one_extension_only() {
-        let settings = ExtensionSettings {
-            sign_in_accounts: BTreeSet::from([Uuid::from_u128(7)]),
-            ..ExtensionSettings::default()
-        };
-        given::<Extension>(vec![created()])
-            .when(ExtensionCommand::Update {
-                settings,
-                permitted_elsewhere: vec![Uuid::from_u128(7)],
-                at: at(1),
-            })
-            .then_err(ExtensionError::PermittedElsewhere(Uuid::from_u128(7)));
-    }
-
-    #[test]
-    fn forwarding_needs_a_bound_number() {
-        let settings = ExtensionSettings {
-            forward_when_offline: true,
-            ..ExtensionSettings::default()
-        };
-        given::<Extension>(vec![created()])
-            .when(ExtensionCommand::Update {
-                settings,
-                permitted_elsewhere: vec![],
-                at: at(1),
-            })
-            .then_err(ExtensionError::Invalid(FieldError::new(
-                "forwardWhenOffline",
-                "needs a bound number",
-            )));
-    }
-
-    #[test]
-    fn settings_are_normalised() {
-        let settings = ExtensionSettings {
-            caller_id: " 02161234567 ".into(),
-            bound_number: "013800138000".into(),
-            forward_when_offline: true,
-            ..ExtensionSettings::default()
-        };
-        let expected = ExtensionSettings {
-            caller_id: "02161234567".into(),
-            bound_number: "013800138000".into(),
-            forward_when_offline: true,
-            screen_pop: ScreenPop {
-                mode: "none".into(),
-                ..ScreenPop::default()
-            },
-            ..ExtensionSettings::default()
-        };
-        given::<Extension>(vec![created()])
-            .when(ExtensionCommand::Update {
-                settings,
-                permitted_elsewhere: vec![],
-                at: at(1),
-            })
-            .then(vec![ExtensionEvent::ExtensionUpdated {
-                settings: expected,
-                at: at(1),
-            }]);
-    }
-}
+mod tests;

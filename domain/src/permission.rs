@@ -78,6 +78,7 @@ catalogue! {
     IvrManage = "ivr.manage", Enterprise, "cti", "Manage voice navigation flows", "管理语音导航";
     ExtensionsRead = "extensions.read", Enterprise, "cti", "View extensions", "查看分机";
     ExtensionsManage = "extensions.manage", Enterprise, "cti", "Edit extensions", "编辑分机";
+    ExtensionsCredentials = "extensions.credentials", Enterprise, "cti", "Issue new SIP passwords for extensions", "重置分机注册密码";
     QueuesRead = "queues.read", Enterprise, "cti", "View queues", "查看队列";
     QueuesManage = "queues.manage", Enterprise, "cti", "Manage queues", "管理队列";
     CallRecordsRead = "call_records.read", Enterprise, "cti", "View call records", "查看通话记录";

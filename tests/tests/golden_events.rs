@@ -71,6 +71,7 @@ fn extension_variant(e: &ExtensionEvent) -> usize {
         ExtensionEvent::ExtensionDeleted { .. } => 2,
         ExtensionEvent::ExtensionRegistered { .. } => 3,
         ExtensionEvent::ExtensionUnregistered { .. } => 4,
+        ExtensionEvent::SipPasswordRotated { .. } => 5,
     }
 }
 
@@ -499,9 +500,18 @@ fn stored_json_of_every_event_variant_matches_the_golden_file() {
                     reason: UnbindReason::Expired,
                     at: at(),
                 },
+                ExtensionEvent::SipPasswordRotated {
+                    sip_password: "Xq7bN2kLm9Pr4tVw".into(),
+                    at: at(),
+                },
+                ExtensionEvent::ExtensionUnregistered {
+                    contact: "<sip:1001@192.0.2.10:5062>".into(),
+                    reason: UnbindReason::PasswordRotated,
+                    at: at(),
+                },
             ],
             extension_variant,
-            5,
+            6,
         ),
     );
     let caller = Party::External {

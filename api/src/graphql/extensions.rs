@@ -1,6 +1,7 @@
 //! Mutations of extensions (manual §2.4): the operator provisions an extension with generated
 //! SIP credentials; the enterprise edits its settings (caller ID, outbound rights, the bound
-//! number, who may sign in, the screen pop) and deletes it.
+//! number, who may sign in, the screen pop) and deletes it; a holder of
+//! `extensions.credentials` issues a new SIP password (shown once), which unregisters its phones.
 
 use std::collections::BTreeSet;
 
@@ -14,6 +15,12 @@ use super::context::{app, caller, fetch, list, parse_id};
 use super::mutation::meta;
 use super::types::*;
 use crate::error::{ApiError, ApiResult};
+
+/// A fresh SIP password: 16 random letters and digits.
+fn new_sip_password() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    Alphanumeric.sample_string(&mut rand::thread_rng(), 16)
+}
 
 /// Input of `updateExtension` (manual §2.4.1): everything but the number and SIP credentials.
 #[derive(InputObject, Debug)]
@@ -52,27 +59,54 @@ impl ExtensionsMutation {
         fetch::<EnterpriseDoc>(app, caller, projections::ENTERPRISES, tenant)?;
         let number = domain::extension::extension_number(&number)?;
         let id = domain::ids::extension_id(tenant, &number);
-        let sip_password = {
-            use rand::distributions::{Alphanumeric, DistString};
-            Alphanumeric.sample_string(&mut rand::thread_rng(), 16)
-        };
+        let sip_password = new_sip_password();
         app.node
             .execute::<Extension>(
                 id,
                 ExtensionCommand::Create {
                     enterprise_id: tenant,
                     number,
-                    sip_password,
+                    sip_password: sip_password.clone(),
                     at: Utc::now(),
                 },
                 meta(caller, tenant),
             )
             .await?;
-        ExtensionObject::build(
+        let mut created = ExtensionObject::build(
             app,
             fetch(app, caller, projections::EXTENSIONS, id)?,
             Utc::now(),
-        )
+        )?;
+        created.sip_password = Some(sip_password);
+        Ok(created)
+    }
+
+    /// Issues a new SIP password for an extension and unregisters its phones; the answer is
+    /// the only place the new password is shown.
+    async fn rotate_sip_password(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ExtensionObject> {
+        let caller = caller(ctx)?;
+        caller.require(Permission::ExtensionsCredentials)?;
+        let app = app(ctx);
+        let id = parse_id("id", &id)?;
+        let doc: projections::ExtensionDoc = fetch(app, caller, projections::EXTENSIONS, id)?;
+        let sip_password = new_sip_password();
+        app.node
+            .execute::<Extension>(
+                id,
+                ExtensionCommand::RotateSipPassword {
+                    sip_password: sip_password.clone(),
+                    at: Utc::now(),
+                },
+                meta(caller, doc.enterprise_id),
+            )
+            .await?;
+        let mut rotated = ExtensionObject::build(
+            app,
+            fetch(app, caller, projections::EXTENSIONS, id)?,
+            Utc::now(),
+        )?;
+        rotated.sip_password = Some(sip_password);
+        Ok(rotated)
     }
 
     /// Edits an extension's settings (manual §2.4.1).

@@ -354,8 +354,9 @@ pub struct ExtensionObject {
     pub sip_username: String,
     /// SIP domain for phones (the enterprise's account code).
     pub sip_domain: String,
-    /// SIP password (generated, read-only).
-    pub sip_password: String,
+    /// SIP password: shown once, in the answer of `createExtension` or `rotateSipPassword`
+    /// that generated it; null everywhere else.
+    pub sip_password: Option<String>,
     /// Manual outbound allowed.
     pub manual_outbound: bool,
     /// Outbound caller ID.
@@ -403,7 +404,7 @@ impl ExtensionObject {
             sip_username: d.number.clone(),
             number: d.number,
             sip_domain: domain.map(|e| e.code).unwrap_or_default(),
-            sip_password: d.sip_password,
+            sip_password: None,
             manual_outbound: s.manual_outbound,
             caller_id: s.caller_id,
             sign_in_accounts: s

@@ -67,6 +67,9 @@ impl Projection for Extensions {
             ExtensionEvent::ExtensionUpdated { settings, .. } => {
                 docs.update(&key, |d: &mut ExtensionDoc| d.settings = settings)
             }
+            ExtensionEvent::SipPasswordRotated { sip_password, .. } => {
+                docs.update(&key, |d: &mut ExtensionDoc| d.sip_password = sip_password)
+            }
             ExtensionEvent::ExtensionDeleted { .. } => docs.remove(&key),
             ExtensionEvent::ExtensionRegistered { binding, .. } => {
                 docs.update(&key, |d: &mut ExtensionDoc| {
