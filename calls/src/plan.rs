@@ -190,6 +190,7 @@ pub async fn from_trunk(
                 max_concurrent: route.settings.max_concurrent,
             }),
             outbound_allowed: false,
+            forwarded_out: false,
             at: Utc::now(),
         },
         target,
@@ -213,13 +214,15 @@ pub async fn from_extension(
         extension_id: caller.id,
         number: caller.number.clone(),
     };
-    let offer = |direction, called: String, outbound_allowed| CallCommand::Offer {
+    let outbound_allowed = caller.settings.manual_outbound;
+    let offer = |direction, called: String, forwarded_out| CallCommand::Offer {
         enterprise_id: enterprise,
         direction,
         caller: caller_party.clone(),
         called,
         route: None,
         outbound_allowed,
+        forwarded_out,
         at: Utc::now(),
     };
     let callee: Option<ExtensionDoc> = node
@@ -227,13 +230,14 @@ pub async fn from_extension(
         .of(EXTENSIONS)
         .by_id(domain::ids::extension_id(enterprise, &dialled));
     if let Some(callee) = callee {
-        let target = extension_target(node, &callee, &caller.number, None)
-            .await
-            .map(Routed::Leg);
+        let target = extension_target(node, &callee, &caller.number, None).await;
+        // Forwarded to its bound number, the call leaves through a trunk: the caller must be
+        // allowed to dial out (the call decides, from this).
+        let forwarded_out = target.as_ref().is_ok_and(|t| t.forwarded);
         return Ok(Plan {
             enterprise,
-            offer: offer(Direction::Internal, callee.number.clone(), true),
-            target,
+            offer: offer(Direction::Internal, callee.number.clone(), forwarded_out),
+            target: target.map(Routed::Leg),
             route_place: None,
         });
     }
@@ -243,7 +247,7 @@ pub async fn from_extension(
         .map(Routed::Leg);
     Ok(Plan {
         enterprise,
-        offer: offer(Direction::Outbound, number, caller.settings.manual_outbound),
+        offer: offer(Direction::Outbound, number, false),
         target,
         route_place: None,
     })
@@ -251,7 +255,9 @@ pub async fn from_extension(
 
 /// Where a blind transfer by `transferor` to `dialled` goes: another extension of the
 /// enterprise, or an outside number through the trunk when the transferring extension may dial
-/// out (with its licensed caller ID). `caller_number` is what the new leg is shown.
+/// out (with its licensed caller ID); an extension forwarded to its bound number leaves through
+/// the trunk too, so it also needs a transferor that may dial out. `caller_number` is what the
+/// new leg is shown.
 pub async fn transfer_target(
     node: &Node,
     enterprise: Uuid,
@@ -259,26 +265,33 @@ pub async fn transfer_target(
     dialled: &str,
     caller_number: &str,
 ) -> Result<Target, Cause> {
+    let may_dial_out = || dialling_extension(node, transferor);
     let callee: Option<ExtensionDoc> = node
         .models
         .of(EXTENSIONS)
         .by_id(domain::ids::extension_id(enterprise, dialled));
     if let Some(callee) = callee {
-        return extension_target(node, &callee, caller_number, None).await;
+        let target = extension_target(node, &callee, caller_number, None).await?;
+        if target.forwarded && may_dial_out().is_none() {
+            return Err(Cause::OutboundNotAllowed);
+        }
+        return Ok(target);
     }
     let number = normalize("referTo", dialled).map_err(|_| Cause::NoRoute)?;
-    let Party::Extension { extension_id, .. } = transferor else {
-        return Err(Cause::OutboundNotAllowed);
+    let extension = may_dial_out().ok_or(Cause::OutboundNotAllowed)?;
+    outbound_target(node, &extension, &number).await
+}
+
+/// The extension `party` is, when it may dial out (a leg it places may leave through a
+/// trunk).
+pub fn dialling_extension(node: &Node, party: &Party) -> Option<ExtensionDoc> {
+    let Party::Extension { extension_id, .. } = party else {
+        return None;
     };
-    let extension: ExtensionDoc = node
-        .models
+    node.models
         .of(EXTENSIONS)
         .by_id(*extension_id)
-        .ok_or(Cause::OutboundNotAllowed)?;
-    if !extension.settings.manual_outbound {
-        return Err(Cause::OutboundNotAllowed);
-    }
-    outbound_target(node, &extension, &number).await
+        .filter(|e: &ExtensionDoc| e.settings.manual_outbound)
 }
 
 /// The published flow `flow_id` of `enterprise` as a call from `caller_number` to `did`
@@ -415,6 +428,7 @@ pub async fn click_to_dial(
         called: number.clone(),
         route: None,
         outbound_allowed: extension.settings.manual_outbound,
+        forwarded_out: false,
         at: Utc::now(),
     };
     let agent = extension_target(node, extension, &number, None).await;

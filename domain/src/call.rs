@@ -153,6 +153,7 @@ impl esrs::Aggregate for Call {
             called,
             route,
             outbound_allowed,
+            forwarded_out,
             at,
         } = command
         {
@@ -167,6 +168,9 @@ impl esrs::Aggregate for Call {
                 }
                 (None, Direction::Inbound) => Some(Cause::NoRoute),
                 (_, Direction::Outbound) if !outbound_allowed => Some(Cause::OutboundNotAllowed),
+                (_, Direction::Internal) if forwarded_out && !outbound_allowed => {
+                    Some(Cause::OutboundNotAllowed)
+                }
                 _ => None,
             };
             return Ok(vec![match refusal {

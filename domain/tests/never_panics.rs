@@ -246,6 +246,7 @@ mod calls {
                         max_concurrent: 2
                     }),
                     outbound_allowed: enabled,
+                    forwarded_out: false,
                     at,
                 }
             ),

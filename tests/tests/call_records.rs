@@ -41,6 +41,7 @@ fn offer(enterprise: Uuid, route: Uuid, enabled: bool) -> CallCommand {
             max_concurrent: 5,
         }),
         outbound_allowed: false,
+        forwarded_out: false,
         at: Utc::now(),
     }
 }

@@ -51,6 +51,7 @@ fn offered(ids: &Ids, when: DateTime<Utc>) -> Vec<CallCommand> {
                 max_concurrent: 10,
             }),
             outbound_allowed: false,
+            forwarded_out: false,
             at: when,
         },
         CallCommand::Answer {

@@ -292,6 +292,30 @@ async fn dialling_out_without_permission_is_refused(backend: Backend) -> anyhow:
     Ok(())
 }
 
+/// A call leaves through a trunk only if the extension that placed it may dial out: 1002,
+/// not allowed, dials 1003, which is offline and forwards to its bound number; the call is
+/// refused (an event) and no carrier is rung.
+async fn a_forward_leaves_through_the_trunk_only_for_a_caller_that_may_dial_out(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let fixture = fixture(backend).await?;
+    let id = domain::ids::extension_id(domain::ids::enterprise_id("acme"), "1002");
+    set_outbound(&fixture.server, &fixture.boss, &id.to_string(), false).await?;
+    // No carrier runs: a leg sent to it would time out instead of this 403.
+    dial(&fixture, None, dialling("1003", 403)).await?;
+    let record = latest_call_record(&fixture.server, &fixture.boss, "INTERNAL", 1).await?;
+    ensure!(record["cause"] == "outbound_not_allowed", "{record}");
+    let events = events(&fixture.server, &record).await?;
+    ensure!(
+        events.len() == 1
+            && events[0]["type"] == "CallRefused"
+            && events[0]["cause"] == "outbound_not_allowed",
+        "{events:?}"
+    );
+    fixture.server.stop().await;
+    Ok(())
+}
+
 /// An agent signed in to 1001 with the bound phone as its endpoint (通话端 "话机") gets 1001's
 /// calls on the bound number through the trunk, although a SIP phone is registered to 1001.
 async fn an_agent_on_the_bound_phone_is_rung_there(backend: Backend) -> anyhow::Result<()> {
@@ -531,6 +555,7 @@ on_both_backends!(
     the_called_extension_transfers_the_caller_out,
     an_extension_dials_out_through_the_trunk,
     dialling_out_without_permission_is_refused,
+    a_forward_leaves_through_the_trunk_only_for_a_caller_that_may_dial_out,
     an_offline_extension_forwards_to_its_bound_number,
     an_agent_on_the_bound_phone_is_rung_there,
 );

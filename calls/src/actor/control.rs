@@ -179,9 +179,16 @@ impl Session {
         let caller = self.caller_number();
         match target {
             TransferTarget::Extension(id) => {
-                plan::extension_by_id(&self.node, self.enterprise, *id, &caller)
-                    .await
-                    .map(Some)
+                let leg = plan::extension_by_id(&self.node, self.enterprise, *id, &caller).await?;
+                // Forwarded to its bound number, the leg leaves through a trunk: the agent
+                // transferring must be allowed to dial out.
+                let transferor = self.b.as_ref().ok_or(Cause::Unavailable)?;
+                if leg.forwarded
+                    && plan::dialling_extension(&self.node, &transferor.target.party).is_none()
+                {
+                    return Err(Cause::OutboundNotAllowed);
+                }
+                Ok(Some(leg))
             }
             TransferTarget::Number(number) => {
                 // The number is dialled as the agent leaving (its permission to dial out).
@@ -230,7 +237,7 @@ impl Session {
                 leg: name.clone(),
                 party: leg.party.clone(),
                 caller_id: leg.caller_id.clone(),
-                forwarded: false,
+                forwarded: leg.forwarded,
                 at,
             });
         }

@@ -224,7 +224,7 @@ impl Session {
                 leg: new_leg.clone(),
                 party: target.party.clone(),
                 caller_id: target.caller_id.clone(),
-                forwarded: false,
+                forwarded: target.forwarded,
                 at,
             },
         ])

@@ -25,6 +25,10 @@ pub enum CallCommand {
         route: Option<RouteCheck>,
         /// For calls from an extension: whether it may dial out manually (looked up).
         outbound_allowed: bool,
+        /// Whether the call's first leg leaves through a trunk although an extension was
+        /// dialled (the extension is forwarded to its bound number): placed by an extension,
+        /// it then needs `outbound_allowed` like an outbound call.
+        forwarded_out: bool,
         /// When.
         at: DateTime<Utc>,
     },

@@ -37,6 +37,7 @@ fn offer(route: Option<RouteCheck>) -> CallCommand {
         called: "+862161234567".into(),
         route,
         outbound_allowed: false,
+        forwarded_out: false,
         at: at(0),
     }
 }
@@ -126,6 +127,7 @@ fn manual_outbound_needs_permission() {
         called: "+8613900139000".into(),
         route: None,
         outbound_allowed: false,
+        forwarded_out: false,
         at: at(0),
     };
     given::<Call>(vec![])
@@ -139,6 +141,48 @@ fn manual_outbound_needs_permission() {
             cause: Cause::OutboundNotAllowed,
             at: at(0),
         }]);
+}
+
+#[test]
+fn a_call_to_an_extension_forwarded_out_needs_the_callers_permission_too() {
+    let dial = |outbound_allowed, forwarded_out| CallCommand::Offer {
+        enterprise_id: Uuid::from_u128(1),
+        direction: Direction::Internal,
+        caller: agent(),
+        called: "1003".into(),
+        route: None,
+        outbound_allowed,
+        forwarded_out,
+        at: at(0),
+    };
+    let event = |cause: Option<Cause>| match cause {
+        Some(cause) => CallEvent::CallRefused {
+            enterprise_id: Uuid::from_u128(1),
+            direction: Direction::Internal,
+            caller: agent(),
+            called: "1003".into(),
+            route_id: None,
+            cause,
+            at: at(0),
+        },
+        None => CallEvent::CallOffered {
+            enterprise_id: Uuid::from_u128(1),
+            direction: Direction::Internal,
+            caller: agent(),
+            called: "1003".into(),
+            route_id: None,
+            at: at(0),
+        },
+    };
+    given::<Call>(vec![])
+        .when(dial(false, true))
+        .then(vec![event(Some(Cause::OutboundNotAllowed))]);
+    given::<Call>(vec![])
+        .when(dial(true, true))
+        .then(vec![event(None)]);
+    given::<Call>(vec![])
+        .when(dial(false, false))
+        .then(vec![event(None)]);
 }
 
 #[test]
