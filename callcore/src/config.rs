@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -39,6 +40,14 @@ pub struct FileConfig {
     /// Private services IVR HTTP nodes may reach (`"10.1.2.3"`, `"10.8.0.0/16"`); every other
     /// loopback, private, link-local or otherwise internal address is refused.
     pub ivr_http_allow: Option<Vec<String>>,
+    /// SIP over TCP: connections open at once on the node.
+    pub sip_tcp_max_connections: Option<usize>,
+    /// SIP over TCP: connections open at once from one address.
+    pub sip_tcp_max_per_source: Option<usize>,
+    /// SIP over TCP: seconds a new connection has to send its first message.
+    pub sip_tcp_first_message_seconds: Option<u64>,
+    /// SIP over TCP: seconds a connection may send nothing before it is closed.
+    pub sip_tcp_idle_seconds: Option<u64>,
 }
 
 /// The settings in force.
@@ -73,6 +82,8 @@ pub struct Config {
     pub tts_voice: String,
     /// Private services IVR HTTP nodes may reach.
     pub ivr_http_allow: Vec<String>,
+    /// Limits on SIP over TCP.
+    pub sip_tcp: calls::TcpLimits,
 }
 
 /// What flags and environment gave (clap merges the two).
@@ -164,6 +175,25 @@ impl Config {
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| "cmn".to_owned()),
             ivr_http_allow,
+            sip_tcp: {
+                let default = calls::TcpLimits::default();
+                calls::TcpLimits {
+                    max_connections: file
+                        .sip_tcp_max_connections
+                        .unwrap_or(default.max_connections)
+                        .max(1),
+                    max_per_source: file
+                        .sip_tcp_max_per_source
+                        .unwrap_or(default.max_per_source)
+                        .max(1),
+                    first_message: file
+                        .sip_tcp_first_message_seconds
+                        .map_or(default.first_message, |s| Duration::from_secs(s.max(1))),
+                    idle: file
+                        .sip_tcp_idle_seconds
+                        .map_or(default.idle, |s| Duration::from_secs(s.max(60))),
+                }
+            },
         })
     }
 }

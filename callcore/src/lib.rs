@@ -78,6 +78,24 @@ pub fn node_settings(config: &Config) -> NodeSettings {
     }
 }
 
+/// Raises the soft limit of open files to the hard limit (a node holds a socket per SIP TCP
+/// connection, per RTP port and per HTTP client), and warns when even that leaves no room for
+/// the configured SIP TCP connections.
+fn allow_open_files(config: &Config) {
+    let wanted = u64::try_from(config.sip_tcp.max_connections)
+        .unwrap_or(u64::MAX)
+        .saturating_add(4_096);
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(limit) if limit < wanted => tracing::warn!(
+            limit,
+            sip_tcp_max_connections = config.sip_tcp.max_connections,
+            "the open-file limit is below what sip_tcp_max_connections needs"
+        ),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "could not raise the open-file limit"),
+    }
+}
+
 /// The call settings of `config`.
 pub fn call_settings(config: &Config) -> CallSettings {
     CallSettings {
@@ -91,6 +109,7 @@ pub fn call_settings(config: &Config) -> CallSettings {
             .iter()
             .filter_map(|entry| calls::http_guard::AddressBlock::parse(entry))
             .collect(),
+        sip_tcp: config.sip_tcp,
     }
 }
 
@@ -112,6 +131,7 @@ pub fn login_policy(config: &Config) -> api::auth::LoginPolicy {
 /// call runtime on `config.sip` and serves HTTP on `config.http` (port 0 in either lets the
 /// system pick; [`Running`] tells which).
 pub async fn start(config: &Config, admin_password: Option<String>) -> Result<Running, StartError> {
+    allow_open_files(config);
     let node = Node::start(&node_settings(config)).await?;
     let bootstrap = ensure_operator(&node, admin_password)
         .await

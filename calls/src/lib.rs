@@ -27,3 +27,4 @@ mod runtime;
 
 pub use registry::CallSettings;
 pub use runtime::{AnswerWaitingError, CallRuntime, ControlError, Relayed};
+pub use telephony::driver::TcpLimits;

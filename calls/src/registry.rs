@@ -46,6 +46,8 @@ pub struct CallSettings {
     pub tts_voice: String,
     /// Private services IVR HTTP nodes may reach (everything else internal is refused).
     pub http_allowed: Vec<AddressBlock>,
+    /// Limits on SIP over TCP.
+    pub sip_tcp: telephony::driver::TcpLimits,
 }
 
 /// Where Chinese numbers are from (libphonenumber's table, shipped with the binary).
@@ -240,6 +242,7 @@ mod tests {
                 tts_program: PathBuf::from("espeak-ng"),
                 tts_voice: "cmn".into(),
                 http_allowed: Vec::new(),
+                sip_tcp: telephony::driver::TcpLimits::default(),
             },
             Path::new("."),
         )

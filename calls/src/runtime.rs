@@ -90,6 +90,7 @@ impl CallRuntime {
         crate::restart::close_calls_left_open(&node).await;
         let (socket, listener) = bind_both(addr).await?;
         let addr = socket.local_addr()?;
+        let tcp_limits = settings.sip_tcp;
         let calls = Arc::new(Calls::new(settings, &node.data_dir));
         let tts_checked = calls.clone();
         tokio::spawn(async move {
@@ -107,6 +108,7 @@ impl CallRuntime {
             channel,
             socket,
             listener,
+            tcp_limits,
             frontend,
             stats.clone(),
             until_stopped(stopped.clone()),

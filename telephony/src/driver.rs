@@ -5,21 +5,27 @@
 //! what comes out on the transport the request came in on. Malformed requests get a 400 when
 //! they can be answered and are dropped otherwise; nothing received stops the loop.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::sip::message::{bad_request, parse, Request, Response, SipMessage, MAX_MESSAGE_BYTES};
+
 use crate::sip::transaction::{Output, TransactionKey, TransactionLayer, Transport};
+
+mod shared;
+mod tcp;
+
+pub use shared::DriverStats;
+use shared::{Connections, Inbound};
+pub use tcp::TcpLimits;
 
 /// A boxed future, for services that answer asynchronously.
 pub type ResponseFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
@@ -124,27 +130,6 @@ where
     });
 }
 
-/// Counters of a running driver.
-#[derive(Debug, Default)]
-pub struct DriverStats {
-    /// Messages received (datagrams, or framed TCP messages).
-    pub received: AtomicU64,
-    /// Messages that did not parse.
-    pub malformed: AtomicU64,
-    /// TCP connections accepted.
-    pub tcp_connections: AtomicU64,
-}
-
-/// One message from either transport.
-struct Inbound {
-    bytes: Vec<u8>,
-    from: SocketAddr,
-    transport: Transport,
-}
-
-/// Writers of the open TCP connections, by peer.
-type Connections = Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>>>;
-
 /// The driver's command queue, made before it serves so that the application can send
 /// (callcore starting a call of its own) before any message has arrived.
 #[derive(Debug)]
@@ -175,12 +160,13 @@ impl SipChannel {
     }
 }
 
-/// Serves SIP on `udp` and `tcp` (normally the same address) until `shutdown` completes,
-/// carrying out what is sent through `channel`.
+/// Serves SIP on `udp` and `tcp` (normally the same address), TCP within `limits`, until
+/// `shutdown` completes, carrying out what is sent through `channel`.
 pub async fn serve(
     channel: SipChannel,
     udp: UdpSocket,
     tcp: TcpListener,
+    limits: TcpLimits,
     service: Arc<dyn SipService>,
     stats: Arc<DriverStats>,
     shutdown: impl Future<Output = ()>,
@@ -194,8 +180,9 @@ pub async fn serve(
     let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(8_192);
     let readers = [
         tokio::spawn(read_udp(udp.clone(), inbound_tx.clone())),
-        tokio::spawn(accept_tcp(
+        tokio::spawn(tcp::accept(
             tcp,
+            limits,
             inbound_tx,
             connections.clone(),
             stats.clone(),
@@ -333,158 +320,5 @@ async fn read_udp(socket: Arc<UdpSocket>, inbound: mpsc::Sender<Inbound>) {
             // ICMP errors surface here on some systems; the socket stays usable.
             Err(error) => debug!(%error, "SIP UDP receive error"),
         }
-    }
-}
-
-async fn accept_tcp(
-    listener: TcpListener,
-    inbound: mpsc::Sender<Inbound>,
-    connections: Connections,
-    stats: Arc<DriverStats>,
-) {
-    loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
-        };
-        stats.tcp_connections.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(serve_connection(
-            stream,
-            peer,
-            inbound.clone(),
-            connections.clone(),
-        ));
-    }
-}
-
-/// Reads framed messages from one TCP connection and writes what the loop sends it.
-async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    inbound: mpsc::Sender<Inbound>,
-    connections: Connections,
-) {
-    let (mut reader, mut writer) = stream.into_split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    if let Ok(mut c) = connections.lock() {
-        c.insert(peer, tx);
-    }
-    let writing = tokio::spawn(async move {
-        while let Some(bytes) = rx.recv().await {
-            if writer.write_all(&bytes).await.is_err() {
-                return;
-            }
-        }
-    });
-    let mut buffer: Vec<u8> = Vec::with_capacity(4_096);
-    let mut chunk = vec![0u8; 16_384];
-    'read: loop {
-        match reader.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-        }
-        loop {
-            match next_frame(&mut buffer) {
-                Frame::Message(bytes) => {
-                    if inbound
-                        .send(Inbound {
-                            bytes,
-                            from: peer,
-                            transport: Transport::Tcp,
-                        })
-                        .await
-                        .is_err()
-                    {
-                        break 'read;
-                    }
-                }
-                Frame::Incomplete => break,
-                Frame::Unusable => break 'read, // no way to find the next message: close
-            }
-        }
-    }
-    if let Ok(mut c) = connections.lock() {
-        c.remove(&peer);
-    }
-    writing.abort();
-}
-
-/// What the front of a TCP byte stream holds.
-#[derive(Debug, PartialEq, Eq)]
-enum Frame {
-    /// A whole message, removed from the buffer.
-    Message(Vec<u8>),
-    /// Not a whole message yet.
-    Incomplete,
-    /// Larger than allowed, or a Content-Length that cannot be read.
-    Unusable,
-}
-
-/// Takes the first message off `buffer`, skipping keep-alive CRLFs before it.
-fn next_frame(buffer: &mut Vec<u8>) -> Frame {
-    let start = buffer
-        .iter()
-        .position(|b| !matches!(b, b'\r' | b'\n'))
-        .unwrap_or(buffer.len());
-    buffer.drain(..start);
-    let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return if buffer.len() > MAX_MESSAGE_BYTES {
-            Frame::Unusable
-        } else {
-            Frame::Incomplete
-        };
-    };
-    let head = String::from_utf8_lossy(&buffer[..end]);
-    let mut length = 0usize;
-    for line in head.split("\r\n").skip(1) {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let name = name.trim();
-        if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
-            match value.trim().parse() {
-                Ok(n) => length = n,
-                Err(_) => return Frame::Unusable,
-            }
-        }
-    }
-    let total = end + 4 + length;
-    if total > MAX_MESSAGE_BYTES {
-        return Frame::Unusable;
-    }
-    if buffer.len() < total {
-        return Frame::Incomplete;
-    }
-    Frame::Message(buffer.drain(..total).collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tcp_frames_split_on_content_length() {
-        let mut buffer = b"\r\n\r\nOPTIONS sip:a SIP/2.0\r\nl: 3\r\n\r\nabcSIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\nINVITE".to_vec();
-        assert_eq!(
-            next_frame(&mut buffer),
-            Frame::Message(b"OPTIONS sip:a SIP/2.0\r\nl: 3\r\n\r\nabc".to_vec())
-        );
-        assert_eq!(
-            next_frame(&mut buffer),
-            Frame::Message(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec())
-        );
-        assert_eq!(next_frame(&mut buffer), Frame::Incomplete);
-        assert_eq!(buffer, b"INVITE");
-    }
-
-    #[test]
-    fn a_partial_body_waits_and_a_bad_length_closes() {
-        let mut buffer = b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 10\r\n\r\nabc".to_vec();
-        assert_eq!(next_frame(&mut buffer), Frame::Incomplete);
-        let mut bad = b"OPTIONS sip:a SIP/2.0\r\nContent-Length: x\r\n\r\n".to_vec();
-        assert_eq!(next_frame(&mut bad), Frame::Unusable);
-        let mut huge = b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 999999\r\n\r\n".to_vec();
-        assert_eq!(next_frame(&mut huge), Frame::Unusable);
-        let mut endless = vec![b'a'; MAX_MESSAGE_BYTES + 2];
-        assert_eq!(next_frame(&mut endless), Frame::Unusable);
     }
 }

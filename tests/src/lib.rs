@@ -127,6 +127,7 @@ impl TestServer {
             tts_voice: "cmn".into(),
             // The tests' own HTTP services for IVR nodes listen on loopback.
             ivr_http_allow: vec!["127.0.0.1".into()],
+            sip_tcp: calls::TcpLimits::default(),
         };
         adjust(&mut config);
         let running = callcore::start(&config, Some(ADMIN_PASSWORD.into())).await?;
