@@ -17,6 +17,8 @@ pub struct App {
     pub auth: Arc<Auth>,
     /// The call runtime: live calls, seats and click-to-dial.
     pub calls: CallRuntime,
+    /// How many uploads are received and converted at once.
+    pub uploads: crate::uploads::UploadGate,
 }
 
 impl std::fmt::Debug for App {
@@ -32,6 +34,7 @@ impl App {
             node,
             auth: Arc::new(Auth::new(policy)),
             calls,
+            uploads: crate::uploads::UploadGate::default(),
         }
     }
 }

@@ -7,7 +7,7 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use calls::prompts::prepare_recording;
+use calls::prompts::prepare_recording_from;
 use chrono::Utc;
 use domain::voice::{Voice, VoiceCommand};
 use domain::Permission;
@@ -20,6 +20,7 @@ use crate::error::ApiError;
 use crate::graphql::voices::{voice_object, VoiceStatus};
 use crate::graphql::AuthState;
 use crate::state::{auth_state, bearer, Server};
+use crate::uploads::{spool, write_durably, Spooled};
 
 /// Largest upload accepted (a few minutes of CD-quality stereo).
 pub const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
@@ -159,12 +160,12 @@ pub(crate) async fn voicemail(
     .await
 }
 
-/// What an upload carried.
+/// What an upload carried (the file waits on disk).
 #[derive(Default)]
 struct UploadForm {
     name: Option<String>,
     enterprise_id: Option<String>,
-    file: Option<Vec<u8>>,
+    file: Option<Spooled>,
 }
 
 /// Why an upload's body was refused, for a person.
@@ -178,15 +179,28 @@ fn upload_refused(status: StatusCode, reason: &str) -> ApiError {
     }
 }
 
-async fn read_form(mut multipart: Multipart) -> Result<UploadForm, ApiError> {
+async fn read_form(app: &App, mut multipart: Multipart) -> Result<UploadForm, ApiError> {
     let mut form = UploadForm::default();
     let malformed =
         |e: axum::extract::multipart::MultipartError| upload_refused(e.status(), &e.body_text());
-    while let Some(field) = multipart.next_field().await.map_err(malformed)? {
+    let spool_dir = app.node.data_dir.join("tmp");
+    while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
         match field.name().unwrap_or_default() {
             "name" => form.name = Some(field.text().await.map_err(malformed)?),
             "enterpriseId" => form.enterprise_id = Some(field.text().await.map_err(malformed)?),
-            "file" => form.file = Some(field.bytes().await.map_err(malformed)?.to_vec()),
+            "file" => {
+                let too_large = || upload_refused(StatusCode::PAYLOAD_TOO_LARGE, "");
+                form.file = Some(
+                    spool(
+                        &mut field,
+                        &spool_dir,
+                        MAX_UPLOAD_BYTES,
+                        too_large,
+                        malformed,
+                    )
+                    .await?,
+                );
+            }
             _ => {} // unknown parts are ignored
         }
     }
@@ -221,6 +235,10 @@ pub(crate) async fn upload_voice(
             return upload_refused(rejection.status(), &rejection.body_text()).into_response()
         }
     };
+    let _receiving = match server.app.uploads.receive() {
+        Ok(permit) => permit,
+        Err(error) => return error.into_response(),
+    };
     match upload(&server.app, &caller, multipart).await {
         Ok(voice) => (
             StatusCode::CREATED,
@@ -238,7 +256,7 @@ async fn upload(
     multipart: Multipart,
 ) -> Result<serde_json::Value, ApiError> {
     caller.require(Permission::VoiceLibraryManage)?;
-    let form = read_form(multipart).await?;
+    let form = read_form(app, multipart).await?;
     let requested = form
         .enterprise_id
         .as_deref()
@@ -253,13 +271,10 @@ async fn upload(
         .name
         .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| ApiError::validation("name", "is required"))?;
-    let bytes = form
+    let spooled = form
         .file
-        .filter(|f| !f.is_empty())
+        .filter(|f| f.size > 0)
         .ok_or_else(|| ApiError::validation("file", "is required"))?;
-    if bytes.len() > MAX_UPLOAD_BYTES {
-        return Err(upload_refused(StatusCode::PAYLOAD_TOO_LARGE, ""));
-    }
     let name_taken = || -> Result<bool, ApiError> {
         Ok(app
             .node
@@ -273,25 +288,25 @@ async fn upload(
     if name_taken()? {
         return Err(domain::voice::VoiceError::NameTaken.into());
     }
-    let prepared =
-        tokio::task::spawn_blocking(move || prepare_recording(&bytes, MAX_VOICE_SECONDS))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(|e| ApiError::validation("file", e.to_string()))?;
+    let prepared = {
+        let _turn = app.uploads.convert().await?;
+        let source = spooled.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(source)
+                .map_err(|e| calls::prompts::RecordingRefused(e.to_string()))?;
+            prepare_recording_from(std::io::BufReader::new(file), MAX_VOICE_SECONDS)
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::validation("file", e.to_string()))?
+    };
+    drop(spooled);
     let wav = prepared.wav;
+    let size_bytes = wav.len() as u64;
     let id = Uuid::new_v4();
     let file = format!("voices/{tenant}/{id}.wav");
     let path = app.node.data_dir.join(&file);
-    let partial = path.with_extension("wav.part");
-    if let Some(dir) = path.parent() {
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(ApiError::internal)?;
-    }
-    tokio::fs::write(&partial, &wav)
-        .await
-        .map_err(ApiError::internal)?;
-    tokio::fs::rename(&partial, &path)
+    write_durably(&path, wav)
         .await
         .map_err(ApiError::internal)?;
     let name_taken = name_taken()?;
@@ -304,7 +319,7 @@ async fn upload(
                 name,
                 file,
                 duration_ms: prepared.duration_ms,
-                size_bytes: wav.len() as u64,
+                size_bytes,
                 name_taken,
                 at: Utc::now(),
             },

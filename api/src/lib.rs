@@ -11,3 +11,4 @@ pub mod graphql;
 pub mod http;
 mod passwords;
 mod state;
+pub mod uploads;

@@ -48,6 +48,10 @@ pub struct FileConfig {
     pub sip_tcp_first_message_seconds: Option<u64>,
     /// SIP over TCP: seconds a connection may send nothing before it is closed.
     pub sip_tcp_idle_seconds: Option<u64>,
+    /// MiB of IVR prompts kept in memory.
+    pub prompt_cache_mib: Option<u64>,
+    /// MiB of spoken texts kept under `data/tts/`.
+    pub tts_cache_mib: Option<u64>,
 }
 
 /// The settings in force.
@@ -84,6 +88,8 @@ pub struct Config {
     pub ivr_http_allow: Vec<String>,
     /// Limits on SIP over TCP.
     pub sip_tcp: calls::TcpLimits,
+    /// How much the prompt caches keep (memory, and spoken texts on disk).
+    pub prompt_budget: calls::prompts::PromptBudget,
 }
 
 /// What flags and environment gave (clap merges the two).
@@ -192,6 +198,17 @@ impl Config {
                     idle: file
                         .sip_tcp_idle_seconds
                         .map_or(default.idle, |s| Duration::from_secs(s.max(60))),
+                }
+            },
+            prompt_budget: {
+                let default = calls::prompts::PromptBudget::default();
+                calls::prompts::PromptBudget {
+                    memory_bytes: file
+                        .prompt_cache_mib
+                        .map_or(default.memory_bytes, |m| m.max(1) << 20),
+                    tts_bytes: file
+                        .tts_cache_mib
+                        .map_or(default.tts_bytes, |m| m.max(1) << 20),
                 }
             },
         })

@@ -110,6 +110,7 @@ pub fn call_settings(config: &Config) -> CallSettings {
             .filter_map(|entry| calls::http_guard::AddressBlock::parse(entry))
             .collect(),
         sip_tcp: config.sip_tcp,
+        prompt_budget: config.prompt_budget,
     }
 }
 

@@ -1,15 +1,18 @@
 //! What IVR prompts sound like: recordings of the voice library and texts spoken by the
 //! `espeak-ng` program, both as 8 kHz prompts ready to play. Spoken texts are cached on disk by
-//! voice and text (`data/tts/`), and every prompt file once read is kept in memory, so a cached
-//! prompt starts playing without touching the disk. A missing `espeak-ng` is reported once at
+//! voice and text (`data/tts/`, at most `tts_cache_bytes`, least recently used deleted first),
+//! and prompt files once read are kept in memory (at most `prompt_cache_bytes`, the same way),
+//! so a cached prompt starts playing without touching the disk. A missing `espeak-ng` is reported once at
 //! start and then as an error for each text, never a hang: synthesis has a deadline.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dashmap::DashMap;
+mod lru;
+
 use domain::policy::ivr::Utterance;
+use lru::ByteLru;
 use projections::{VoiceDoc, VOICES};
 use sha2::{Digest, Sha256};
 use telephony::media::convert;
@@ -61,13 +64,39 @@ pub fn prepare_recording(
     bytes: &[u8],
     max_seconds: u64,
 ) -> Result<PreparedRecording, RecordingRefused> {
+    prepare_recording_from(bytes, max_seconds)
+}
+
+/// [`prepare_recording`] reading the WAV from `source` (an upload on disk) as it converts.
+pub fn prepare_recording_from(
+    source: impl std::io::Read,
+    max_seconds: u64,
+) -> Result<PreparedRecording, RecordingRefused> {
     let refused = |e: convert::ConvertError| RecordingRefused(e.to_string());
-    let samples = convert::to_telephony(bytes, max_seconds).map_err(refused)?;
+    let samples = convert::to_telephony_from(source, max_seconds).map_err(refused)?;
     let wav = convert::wav_bytes(&samples).map_err(refused)?;
     Ok(PreparedRecording {
         wav,
         duration_ms: samples.len() as u64 * 1_000 / u64::from(convert::TELEPHONY_RATE),
     })
+}
+
+/// How much a prompt library may keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PromptBudget {
+    /// Bytes of prompts held in memory.
+    pub memory_bytes: u64,
+    /// Bytes of spoken texts kept under `data/tts/`.
+    pub tts_bytes: u64,
+}
+
+impl Default for PromptBudget {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 64 << 20,
+            tts_bytes: 256 << 20,
+        }
+    }
 }
 
 /// The prompt sources of a node: recordings, TTS and the cache of both.
@@ -76,17 +105,46 @@ pub struct PromptLibrary {
     data_dir: PathBuf,
     program: PathBuf,
     voice: String,
-    loaded: DashMap<PathBuf, Arc<Prompt>>,
+    loaded: ByteLru<PathBuf, Arc<Prompt>>,
+    spoken: ByteLru<PathBuf, ()>,
 }
 
 impl PromptLibrary {
-    /// A library reading under `data_dir`, speaking with `program` in `voice`.
-    pub fn new(data_dir: &Path, program: PathBuf, voice: String) -> Self {
-        Self {
+    /// A library reading under `data_dir`, speaking with `program` in `voice`, keeping at most
+    /// `budget`; the spoken texts already on disk count from the start (oldest first out).
+    pub fn new(data_dir: &Path, program: PathBuf, voice: String, budget: PromptBudget) -> Self {
+        let library = Self {
             data_dir: data_dir.to_path_buf(),
             program,
             voice,
-            loaded: DashMap::new(),
+            loaded: ByteLru::new(budget.memory_bytes),
+            spoken: ByteLru::new(budget.tts_bytes),
+        };
+        let mut on_disk: Vec<(std::time::SystemTime, PathBuf, u64)> =
+            std::fs::read_dir(library.data_dir.join("tts"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|entry| {
+                    let meta = entry.metadata().ok()?;
+                    let path = entry.path();
+                    if path.extension()? != "wav" {
+                        return None;
+                    }
+                    Some((meta.modified().ok()?, path, meta.len()))
+                })
+                .collect();
+        on_disk.sort();
+        for (_, path, bytes) in on_disk {
+            library.keep_spoken(path, bytes);
+        }
+        library
+    }
+
+    /// Counts a spoken text's file; deletes the least recently used ones past the budget.
+    fn keep_spoken(&self, path: PathBuf, bytes: u64) {
+        for (old, ()) in self.spoken.insert(path, (), bytes) {
+            let _ = std::fs::remove_file(&old);
         }
     }
 
@@ -113,7 +171,7 @@ impl PromptLibrary {
     /// The prompt in the 8 kHz WAV file `path`, from memory after the first read.
     async fn load(&self, path: PathBuf) -> Result<Arc<Prompt>, PromptFailure> {
         if let Some(prompt) = self.loaded.get(&path) {
-            return Ok(prompt.clone());
+            return Ok(prompt);
         }
         let read = path.clone();
         let prompt = tokio::task::spawn_blocking(move || Prompt::load(&read))
@@ -127,8 +185,14 @@ impl PromptLibrary {
                 reason: e.to_string(),
             })?;
         let prompt = Arc::new(prompt);
-        self.loaded.insert(path, prompt.clone());
+        self.hold(path, prompt.clone());
         Ok(prompt)
+    }
+
+    /// Keeps `prompt` in memory within the budget.
+    fn hold(&self, path: PathBuf, prompt: Arc<Prompt>) {
+        let bytes = prompt.samples().len() as u64 * 2;
+        self.loaded.insert(path, prompt, bytes);
     }
 
     /// The cache file of `text` in the configured voice.
@@ -144,7 +208,9 @@ impl PromptLibrary {
     /// `text` spoken, from the cache or synthesized now.
     async fn speak(&self, text: &str) -> Result<Arc<Prompt>, PromptFailure> {
         let path = self.tts_path(text);
-        if self.loaded.contains_key(&path) || tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        if self.loaded.contains(&path) || tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            // A use of the file on disk too, so that it stays.
+            let _ = self.spoken.get(&path);
             return self.load(path).await;
         }
         let dir = path.parent().unwrap_or(&self.data_dir).to_path_buf();
@@ -186,11 +252,14 @@ impl PromptLibrary {
         let (wav, samples) = samples;
         // Written whole, then renamed: a reader never sees half a file.
         let partial = path.with_extension(format!("{}.part", Uuid::new_v4().simple()));
-        if tokio::fs::write(&partial, wav).await.is_ok() {
-            let _ = tokio::fs::rename(&partial, &path).await;
+        let bytes = wav.len() as u64;
+        if tokio::fs::write(&partial, wav).await.is_ok()
+            && tokio::fs::rename(&partial, &path).await.is_ok()
+        {
+            self.keep_spoken(path.clone(), bytes);
         }
         let prompt = Arc::new(Prompt::from_samples(samples));
-        self.loaded.insert(path, prompt.clone());
+        self.hold(path, prompt.clone());
         Ok(prompt)
     }
 

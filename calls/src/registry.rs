@@ -48,6 +48,8 @@ pub struct CallSettings {
     pub http_allowed: Vec<AddressBlock>,
     /// Limits on SIP over TCP.
     pub sip_tcp: telephony::driver::TcpLimits,
+    /// How much the prompt caches keep.
+    pub prompt_budget: crate::prompts::PromptBudget,
 }
 
 /// Where Chinese numbers are from (libphonenumber's table, shipped with the binary).
@@ -108,7 +110,12 @@ impl Calls {
             media_timeout: settings.media_timeout,
             public_ip: settings.public_ip.unwrap_or_else(default_route_ip),
             public_ip_given: settings.public_ip.is_some(),
-            prompts: PromptLibrary::new(data_dir, settings.tts_program, settings.tts_voice),
+            prompts: PromptLibrary::new(
+                data_dir,
+                settings.tts_program,
+                settings.tts_voice,
+                settings.prompt_budget,
+            ),
             http: crate::http_guard::client(AddressPolicy {
                 allowed: settings.http_allowed.clone(),
             }),
@@ -243,6 +250,7 @@ mod tests {
                 tts_voice: "cmn".into(),
                 http_allowed: Vec::new(),
                 sip_tcp: telephony::driver::TcpLimits::default(),
+                prompt_budget: crate::prompts::PromptBudget::default(),
             },
             Path::new("."),
         )

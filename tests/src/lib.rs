@@ -128,6 +128,7 @@ impl TestServer {
             // The tests' own HTTP services for IVR nodes listen on loopback.
             ivr_http_allow: vec!["127.0.0.1".into()],
             sip_tcp: calls::TcpLimits::default(),
+            prompt_budget: calls::prompts::PromptBudget::default(),
         };
         adjust(&mut config);
         let running = callcore::start(&config, Some(ADMIN_PASSWORD.into())).await?;

@@ -4,7 +4,8 @@
 //! low-pass filter below the new Nyquist frequency followed by interpolation, so a 44.1 kHz
 //! upload does not alias into the 4 kHz telephone band.
 
-use std::io::Cursor;
+use std::collections::VecDeque;
+use std::io::{Cursor, Read};
 
 use hound::{SampleFormat, WavReader, WavSpec, WavWriter};
 
@@ -36,8 +37,14 @@ pub enum ConvertError {
 /// Reads the WAV in `bytes` and returns it as 8 kHz mono 16-bit samples; refuses audio longer
 /// than `max_seconds`.
 pub fn to_telephony(bytes: &[u8], max_seconds: u64) -> Result<Vec<i16>, ConvertError> {
-    let reader =
-        WavReader::new(Cursor::new(bytes)).map_err(|e| ConvertError::NotWav(e.to_string()))?;
+    to_telephony_from(Cursor::new(bytes), max_seconds)
+}
+
+/// Reads a WAV from `source` (a file, unread until now) frame by frame and returns it as 8 kHz
+/// mono 16-bit samples; refuses audio longer than `max_seconds`. Memory holds the output and
+/// a filter's width of input, never the whole upload.
+pub fn to_telephony_from<R: Read>(source: R, max_seconds: u64) -> Result<Vec<i16>, ConvertError> {
+    let reader = WavReader::new(source).map_err(|e| ConvertError::NotWav(e.to_string()))?;
     let spec = reader.spec();
     if !(1..=8).contains(&spec.channels) {
         return Err(ConvertError::Unsupported(format!(
@@ -59,46 +66,81 @@ pub fn to_telephony(bytes: &[u8], max_seconds: u64) -> Result<Vec<i16>, ConvertE
             max_seconds,
         });
     }
-    let interleaved = samples_of(reader, spec)?;
-    let channels = usize::from(spec.channels);
-    let mono: Vec<f32> = interleaved
-        .chunks(channels)
-        .filter(|frame| frame.len() == channels)
-        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
-        .collect();
-    if mono.is_empty() {
-        return Err(ConvertError::Empty);
-    }
-    let resampled = resample(&mono, spec.sample_rate, TELEPHONY_RATE);
-    Ok(resampled
-        .into_iter()
-        .map(|s| (s * 32_768.0).round().clamp(-32_768.0, 32_767.0) as i16)
-        .collect())
-}
-
-/// Every sample as a float in [-1, 1).
-fn samples_of(reader: WavReader<Cursor<&[u8]>>, spec: WavSpec) -> Result<Vec<f32>, ConvertError> {
+    let capacity = usize::try_from(
+        frames.saturating_mul(u64::from(TELEPHONY_RATE)) / u64::from(spec.sample_rate) + 1,
+    )
+    .unwrap_or(0);
+    let mut converted = Conversion {
+        resampler: Resampler::new(spec.sample_rate, TELEPHONY_RATE),
+        channels: usize::from(spec.channels),
+        frame: Vec::with_capacity(usize::from(spec.channels)),
+        scratch: Vec::new(),
+        out: Vec::with_capacity(capacity),
+    };
     let bad = |e: hound::Error| ConvertError::NotWav(e.to_string());
     match (spec.sample_format, spec.bits_per_sample) {
-        (SampleFormat::Float, 32) => reader
-            .into_samples::<f32>()
-            .collect::<Result<_, _>>()
-            .map_err(bad),
+        (SampleFormat::Float, 32) => {
+            for sample in reader.into_samples::<f32>() {
+                converted.push(sample.map_err(bad)?);
+            }
+        }
         (SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => {
             let scale = (1u64 << (bits - 1)) as f32;
-            reader
-                .into_samples::<i32>()
-                .map(|s| s.map(|v| v as f32 / scale))
-                .collect::<Result<_, _>>()
-                .map_err(bad)
-        }
-        (format, bits) => Err(ConvertError::Unsupported(format!(
-            "{bits}-bit {}",
-            match format {
-                SampleFormat::Float => "float",
-                SampleFormat::Int => "integer",
+            for sample in reader.into_samples::<i32>() {
+                converted.push(sample.map_err(bad)? as f32 / scale);
             }
-        ))),
+        }
+        (format, bits) => {
+            return Err(ConvertError::Unsupported(format!(
+                "{bits}-bit {}",
+                match format {
+                    SampleFormat::Float => "float",
+                    SampleFormat::Int => "integer",
+                }
+            )))
+        }
+    }
+    converted.finish()
+}
+
+/// A conversion under way: interleaved samples in, 8 kHz mono out.
+struct Conversion {
+    resampler: Resampler,
+    channels: usize,
+    frame: Vec<f32>,
+    scratch: Vec<f32>,
+    out: Vec<i16>,
+}
+
+impl Conversion {
+    /// One sample of the next frame; a whole frame is averaged and resampled.
+    fn push(&mut self, sample: f32) {
+        self.frame.push(sample);
+        if self.frame.len() < self.channels {
+            return;
+        }
+        let mono = self.frame.iter().sum::<f32>() / self.channels as f32;
+        self.frame.clear();
+        self.resampler.push(mono, &mut self.scratch);
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        self.out.extend(
+            self.scratch
+                .drain(..)
+                .map(|s| (s * 32_768.0).round().clamp(-32_768.0, 32_767.0) as i16),
+        );
+    }
+
+    fn finish(mut self) -> Result<Vec<i16>, ConvertError> {
+        if self.resampler.received == 0 {
+            return Err(ConvertError::Empty);
+        }
+        let resampler = std::mem::replace(&mut self.resampler, Resampler::new(1, 1));
+        resampler.finish(&mut self.scratch);
+        self.drain();
+        Ok(self.out)
     }
 }
 
@@ -106,28 +148,100 @@ fn samples_of(reader: WavReader<Cursor<&[u8]>>, spec: WavSpec) -> Result<Vec<f32
 /// window, 16 zero crossings each side) is evaluated at each output instant, so filtering and
 /// interpolation are one step; going up, the same kernel interpolates.
 pub fn resample(input: &[f32], from: u32, to: u32) -> Vec<f32> {
-    if from == to || input.is_empty() {
-        return input.to_vec();
+    let mut resampler = Resampler::new(from, to);
+    let mut out = Vec::new();
+    for sample in input {
+        resampler.push(*sample, &mut out);
     }
-    let ratio = f64::from(to) / f64::from(from);
-    // Cut-off just below the lower of the two Nyquist frequencies, as a fraction of `from`.
-    let cutoff = 0.95 * ratio.min(1.0);
-    let half_width = (16.0 / cutoff).ceil();
-    let out_len = ((input.len() as f64) * ratio).floor() as usize;
-    let mut out = Vec::with_capacity(out_len);
-    for n in 0..out_len {
-        let centre = n as f64 / ratio;
-        let first = (centre - half_width).ceil().max(0.0) as usize;
-        let last = ((centre + half_width).floor() as usize).min(input.len() - 1);
-        let mut sum = 0.0f64;
-        for (k, sample) in input.iter().enumerate().take(last + 1).skip(first) {
-            let x = k as f64 - centre;
-            let window = blackman(x / half_width);
-            sum += f64::from(*sample) * cutoff * sinc(cutoff * x) * window;
-        }
-        out.push(sum as f32);
-    }
+    resampler.finish(&mut out);
     out
+}
+
+/// [`resample`] one sample at a time: each output comes out once the input window after it
+/// has arrived, and only that window is kept.
+pub struct Resampler {
+    ratio: f64,
+    cutoff: f64,
+    half_width: f64,
+    identity: bool,
+    window: VecDeque<f32>,
+    window_start: usize,
+    received: usize,
+    next_out: usize,
+}
+
+impl Resampler {
+    /// A resampler from `from` Hz to `to` Hz.
+    pub fn new(from: u32, to: u32) -> Self {
+        let ratio = f64::from(to) / f64::from(from.max(1));
+        // Cut-off just below the lower of the two Nyquist frequencies, as a fraction of `from`.
+        let cutoff = 0.95 * ratio.min(1.0);
+        Self {
+            ratio,
+            cutoff,
+            half_width: (16.0 / cutoff).ceil(),
+            identity: from == to,
+            window: VecDeque::new(),
+            window_start: 0,
+            received: 0,
+            next_out: 0,
+        }
+    }
+
+    /// The next input sample; outputs now complete are appended to `out`.
+    pub fn push(&mut self, sample: f32, out: &mut Vec<f32>) {
+        self.received += 1;
+        if self.identity {
+            out.push(sample);
+            return;
+        }
+        self.window.push_back(sample);
+        loop {
+            let centre = self.next_out as f64 / self.ratio;
+            let last = (centre + self.half_width).floor() as usize;
+            if last >= self.received {
+                break;
+            }
+            out.push(self.output_at(centre, last));
+            self.next_out += 1;
+            let next_first = (self.next_out as f64 / self.ratio - self.half_width)
+                .ceil()
+                .max(0.0) as usize;
+            while self.window_start < next_first && !self.window.is_empty() {
+                self.window.pop_front();
+                self.window_start += 1;
+            }
+        }
+    }
+
+    /// The outputs left once the input has ended.
+    pub fn finish(mut self, out: &mut Vec<f32>) {
+        if self.identity || self.received == 0 {
+            return;
+        }
+        let out_len = ((self.received as f64) * self.ratio).floor() as usize;
+        while self.next_out < out_len {
+            let centre = self.next_out as f64 / self.ratio;
+            let last = ((centre + self.half_width).floor() as usize).min(self.received - 1);
+            out.push(self.output_at(centre, last));
+            self.next_out += 1;
+        }
+    }
+
+    /// The filtered value at input instant `centre`, from the inputs up to `last`.
+    fn output_at(&self, centre: f64, last: usize) -> f32 {
+        let first = (centre - self.half_width).ceil().max(0.0) as usize;
+        let mut sum = 0.0f64;
+        for k in first.max(self.window_start)..=last {
+            let Some(sample) = self.window.get(k - self.window_start) else {
+                break;
+            };
+            let x = k as f64 - centre;
+            let window = blackman(x / self.half_width);
+            sum += f64::from(*sample) * self.cutoff * sinc(self.cutoff * x) * window;
+        }
+        sum as f32
+    }
 }
 
 fn sinc(x: f64) -> f64 {
@@ -276,6 +390,51 @@ mod tests {
         );
         let truncated = &long[..30];
         assert!(to_telephony(truncated, 60).is_err());
+    }
+
+    /// The resampler as it was before it streamed: the whole input at once.
+    fn resample_whole(input: &[f32], from: u32, to: u32) -> Vec<f32> {
+        if from == to || input.is_empty() {
+            return input.to_vec();
+        }
+        let ratio = f64::from(to) / f64::from(from);
+        let cutoff = 0.95 * ratio.min(1.0);
+        let half_width = (16.0 / cutoff).ceil();
+        let out_len = ((input.len() as f64) * ratio).floor() as usize;
+        (0..out_len)
+            .map(|n| {
+                let centre = n as f64 / ratio;
+                let first = (centre - half_width).ceil().max(0.0) as usize;
+                let last = ((centre + half_width).floor() as usize).min(input.len() - 1);
+                let mut sum = 0.0f64;
+                for (k, sample) in input.iter().enumerate().take(last + 1).skip(first) {
+                    let x = k as f64 - centre;
+                    sum +=
+                        f64::from(*sample) * cutoff * sinc(cutoff * x) * blackman(x / half_width);
+                }
+                sum as f32
+            })
+            .collect()
+    }
+
+    #[test]
+    fn streaming_resampling_gives_what_whole_resampling_gave() {
+        let input: Vec<f32> = (0..5_000)
+            .map(|n| ((n * 7_919) % 2_001) as f32 / 1_000.0 - 1.0)
+            .collect();
+        for (from, to) in [
+            (44_100, 8_000),
+            (48_000, 8_000),
+            (11_025, 8_000),
+            (8_000, 16_000),
+            (8_000, 8_000),
+        ] {
+            for len in [0, 1, 50, 500, 5_000] {
+                let streamed = resample(&input[..len], from, to);
+                let whole = resample_whole(&input[..len], from, to);
+                assert_eq!(streamed, whole, "{from} -> {to}, {len} samples");
+            }
+        }
     }
 
     #[test]

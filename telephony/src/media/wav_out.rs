@@ -1,10 +1,12 @@
 //! A WAV file written as it grows: 8 kHz mono 16-bit PCM, the header first with sizes of zero
 //! and set when the file is finished (RIFF/WAVE with a 16-byte `fmt ` chunk, as every player
 //! reads). Samples are appended in blocks, so a recording costs one buffered write per block.
+//! A finished file is on the disk (file and directory flushed) before the event that
+//! acknowledges it can be recorded.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Samples per second of the files written here.
 pub const RATE: u32 = 8_000;
@@ -16,6 +18,7 @@ const HEADER: u32 = 44;
 #[derive(Debug)]
 pub struct WavOut {
     file: BufWriter<File>,
+    dir: PathBuf,
     data_bytes: u32,
     block: Vec<u8>,
 }
@@ -27,6 +30,9 @@ impl WavOut {
         file.write_all(&header(0))?;
         Ok(WavOut {
             file,
+            dir: path
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
             data_bytes: 0,
             block: Vec::new(),
         })
@@ -59,7 +65,9 @@ impl WavOut {
     pub fn finish(mut self) -> std::io::Result<()> {
         self.file.seek(SeekFrom::Start(0))?;
         self.file.write_all(&header(self.data_bytes))?;
-        self.file.flush()
+        self.file.flush()?;
+        self.file.get_ref().sync_all()?;
+        File::open(&self.dir)?.sync_all()
     }
 }
 
