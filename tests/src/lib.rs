@@ -473,6 +473,60 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Publishes `flow` (an `IvrDefinitionInput`) as a new IVR flow of the enterprise of `boss`,
+/// routes DID 02161234567 (from [`inbound_setup`]) to it, lets the carrier call that DID with
+/// SIPp and wait for callcore's BYE, and returns the call's id.
+pub async fn call_through_flow(
+    server: &TestServer,
+    boss: &str,
+    flow: Value,
+) -> anyhow::Result<uuid::Uuid> {
+    let created = server
+        .ok(
+            Some(boss),
+            "mutation { createIvrFlow(name: \"测试流程\") { id } }",
+            json!({}),
+        )
+        .await?;
+    let flow_id = created["createIvrFlow"]["id"].clone();
+    server
+        .ok(
+            Some(boss),
+            "mutation($id: ID!, $d: IvrDefinitionInput!) { publishIvrFlow(id: $id, name: \"测试流程\", definition: $d) { version } }",
+            json!({ "id": flow_id, "d": flow }),
+        )
+        .await?;
+    let routes = server
+        .ok(
+            Some(boss),
+            "{ routes { edges { node { id } } } }",
+            json!({}),
+        )
+        .await?;
+    server
+        .ok(
+            Some(boss),
+            "mutation($r: ID!, $f: ID!) { updateRoute(id: $r, settings: { destination: { kind: \"IVR\", targetId: $f }, maxConcurrent: 5, priority: 1 }) { id } }",
+            json!({ "r": routes["routes"]["edges"][0]["node"]["id"], "f": flow_id }),
+        )
+        .await?;
+    let scenario = include_str!("../sipp/uac_wait_bye.xml").replace("DID", "02161234567");
+    let target = server.sip_addr.to_string();
+    let port = ports::free_udp_port(CARRIER_IP)?.to_string();
+    tokio::task::spawn_blocking(move || {
+        run_sipp(
+            &scenario,
+            &["-i", CARRIER_IP, "-p", &port, "-t", "u1", &target],
+        )
+    })
+    .await?
+    .context("the carrier's call")?;
+    let record = latest_call_record(server, boss, "INBOUND", 1).await?;
+    Ok(uuid::Uuid::parse_str(
+        record["id"].as_str().unwrap_or_default(),
+    )?)
+}
+
 /// What [`inbound_setup`] made.
 #[derive(Debug, Clone)]
 pub struct InboundSetup {

@@ -7,10 +7,8 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use serde_json::json;
-use tests::ports::free_udp_port;
 use tests::{
-    inbound_setup, latest_call_record, run_sipp, tone_wav, Backend, InboundSetup, TestDatabase,
-    TestServer, CARRIER_IP,
+    call_through_flow, inbound_setup, tone_wav, Backend, InboundSetup, TestDatabase, TestServer,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -100,10 +98,7 @@ async fn only_so_many_uploads_are_received_at_once_and_a_refused_one_leaves_noth
         .upload_voice(&boss, "第五个", tone_wav(8_000, 1, 0.5, 440.0))
         .await?;
     ensure!(status == 429, "{status} {answer}");
-    ensure!(
-        answer["error"]["code"] == "RATE_LIMITED",
-        "{answer}"
-    );
+    ensure!(answer["error"]["code"] == "RATE_LIMITED", "{answer}");
     // The stalled ones give up; places free up and an upload goes through.
     drop(stalled);
     let mut accepted = false;
@@ -162,48 +157,7 @@ async fn spoken_texts_on_disk_stay_within_their_budget() -> anyhow::Result<()> {
             { "key": "bye", "name": "再见", "number": "2", "type": "HANGUP", "hangup": { "prompts": [] } }
         ]
     });
-    let created = server
-        .ok(
-            Some(&boss),
-            "mutation { createIvrFlow(name: \"播报\") { id } }",
-            json!({}),
-        )
-        .await?;
-    let flow_id = created["createIvrFlow"]["id"].clone();
-    server
-        .ok(
-            Some(&boss),
-            "mutation($id: ID!, $d: IvrDefinitionInput!) { publishIvrFlow(id: $id, name: \"播报\", definition: $d) { version } }",
-            json!({ "id": flow_id, "d": flow }),
-        )
-        .await?;
-    let routes = server
-        .ok(
-            Some(&boss),
-            "{ routes { edges { node { id } } } }",
-            json!({}),
-        )
-        .await?;
-    server
-        .ok(
-            Some(&boss),
-            "mutation($r: ID!, $f: ID!) { updateRoute(id: $r, settings: { destination: { kind: \"IVR\", targetId: $f }, maxConcurrent: 5, priority: 1 }) { id } }",
-            json!({ "r": routes["routes"]["edges"][0]["node"]["id"], "f": flow_id }),
-        )
-        .await?;
-    let scenario = include_str!("../sipp/uac_wait_bye.xml").replace("DID", "02161234567");
-    let target = server.sip_addr.to_string();
-    let port = free_udp_port(CARRIER_IP)?.to_string();
-    tokio::task::spawn_blocking(move || {
-        run_sipp(
-            &scenario,
-            &["-i", CARRIER_IP, "-p", &port, "-t", "u1", &target],
-        )
-    })
-    .await?
-    .context("the carrier's call")?;
-    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
-    let call = uuid::Uuid::parse_str(record["id"].as_str().unwrap_or_default())?;
+    let call = call_through_flow(&server, &boss, flow).await?;
     let failed = server
         .node
         .log

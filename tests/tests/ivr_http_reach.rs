@@ -6,12 +6,11 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use anyhow::{ensure, Context};
+use anyhow::ensure;
 use serde_json::{json, Value};
-use tests::ports::free_udp_port;
 use tests::{
-    inbound_setup, latest_call_record, on_both_backends, run_sipp, Backend, InboundSetup,
-    TestDatabase, TestServer, CARRIER_IP,
+    call_through_flow, inbound_setup, on_both_backends, Backend, InboundSetup, TestDatabase,
+    TestServer,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -85,48 +84,7 @@ async fn ivr_http_nodes_reach_no_internal_service(backend: Backend) -> anyhow::R
             { "key": "done", "name": "done", "number": "9", "type": "HANGUP", "hangup": { "prompts": [] } }
         ]
     });
-    let created = server
-        .ok(
-            Some(&boss),
-            "mutation { createIvrFlow(name: \"探测\") { id } }",
-            json!({}),
-        )
-        .await?;
-    let flow_id = created["createIvrFlow"]["id"].clone();
-    server
-        .ok(
-            Some(&boss),
-            "mutation($id: ID!, $d: IvrDefinitionInput!) { publishIvrFlow(id: $id, name: \"探测\", definition: $d) { version } }",
-            json!({ "id": flow_id, "d": flow }),
-        )
-        .await?;
-    let routes = server
-        .ok(
-            Some(&boss),
-            "{ routes { edges { node { id } } } }",
-            json!({}),
-        )
-        .await?;
-    server
-        .ok(
-            Some(&boss),
-            "mutation($r: ID!, $f: ID!) { updateRoute(id: $r, settings: { destination: { kind: \"IVR\", targetId: $f }, maxConcurrent: 5, priority: 1 }) { id } }",
-            json!({ "r": routes["routes"]["edges"][0]["node"]["id"], "f": flow_id }),
-        )
-        .await?;
-    let scenario = include_str!("../sipp/uac_wait_bye.xml").replace("DID", "02161234567");
-    let target = server.sip_addr.to_string();
-    let port = free_udp_port(CARRIER_IP)?.to_string();
-    tokio::task::spawn_blocking(move || {
-        run_sipp(
-            &scenario,
-            &["-i", CARRIER_IP, "-p", &port, "-t", "u1", &target],
-        )
-    })
-    .await?
-    .context("the carrier's call")?;
-    let record = latest_call_record(&server, &boss, "INBOUND", 1).await?;
-    let call = uuid::Uuid::parse_str(record["id"].as_str().unwrap_or_default())?;
+    let call = call_through_flow(&server, &boss, flow).await?;
     let events = server.node.log.read_stream(call).await?;
     let branches: Vec<(String, String)> = events
         .iter()
