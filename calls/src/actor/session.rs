@@ -398,7 +398,18 @@ impl Session {
     /// ends), in one step.
     pub(crate) async fn end(&mut self, commands: Vec<CallCommand>) {
         let mut step = Vec::with_capacity(commands.len() + 1);
-        match self.media.relay.as_ref().and_then(|r| r.stop_recording()) {
+        // Finishing a recording flushes it to the disk (file and directory): off the runtime's
+        // threads, so other calls' signalling does not wait for the disk.
+        let finished = match self.media.relay.clone() {
+            Some(relay) => tokio::task::spawn_blocking(move || relay.stop_recording())
+                .await
+                .unwrap_or_else(|error| {
+                    warn!(call = %self.call, %error, "finishing the recording stopped");
+                    None
+                }),
+            None => None,
+        };
+        match finished {
             Some(Ok(duration_ms)) if self.media.voicemail => {
                 step.push(CallCommand::StopVoicemail {
                     duration_ms,
