@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::graphql::context::call_record_of;
 use crate::graphql::voices::{voice_object, VoiceStatus};
 use crate::graphql::AuthState;
 use crate::state::{auth_state, bearer, Server};
@@ -108,17 +109,22 @@ pub(crate) async fn recording(
     Path(call): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let file_of = |r: projections::CallRecordDoc| r.recording.map(|f| (f, r.id.to_string()));
-    let model = (projections::CALL_RECORDS, "recording");
-    download(
-        &server,
-        &headers,
-        Permission::RecordingsListen,
-        model,
-        &call,
-        file_of,
-    )
-    .await
+    server.app.node.metrics.http_request();
+    let caller = match authenticated(&server.app, &headers).and_then(|caller| {
+        caller.require(Permission::RecordingsListen)?;
+        Ok(caller)
+    }) {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
+    let record = match Uuid::parse_str(&call) {
+        Ok(id) => call_record_of(&server.app, &caller, id).await.ok(),
+        Err(_) => None,
+    };
+    match record.and_then(|r| r.recording.map(|file| (file, r.id.to_string()))) {
+        Some((file, name)) => wav_file(&server.app, &file, &name).await,
+        None => ApiError::NotFound("recording not found".into()).into_response(),
+    }
 }
 
 /// `GET /voices/{id}`: a recording of the voice library, for `voice_library.read` (the

@@ -9,7 +9,10 @@ use clap::{Args, Parser, Subcommand};
 use eventlog::EventLog;
 use indicatif::{ProgressBar, ProgressStyle};
 use node::Node;
-use projections::{all_projections, rebuild_and_compare, DocStore};
+use projections::{
+    all_projections, all_table_projections, rebuild_and_compare, rebuild_tables_and_compare,
+    DocStore, TableStore,
+};
 use uuid::Uuid;
 
 use crate::bootstrap::Bootstrap;
@@ -198,6 +201,14 @@ async fn replay(config: Config, swap: bool) -> anyhow::Result<i32> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    let tables = rebuild_tables_and_compare(
+        &log,
+        &TableStore::new(log.pool()),
+        all_table_projections(),
+        swap,
+    )
+    .await?;
+    let digests: Vec<_> = digests.into_iter().chain(tables).collect();
     println!(
         "{:<16} {:>10} {:>8}  {:<64}  result",
         "read model", "position", "docs", "digest (live)"

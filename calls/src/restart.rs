@@ -7,13 +7,13 @@ use domain::agent::{Agent, AgentCommand};
 use domain::call::{Call, CallCommand};
 use eventlog::Metadata;
 use node::Node;
-use projections::{AgentDoc, CallStatus, AGENTS, CALL_RECORDS};
+use projections::{AgentDoc, CallStatus, AGENTS, LIVE_CALLS};
 
 /// Closes the calls and frees the seats a previous process left open.
 pub(crate) async fn close_calls_left_open(node: &Node) {
     let open: Vec<(uuid::Uuid, uuid::Uuid)> = node
         .models
-        .of(CALL_RECORDS)
+        .of(LIVE_CALLS)
         .all()
         .into_iter()
         .filter(|r| r.status == CallStatus::InProgress)

@@ -145,6 +145,14 @@ impl EventLog {
         self.inner.backend.pool()
     }
 
+    /// Whether [`EventLog::shutdown`] has been called.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner
+            .requests
+            .lock()
+            .map_or(true, |sender| sender.is_none())
+    }
+
     /// Stops accepting appends and waits until everything already accepted is committed.
     pub async fn shutdown(&self) {
         if let Ok(mut sender) = self.inner.requests.lock() {

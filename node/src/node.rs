@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eventlog::{EventLog, EventLogConfig};
-use projections::{all_projections, DocStore, ReadModels};
+use projections::{all_projections, all_table_projections, DocStore, ReadModels};
 
 use crate::error::StartError;
 use crate::metrics::Metrics;
@@ -71,7 +71,12 @@ impl Node {
     /// starts following the log.
     pub async fn start(settings: &NodeSettings) -> Result<Self, StartError> {
         let log = Self::open_log(settings).await?;
-        let models = ReadModels::load(DocStore::new(log.pool()), all_projections()).await?;
+        let models = ReadModels::load(
+            DocStore::new(log.pool()),
+            all_projections(),
+            all_table_projections(),
+        )
+        .await?;
         models.catch_up(&log).await?;
         tokio::spawn(models.clone().run(log.clone()));
         Ok(Self {

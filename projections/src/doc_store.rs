@@ -40,6 +40,11 @@ impl DocStore {
         Self { pool }
     }
 
+    /// The database.
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
     /// The checkpoint and every document of `model`, read in one snapshot.
     pub async fn load(&self, model: &str) -> Result<(i64, BTreeMap<String, Doc>), ProjectionError> {
         let mut docs = BTreeMap::new();

@@ -1,6 +1,7 @@
 //! Read models built from the event log: each has a name, documents keyed by id, and a
-//! checkpoint stored in the same transaction as its writes. They are kept in memory for
-//! queries, persisted beside the log, and can be dropped and rebuilt from position 0.
+//! checkpoint stored in the same transaction as its writes. Small models are kept in memory
+//! and persisted beside the log; models that grow with traffic (call records, the audit log)
+//! are rows of indexed tables queried in SQL. Either kind can be rebuilt from position 0.
 
 mod doc_store;
 mod docs;
@@ -9,6 +10,7 @@ mod handle;
 mod models;
 mod rebuild;
 mod runner;
+mod tables;
 
 pub use doc_store::DocStore;
 pub use docs::{Doc, Docs};
@@ -17,14 +19,20 @@ pub use handle::{DocsGuard, Model, View};
 pub use models::{
     accounts::{AccountDoc, ACCOUNTS},
     agents::{AgentDoc, AGENTS},
-    all_projections,
+    all_projections, all_table_projections,
     announcements::{AnnouncementDoc, ANNOUNCEMENTS},
-    audit_log::{audit_key, redact, AuditEntry, AUDIT_LOG},
-    call_records::{CallRecordDoc, CallStatus, CALL_RECORDS},
+    audit_log::{audit_entry, audit_key, redact, AuditEntry, AUDIT_LOG_TABLE},
+    audit_query::{audit_page, AuditPage, AuditQuery, AUDIT_COUNT_CAP},
+    call_record_query::{
+        call_record, call_record_statuses, call_records_page, CallRecordQuery, RecordCursor,
+        RecordKind, RecordPage,
+    },
+    call_records::{snake, CallRecordDoc, CallStatus, CALL_RECORDS_TABLE},
     credentials::{CredentialDoc, CREDENTIALS},
     enterprises::{EnterpriseDoc, ENTERPRISES},
     extensions::{ExtensionDoc, EXTENSIONS},
     ivr_flows::{IvrFlowDoc, IVR_FLOWS},
+    live_calls::LIVE_CALLS,
     numbers::{NumberDoc, NUMBERS},
     queue_board::{board_key, QueueBoardDoc, WaitingCall, QUEUE_BOARD},
     queues::{QueueDoc, QUEUES},
@@ -36,5 +44,9 @@ pub use models::{
     voicemails::{VoicemailDoc, VOICEMAILS},
     voices::{VoiceDoc, VOICES},
 };
-pub use rebuild::{digest, rebuild_and_compare, ModelDigest};
+pub use rebuild::{digest, rebuild_and_compare, rebuild_tables_and_compare, ModelDigest};
 pub use runner::{Projection, ReadModel, ReadModels};
+pub use tables::sql::Sql;
+pub use tables::store::{TableDigest, TableStore};
+pub use tables::writer::TableModels;
+pub use tables::{Cell, TableProjection, TableSpec};

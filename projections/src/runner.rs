@@ -13,6 +13,9 @@ use tracing::error;
 use crate::doc_store::{DocStore, ModelChanges};
 use crate::docs::{Doc, Docs};
 use crate::error::ProjectionError;
+use crate::tables::store::TableStore;
+use crate::tables::writer::TableModels;
+use crate::tables::TableProjection;
 
 /// Events applied per transaction at most.
 const BATCH: usize = 2_000;
@@ -152,6 +155,7 @@ pub struct ReadModels {
     feed: broadcast::Sender<Arc<RecordedEvent>>,
     unsaved: Arc<std::sync::Mutex<Unsaved>>,
     saving: Arc<tokio::sync::Mutex<()>>,
+    tables: TableModels,
 }
 
 impl std::fmt::Debug for ReadModels {
@@ -163,11 +167,14 @@ impl std::fmt::Debug for ReadModels {
 }
 
 impl ReadModels {
-    /// Loads the stored documents and checkpoints of `projections`.
+    /// Loads the stored documents and checkpoints of `projections` (kept in memory) and the
+    /// checkpoints of `tables` (kept in tables).
     pub async fn load(
         store: DocStore,
         projections: Vec<Box<dyn Projection>>,
+        tables: Vec<Box<dyn TableProjection>>,
     ) -> Result<Self, ProjectionError> {
+        let tables = TableModels::load(TableStore::new(store.pool().clone()), tables).await?;
         let mut models = BTreeMap::new();
         for projection in projections {
             let (checkpoint, docs) = store.load(projection.name()).await?;
@@ -187,7 +194,13 @@ impl ReadModels {
             feed,
             unsaved: Arc::default(),
             saving: Arc::default(),
+            tables,
         })
+    }
+
+    /// The models kept in tables.
+    pub fn tables(&self) -> &TableModels {
+        &self.tables
     }
 
     /// The model stored as `name`, if the node runs it (see [`ReadModels::of`]).
@@ -200,18 +213,31 @@ impl ReadModels {
         self.models.values()
     }
 
-    /// The lowest checkpoint of all models.
+    /// The lowest checkpoint of all models, in memory and in tables.
     pub fn applied(&self) -> i64 {
+        self.memory_applied().min(self.tables.applied())
+    }
+
+    /// The lowest checkpoint of the models in memory.
+    fn memory_applied(&self) -> i64 {
         *self.applied.borrow()
     }
 
-    /// Waits until every model has applied `position` (or `timeout` passes; returns whether
-    /// it was reached).
+    /// Waits until every model, in memory and in tables, has applied `position` (or `timeout`
+    /// passes; returns whether it was reached).
     pub async fn wait_for(&self, position: i64, timeout: Duration) -> bool {
         let mut applied = self.applied.clone();
-        tokio::time::timeout(timeout, applied.wait_for(|p| *p >= position))
+        let deadline = tokio::time::Instant::now() + timeout;
+        tokio::time::timeout_at(deadline, applied.wait_for(|p| *p >= position))
             .await
             .is_ok_and(|r| r.is_ok())
+            && self
+                .tables
+                .wait_for(
+                    position,
+                    deadline.saturating_duration_since(tokio::time::Instant::now()),
+                )
+                .await
     }
 
     /// Saves every document changed since the last save, each model with its checkpoint, in
@@ -274,7 +300,7 @@ impl ReadModels {
     /// Applies every event up to the log's current head, then returns (used at start and by tools).
     pub async fn catch_up(&self, log: &EventLog) -> Result<(), ProjectionError> {
         let head = log.stored_head().await?;
-        let mut subscription = log.subscribe(self.applied());
+        let mut subscription = log.subscribe(self.memory_applied());
         while subscription.position() < head {
             let batch = subscription.next_batch(BATCH).await?;
             self.apply_batch(&batch).await?;
@@ -282,8 +308,11 @@ impl ReadModels {
         self.save().await
     }
 
-    /// Follows the log forever (until the log shuts down), applying batches as they come.
+    /// Follows the log forever (until the log shuts down), applying batches as they come; the
+    /// table models follow it in a task of their own.
     pub async fn run(self, log: EventLog) {
+        // The table task ends by itself once the log has shut down and it has applied the rest.
+        tokio::spawn(self.tables.clone().run(log.clone()));
         let saver = {
             let models = self.clone();
             tokio::spawn(async move {
@@ -296,7 +325,7 @@ impl ReadModels {
             })
         };
         let _stop_saver = AbortOnDrop(saver);
-        let mut subscription = log.subscribe(self.applied());
+        let mut subscription = log.subscribe(self.memory_applied());
         loop {
             let batch = match subscription.next_batch(BATCH).await {
                 Ok(batch) => batch,
@@ -304,14 +333,14 @@ impl ReadModels {
                 Err(e) => {
                     error!(error = %e, "read models: reading the log failed; retrying");
                     tokio::time::sleep(Duration::from_millis(200)).await;
-                    subscription = log.subscribe(self.applied());
+                    subscription = log.subscribe(self.memory_applied());
                     continue;
                 }
             };
             if let Err(e) = self.apply_batch(&batch).await {
                 error!(error = %e, "read models: applying events failed; retrying");
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                subscription = log.subscribe(self.applied());
+                subscription = log.subscribe(self.memory_applied());
             }
             if batch.len() < BATCH {
                 // Under load, let events gather: a batch costs every model a pass.

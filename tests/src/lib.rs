@@ -9,6 +9,7 @@ use anyhow::{anyhow, Context};
 use serde_json::{json, Value};
 use sqlx::Connection;
 
+pub mod generated_calls;
 pub mod media;
 pub mod ports;
 pub mod sip_peer;
@@ -75,6 +76,22 @@ impl TestDatabase {
     pub fn database_url(&self) -> Option<String> {
         self.url.starts_with("postgres").then(|| self.url.clone())
     }
+}
+
+/// Every call record in the server's table, oldest id first (tests and load tools read their
+/// small tables whole).
+pub async fn every_call_record(
+    server: &TestServer,
+) -> anyhow::Result<Vec<projections::CallRecordDoc>> {
+    let pool = server.node.log.pool();
+    let mut sql = projections::Sql::new(&pool);
+    sql.push("SELECT key, tenant_id, doc FROM call_records ORDER BY key");
+    Ok(sql
+        .documents(&pool)
+        .await?
+        .into_iter()
+        .filter_map(|(_, doc)| doc.decode())
+        .collect())
 }
 
 /// A callcore node serving HTTP and SIP on ports the system picks on loopback, inside the test

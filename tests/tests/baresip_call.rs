@@ -187,7 +187,7 @@ async fn baresip_registers_calls_sends_a_key_and_hangs_up(backend: Backend) -> a
         server
             .node
             .models
-            .of(projections::CALL_RECORDS)
+            .of(projections::LIVE_CALLS)
             .all()
             .iter()
             .any(|r| r.answered_at.is_some())

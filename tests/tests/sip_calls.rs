@@ -254,7 +254,7 @@ async fn a_did_reaches_the_registered_extension(backend: Backend) -> anyhow::Res
         up = server
             .node
             .models
-            .of(projections::CALL_RECORDS)
+            .of(projections::LIVE_CALLS)
             .all()
             .iter()
             .any(|r| r.status == projections::CallStatus::InProgress && r.answered_at.is_some());

@@ -13,7 +13,7 @@ use domain::call::{Call, CallEvent, QueueOutcome};
 use eventlog::RecordedEvent;
 use projections::{
     AccountDoc, AgentDoc, CallRecordDoc, ExtensionDoc, QueueBoardDoc, QueueDoc, ACCOUNTS, AGENTS,
-    CALL_RECORDS, EXTENSIONS, QUEUES, QUEUE_BOARD,
+    EXTENSIONS, LIVE_CALLS, QUEUES, QUEUE_BOARD,
 };
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -163,7 +163,7 @@ fn seconds(since: Option<DateTime<Utc>>) -> i64 {
 
 /// The waiting entry of `w`.
 fn waiting_entry(app: &App, w: projections::WaitingCall) -> WaitingCallObject {
-    let record: Option<CallRecordDoc> = app.node.models.of(CALL_RECORDS).by_id(w.call_id);
+    let record: Option<CallRecordDoc> = app.node.models.of(LIVE_CALLS).by_id(w.call_id);
     let started = record.as_ref().map(|r| r.started_at);
     WaitingCallObject {
         call_id: ID(w.call_id.to_string()),

@@ -9,7 +9,7 @@ use domain::Permission;
 use projections::ExtensionDoc;
 use uuid::Uuid;
 
-use super::context::{app, caller, fetch, parse_id};
+use super::context::{app, call_record_of, caller, fetch, parse_id};
 use super::mutation::meta;
 use calls::control::Control;
 use calls::{AnswerWaitingError, ControlError};
@@ -201,7 +201,7 @@ impl CallControlMutation {
         caller.require(Permission::SupervisorIntervene)?;
         let app = app(ctx);
         let call = parse_id("callId", &call_id)?;
-        fetch::<projections::CallRecordDoc>(app, caller, projections::CALL_RECORDS, call)?;
+        call_record_of(app, caller, call).await?;
         control(
             app,
             call,
@@ -226,7 +226,7 @@ impl CallControlMutation {
         caller.require(Permission::SupervisorIntervene)?;
         let app = app(ctx);
         let call = parse_id("callId", &call_id)?;
-        fetch::<projections::CallRecordDoc>(app, caller, projections::CALL_RECORDS, call)?;
+        call_record_of(app, caller, call).await?;
         let seat = own_seat(app, caller)?;
         control(
             app,
@@ -247,7 +247,7 @@ impl CallControlMutation {
         caller.require(Permission::SupervisorIntervene)?;
         let app = app(ctx);
         let call = parse_id("callId", &call_id)?;
-        fetch::<projections::CallRecordDoc>(app, caller, projections::CALL_RECORDS, call)?;
+        call_record_of(app, caller, call).await?;
         control(
             app,
             call,
@@ -265,7 +265,7 @@ impl CallControlMutation {
         caller.require(Permission::SupervisorIntervene)?;
         let app = app(ctx);
         let call = parse_id("callId", &call_id)?;
-        fetch::<projections::CallRecordDoc>(app, caller, projections::CALL_RECORDS, call)?;
+        call_record_of(app, caller, call).await?;
         let seat = own_seat(app, caller)?;
         control(
             app,
@@ -285,8 +285,7 @@ impl CallControlMutation {
         caller.require(Permission::SupervisorIntervene)?;
         let app = app(ctx);
         let call = parse_id("callId", &call_id)?;
-        let record: projections::CallRecordDoc =
-            fetch(app, caller, projections::CALL_RECORDS, call)?;
+        let record = call_record_of(app, caller, call).await?;
         let queue = record
             .queue_id
             .ok_or_else(|| ApiError::Conflict("the call waits in no queue".into()))?;

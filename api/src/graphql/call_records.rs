@@ -1,12 +1,13 @@
 //! GraphQL of call records (通话记录, manual §2.6): the record of each call with the manual's
 //! columns, filtered by kind, call time, number, extension, route and recording.
 
-use async_graphql::connection::Connection;
+use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use domain::Permission;
+use projections::{snake, CallRecordQuery, RecordCursor, RecordKind};
 
-use super::context::{app, caller, contains, list, page, Total};
+use super::context::{app, caller, page_size, Total};
 use super::query::list_tenant;
 use crate::error::{ApiError, ApiResult};
 
@@ -41,6 +42,35 @@ pub struct CallRecordFilter {
     pub route_id: Option<ID>,
     /// Only calls with (or without) a recording.
     pub recorded: Option<bool>,
+    /// Only calls that waited in this queue.
+    pub queue_id: Option<ID>,
+    /// Only calls that ended so (the result): `in_progress`, `answered`, `missed`,
+    /// `unanswered` or `refused`.
+    pub result: Option<String>,
+}
+
+/// The result a filter names.
+fn parse_result(result: Option<&String>) -> ApiResult<Option<projections::CallStatus>> {
+    use projections::CallStatus as S;
+    let Some(result) = result else {
+        return Ok(None);
+    };
+    [
+        S::InProgress,
+        S::Answered,
+        S::Missed,
+        S::Unanswered,
+        S::Refused,
+    ]
+    .into_iter()
+    .find(|s| snake(s) == result.trim())
+    .map(Some)
+    .ok_or_else(|| {
+        ApiError::validation(
+            "result",
+            "must be in_progress, answered, missed, unanswered or refused",
+        )
+    })
 }
 
 /// A call record (通话记录).
@@ -80,14 +110,6 @@ pub struct CallRecordObject {
     pub remarks: Vec<String>,
     /// Whether a recording exists (录音).
     pub recorded: bool,
-}
-
-fn snake<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
-    }
 }
 
 fn call_record_object(d: projections::CallRecordDoc) -> CallRecordObject {
@@ -141,33 +163,51 @@ impl CallRecordsQuery {
             ));
         }
         let tenant = list_tenant(caller, filter.enterprise_id.as_ref())?;
-        let route = super::context::parse_opt_id("routeId", filter.route_id.as_ref())?;
-        let mut items: Vec<projections::CallRecordDoc> =
-            list(app(ctx), caller, projections::CALL_RECORDS, tenant)?;
         use domain::call::Direction as D;
-        use projections::CallStatus as S;
-        items.retain(|r| {
-            let kind = match filter.kind {
-                CallRecordKind::Inbound => r.direction == D::Inbound,
-                CallRecordKind::Outbound => r.direction == D::Outbound,
-                CallRecordKind::Internal => r.direction == D::Internal,
-                CallRecordKind::Missed => r.status == S::Missed,
-            };
-            kind && filter.call_time.contains(r.started_at)
-                && (contains(&r.caller, filter.number.as_ref())
-                    || contains(&r.called, filter.number.as_ref()))
-                && filter
-                    .extension
-                    .as_ref()
-                    .is_none_or(|e| r.extension.as_deref() == Some(e.trim()))
-                && route.is_none_or(|id| r.route_id == Some(id))
-                && filter.recorded.is_none_or(|x| x == r.recording.is_some())
-        });
-        items.sort_by_key(|r| std::cmp::Reverse(r.started_at));
-        page(
-            items.into_iter().map(call_record_object).collect(),
+        let query = CallRecordQuery {
+            tenant,
+            kind: match filter.kind {
+                CallRecordKind::Inbound => RecordKind::Direction(D::Inbound),
+                CallRecordKind::Outbound => RecordKind::Direction(D::Outbound),
+                CallRecordKind::Internal => RecordKind::Direction(D::Internal),
+                CallRecordKind::Missed => RecordKind::Missed,
+            },
+            from,
+            to,
+            number: filter.number.clone(),
+            extension: filter.extension.clone(),
+            route_id: super::context::parse_opt_id("routeId", filter.route_id.as_ref())?,
+            queue_id: super::context::parse_opt_id("queueId", filter.queue_id.as_ref())?,
+            status: parse_result(filter.result.as_ref())?,
+            recorded: filter.recorded,
+        };
+        let first = page_size(first)?;
+        let after = after
+            .map(|cursor| {
+                RecordCursor::parse(&cursor)
+                    .ok_or_else(|| ApiError::validation("after", "is not a cursor of this list"))
+            })
+            .transpose()?;
+        let page = projections::call_records_page(
+            &app(ctx).node.log.pool(),
+            &query,
+            after.as_ref(),
             first,
-            after,
         )
+        .await?;
+        let mut connection = Connection::with_additional_fields(
+            after.is_some(),
+            page.has_next,
+            Total::exact(usize::try_from(page.total).unwrap_or(0)),
+        );
+        connection
+            .edges
+            .extend(page.records.into_iter().map(|record| {
+                Edge::new(
+                    RecordCursor::of(&record).encode(),
+                    call_record_object(record),
+                )
+            }));
+        Ok(connection)
     }
 }

@@ -97,8 +97,50 @@ pub(crate) fn list<T: DeserializeOwned>(
 /// `totalCount` of a connection.
 #[derive(SimpleObject, Debug, Clone, Copy)]
 pub struct Total {
-    /// Items matching the filter, across all pages.
+    /// Items matching the filter, across all pages (up to a cap on lists that say so).
     pub total_count: usize,
+    /// Whether counting stopped at the list's cap (`totalCount` is then that cap).
+    pub total_capped: bool,
+}
+
+impl Total {
+    /// An exact count.
+    pub(crate) fn exact(total_count: usize) -> Self {
+        Self {
+            total_count,
+            total_capped: false,
+        }
+    }
+}
+
+/// The record of call `id` (in progress or not) if the caller may see it; otherwise
+/// `NOT_FOUND`.
+pub(crate) async fn call_record_of(
+    app: &App,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<projections::CallRecordDoc> {
+    // A call in progress is read from memory (the table may be a few milliseconds behind).
+    let live = app.node.models.of(projections::LIVE_CALLS).by_id(id);
+    let record = match live {
+        Some(record) => Some(record),
+        None => projections::call_record(&app.node.log.pool(), id).await?,
+    };
+    record
+        .filter(|record| caller.sees(Some(record.enterprise_id)))
+        .ok_or_else(|| ApiError::NotFound("call not found".into()))
+}
+
+/// The page size `first` asks for (50 when absent, at most 500).
+pub(crate) fn page_size(first: Option<i32>) -> ApiResult<usize> {
+    match first {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if n >= 0 && (n as usize) <= MAX_PAGE => Ok(n as usize),
+        Some(_) => Err(ApiError::validation(
+            "first",
+            format!("must be between 0 and {MAX_PAGE}"),
+        )),
+    }
 }
 
 /// Default and largest page sizes.
@@ -111,16 +153,7 @@ pub(crate) fn page<T: OutputType>(
     first: Option<i32>,
     after: Option<String>,
 ) -> ApiResult<Connection<String, T, Total>> {
-    let first = match first {
-        None => DEFAULT_PAGE,
-        Some(n) if n >= 0 && (n as usize) <= MAX_PAGE => n as usize,
-        Some(_) => {
-            return Err(ApiError::validation(
-                "first",
-                format!("must be between 0 and {MAX_PAGE}"),
-            ))
-        }
-    };
+    let first = page_size(first)?;
     let start = match after {
         None => 0,
         Some(cursor) => cursor
@@ -129,11 +162,8 @@ pub(crate) fn page<T: OutputType>(
             .map_err(|_| ApiError::validation("after", "is not a cursor of this list"))?,
     };
     let total = items.len();
-    let mut connection = Connection::with_additional_fields(
-        start > 0,
-        start + first < total,
-        Total { total_count: total },
-    );
+    let mut connection =
+        Connection::with_additional_fields(start > 0, start + first < total, Total::exact(total));
     connection.edges.extend(
         items
             .into_iter()

@@ -3,7 +3,7 @@
 mod board;
 mod call_control;
 mod call_records;
-mod context;
+pub(crate) mod context;
 mod enterprises;
 mod extensions;
 mod guard;

@@ -1,11 +1,13 @@
 //! Queries: every one checks a permission and scopes to the caller's tenant.
 
-use async_graphql::connection::Connection;
+use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, InputObject, Json, Object, ID};
 use domain::Permission;
-use projections::{AccountDoc, AnnouncementDoc, AuditEntry, EnterpriseDoc, RoleDoc};
+use projections::{AccountDoc, AnnouncementDoc, EnterpriseDoc, RoleDoc};
 
-use super::context::{app, caller, contains, fetch, list, page, parse_id, parse_opt_id, Total};
+use super::context::{
+    app, caller, contains, fetch, list, page, page_size, parse_id, parse_opt_id, Total,
+};
 use super::types::*;
 use crate::app::App;
 use crate::auth::Caller;
@@ -81,6 +83,10 @@ pub struct AuditLogFilter {
     pub account: Option<String>,
     /// Done within.
     pub at: Option<TimeRange>,
+    /// Events of this type (`ExtensionCreated`…).
+    pub event_type: Option<String>,
+    /// Events of this stream (an extension, an account, a call…).
+    pub stream_id: Option<ID>,
 }
 
 /// Queries of accounts, permissions, extensions and the audit log.
@@ -361,28 +367,52 @@ impl AccountsQuery {
         let tenant = list_tenant(caller, filter.enterprise_id.as_ref())?;
         let actor = parse_opt_id("actorId", filter.actor_id.as_ref())?;
         let range = filter.at.unwrap_or_default();
-        let accounts = app.node.models.of(projections::ACCOUNTS);
-        let model = app.node.models.of(projections::AUDIT_LOG);
-        let entries: Vec<AuditEntry> = {
-            let docs = model.read();
-            docs.values()
-                .rev()
-                .filter(|d| caller.sees(d.tenant_id) && (tenant.is_none() || d.tenant_id == tenant))
-                .filter_map(|d| d.decode::<AuditEntry>())
-                .filter(|e| actor.is_none_or(|a| a == e.actor_id) && range.contains(e.at))
-                .filter(|e| {
-                    filter.account.is_none()
-                        || accounts
-                            .by_id(e.actor_id)
-                            .is_some_and(|a| contains(&a.account, filter.account.as_ref()))
-                })
-                .collect()
+        let actors = match &filter.account {
+            None => actor.map(|a| vec![a]),
+            Some(_) => {
+                let accounts = app.node.models.of(projections::ACCOUNTS);
+                let named: Vec<uuid::Uuid> = accounts
+                    .all()
+                    .into_iter()
+                    .filter(|a| contains(&a.account, filter.account.as_ref()))
+                    .map(|a| a.id)
+                    .filter(|id| actor.is_none_or(|wanted| wanted == *id))
+                    .collect();
+                Some(named)
+            }
         };
-        let objects = entries
-            .into_iter()
-            .map(|e| AuditEntryObject::build(app, e))
-            .collect::<ApiResult<Vec<_>>>()?;
-        page(objects, first, after)
+        let query = projections::AuditQuery {
+            tenant,
+            actors,
+            from: range.from,
+            to: range.to,
+            event_type: filter.event_type.clone(),
+            stream_id: parse_opt_id("streamId", filter.stream_id.as_ref())?,
+        };
+        let first = page_size(first)?;
+        let after = after
+            .map(|cursor| {
+                cursor
+                    .parse::<i64>()
+                    .map_err(|_| ApiError::validation("after", "is not a cursor of this list"))
+            })
+            .transpose()?;
+        let page = projections::audit_page(&app.node.log.pool(), &query, after, first).await?;
+        let mut connection = Connection::with_additional_fields(
+            after.is_some(),
+            page.has_next,
+            Total {
+                total_count: usize::try_from(page.total).unwrap_or(0),
+                total_capped: page.capped,
+            },
+        );
+        for entry in page.entries {
+            let cursor = entry.position.to_string();
+            connection
+                .edges
+                .push(Edge::new(cursor, AuditEntryObject::build(app, entry)?));
+        }
+        Ok(connection)
     }
 
     /// The full history of one stream (an enterprise, sub-account, role, announcement…).

@@ -312,7 +312,7 @@ pub(crate) fn agent_object(app: &App, d: AgentDoc) -> AgentObject {
     let models = &app.node.models;
     let record = d
         .offered_call
-        .and_then(|c| models.of(projections::CALL_RECORDS).by_id(c));
+        .and_then(|c| models.of(projections::LIVE_CALLS).by_id(c));
     let queue_pop = d
         .offered_queue
         .and_then(|q| models.of(projections::QUEUES).by_id(q))

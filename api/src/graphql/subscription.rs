@@ -49,11 +49,7 @@ impl SubscriptionRoot {
                     {
                         continue;
                     }
-                    let entry = app
-                        .node
-                        .models
-                        .of(projections::AUDIT_LOG)
-                        .get(&projections::audit_key(event.position));
+                    let entry = projections::audit_entry(&event).ok().flatten();
                     if let Some(object) = entry.and_then(|e| AuditEntryObject::build(&app, e).ok())
                     {
                         return Some((object, (feed, app, caller, tenant)));

@@ -212,15 +212,7 @@ async fn main() -> anyhow::Result<()> {
             .ok(Some(&boss), "query($f: DateTime!, $t: DateTime!) { callRecords(first: 0, filter: { kind: INBOUND, callTime: { from: $f, to: $t } }) { totalCount } }", json!({ "f": from, "t": to }))
             .await?;
         let total = data["callRecords"]["totalCount"].as_i64().unwrap_or(0);
-        in_progress = server
-            .node
-            .models
-            .of(projections::CALL_RECORDS)
-            .read()
-            .values()
-            .filter_map(|d| d.decode::<projections::CallRecordDoc>())
-            .filter(|r| r.status == projections::CallStatus::InProgress)
-            .count();
+        in_progress = server.node.models.of(projections::LIVE_CALLS).read().len();
         answered = total - in_progress as i64;
         if in_progress == 0 {
             break;

@@ -14,7 +14,7 @@ use clap::Parser;
 use node::PromptStarts;
 use serde_json::json;
 use tests::ports::free_udp_port;
-use tests::{inbound_setup, Backend, TestDatabase, TestServer};
+use tests::{every_call_record, inbound_setup, Backend, TestDatabase, TestServer};
 
 /// Options.
 #[derive(Debug, Parser)]
@@ -192,13 +192,9 @@ async fn main() -> anyhow::Result<()> {
     let cpu = cpu_time().saturating_sub(cpu_before);
     let after = server.node.metrics.prompt_starts();
     let (buckets, count, mean_ms) = between(&before, &after);
-    let calls_seen = server
-        .node
-        .models
-        .of(projections::CALL_RECORDS)
-        .read()
-        .values()
-        .filter_map(|d| d.decode::<projections::CallRecordDoc>())
+    let calls_seen = every_call_record(&server)
+        .await?
+        .iter()
         .filter(|r| r.ivr_flow_id.is_some() && r.ended_at.is_some())
         .count();
     println!(

@@ -23,7 +23,7 @@ use futures::StreamExt;
 use hdrhistogram::Histogram;
 use serde_json::json;
 use tests::ports::free_udp_port;
-use tests::{inbound_setup, run_sipp, Backend, TestDatabase, TestServer};
+use tests::{every_call_record, inbound_setup, run_sipp, Backend, TestDatabase, TestServer};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
@@ -271,14 +271,7 @@ async fn main() -> anyhow::Result<()> {
     let mut answered = 0;
     let mut others = std::collections::BTreeMap::new();
     for _ in 0..100 {
-        let records: Vec<projections::CallRecordDoc> = server
-            .node
-            .models
-            .of(projections::CALL_RECORDS)
-            .read()
-            .values()
-            .filter_map(|d| d.decode())
-            .collect();
+        let records = every_call_record(&server).await?;
         answered = records
             .iter()
             .filter(|r| r.status == projections::CallStatus::Answered && r.queue_id.is_some())

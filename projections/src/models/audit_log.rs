@@ -6,11 +6,24 @@ use eventlog::RecordedEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{docs::Docs, error::ProjectionError, runner::Projection};
+use crate::docs::{Doc, Docs};
+use crate::tables::{Cell, TableProjection, TableSpec};
+use crate::{error::ProjectionError, runner::Projection};
 
-/// The `audit_log` read model, whose documents are each a audit entry.
-pub const AUDIT_LOG: crate::handle::Model<AuditEntry> =
-    crate::handle::Model::new("audit_log", "audit entry");
+/// The `audit_log` table: one row per event an account caused, with the columns its screen
+/// filters on.
+pub const AUDIT_LOG_TABLE: TableSpec = TableSpec {
+    table: "audit_log",
+    rebuild: "audit_log_rebuild",
+    columns: &[
+        "position",
+        "at_us",
+        "actor_id",
+        "stream_type",
+        "stream_id",
+        "event_type",
+    ],
+};
 
 /// Payload fields never shown in the audit log or a stream's history, at any depth.
 const SECRET_FIELDS: &[&str] = &["password_hash", "token_hash", "sip_password", "password"];
@@ -51,37 +64,67 @@ pub fn audit_key(position: i64) -> String {
     format!("{position:020}")
 }
 
-/// The projection.
+/// The audit entry of `event`, when an account caused it.
+pub fn audit_entry(event: &RecordedEvent) -> Result<Option<AuditEntry>, ProjectionError> {
+    let Some(actor_id) = event.metadata.actor_id else {
+        return Ok(None);
+    };
+    let mut details: serde_json::Value =
+        serde_json::from_str(&event.payload).map_err(|source| ProjectionError::Json {
+            position: event.position,
+            source,
+        })?;
+    redact(&mut details);
+    if let Some(object) = details.as_object_mut() {
+        object.remove("type");
+    }
+    Ok(Some(AuditEntry {
+        position: event.position,
+        at: event.recorded_at,
+        actor_id,
+        stream_type: event.stream_type.clone(),
+        stream_id: event.stream_id,
+        event_type: event.event_type.clone(),
+        details,
+    }))
+}
+
+/// The projection of the audit log, kept in the `audit_log` table.
 pub struct AuditLog;
 
 impl Projection for AuditLog {
     fn name(&self) -> &'static str {
-        AUDIT_LOG.name()
+        AUDIT_LOG_TABLE.table
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {
-        let Some(actor_id) = event.metadata.actor_id else {
-            return Ok(());
-        };
-        let mut details: serde_json::Value =
-            serde_json::from_str(&event.payload).map_err(|source| ProjectionError::Json {
-                position: event.position,
-                source,
-            })?;
-        redact(&mut details);
-        if let Some(object) = details.as_object_mut() {
-            object.remove("type");
+        if let Some(entry) = audit_entry(event)? {
+            docs.put(audit_key(event.position), event.metadata.tenant_id, &entry);
         }
-        let entry = AuditEntry {
-            position: event.position,
-            at: event.recorded_at,
-            actor_id,
-            stream_type: event.stream_type.clone(),
-            stream_id: event.stream_id,
-            event_type: event.event_type.clone(),
-            details,
-        };
-        docs.put(audit_key(event.position), event.metadata.tenant_id, &entry);
         Ok(())
+    }
+}
+
+impl TableProjection for AuditLog {
+    fn spec(&self) -> &'static TableSpec {
+        &AUDIT_LOG_TABLE
+    }
+
+    fn reads(&self, _event: &RecordedEvent) -> Option<String> {
+        None
+    }
+
+    fn columns(&self, doc: &Doc) -> Vec<Cell> {
+        let Some(e) = doc.decode::<AuditEntry>() else {
+            return Vec::new();
+        };
+        vec![
+            Cell::Int(Some(e.position)),
+            Cell::Int(Some(e.at.timestamp_micros())),
+            Cell::Text(Some(e.actor_id.to_string())),
+            Cell::Text(Some(e.stream_type)),
+            Cell::Text(Some(e.stream_id.to_string())),
+            Cell::Text(Some(e.event_type)),
+        ]
     }
 }

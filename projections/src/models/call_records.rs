@@ -8,12 +8,27 @@ use eventlog::RecordedEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::docs::{Doc, Docs};
 use crate::models::decode;
-use crate::{docs::Docs, error::ProjectionError, runner::Projection};
+use crate::tables::{Cell, TableProjection, TableSpec};
+use crate::{error::ProjectionError, runner::Projection};
 
-/// The `call_records` read model, whose documents are each a call.
-pub const CALL_RECORDS: crate::handle::Model<CallRecordDoc> =
-    crate::handle::Model::new("call_records", "call");
+/// The `call_records` table: one row per call, with the columns its screens filter on.
+pub const CALL_RECORDS_TABLE: TableSpec = TableSpec {
+    table: "call_records",
+    rebuild: "call_records_rebuild",
+    columns: &[
+        "started_us",
+        "direction",
+        "status",
+        "caller",
+        "called",
+        "extension",
+        "route_id",
+        "queue_id",
+        "recorded",
+    ],
+};
 
 /// Where a call stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,12 +189,48 @@ fn opened(
     }
 }
 
-/// The projection.
+/// The text a status or direction is stored and shown as (`in_progress`, `inbound`…).
+pub fn snake<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+/// The projection of call records, kept in the `call_records` table.
 pub struct CallRecords;
+
+impl TableProjection for CallRecords {
+    fn spec(&self) -> &'static TableSpec {
+        &CALL_RECORDS_TABLE
+    }
+
+    fn reads(&self, event: &RecordedEvent) -> Option<String> {
+        (event.stream_type == <Call as esrs::Aggregate>::NAME).then(|| event.stream_id.to_string())
+    }
+
+    fn columns(&self, doc: &Doc) -> Vec<Cell> {
+        let Some(r) = doc.decode::<CallRecordDoc>() else {
+            return Vec::new();
+        };
+        vec![
+            Cell::Int(Some(r.started_at.timestamp_micros())),
+            Cell::Text(Some(snake(&r.direction))),
+            Cell::Text(Some(snake(&r.status))),
+            Cell::Text(Some(r.caller)),
+            Cell::Text(Some(r.called)),
+            Cell::Text(r.extension),
+            Cell::Text(r.route_id.map(|id| id.to_string())),
+            Cell::Text(r.queue_id.map(|id| id.to_string())),
+            Cell::Bool(r.recording.is_some()),
+        ]
+    }
+}
 
 impl Projection for CallRecords {
     fn name(&self) -> &'static str {
-        CALL_RECORDS.name()
+        CALL_RECORDS_TABLE.table
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {

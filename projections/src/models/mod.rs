@@ -4,11 +4,14 @@ pub mod accounts;
 pub mod agents;
 pub mod announcements;
 pub mod audit_log;
+pub mod audit_query;
+pub mod call_record_query;
 pub mod call_records;
 pub mod credentials;
 pub mod enterprises;
 pub mod extensions;
 pub mod ivr_flows;
+pub mod live_calls;
 pub mod numbers;
 pub mod queue_board;
 pub mod queues;
@@ -25,8 +28,17 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ProjectionError;
 use crate::runner::Projection;
+use crate::tables::TableProjection;
 
-/// A fresh instance of every projection.
+/// A fresh instance of every projection kept in a table.
+pub fn all_table_projections() -> Vec<Box<dyn TableProjection>> {
+    vec![
+        Box::new(call_records::CallRecords),
+        Box::new(audit_log::AuditLog),
+    ]
+}
+
+/// A fresh instance of every projection kept in memory.
 pub fn all_projections() -> Vec<Box<dyn Projection>> {
     vec![
         Box::new(enterprises::Enterprises),
@@ -36,7 +48,7 @@ pub fn all_projections() -> Vec<Box<dyn Projection>> {
         Box::new(roles::Roles),
         Box::new(announcements::Announcements),
         Box::new(sessions::Sessions),
-        Box::new(call_records::CallRecords),
+        Box::new(live_calls::LiveCalls),
         Box::new(trunks::Trunks),
         Box::new(numbers::Numbers),
         Box::new(routes::Routes),
@@ -47,7 +59,6 @@ pub fn all_projections() -> Vec<Box<dyn Projection>> {
         Box::new(agents::Agents),
         Box::new(queue_board::QueueBoard),
         Box::new(reports::Reports),
-        Box::new(audit_log::AuditLog),
     ]
 }
 
@@ -81,12 +92,11 @@ mod tests {
             accounts::ACCOUNTS.name(),
             agents::AGENTS.name(),
             announcements::ANNOUNCEMENTS.name(),
-            audit_log::AUDIT_LOG.name(),
-            call_records::CALL_RECORDS.name(),
             credentials::CREDENTIALS.name(),
             enterprises::ENTERPRISES.name(),
             extensions::EXTENSIONS.name(),
             ivr_flows::IVR_FLOWS.name(),
+            live_calls::LIVE_CALLS.name(),
             numbers::NUMBERS.name(),
             queue_board::QUEUE_BOARD.name(),
             queues::QUEUES.name(),
@@ -102,5 +112,10 @@ mod tests {
         assert_eq!(distinct.len(), handles.len(), "two handles share a name");
         let projected: BTreeSet<&str> = all_projections().iter().map(|p| p.name()).collect();
         assert_eq!(distinct, projected);
+        let tables: BTreeSet<&str> = all_table_projections()
+            .iter()
+            .map(|p| p.spec().table)
+            .collect();
+        assert!(tables.is_disjoint(&projected), "a model is kept both ways");
     }
 }
