@@ -71,6 +71,25 @@ impl Docs<'_> {
         }
     }
 
+    /// The keys of the documents (including this batch's writes) that decode as `T` and
+    /// satisfy `keep`. A model in memory sees all its documents; a table model only the rows
+    /// its batch read.
+    pub fn keys_where<T: DeserializeOwned>(&self, keep: impl Fn(&T) -> bool) -> Vec<String> {
+        let stored = self
+            .base
+            .iter()
+            .filter(|(key, _)| !self.overlay.contains_key(*key));
+        let written = self
+            .overlay
+            .iter()
+            .filter_map(|(key, doc)| doc.as_ref().map(|doc| (key, doc)));
+        stored
+            .chain(written)
+            .filter(|(_, doc)| doc.decode::<T>().is_some_and(|value| keep(&value)))
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
     /// Removes the document at `key`.
     pub fn remove(&mut self, key: &str) {
         self.overlay.insert(key.to_owned(), None);

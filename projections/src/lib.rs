@@ -8,6 +8,7 @@ mod docs;
 mod error;
 mod handle;
 mod models;
+mod projection;
 mod rebuild;
 mod runner;
 mod tables;
@@ -44,8 +45,9 @@ pub use models::{
     voicemails::{VoicemailDoc, VOICEMAILS},
     voices::{VoiceDoc, VOICES},
 };
+pub use projection::Projection;
 pub use rebuild::{digest, rebuild_and_compare, rebuild_tables_and_compare, ModelDigest};
-pub use runner::{Projection, ReadModel, ReadModels};
+pub use runner::{ReadModel, ReadModels};
 pub use tables::sql::Sql;
 pub use tables::store::{TableDigest, TableStore};
 pub use tables::writer::TableModels;

@@ -13,6 +13,7 @@ use tracing::error;
 use crate::doc_store::{DocStore, ModelChanges};
 use crate::docs::{Doc, Docs};
 use crate::error::ProjectionError;
+use crate::projection::Projection;
 use crate::tables::store::TableStore;
 use crate::tables::writer::TableModels;
 use crate::tables::TableProjection;
@@ -26,16 +27,6 @@ const SAVE_EVERY: Duration = Duration::from_millis(250);
 
 /// The documents changed since the last save, by model.
 type Unsaved = BTreeMap<&'static str, BTreeSet<String>>;
-
-/// A read model's logic: how one event changes its documents. Must be deterministic: the same
-/// events always give the same documents (that is what replay checks).
-pub trait Projection: Send + Sync + 'static {
-    /// Stable name; also the name of its stored documents.
-    fn name(&self) -> &'static str;
-
-    /// Applies one event. Events the model does not care about are ignored.
-    fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError>;
-}
 
 /// One read model: its projection, its documents in memory and its checkpoint.
 pub struct ReadModel {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{docs::Docs, error::ProjectionError, runner::Projection};
+use crate::{docs::Docs, error::ProjectionError, projection::Projection};
 
 /// The `accounts` read model, whose documents are each a sub-account.
 pub const ACCOUNTS: crate::handle::Model<AccountDoc> =

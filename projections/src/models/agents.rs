@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{docs::Docs, error::ProjectionError, runner::Projection};
+use crate::{docs::Docs, error::ProjectionError, projection::Projection};
 
 /// The `agents` read model, whose documents are each a agent.
 pub const AGENTS: crate::handle::Model<AgentDoc> = crate::handle::Model::new("agents", "agent");

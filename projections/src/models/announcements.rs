@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{docs::Docs, error::ProjectionError, runner::Projection};
+use crate::{docs::Docs, error::ProjectionError, projection::Projection};
 
 /// The `announcements` read model, whose documents are each a announcement.
 pub const ANNOUNCEMENTS: crate::handle::Model<AnnouncementDoc> =

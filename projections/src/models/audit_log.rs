@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::docs::{Doc, Docs};
 use crate::tables::{Cell, TableProjection, TableSpec};
-use crate::{error::ProjectionError, runner::Projection};
+use crate::{error::ProjectionError, projection::Projection};
 
 /// The `audit_log` table: one row per event an account caused, with the columns its screen
 /// filters on.

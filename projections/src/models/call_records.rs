@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::docs::{Doc, Docs};
 use crate::models::decode;
 use crate::tables::{Cell, TableProjection, TableSpec};
-use crate::{error::ProjectionError, runner::Projection};
+use crate::{error::ProjectionError, projection::Projection};
 
 /// The `call_records` table: one row per call, with the columns its screens filter on.
 pub const CALL_RECORDS_TABLE: TableSpec = TableSpec {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{docs::Docs, error::ProjectionError, runner::Projection};
+use crate::{docs::Docs, error::ProjectionError, projection::Projection};
 
 /// The `enterprises` read model, whose documents are each a enterprise.
 pub const ENTERPRISES: crate::handle::Model<EnterpriseDoc> =

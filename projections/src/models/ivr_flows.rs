@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{docs::Docs, error::ProjectionError, runner::Projection};
+use crate::{docs::Docs, error::ProjectionError, projection::Projection};
 
 /// The `ivr_flows` read model, whose documents are each a IVR flow.
 pub const IVR_FLOWS: crate::handle::Model<IvrFlowDoc> =

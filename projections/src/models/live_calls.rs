@@ -8,7 +8,7 @@ use eventlog::RecordedEvent;
 use crate::docs::Docs;
 use crate::error::ProjectionError;
 use crate::models::call_records::{CallRecordDoc, CallRecords, CallStatus};
-use crate::runner::Projection;
+use crate::projection::Projection;
 
 /// The `live_calls` read model, whose documents are each a call in progress.
 pub const LIVE_CALLS: crate::handle::Model<CallRecordDoc> =

@@ -27,7 +27,7 @@ use eventlog::RecordedEvent;
 use serde::de::DeserializeOwned;
 
 use crate::error::ProjectionError;
-use crate::runner::Projection;
+use crate::projection::Projection;
 use crate::tables::TableProjection;
 
 /// A fresh instance of every projection kept in a table.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{docs::Docs, error::ProjectionError, runner::Projection};
+use crate::{docs::Docs, error::ProjectionError, projection::Projection};
 
 /// The `numbers` read model, whose documents are each a number.
 pub const NUMBERS: crate::handle::Model<NumberDoc> = crate::handle::Model::new("numbers", "number");

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{docs::Docs, error::ProjectionError, runner::Projection};
+use crate::{docs::Docs, error::ProjectionError, projection::Projection};
 
 /// The `queue_board` read model, whose documents are each a queue board.
 pub const QUEUE_BOARD: crate::handle::Model<QueueBoardDoc> =

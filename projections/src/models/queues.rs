@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{docs::Docs, error::ProjectionError, runner::Projection};
+use crate::{docs::Docs, error::ProjectionError, projection::Projection};
 
 /// The `queues` read model, whose documents are each a queue.
 pub const QUEUES: crate::handle::Model<QueueDoc> = crate::handle::Model::new("queues", "queue");

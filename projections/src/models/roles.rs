@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{docs::Docs, error::ProjectionError, runner::Projection};
+use crate::{docs::Docs, error::ProjectionError, projection::Projection};
 
 /// The `roles` read model, whose documents are each a role.
 pub const ROLES: crate::handle::Model<RoleDoc> = crate::handle::Model::new("roles", "role");

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{docs::Docs, error::ProjectionError, runner::Projection};
+use crate::{docs::Docs, error::ProjectionError, projection::Projection};
 
 /// The `routes` read model, whose documents are each a route.
 pub const ROUTES: crate::handle::Model<RouteDoc> = crate::handle::Model::new("routes", "route");

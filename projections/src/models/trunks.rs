@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{docs::Docs, error::ProjectionError, runner::Projection};
+use crate::{docs::Docs, error::ProjectionError, projection::Projection};
 
 /// The `trunks` read model, whose documents are each a trunk.
 pub const TRUNKS: crate::handle::Model<TrunkDoc> = crate::handle::Model::new("trunks", "trunk");

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::models::decode;
-use crate::{docs::Docs, error::ProjectionError, runner::Projection};
+use crate::{docs::Docs, error::ProjectionError, projection::Projection};
 
 /// The `voices` read model, whose documents are each a recording.
 pub const VOICES: crate::handle::Model<VoiceDoc> = crate::handle::Model::new("voices", "recording");

@@ -10,7 +10,7 @@ pub(crate) mod writer;
 use eventlog::RecordedEvent;
 
 use crate::docs::Doc;
-use crate::runner::Projection;
+use crate::projection::Projection;
 
 /// A value of an indexed column.
 #[derive(Debug, Clone, PartialEq)]
