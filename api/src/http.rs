@@ -162,6 +162,7 @@ async fn healthz(State(server): State<Server>) -> impl IntoResponse {
         "backend": server.app.node.log.backend_name(),
         "logHead": server.app.node.log.head(),
         "readModelsApplied": server.app.node.models.applied(),
+        "writesTables": server.app.node.models.tables().writing(),
     });
     (
         [(header::CONTENT_TYPE, "application/json")],

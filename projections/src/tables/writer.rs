@@ -44,6 +44,7 @@ pub struct TableModels {
     store: TableStore,
     applied: watch::Receiver<i64>,
     applied_tx: Arc<watch::Sender<i64>>,
+    writing: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for TableModels {
@@ -98,6 +99,7 @@ impl TableModels {
             store,
             applied,
             applied_tx: Arc::new(applied_tx),
+            writing: Arc::default(),
         };
         tables.reload().await?;
         Ok(tables)
@@ -106,6 +108,11 @@ impl TableModels {
     /// The store.
     pub fn store(&self) -> &TableStore {
         &self.store
+    }
+
+    /// Whether this node writes the table models now (holds the lease).
+    pub fn writing(&self) -> bool {
+        self.writing.load(Ordering::Acquire)
     }
 
     /// The lowest checkpoint of the table models (the log's end when there are none).
@@ -195,7 +202,10 @@ impl TableModels {
             match Lease::try_take(self.store.pool()).await {
                 Ok(Some(lease)) => {
                     info!("table models: this node writes them");
-                    if self.lead(&log, lease).await.is_break() {
+                    self.writing.store(true, Ordering::Release);
+                    let led = self.lead(&log, lease).await;
+                    self.writing.store(false, Ordering::Release);
+                    if led.is_break() {
                         return;
                     }
                     info!("table models: the lease was lost");
