@@ -188,11 +188,14 @@ impl CallRecordsQuery {
                     .ok_or_else(|| ApiError::validation("after", "is not a cursor of this list"))
             })
             .transpose()?;
+        // The total is counted only when asked for (a page after the first often is not).
+        let count = ctx.look_ahead().field("totalCount").exists();
         let page = projections::call_records_page(
             &app(ctx).node.log.pool(),
             &query,
             after.as_ref(),
             first,
+            count,
         )
         .await?;
         let mut connection = Connection::with_additional_fields(

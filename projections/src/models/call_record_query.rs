@@ -130,12 +130,14 @@ fn conditions(sql: &mut Sql, query: &CallRecordQuery) {
     }
 }
 
-/// The page of at most `first` records after `after`, with the total.
+/// The page of at most `first` records after `after`, with the total when `count` asks for
+/// it (0 otherwise).
 pub async fn call_records_page(
     pool: &DbPool,
     query: &CallRecordQuery,
     after: Option<&RecordCursor>,
     first: usize,
+    count: bool,
 ) -> Result<RecordPage, ProjectionError> {
     let table = CALL_RECORDS_TABLE.table;
     let mut select = Sql::new(pool);
@@ -163,10 +165,14 @@ pub async fn call_records_page(
         .collect();
     let has_next = records.len() > first;
     records.truncate(first);
-    let mut count = Sql::new(pool);
-    count.push("SELECT COUNT(*) FROM ").push(table);
-    conditions(&mut count, query);
-    let total = count.count(pool).await?;
+    let total = if count {
+        let mut count = Sql::new(pool);
+        count.push("SELECT COUNT(*) FROM ").push(table);
+        conditions(&mut count, query);
+        count.count(pool).await?
+    } else {
+        0
+    };
     Ok(RecordPage {
         records,
         has_next,
