@@ -311,9 +311,13 @@ async fn queries(options: &Options, node: &Node) -> anyhow::Result<()> {
             sample["callRecords"]["edges"].as_array().map_or(0, Vec::len)
         );
         let page = "query($f: CallRecordFilter!, $after: String) { callRecords(first: 50, after: $after, filter: $f) { edges { node { id caller extension status } } } }";
-        let (p50, p99, sample) = time_query(&client, &op, page, options.samples, |_| {
-            json!({ "f": month, "after": after })
-        })
+        let (p50, p99, sample) = time_query(
+            &client,
+            &op,
+            page,
+            options.samples,
+            |_| json!({ "f": month, "after": after }),
+        )
         .await?;
         println!(
             "callRecords page 1,000 by cursor without the total: p50 {p50:.1} ms, p99 {p99:.1} ms ({} records on it)",
