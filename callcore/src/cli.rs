@@ -262,6 +262,7 @@ async fn audit(config: Config, stream: &str) -> anyhow::Result<i32> {
         projections::redact(&mut payload);
         if let Some(object) = payload.as_object_mut() {
             object.remove("type");
+            object.remove(domain::schema::VERSION_FIELD);
         }
         let actor = e
             .metadata

@@ -20,6 +20,7 @@ pub mod queue;
 pub mod region;
 pub mod role;
 pub mod route;
+pub mod schema;
 pub mod testing;
 pub mod trunk;
 pub mod validate;

@@ -136,9 +136,11 @@ where
         }
         let mut new_events = Vec::with_capacity(events.len());
         for event in &events {
-            let value = serde_json::to_value(event)?;
+            let mut value = serde_json::to_value(event)?;
+            let event_type = event_type(&value);
+            domain::schema::stamp(A::NAME, &event_type, &mut value);
             new_events.push(NewEvent {
-                event_type: event_type(&value),
+                event_type,
                 payload: serde_json::to_string(&value)?,
             });
         }

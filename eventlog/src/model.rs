@@ -84,3 +84,22 @@ pub struct RecordedEvent {
     /// When it was committed.
     pub recorded_at: DateTime<Utc>,
 }
+
+impl RecordedEvent {
+    /// The event with its payload in the current shape of its type (ADR 0015): a payload
+    /// stored in an older schema version is turned into the current one by
+    /// [`domain::schema::upcast`]; every other payload is kept as stored.
+    pub fn upcast(mut self) -> Result<Self, crate::error::EventLogError> {
+        match domain::schema::upcast(&self.stream_type, &self.event_type, &self.payload) {
+            Ok(Some(current)) => self.payload = current,
+            Ok(None) => {}
+            Err(e) => {
+                return Err(crate::error::EventLogError::Corrupt {
+                    position: self.position,
+                    reason: format!("the payload is not JSON: {e}"),
+                })
+            }
+        }
+        Ok(self)
+    }
+}

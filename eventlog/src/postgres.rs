@@ -68,7 +68,7 @@ impl PostgresBackend {
 }
 
 fn decode(row: &PgRow) -> Result<RecordedEvent, EventLogError> {
-    Ok(RecordedEvent {
+    RecordedEvent {
         position: row.try_get("position")?,
         event_id: row.try_get("event_id")?,
         stream_type: row.try_get("stream_type")?,
@@ -83,7 +83,8 @@ fn decode(row: &PgRow) -> Result<RecordedEvent, EventLogError> {
             causation_id: row.try_get("causation_id")?,
         },
         recorded_at: row.try_get::<DateTime<Utc>, _>("recorded_at")?,
-    })
+    }
+    .upcast()
 }
 
 const COLUMNS: &str = "position, event_id, stream_type, stream_id, version, event_type, payload, \
