@@ -1,8 +1,9 @@
-//! The table read models (call records, the audit log) across crashes and nodes, on the real
+//! The table read models (call records, the audit log, the reports) across crashes and nodes, on the real
 //! binary: kill -9 in the middle of a catch-up into the tables loses nothing and applies
 //! nothing twice; two nodes on one PostgreSQL write the tables one at a time, and when the
 //! writer is killed mid-run the other takes over, so every write through either node is in the
-//! tables and `callcore replay` finds each equal to its rebuild.
+//! tables and `callcore replay` finds each equal to its rebuild (the reports included: counted
+//! once, as one node counts the same events).
 
 mod support;
 
@@ -13,10 +14,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use chrono::Utc;
-use eventlog::{EventLog, EventLogConfig};
 use serde_json::{json, Value};
 use support::{command, start, Node, ADMIN_PASSWORD};
-use tests::generated_calls::GeneratedCall;
+use tests::generated_calls::History;
 use tests::{on_both_backends, Backend, TestDatabase};
 
 impl Node {
@@ -58,41 +58,27 @@ impl Node {
 
 /// Appends `calls` generated calls to the stopped node's database; returns the log's head.
 async fn append_history(db: &TestDatabase, calls: u64) -> anyhow::Result<i64> {
-    let url = db.database_url().unwrap_or_else(|| {
+    append_calls(database_url(db), calls).await
+}
+
+fn database_url(db: &TestDatabase) -> String {
+    db.database_url().unwrap_or_else(|| {
         db.data_dir
             .join("callcore.db")
             .to_string_lossy()
             .into_owned()
-    });
-    let log = EventLog::start(
-        eventlog::open_backend(&url).await?,
-        EventLogConfig::default(),
-    )
-    .await?;
-    let end = Utc::now() - chrono::Duration::minutes(1);
-    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let workers: Vec<_> = (0..64)
-        .map(|_| {
-            let (log, next) = (log.clone(), next.clone());
-            tokio::spawn(async move {
-                loop {
-                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if n >= calls {
-                        return Ok::<(), anyhow::Error>(());
-                    }
-                    for request in GeneratedCall::nth(n, 10, 3, end, calls).append_requests() {
-                        log.append(request).await?;
-                    }
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.await??;
-    }
-    let head = log.stored_head().await?;
-    log.shutdown().await;
-    Ok(head)
+    })
+}
+
+/// Appends `calls` generated calls (queued and answered by agents, recorded, missed,
+/// abandoned) to the log at `url`, as a node's calls write them; returns the log's head.
+async fn append_calls(url: String, calls: u64) -> anyhow::Result<i64> {
+    let history = History {
+        calls,
+        enterprises: 10,
+        days: 3,
+    };
+    tests::generated_calls::append_history(&url, history, |_, _| None).await
 }
 
 /// `callcore replay` on `db`: every read model must equal its rebuild.
@@ -111,7 +97,10 @@ fn replay_says_equal(db: &TestDatabase) -> anyhow::Result<String> {
             .any(|l| l.starts_with("call_records") && l.ends_with("equal"))
             && report
                 .lines()
-                .any(|l| l.starts_with("audit_log") && l.ends_with("equal")),
+                .any(|l| l.starts_with("audit_log") && l.ends_with("equal"))
+            && report
+                .lines()
+                .any(|l| l.starts_with("reports") && l.ends_with("equal")),
         "{report}"
     );
     Ok(report)
@@ -229,6 +218,8 @@ async fn two_nodes_write_the_tables_one_at_a_time_and_the_other_takes_over() -> 
         .map(|w| role_writer(&first, &on_first, format!("first{w}"), never.clone()))
         .chain((0..3).map(|w| role_writer(&second, &on_second, format!("second{w}"), stop.clone())))
         .collect();
+    // Calls go on meanwhile (queued, answered, abandoned): the reports count them once.
+    let calls = tokio::spawn(append_calls(database_url(&db), 3_000));
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     first.child.kill()?; // SIGKILL of the node writing the tables, mid-run
     first.child.wait()?;
@@ -244,6 +235,7 @@ async fn two_nodes_write_the_tables_one_at_a_time_and_the_other_takes_over() -> 
         "writes went through one node only"
     );
 
+    calls.await??;
     let health = second.caught_up(Duration::from_secs(20)).await?;
     ensure!(
         health["writesTables"] == true,

@@ -101,6 +101,8 @@ impl SqliteBackend {
         writer.busy_timeout(Duration::from_secs(30))?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         writer.pragma_update(None, "synchronous", "FULL")?;
+        // As the pool's connections: the table models' writes land all over their indexes.
+        writer.pragma_update(None, "cache_size", "-65536")?;
         let readers = Arc::new(ReaderPool {
             path,
             idle: Mutex::new(Vec::new()),
@@ -152,7 +154,7 @@ fn decode(row: &rusqlite::Row<'_>) -> Result<RecordedEvent, EventLogError> {
     let recorded_at = DateTime::parse_from_rfc3339(&recorded_at)
         .map_err(|e| corrupt(position, e))?
         .with_timezone(&Utc);
-    Ok(RecordedEvent {
+    RecordedEvent {
         position,
         event_id: required_uuid(row, position, 1)?,
         stream_type: row.get(2)?,
@@ -167,7 +169,8 @@ fn decode(row: &rusqlite::Row<'_>) -> Result<RecordedEvent, EventLogError> {
             causation_id: uuid_at(row, position, 10)?,
         },
         recorded_at,
-    })
+    }
+    .upcast()
 }
 
 fn collect(

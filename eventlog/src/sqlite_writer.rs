@@ -37,15 +37,44 @@ impl SqliteWriter {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, EventLogError> + Send + 'static,
     {
+        self.run(true, work).await
+    }
+
+    /// As [`Self::transaction`], for data rebuilt from the log (read models): its commit does
+    /// not wait for the disk (`synchronous = NORMAL`). It is still atomic, and a later durable
+    /// commit of the log makes it durable too; a power cut may only take back the newest such
+    /// commits, which their model then applies again from its checkpoint.
+    pub async fn rebuildable_transaction<T, F>(&self, work: F) -> Result<T, EventLogError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, EventLogError> + Send + 'static,
+    {
+        self.run(false, work).await
+    }
+
+    async fn run<T, F>(&self, durable: bool, work: F) -> Result<T, EventLogError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, EventLogError> + Send + 'static,
+    {
         let connection = self.connection.clone();
         tokio::task::spawn_blocking(move || {
             // A poisoned lock means a panic mid-transaction, which SQLite rolled back when the
             // transaction was dropped: the connection is fine to use.
             let mut connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
-            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let done = work(&tx)?;
-            tx.commit()?;
-            Ok(done)
+            if !durable {
+                connection.pragma_update(None, "synchronous", "NORMAL")?;
+            }
+            let done = (|| {
+                let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let done = work(&tx)?;
+                tx.commit()?;
+                Ok(done)
+            })();
+            if !durable {
+                connection.pragma_update(None, "synchronous", "FULL")?;
+            }
+            done
         })
         .await
         .map_err(|e| EventLogError::Io(std::io::Error::other(e)))?

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// One document of a read model.
@@ -93,5 +94,37 @@ impl Docs<'_> {
     /// Removes the document at `key`.
     pub fn remove(&mut self, key: &str) {
         self.overlay.insert(key.to_owned(), None);
+    }
+}
+
+/// SHA-256 over documents fed in key order (key, tenant and canonical JSON): one encoding for
+/// documents in memory and rows streamed from either backend.
+#[derive(Default)]
+pub(crate) struct DocHasher {
+    hasher: Sha256,
+    /// Documents fed so far.
+    pub(crate) count: usize,
+}
+
+impl DocHasher {
+    /// Feeds the next document.
+    pub(crate) fn add(&mut self, key: &str, doc: &Doc) {
+        self.hasher.update(key.as_bytes());
+        self.hasher.update([0]);
+        self.hasher.update(
+            doc.tenant_id
+                .map(|t| t.to_string())
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        self.hasher.update([0]);
+        self.hasher.update(doc.value.to_string().as_bytes());
+        self.hasher.update([b'\n']);
+        self.count += 1;
+    }
+
+    /// The digest, in hex.
+    pub(crate) fn finish(self) -> String {
+        hex::encode(self.hasher.finalize())
     }
 }

@@ -17,4 +17,7 @@ pub enum ProjectionError {
         /// The decoding error.
         source: serde_json::Error,
     },
+    /// A table model's batch is not what its table takes.
+    #[error("invalid table rows: {0}")]
+    Invalid(String),
 }

@@ -1,6 +1,7 @@
 //! Read models built from the event log: each has a name, documents keyed by id, and a
 //! checkpoint stored in the same transaction as its writes. Small models are kept in memory
-//! and persisted beside the log; models that grow with traffic (call records, the audit log)
+//! and persisted beside the log; models that grow with traffic (call records, the audit log,
+//! the reports' hours)
 //! are rows of indexed tables queried in SQL. Either kind can be rebuilt from position 0.
 
 mod doc_store;
@@ -37,7 +38,8 @@ pub use models::{
     numbers::{NumberDoc, NUMBERS},
     queue_board::{board_key, QueueBoardDoc, WaitingCall, QUEUE_BOARD},
     queues::{QueueDoc, QUEUES},
-    reports::{AgentHour, QueueHour, REPORTS, SERVICE_LEVEL_SECONDS},
+    report_query::{report_hours, ReportKind},
+    reports::{AgentHour, QueueHour, ReportRow, REPORTS_TABLE, SERVICE_LEVEL_SECONDS},
     roles::{RoleDoc, ROLES},
     routes::{RouteDoc, ROUTES},
     sessions::{SessionDoc, SESSIONS},
@@ -51,4 +53,6 @@ pub use runner::{ReadModel, ReadModels};
 pub use tables::sql::Sql;
 pub use tables::store::{TableDigest, TableStore};
 pub use tables::writer::TableModels;
-pub use tables::{Cell, TableProjection, TableSpec};
+pub use tables::{
+    AnyTableProjection, Applied, Cell, Row, Rows, StoredRow, TableProjection, TableSpec,
+};

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use eventlog::EventLog;
-use sha2::{Digest, Sha256};
 
 use crate::doc_store::DocStore;
 use crate::docs::Doc;
@@ -14,7 +13,7 @@ use crate::projection::Projection;
 use crate::runner::ReadModel;
 use crate::tables::store::TableStore;
 use crate::tables::writer::{rebuild_name, TableModels};
-use crate::tables::TableProjection;
+use crate::tables::AnyTableProjection;
 
 /// Suffix of the model name that rebuilt documents are written under.
 const REBUILD_SUFFIX: &str = "#rebuild";
@@ -43,21 +42,11 @@ impl ModelDigest {
 
 /// SHA-256 over every document in key order (key, tenant and canonical JSON).
 pub fn digest(docs: &BTreeMap<String, Doc>) -> String {
-    let mut hasher = Sha256::new();
+    let mut hasher = crate::docs::DocHasher::default();
     for (key, doc) in docs {
-        hasher.update(key.as_bytes());
-        hasher.update([0]);
-        hasher.update(
-            doc.tenant_id
-                .map(|t| t.to_string())
-                .unwrap_or_default()
-                .as_bytes(),
-        );
-        hasher.update([0]);
-        hasher.update(doc.value.to_string().as_bytes());
-        hasher.update([b'\n']);
+        hasher.add(key, doc);
     }
-    hex::encode(hasher.finalize())
+    hasher.finish()
 }
 
 /// Rebuilds every model of `projections` from position 0 into fresh stored documents, up to
@@ -134,7 +123,7 @@ pub async fn rebuild_and_compare(
 pub async fn rebuild_tables_and_compare(
     log: &EventLog,
     store: &TableStore,
-    projections: Vec<Box<dyn TableProjection>>,
+    projections: Vec<Box<dyn AnyTableProjection>>,
     swap: bool,
 ) -> Result<Vec<ModelDigest>, ProjectionError> {
     let mut digests = Vec::new();

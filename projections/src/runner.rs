@@ -16,7 +16,7 @@ use crate::error::ProjectionError;
 use crate::projection::Projection;
 use crate::tables::store::TableStore;
 use crate::tables::writer::TableModels;
-use crate::tables::TableProjection;
+use crate::tables::AnyTableProjection;
 
 /// Events applied per transaction at most.
 const BATCH: usize = 2_000;
@@ -163,7 +163,7 @@ impl ReadModels {
     pub async fn load(
         store: DocStore,
         projections: Vec<Box<dyn Projection>>,
-        tables: Vec<Box<dyn TableProjection>>,
+        tables: Vec<Box<dyn AnyTableProjection>>,
     ) -> Result<Self, ProjectionError> {
         let tables = TableModels::load(TableStore::new(store.pool().clone()), tables).await?;
         let mut models = BTreeMap::new();

@@ -340,3 +340,67 @@ fn leg_offered(leg: &str, party: Party, at: DateTime<Utc>) -> CallEvent {
         at,
     }
 }
+
+/// The shape of a generated history.
+#[derive(Debug, Clone, Copy)]
+pub struct History {
+    /// Calls in it.
+    pub calls: u64,
+    /// Enterprises they are spread over.
+    pub enterprises: u64,
+    /// Days they are spread over, ending a minute ago.
+    pub days: i64,
+}
+
+/// Appends `history` to the log at `url` (a database URL or a SQLite file) from 128 writers at
+/// once, as a node's calls write them, with `extra(n, call)` appended after the `n`th call's
+/// events when it gives a request; returns the log's head.
+pub async fn append_history(
+    url: &str,
+    history: History,
+    extra: impl Fn(u64, &GeneratedCall) -> Option<AppendRequest> + Send + Sync + 'static,
+) -> anyhow::Result<i64> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let log = eventlog::EventLog::start(
+        eventlog::open_backend(url).await?,
+        eventlog::EventLogConfig::default(),
+    )
+    .await?;
+    let end = Utc::now() - Duration::minutes(1);
+    let next = Arc::new(AtomicU64::new(0));
+    let extra = Arc::new(extra);
+    let workers: Vec<_> = (0..128)
+        .map(|_| {
+            let (log, next, extra) = (log.clone(), next.clone(), extra.clone());
+            tokio::spawn(async move {
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= history.calls {
+                        return Ok::<(), anyhow::Error>(());
+                    }
+                    let call = GeneratedCall::nth(
+                        n,
+                        history.enterprises,
+                        history.days,
+                        end,
+                        history.calls,
+                    );
+                    for request in call.append_requests() {
+                        log.append(request).await?;
+                    }
+                    if let Some(request) = extra(n, &call) {
+                        log.append(request).await?;
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await??;
+    }
+    let head = log.stored_head().await?;
+    log.shutdown().await;
+    Ok(head)
+}

@@ -315,7 +315,7 @@ async fn replay_compares_tables_and_swap_repairs_them_while_running(
         rebuild_tables_and_compare(&server.node.log, &store, all_table_projections(), false)
             .await?;
     ensure!(
-        report.len() == 2 && report.iter().all(|d| d.equal()),
+        report.len() == 3 && report.iter().all(|d| d.equal()),
         "{report:?}"
     );
     ensure!(

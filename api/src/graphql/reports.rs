@@ -1,14 +1,14 @@
 //! GraphQL of the statistics reports (统计报表, manual §6): per queue offered, answered,
 //! abandoned, service level, average speed of answer and handle time; per agent seat signed-in
 //! time, time per work state, calls, talk time and occupancy; by hour or by day in the
-//! enterprise's time zone. Summed from the `reports` read model's hours.
+//! enterprise's time zone. Summed from the hours of the `reports` table.
 
 use std::collections::BTreeMap;
 
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use domain::Permission;
-use projections::{AgentHour, QueueHour};
+use projections::{report_hours, AgentHour, QueueHour, ReportKind, ReportRow};
 use uuid::Uuid;
 
 use super::context::{app, caller, parse_id};
@@ -129,24 +129,27 @@ fn bucket(hour: DateTime<Utc>, granularity: Granularity, tz: chrono_tz::Tz) -> D
     }
 }
 
-/// The hours of model documents with `prefix` in the caller's enterprise, in the period.
-fn hours<T: serde::de::DeserializeOwned>(
+/// The hours of `kind` of the caller's enterprise in the period, of the queues or seats
+/// `wanted` (all when empty), read from the `reports` table.
+async fn hours(
     app: &App,
     caller: &Caller,
-    prefix: &str,
-    keep: impl Fn(&T) -> bool,
-) -> ApiResult<Vec<T>> {
-    let model = app.node.models.of(projections::REPORTS);
-    let docs = model.read();
-    Ok(docs
-        .range(prefix.to_owned()..)
-        .take_while(|(key, _)| key.starts_with(prefix))
-        .filter(|(_, doc)| {
-            caller.sees(doc.tenant_id) && doc.tenant_id == Some(caller.enterprise_id)
-        })
-        .filter_map(|(_, doc)| doc.decode::<T>())
-        .filter(|t| keep(t))
-        .collect())
+    kind: ReportKind,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    wanted: &[Uuid],
+) -> ApiResult<Vec<ReportRow>> {
+    if !caller.sees(Some(caller.enterprise_id)) {
+        return Ok(Vec::new());
+    }
+    Ok(report_hours(
+        &app.node.log.pool(),
+        caller.enterprise_id,
+        kind,
+        from,
+        to,
+        wanted,
+    )
+    .await?)
 }
 
 fn ids(filter: &ReportFilter) -> ApiResult<Vec<Uuid>> {
@@ -175,11 +178,12 @@ impl ReportsQuery {
         let app = app(ctx);
         let (from, to, tz) = period(app, caller, &filter.time)?;
         let wanted = ids(&filter)?;
-        let rows: Vec<QueueHour> = hours(app, caller, "queue:", |h: &QueueHour| {
-            h.hour >= from && h.hour <= to && (wanted.is_empty() || wanted.contains(&h.queue_id))
-        })?;
+        let rows = hours(app, caller, ReportKind::Queue, (from, to), &wanted).await?;
         let mut sums: BTreeMap<(Uuid, DateTime<Utc>), QueueHour> = BTreeMap::new();
-        for h in rows {
+        for row in rows {
+            let ReportRow::QueueHour(h) = row else {
+                continue;
+            };
             let key = (h.queue_id, bucket(h.hour, filter.granularity, tz));
             let sum = sums.entry(key).or_default();
             sum.offered += h.offered;
@@ -223,13 +227,12 @@ impl ReportsQuery {
         let app = app(ctx);
         let (from, to, tz) = period(app, caller, &filter.time)?;
         let wanted = ids(&filter)?;
-        let rows: Vec<AgentHour> = hours(app, caller, "agent:", |h: &AgentHour| {
-            h.hour >= from
-                && h.hour <= to
-                && (wanted.is_empty() || wanted.contains(&h.extension_id))
-        })?;
+        let rows = hours(app, caller, ReportKind::Agent, (from, to), &wanted).await?;
         let mut sums: BTreeMap<(Uuid, DateTime<Utc>), AgentHour> = BTreeMap::new();
-        for h in rows {
+        for row in rows {
+            let ReportRow::AgentHour(h) = row else {
+                continue;
+            };
             let key = (h.extension_id, bucket(h.hour, filter.granularity, tz));
             let sum = sums.entry(key).or_default();
             sum.calls += h.calls;

@@ -11,8 +11,9 @@ use anyhow::{bail, Context};
 use benches::cpu_time;
 use clap::Parser;
 use serde_json::json;
+use tests::generated_calls::{append_history, History};
 use tests::ports::free_udp_port;
-use tests::{inbound_setup, Backend, TestServer};
+use tests::{inbound_setup, Backend, TestDatabase, TestServer};
 
 /// Options.
 #[derive(Debug, Parser)]
@@ -40,6 +41,10 @@ struct Options {
     /// series of runs every run after the first would pay for its predecessor's clean-up.
     #[arg(long)]
     keep_data: bool,
+    /// Generated calls (200 enterprises, 30 days) appended to the database before the node
+    /// starts; the load begins once every read model has applied them.
+    #[arg(long, default_value_t = 0)]
+    history: u64,
 }
 
 /// Writes `seconds` of a 440 Hz tone as raw 8 kHz A-law (what SIPp's `rtp_stream` plays).
@@ -69,7 +74,39 @@ async fn main() -> anyhow::Result<()> {
         "postgres" => Backend::Postgres,
         other => bail!("unknown backend {other}"),
     };
-    let server = TestServer::start(backend).await?;
+    let db = TestDatabase::new(backend).await?;
+    if options.history > 0 {
+        let url = db.database_url().unwrap_or_else(|| {
+            db.data_dir
+                .join("callcore.db")
+                .to_string_lossy()
+                .into_owned()
+        });
+        let started = Instant::now();
+        let history = History {
+            calls: options.history,
+            enterprises: 200,
+            days: 30,
+        };
+        let head = append_history(&url, history, |_, _| None).await?;
+        println!(
+            "history: {} calls ({head} events) appended in {:.1} s",
+            options.history,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let started = Instant::now();
+    let server = TestServer::start_on(db).await?;
+    let head = server.node.log.head();
+    while server.node.models.applied() < head {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if options.history > 0 {
+        println!(
+            "node started and every read model caught up in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     let setup = inbound_setup(&server, 10_000).await?;
     let phone_port = setup.phone_port;
     let target = server.sip_addr.to_string();

@@ -8,15 +8,14 @@
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use eventlog::{AppendRequest, EventLog, EventLogConfig, ExpectedVersion, Metadata, NewEvent};
+use eventlog::{AppendRequest, ExpectedVersion, Metadata, NewEvent};
 use serde_json::{json, Value};
-use tests::generated_calls::GeneratedCall;
+use tests::generated_calls::{append_history, History};
 use tests::{Backend, GraphqlClient, TestDatabase};
 use uuid::Uuid;
 
@@ -161,46 +160,23 @@ async fn generate(options: &Options, db: &TestDatabase) -> anyhow::Result<i64> {
             .to_string_lossy()
             .into_owned()
     });
-    let log = EventLog::start(
-        eventlog::open_backend(&url).await?,
-        EventLogConfig::default(),
-    )
-    .await?;
-    let end = Utc::now() - chrono::Duration::minutes(1);
     let started = Instant::now();
-    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let mut workers = Vec::new();
-    for _ in 0..256 {
-        let (log, next) = (log.clone(), next.clone());
-        let (calls, enterprises, days) = (options.calls, options.enterprises, options.days);
-        workers.push(tokio::spawn(async move {
-            loop {
-                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if n >= calls {
-                    return Ok::<(), anyhow::Error>(());
-                }
-                let call = GeneratedCall::nth(n, enterprises, days, end, calls);
-                for request in call.append_requests() {
-                    log.append(request).await?;
-                }
-                if n % 5 == 0 {
-                    log.append(audited(n / 5, enterprises, call.started_at))
-                        .await?;
-                }
-            }
-        }));
-    }
-    for worker in workers {
-        worker.await??;
-    }
-    let head = log.stored_head().await?;
+    let enterprises = options.enterprises;
+    let history = History {
+        calls: options.calls,
+        enterprises,
+        days: options.days,
+    };
+    let head = append_history(&url, history, move |n, call| {
+        (n % 5 == 0).then(|| audited(n / 5, enterprises, call.started_at))
+    })
+    .await?;
     println!(
         "generated {} calls ({head} events) in {:.1} s ({:.0} events/s)",
         options.calls,
         started.elapsed().as_secs_f64(),
         head as f64 / started.elapsed().as_secs_f64()
     );
-    log.shutdown().await;
     Ok(head)
 }
 

@@ -6,9 +6,8 @@ use eventlog::RecordedEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::docs::{Doc, Docs};
-use crate::tables::{Cell, TableProjection, TableSpec};
-use crate::{error::ProjectionError, projection::Projection};
+use crate::error::ProjectionError;
+use crate::tables::{Cell, Rows, TableProjection, TableSpec};
 
 /// The `audit_log` table: one row per event an account caused, with the columns its screen
 /// filters on.
@@ -77,6 +76,7 @@ pub fn audit_entry(event: &RecordedEvent) -> Result<Option<AuditEntry>, Projecti
     redact(&mut details);
     if let Some(object) = details.as_object_mut() {
         object.remove("type");
+        object.remove(domain::schema::VERSION_FIELD);
     }
     Ok(Some(AuditEntry {
         position: event.position,
@@ -92,39 +92,38 @@ pub fn audit_entry(event: &RecordedEvent) -> Result<Option<AuditEntry>, Projecti
 /// The projection of the audit log, kept in the `audit_log` table.
 pub struct AuditLog;
 
-impl Projection for AuditLog {
+impl TableProjection for AuditLog {
+    type Row = AuditEntry;
+
     fn name(&self) -> &'static str {
         AUDIT_LOG_TABLE.table
     }
 
-    fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {
-        if let Some(entry) = audit_entry(event)? {
-            docs.put(audit_key(event.position), event.metadata.tenant_id, &entry);
-        }
-        Ok(())
-    }
-}
-
-impl TableProjection for AuditLog {
     fn spec(&self) -> &'static TableSpec {
         &AUDIT_LOG_TABLE
     }
 
-    fn reads(&self, _event: &RecordedEvent) -> Option<String> {
-        None
+    fn reads(&self, _event: &RecordedEvent, _keys: &mut Vec<String>) {}
+
+    fn apply(
+        &self,
+        event: &RecordedEvent,
+        rows: &mut Rows<AuditEntry>,
+    ) -> Result<(), ProjectionError> {
+        if let Some(entry) = audit_entry(event)? {
+            rows.put(audit_key(event.position), event.metadata.tenant_id, entry);
+        }
+        Ok(())
     }
 
-    fn columns(&self, doc: &Doc) -> Vec<Cell> {
-        let Some(e) = doc.decode::<AuditEntry>() else {
-            return Vec::new();
-        };
+    fn columns(&self, e: &AuditEntry) -> Vec<Cell> {
         vec![
             Cell::Int(Some(e.position)),
             Cell::Int(Some(e.at.timestamp_micros())),
             Cell::Text(Some(e.actor_id.to_string())),
-            Cell::Text(Some(e.stream_type)),
+            Cell::Text(Some(e.stream_type.clone())),
             Cell::Text(Some(e.stream_id.to_string())),
-            Cell::Text(Some(e.event_type)),
+            Cell::Text(Some(e.event_type.clone())),
         ]
     }
 }

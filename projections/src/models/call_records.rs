@@ -8,10 +8,9 @@ use eventlog::RecordedEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::docs::{Doc, Docs};
+use crate::error::ProjectionError;
 use crate::models::decode;
-use crate::tables::{Cell, TableProjection, TableSpec};
-use crate::{error::ProjectionError, projection::Projection};
+use crate::tables::{Cell, Rows, TableProjection, TableSpec};
 
 /// The `call_records` table: one row per call, with the columns its screens filter on.
 pub const CALL_RECORDS_TABLE: TableSpec = TableSpec {
@@ -198,29 +197,71 @@ pub fn snake<T: Serialize>(value: &T) -> String {
     }
 }
 
+/// What one call event does to the call's record.
+pub(crate) enum Change {
+    /// The record starts (or starts over).
+    Open(Box<CallRecordDoc>),
+    /// The record changes, when it exists.
+    Update(Box<dyn FnOnce(&mut CallRecordDoc) + Send>),
+    /// Nothing.
+    Keep,
+}
+
+impl Change {
+    fn update(change: impl FnOnce(&mut CallRecordDoc) + Send + 'static) -> Self {
+        Self::Update(Box::new(change))
+    }
+}
+
 /// The projection of call records, kept in the `call_records` table.
 pub struct CallRecords;
 
 impl TableProjection for CallRecords {
+    type Row = CallRecordDoc;
+
+    fn name(&self) -> &'static str {
+        CALL_RECORDS_TABLE.table
+    }
+
     fn spec(&self) -> &'static TableSpec {
         &CALL_RECORDS_TABLE
     }
 
-    fn reads(&self, event: &RecordedEvent) -> Option<String> {
-        (event.stream_type == <Call as esrs::Aggregate>::NAME).then(|| event.stream_id.to_string())
+    fn reads(&self, event: &RecordedEvent, keys: &mut Vec<String>) {
+        if event.stream_type == <Call as esrs::Aggregate>::NAME {
+            keys.push(event.stream_id.to_string());
+        }
     }
 
-    fn columns(&self, doc: &Doc) -> Vec<Cell> {
-        let Some(r) = doc.decode::<CallRecordDoc>() else {
-            return Vec::new();
-        };
+    fn apply(
+        &self,
+        event: &RecordedEvent,
+        rows: &mut Rows<CallRecordDoc>,
+    ) -> Result<(), ProjectionError> {
+        match change(event)? {
+            Change::Open(record) => rows.put(
+                event.stream_id.to_string(),
+                Some(record.enterprise_id),
+                *record,
+            ),
+            Change::Update(change) => {
+                if let Some(record) = rows.get_mut(&event.stream_id.to_string()) {
+                    change(record);
+                }
+            }
+            Change::Keep => {}
+        }
+        Ok(())
+    }
+
+    fn columns(&self, r: &CallRecordDoc) -> Vec<Cell> {
         vec![
             Cell::Int(Some(r.started_at.timestamp_micros())),
             Cell::Text(Some(snake(&r.direction))),
             Cell::Text(Some(snake(&r.status))),
-            Cell::Text(Some(r.caller)),
-            Cell::Text(Some(r.called)),
-            Cell::Text(r.extension),
+            Cell::Text(Some(r.caller.clone())),
+            Cell::Text(Some(r.called.clone())),
+            Cell::Text(r.extension.clone()),
             Cell::Text(r.route_id.map(|id| id.to_string())),
             Cell::Text(r.queue_id.map(|id| id.to_string())),
             Cell::Bool(r.recording.is_some()),
@@ -228,171 +269,164 @@ impl TableProjection for CallRecords {
     }
 }
 
-impl Projection for CallRecords {
-    fn name(&self) -> &'static str {
-        CALL_RECORDS_TABLE.table
-    }
-
-    fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {
-        let Some(e) = decode::<Call>(event)? else {
-            return Ok(());
-        };
-        let id = event.stream_id;
-        let key = id.to_string();
-        match e {
-            CallEvent::CallOffered {
+/// What `event` does to its call's record.
+pub(crate) fn change(event: &RecordedEvent) -> Result<Change, ProjectionError> {
+    let Some(e) = decode::<Call>(event)? else {
+        return Ok(Change::Keep);
+    };
+    let id = event.stream_id;
+    Ok(match e {
+        CallEvent::CallOffered {
+            enterprise_id,
+            direction,
+            caller,
+            called,
+            route_id,
+            at,
+        } => {
+            let doc = opened(
+                id,
                 enterprise_id,
                 direction,
-                caller,
+                &caller,
                 called,
                 route_id,
                 at,
-            } => {
-                let doc = opened(
-                    id,
-                    enterprise_id,
-                    direction,
-                    &caller,
-                    called,
-                    route_id,
-                    at,
-                    None,
-                );
-                docs.put(key, Some(enterprise_id), &doc);
-            }
-            CallEvent::CallRefused {
-                enterprise_id,
-                direction,
-                caller,
-                called,
-                route_id,
-                cause,
-                at,
-            } => {
-                let doc = opened(
-                    id,
-                    enterprise_id,
-                    direction,
-                    &caller,
-                    called,
-                    route_id,
-                    at,
-                    Some(cause),
-                );
-                docs.put(key, Some(enterprise_id), &doc);
-            }
-            CallEvent::LegOffered {
-                leg,
-                party,
-                caller_id,
-                forwarded,
-                ..
-            } => docs.update(&key, |d: &mut CallRecordDoc| {
-                set_leg(d, &leg, LegState::Offered);
-                if let Party::Extension {
-                    extension_id,
-                    number,
-                } = &party
-                {
-                    d.offered_to_extension = true;
-                    if d.direction != Direction::Outbound {
-                        d.extension = Some(number.clone());
-                        d.extension_id = Some(*extension_id);
-                    }
-                }
-                if !caller_id.is_empty() && d.caller_id.is_empty() {
-                    d.caller_id = caller_id;
-                }
-                if forwarded {
-                    d.remarks
-                        .push(format!("forwarded to {}", party_text(&party)));
-                }
-            }),
-            CallEvent::LegRinging { leg, .. } => docs.update(&key, |d: &mut CallRecordDoc| {
-                set_leg(d, &leg, LegState::Ringing)
-            }),
-            CallEvent::LegAnswered { leg, at } => docs.update(&key, |d: &mut CallRecordDoc| {
-                set_leg(d, &leg, LegState::Answered);
-                if leg != "a" && d.answered_at.is_none() {
-                    d.answered_at = Some(at);
-                }
-            }),
-            CallEvent::CallTransferred { by_leg, target, .. } => {
-                docs.update(&key, |d: &mut CallRecordDoc| {
-                    d.remarks
-                        .push(format!("transferred by leg {by_leg} to {target}"))
-                });
-            }
-            CallEvent::RecordingStarted { file, .. } => {
-                docs.update(&key, |d: &mut CallRecordDoc| d.recording = Some(file))
-            }
-            CallEvent::RecordingStopped { duration_ms, .. } => {
-                docs.update(&key, |d: &mut CallRecordDoc| d.recording_ms = duration_ms)
-            }
-            CallEvent::LegHungUp {
-                leg, side, cause, ..
-            } => docs.update(&key, |d: &mut CallRecordDoc| {
-                set_leg(d, &leg, LegState::Ended);
-                if d.hangup_side.is_none() {
-                    d.hangup_side = Some(side);
-                    d.cause = Some(cause);
-                }
-            }),
-            CallEvent::CallEnded { cause, at } => docs.update(&key, |d: &mut CallRecordDoc| {
-                d.ended_at = Some(at);
-                if d.cause.is_none() {
-                    d.cause = Some(cause);
-                }
-                d.status = if d.answered_at.is_some() {
-                    CallStatus::Answered
-                } else if d.offered_to_extension {
-                    CallStatus::Missed
-                } else {
-                    CallStatus::Unanswered
-                };
-            }),
-            CallEvent::IvrStarted { flow_id, .. } => {
-                docs.update(&key, |d: &mut CallRecordDoc| d.ivr_flow_id = Some(flow_id))
-            }
-            CallEvent::QueueEntered { queue_id, .. } | CallEvent::QueueFull { queue_id, .. } => {
-                docs.update(&key, |d: &mut CallRecordDoc| d.queue_id = Some(queue_id))
-            }
-            CallEvent::IvrVariableSet { name, value, .. } => {
-                docs.update(&key, |d: &mut CallRecordDoc| {
-                    d.ivr_variables.insert(name, value);
-                })
-            }
-            CallEvent::VoicemailStarted { file, .. } => {
-                docs.update(&key, |d: &mut CallRecordDoc| d.voicemail = Some(file))
-            }
-            CallEvent::LegsBridged { .. }
-            | CallEvent::DigitReceived { .. }
-            | CallEvent::LegHeld { .. }
-            | CallEvent::LegResumed { .. }
-            | CallEvent::IvrNodeEntered { .. }
-            | CallEvent::IvrBranchTaken { .. }
-            | CallEvent::PromptFailed { .. }
-            | CallEvent::AgentAnnounced { .. }
-            | CallEvent::VoicemailRecorded { .. }
-            | CallEvent::QueueLeft { .. } => {}
-            CallEvent::SupervisorActed { action, .. } => {
-                docs.update(&key, |d: &mut CallRecordDoc| {
-                    d.remarks.push(format!(
-                        "supervisor: {}",
-                        match action {
-                            domain::call::SupervisorAction::ForceHangUp => "forced hang-up",
-                            domain::call::SupervisorAction::AnswerWaiting =>
-                                "answered the waiting caller",
-                            domain::call::SupervisorAction::TakeOver => "took over",
-                            domain::call::SupervisorAction::Listen => "listened",
-                            domain::call::SupervisorAction::Whisper => "whispered to the agent",
-                            domain::call::SupervisorAction::Barge => "barged in",
-                            domain::call::SupervisorAction::StopMonitoring => "left the call",
-                        }
-                    ))
-                })
-            }
+                None,
+            );
+            Change::Open(Box::new(doc))
         }
-        Ok(())
-    }
+        CallEvent::CallRefused {
+            enterprise_id,
+            direction,
+            caller,
+            called,
+            route_id,
+            cause,
+            at,
+        } => {
+            let doc = opened(
+                id,
+                enterprise_id,
+                direction,
+                &caller,
+                called,
+                route_id,
+                at,
+                Some(cause),
+            );
+            Change::Open(Box::new(doc))
+        }
+        CallEvent::LegOffered {
+            leg,
+            party,
+            caller_id,
+            forwarded,
+            ..
+        } => Change::update(move |d: &mut CallRecordDoc| {
+            set_leg(d, &leg, LegState::Offered);
+            if let Party::Extension {
+                extension_id,
+                number,
+            } = &party
+            {
+                d.offered_to_extension = true;
+                if d.direction != Direction::Outbound {
+                    d.extension = Some(number.clone());
+                    d.extension_id = Some(*extension_id);
+                }
+            }
+            if !caller_id.is_empty() && d.caller_id.is_empty() {
+                d.caller_id = caller_id;
+            }
+            if forwarded {
+                d.remarks
+                    .push(format!("forwarded to {}", party_text(&party)));
+            }
+        }),
+        CallEvent::LegRinging { leg, .. } => {
+            Change::update(move |d: &mut CallRecordDoc| set_leg(d, &leg, LegState::Ringing))
+        }
+        CallEvent::LegAnswered { leg, at } => Change::update(move |d: &mut CallRecordDoc| {
+            set_leg(d, &leg, LegState::Answered);
+            if leg != "a" && d.answered_at.is_none() {
+                d.answered_at = Some(at);
+            }
+        }),
+        CallEvent::CallTransferred { by_leg, target, .. } => {
+            Change::update(move |d: &mut CallRecordDoc| {
+                d.remarks
+                    .push(format!("transferred by leg {by_leg} to {target}"))
+            })
+        }
+        CallEvent::RecordingStarted { file, .. } => {
+            Change::update(move |d: &mut CallRecordDoc| d.recording = Some(file))
+        }
+        CallEvent::RecordingStopped { duration_ms, .. } => {
+            Change::update(move |d: &mut CallRecordDoc| d.recording_ms = duration_ms)
+        }
+        CallEvent::LegHungUp {
+            leg, side, cause, ..
+        } => Change::update(move |d: &mut CallRecordDoc| {
+            set_leg(d, &leg, LegState::Ended);
+            if d.hangup_side.is_none() {
+                d.hangup_side = Some(side);
+                d.cause = Some(cause);
+            }
+        }),
+        CallEvent::CallEnded { cause, at } => Change::update(move |d: &mut CallRecordDoc| {
+            d.ended_at = Some(at);
+            if d.cause.is_none() {
+                d.cause = Some(cause);
+            }
+            d.status = if d.answered_at.is_some() {
+                CallStatus::Answered
+            } else if d.offered_to_extension {
+                CallStatus::Missed
+            } else {
+                CallStatus::Unanswered
+            };
+        }),
+        CallEvent::IvrStarted { flow_id, .. } => {
+            Change::update(move |d: &mut CallRecordDoc| d.ivr_flow_id = Some(flow_id))
+        }
+        CallEvent::QueueEntered { queue_id, .. } | CallEvent::QueueFull { queue_id, .. } => {
+            Change::update(move |d: &mut CallRecordDoc| d.queue_id = Some(queue_id))
+        }
+        CallEvent::IvrVariableSet { name, value, .. } => {
+            Change::update(move |d: &mut CallRecordDoc| {
+                d.ivr_variables.insert(name, value);
+            })
+        }
+        CallEvent::VoicemailStarted { file, .. } => {
+            Change::update(move |d: &mut CallRecordDoc| d.voicemail = Some(file))
+        }
+        CallEvent::LegsBridged { .. }
+        | CallEvent::DigitReceived { .. }
+        | CallEvent::LegHeld { .. }
+        | CallEvent::LegResumed { .. }
+        | CallEvent::IvrNodeEntered { .. }
+        | CallEvent::IvrBranchTaken { .. }
+        | CallEvent::PromptFailed { .. }
+        | CallEvent::AgentAnnounced { .. }
+        | CallEvent::VoicemailRecorded { .. }
+        | CallEvent::QueueLeft { .. } => Change::Keep,
+        CallEvent::SupervisorActed { action, .. } => {
+            Change::update(move |d: &mut CallRecordDoc| {
+                d.remarks.push(format!(
+                    "supervisor: {}",
+                    match action {
+                        domain::call::SupervisorAction::ForceHangUp => "forced hang-up",
+                        domain::call::SupervisorAction::AnswerWaiting =>
+                            "answered the waiting caller",
+                        domain::call::SupervisorAction::TakeOver => "took over",
+                        domain::call::SupervisorAction::Listen => "listened",
+                        domain::call::SupervisorAction::Whisper => "whispered to the agent",
+                        domain::call::SupervisorAction::Barge => "barged in",
+                        domain::call::SupervisorAction::StopMonitoring => "left the call",
+                    }
+                ))
+            })
+        }
+    })
 }

@@ -2,12 +2,11 @@
 //! needs a live call at once (the queue board, an agent's screen pop, closing calls a previous
 //! process left open). A call leaves it when it ends, so it holds as many calls as are up.
 
-use domain::call::Call;
 use eventlog::RecordedEvent;
 
 use crate::docs::Docs;
 use crate::error::ProjectionError;
-use crate::models::call_records::{CallRecordDoc, CallRecords, CallStatus};
+use crate::models::call_records::{change, CallRecordDoc, CallStatus, Change};
 use crate::projection::Projection;
 
 /// The `live_calls` read model, whose documents are each a call in progress.
@@ -23,15 +22,21 @@ impl Projection for LiveCalls {
     }
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<'_>) -> Result<(), ProjectionError> {
-        if event.stream_type != <Call as esrs::Aggregate>::NAME {
-            return Ok(());
-        }
-        CallRecords.apply(event, docs)?;
         let key = event.stream_id.to_string();
-        let ended = docs
-            .get_as::<CallRecordDoc>(&key)
-            .is_some_and(|record| record.status != CallStatus::InProgress);
-        if ended {
+        let record = match change(event)? {
+            Change::Open(record) => *record,
+            Change::Update(change) => {
+                let Some(mut record) = docs.get_as::<CallRecordDoc>(&key) else {
+                    return Ok(());
+                };
+                change(&mut record);
+                record
+            }
+            Change::Keep => return Ok(()),
+        };
+        if record.status == CallStatus::InProgress {
+            docs.put(key, Some(record.enterprise_id), &record);
+        } else if docs.get(&key).is_some() {
             docs.remove(&key);
         }
         Ok(())

@@ -15,6 +15,7 @@ pub mod live_calls;
 pub mod numbers;
 pub mod queue_board;
 pub mod queues;
+pub mod report_query;
 pub mod reports;
 pub mod roles;
 pub mod routes;
@@ -28,13 +29,14 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ProjectionError;
 use crate::projection::Projection;
-use crate::tables::TableProjection;
+use crate::tables::AnyTableProjection;
 
 /// A fresh instance of every projection kept in a table.
-pub fn all_table_projections() -> Vec<Box<dyn TableProjection>> {
+pub fn all_table_projections() -> Vec<Box<dyn AnyTableProjection>> {
     vec![
         Box::new(call_records::CallRecords),
         Box::new(audit_log::AuditLog),
+        Box::new(reports::Reports),
     ]
 }
 
@@ -58,7 +60,6 @@ pub fn all_projections() -> Vec<Box<dyn Projection>> {
         Box::new(queues::Queues),
         Box::new(agents::Agents),
         Box::new(queue_board::QueueBoard),
-        Box::new(reports::Reports),
     ]
 }
 
@@ -100,7 +101,6 @@ mod tests {
             numbers::NUMBERS.name(),
             queue_board::QUEUE_BOARD.name(),
             queues::QUEUES.name(),
-            reports::REPORTS.name(),
             roles::ROLES.name(),
             routes::ROUTES.name(),
             sessions::SESSIONS.name(),

@@ -6,7 +6,7 @@ use eventlog::DbPool;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::Cell;
+use super::spec::{Cell, StoredRow};
 use crate::docs::Doc;
 use crate::error::ProjectionError;
 
@@ -91,36 +91,36 @@ impl Sql {
         &self.text
     }
 
-    /// Rows of `(key, tenant_id, doc)` the statement selects, in its order.
-    pub async fn documents(&self, pool: &DbPool) -> Result<Vec<(String, Doc)>, ProjectionError> {
-        let rows = match pool {
+    /// Rows of `(key, tenant_id, doc)` the statement selects, in its order, as stored.
+    pub(crate) async fn stored_rows(
+        &self,
+        pool: &DbPool,
+    ) -> Result<Vec<StoredRow>, ProjectionError> {
+        fn stored(key: String, tenant: Option<String>, doc: String) -> StoredRow {
+            StoredRow { key, tenant, doc }
+        }
+        Ok(match pool {
             DbPool::Sqlite { pool, .. } => bind_all!(sqlx::query(&self.text), &self.args)
                 .fetch_all(pool)
                 .await?
                 .into_iter()
-                .map(|row| {
-                    Ok((
-                        row.try_get::<String, _>(0)?,
-                        row.try_get::<Option<String>, _>(1)?,
-                        row.try_get::<String, _>(2)?,
-                    ))
-                })
+                .map(|row| Ok(stored(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
                 .collect::<Result<Vec<_>, sqlx::Error>>()?,
             DbPool::Postgres(pool) => bind_all!(sqlx::query(&self.text), &self.args)
                 .fetch_all(pool)
                 .await?
                 .into_iter()
-                .map(|row| {
-                    Ok((
-                        row.try_get::<String, _>(0)?,
-                        row.try_get::<Option<String>, _>(1)?,
-                        row.try_get::<String, _>(2)?,
-                    ))
-                })
+                .map(|row| Ok(stored(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
                 .collect::<Result<Vec<_>, sqlx::Error>>()?,
-        };
-        rows.into_iter()
-            .map(|(key, tenant, text)| Ok((key, decode_row(tenant, &text)?)))
+        })
+    }
+
+    /// Rows of `(key, tenant_id, doc)` the statement selects, in its order.
+    pub async fn documents(&self, pool: &DbPool) -> Result<Vec<(String, Doc)>, ProjectionError> {
+        self.stored_rows(pool)
+            .await?
+            .into_iter()
+            .map(|row| Ok((row.key, decode_row(row.tenant, &row.doc)?)))
             .collect()
     }
 

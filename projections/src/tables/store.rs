@@ -6,24 +6,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use eventlog::DbPool;
 use futures::TryStreamExt;
-use sha2::{Digest, Sha256};
 use sqlx::Row as _;
 
+use super::spec::{Cell, Row, StoredRow, TableSpec};
 use super::sql::{decode_row, Sql};
-use super::{Cell, TableSpec};
-use crate::docs::Doc;
+use crate::docs::DocHasher;
 use crate::error::ProjectionError;
 
 /// Keys read per statement at most (SQLite allows 32,766 arguments; PostgreSQL takes an array).
 const KEYS_PER_READ: usize = 500;
-
-/// A row to write: its tenant, its document as canonical JSON and its indexed columns.
-#[derive(Debug, Clone)]
-pub(crate) struct Row {
-    pub tenant: Option<String>,
-    pub doc: String,
-    pub cells: Vec<Cell>,
-}
 
 /// The writes of one table model in one batch, and the checkpoint they move it from and to.
 #[derive(Debug)]
@@ -31,7 +22,7 @@ pub(crate) struct TableChanges {
     pub model: String,
     pub spec: &'static TableSpec,
     pub table: &'static str,
-    pub writes: BTreeMap<String, Option<Row>>,
+    pub writes: std::sync::Arc<BTreeMap<String, Option<Row>>>,
     pub from: i64,
     pub to: i64,
 }
@@ -99,13 +90,13 @@ impl TableStore {
         &self.pool
     }
 
-    /// The rows of `table` at `keys` (those that exist).
+    /// The rows of `table` at `keys` (those that exist), as stored.
     pub(crate) async fn fetch(
         &self,
         table: &str,
         keys: &BTreeSet<String>,
-    ) -> Result<BTreeMap<String, Doc>, ProjectionError> {
-        let mut found = BTreeMap::new();
+    ) -> Result<Vec<StoredRow>, ProjectionError> {
+        let mut found = Vec::with_capacity(keys.len());
         let keys: Vec<&String> = keys.iter().collect();
         for chunk in keys.chunks(KEYS_PER_READ) {
             let mut sql = Sql::new(&self.pool);
@@ -119,7 +110,7 @@ impl TableStore {
                 sql.text(key.as_str());
             }
             sql.push(")");
-            found.extend(sql.documents(&self.pool).await?);
+            found.extend(sql.stored_rows(&self.pool).await?);
         }
         Ok(found)
     }
@@ -143,99 +134,38 @@ impl TableStore {
 
     /// Writes the changes of several models in one transaction, each model's checkpoint moved
     /// from `from` to `to` only if it still is at `from`. Returns `false`, having written
-    /// nothing, when one was not (another writer moved it).
+    /// nothing, when one was not (another writer moved it). The rows are rebuilt from the log,
+    /// so the commit does not wait for the disk; it is atomic, rows with their checkpoint.
     pub(crate) async fn commit(&self, changes: Vec<TableChanges>) -> Result<bool, ProjectionError> {
         match &self.pool {
             DbPool::Sqlite { writer, .. } => Ok(writer
-                .transaction(move |tx| {
+                .rebuildable_transaction(move |tx| {
                     for change in &changes {
                         if !sqlite_move_checkpoint(tx, &change.model, change.from, change.to)? {
                             return Ok(false);
                         }
                     }
                     for change in &changes {
-                        let mut upsert =
-                            tx.prepare_cached(&upsert_sql(change.spec, change.table, false))?;
-                        let mut delete = tx.prepare_cached(&format!(
-                            "DELETE FROM {} WHERE key = ?1",
-                            change.table
-                        ))?;
-                        for (key, row) in &change.writes {
-                            match row {
-                                Some(row) => {
-                                    let mut values = vec![
-                                        rusqlite::types::Value::Text(key.clone()),
-                                        row.tenant.clone().map_or(
-                                            rusqlite::types::Value::Null,
-                                            rusqlite::types::Value::Text,
-                                        ),
-                                        rusqlite::types::Value::Text(row.doc.clone()),
-                                    ];
-                                    values.extend(row.cells.iter().map(to_sqlite));
-                                    upsert.execute(rusqlite::params_from_iter(values))?;
-                                }
-                                None => {
-                                    delete.execute([key])?;
-                                }
-                            }
-                        }
+                        sqlite_write(tx, change)?;
                     }
                     Ok(true)
                 })
                 .await?),
             DbPool::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                for change in &changes {
-                    let moved = sqlx::query(
-                        "UPDATE read_model_checkpoints SET position = $3 WHERE model = $1 AND position = $2",
-                    )
-                    .bind(&change.model)
-                    .bind(change.from)
-                    .bind(change.to)
+                sqlx::query("SET LOCAL synchronous_commit = off")
                     .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        == 1
-                        || (change.from == 0
-                            && sqlx::query(
-                                "INSERT INTO read_model_checkpoints (model, position) VALUES ($1, $2) \
-                                 ON CONFLICT (model) DO NOTHING",
-                            )
-                            .bind(&change.model)
-                            .bind(change.to)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected()
-                                == 1);
-                    if !moved {
+                    .await?;
+                for change in &changes {
+                    if !postgres_move_checkpoint(&mut tx, &change.model, change.from, change.to)
+                        .await?
+                    {
                         tx.rollback().await?;
                         return Ok(false);
                     }
                 }
                 for change in &changes {
-                    let upsert = upsert_sql(change.spec, change.table, true);
-                    let delete = format!("DELETE FROM {} WHERE key = $1", change.table);
-                    for (key, row) in &change.writes {
-                        match row {
-                            Some(row) => {
-                                let mut query = sqlx::query(&upsert)
-                                    .bind(key)
-                                    .bind(&row.tenant)
-                                    .bind(&row.doc);
-                                for cell in &row.cells {
-                                    query = match cell {
-                                        Cell::Int(v) => query.bind(*v),
-                                        Cell::Text(v) => query.bind(v.clone()),
-                                        Cell::Bool(v) => query.bind(*v),
-                                    };
-                                }
-                                query.execute(&mut *tx).await?;
-                            }
-                            None => {
-                                sqlx::query(&delete).bind(key).execute(&mut *tx).await?;
-                            }
-                        }
-                    }
+                    postgres_write(&mut tx, change).await?;
                 }
                 tx.commit().await?;
                 Ok(true)
@@ -278,22 +208,9 @@ impl TableStore {
     /// read in the same snapshot; memory stays flat however many rows there are.
     pub async fn digest(&self, table: &str, model: &str) -> Result<TableDigest, ProjectionError> {
         let select = format!("SELECT key, tenant_id, doc FROM {table} ORDER BY key");
-        let mut hasher = Sha256::new();
-        let mut rows = 0usize;
+        let mut hasher = DocHasher::default();
         let mut add = |key: String, tenant: Option<String>, text: String| {
-            let doc = decode_row(tenant, &text)?;
-            hasher.update(key.as_bytes());
-            hasher.update([0]);
-            hasher.update(
-                doc.tenant_id
-                    .map(|t| t.to_string())
-                    .unwrap_or_default()
-                    .as_bytes(),
-            );
-            hasher.update([0]);
-            hasher.update(doc.value.to_string().as_bytes());
-            hasher.update([b'\n']);
-            rows += 1;
+            hasher.add(&key, &decode_row(tenant, &text)?);
             Ok::<(), ProjectionError>(())
         };
         let checkpoint = match &self.pool {
@@ -335,8 +252,8 @@ impl TableStore {
         };
         Ok(TableDigest {
             checkpoint,
-            rows,
-            digest: hex::encode(hasher.finalize()),
+            rows: hasher.count,
+            digest: hasher.finish(),
         })
     }
 
@@ -421,4 +338,165 @@ fn sqlite_move_checkpoint(
              ON CONFLICT (model) DO NOTHING",
             rusqlite::params![model, to],
         )? == 1)
+}
+
+/// Writes the rows of one model's batch, one prepared statement per row.
+fn sqlite_write(
+    tx: &rusqlite::Transaction<'_>,
+    change: &TableChanges,
+) -> Result<(), eventlog::EventLogError> {
+    use rusqlite::types::Value;
+    let mut upsert = tx.prepare_cached(&upsert_sql(change.spec, change.table, false))?;
+    let mut delete = tx.prepare_cached(&format!("DELETE FROM {} WHERE key = ?1", change.table))?;
+    for (key, row) in change.writes.iter() {
+        match row {
+            Some(row) => {
+                let mut values = Vec::with_capacity(3 + row.cells.len());
+                values.push(Value::Text(key.clone()));
+                values.push(row.tenant.clone().map_or(Value::Null, Value::Text));
+                values.push(Value::Text(row.doc.clone()));
+                values.extend(row.cells.iter().map(to_sqlite));
+                upsert.execute(rusqlite::params_from_iter(values))?;
+            }
+            None => {
+                delete.execute([key])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Moves `model`'s checkpoint from `from` to `to` if it is at `from` (absent counts as 0).
+async fn postgres_move_checkpoint(
+    tx: &mut sqlx::PgConnection,
+    model: &str,
+    from: i64,
+    to: i64,
+) -> Result<bool, ProjectionError> {
+    let moved = sqlx::query(
+        "UPDATE read_model_checkpoints SET position = $3 WHERE model = $1 AND position = $2",
+    )
+    .bind(model)
+    .bind(from)
+    .bind(to)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if moved == 1 {
+        return Ok(true);
+    }
+    Ok(from == 0
+        && sqlx::query(
+            "INSERT INTO read_model_checkpoints (model, position) VALUES ($1, $2) \
+             ON CONFLICT (model) DO NOTHING",
+        )
+        .bind(model)
+        .bind(to)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1)
+}
+
+/// One column of a batch's rows, as a PostgreSQL array.
+enum Column {
+    Int(Vec<Option<i64>>),
+    Text(Vec<Option<String>>),
+    Bool(Vec<bool>),
+}
+
+impl Column {
+    fn of(cell: &Cell) -> Self {
+        match cell {
+            Cell::Int(_) => Self::Int(Vec::new()),
+            Cell::Text(_) => Self::Text(Vec::new()),
+            Cell::Bool(_) => Self::Bool(Vec::new()),
+        }
+    }
+
+    fn push(&mut self, cell: &Cell) -> Result<(), ProjectionError> {
+        match (self, cell) {
+            (Self::Int(values), Cell::Int(v)) => values.push(*v),
+            (Self::Text(values), Cell::Text(v)) => values.push(v.clone()),
+            (Self::Bool(values), Cell::Bool(v)) => values.push(*v),
+            _ => return Err(ProjectionError::Invalid("a column changed its type".into())),
+        }
+        Ok(())
+    }
+
+    fn array_type(&self) -> &'static str {
+        match self {
+            Self::Int(_) => "bigint[]",
+            Self::Text(_) => "text[]",
+            Self::Bool(_) => "boolean[]",
+        }
+    }
+}
+
+/// Writes the rows of one model's batch: every upsert in one statement over arrays, every
+/// deletion in another.
+async fn postgres_write(
+    tx: &mut sqlx::PgConnection,
+    change: &TableChanges,
+) -> Result<(), ProjectionError> {
+    let (mut keys, mut tenants, mut docs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut columns: Vec<Column> = Vec::new();
+    let mut deleted: Vec<&str> = Vec::new();
+    for (key, row) in change.writes.iter() {
+        let Some(row) = row else {
+            deleted.push(key);
+            continue;
+        };
+        if columns.is_empty() {
+            columns = row.cells.iter().map(Column::of).collect();
+        }
+        if row.cells.len() != columns.len() {
+            return Err(ProjectionError::Invalid("a row lacks columns".into()));
+        }
+        for (column, cell) in columns.iter_mut().zip(&row.cells) {
+            column.push(cell)?;
+        }
+        keys.push(key.as_str());
+        tenants.push(row.tenant.as_deref());
+        docs.push(row.doc.as_str());
+    }
+    if !keys.is_empty() {
+        let names: Vec<&str> = ["key", "tenant_id", "doc"]
+            .into_iter()
+            .chain(change.spec.columns.iter().copied())
+            .collect();
+        let arrays: Vec<String> = ["text[]", "text[]", "text[]"]
+            .into_iter()
+            .chain(columns.iter().map(Column::array_type))
+            .enumerate()
+            .map(|(n, kind)| format!("${}::{kind}", n + 1))
+            .collect();
+        let updates: Vec<String> = names[1..]
+            .iter()
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        let statement = format!(
+            "INSERT INTO {} ({}) SELECT * FROM UNNEST({}) ON CONFLICT (key) DO UPDATE SET {}",
+            change.table,
+            names.join(", "),
+            arrays.join(", "),
+            updates.join(", ")
+        );
+        let mut query = sqlx::query(&statement).bind(keys).bind(tenants).bind(docs);
+        for column in columns {
+            query = match column {
+                Column::Int(values) => query.bind(values),
+                Column::Text(values) => query.bind(values),
+                Column::Bool(values) => query.bind(values),
+            };
+        }
+        query.execute(&mut *tx).await?;
+    }
+    if !deleted.is_empty() {
+        sqlx::query(&format!("DELETE FROM {} WHERE key = ANY($1)", change.table))
+            .bind(deleted)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
 }

@@ -13,13 +13,13 @@ use tokio::sync::watch;
 use tracing::{error, info};
 
 use super::lease::Lease;
-use super::store::{Row, TableChanges, TableStore};
-use super::TableProjection;
-use crate::docs::Docs;
+use super::spec::{Row, StoredRow};
+use super::store::{TableChanges, TableStore};
+use super::{AnyTableProjection, Applied};
 use crate::error::ProjectionError;
 
 /// Events applied per transaction at most.
-const BATCH: usize = 5_000;
+const BATCH: usize = 10_000;
 /// How long events gather after a batch that did not fill up.
 const GATHER: Duration = Duration::from_millis(3);
 /// How often a node without the lease reads the stored checkpoints, and tries to take it.
@@ -29,7 +29,7 @@ const CHECK_LEASE_EVERY: Duration = Duration::from_secs(1);
 
 /// One table model: its projection and how far it has applied the log.
 struct TableModel {
-    projection: Box<dyn TableProjection>,
+    projection: Box<dyn AnyTableProjection>,
     /// The stored name of its checkpoint (its name, or its rebuild's).
     checkpoint_name: String,
     /// The table it writes.
@@ -65,7 +65,7 @@ impl TableModels {
     /// The table models of `projections` in their live tables, from their stored checkpoints.
     pub async fn load(
         store: TableStore,
-        projections: Vec<Box<dyn TableProjection>>,
+        projections: Vec<Box<dyn AnyTableProjection>>,
     ) -> Result<Self, ProjectionError> {
         Self::open(store, projections, false).await
     }
@@ -73,7 +73,7 @@ impl TableModels {
     /// The table models of `projections` in their live tables, or in their rebuild tables.
     pub(crate) async fn open(
         store: TableStore,
-        projections: Vec<Box<dyn TableProjection>>,
+        projections: Vec<Box<dyn AnyTableProjection>>,
         rebuild: bool,
     ) -> Result<Self, ProjectionError> {
         let models: Vec<TableModel> = projections
@@ -171,6 +171,14 @@ impl TableModels {
         });
     }
 
+    /// The checkpoint of each model, in the models' order.
+    fn positions(&self) -> Vec<i64> {
+        self.models
+            .iter()
+            .map(|m| m.checkpoint.load(Ordering::Acquire))
+            .collect()
+    }
+
     /// Applies every event up to `upto` (the log's head when `None`), then returns.
     pub async fn catch_up(&self, log: &EventLog, upto: Option<i64>) -> Result<(), ProjectionError> {
         let head = match upto {
@@ -184,7 +192,8 @@ impl TableModels {
             if batch.is_empty() {
                 break;
             }
-            if let Committed::Moved = self.apply_batch(&batch).await? {
+            let prepared = self.prepare(&batch, &self.positions(), &[]).await?;
+            if let Committed::Moved = self.clone().commit(prepared).await? {
                 self.reload().await?;
                 subscription = log.subscribe(self.applied());
             }
@@ -226,6 +235,11 @@ impl TableModels {
     /// Applies the log while `lease` holds; `Break` once the log has shut down and every event
     /// is applied. The lease is watched by a task of its own: a batch being read is never
     /// abandoned half-way (that would skip its events).
+    ///
+    /// Two batches are in hand at once: while one commits (on the database's side), the next
+    /// is read and applied, reading the rows the committing one writes from its writes rather
+    /// than from the tables. If that commit fails or finds a checkpoint moved, the next batch
+    /// is dropped and the models go on from the stored checkpoints.
     async fn lead(&self, log: &EventLog, lease: Lease) -> std::ops::ControlFlow<()> {
         use std::ops::ControlFlow::{Break, Continue};
         if let Err(e) = self.reload().await {
@@ -235,117 +249,243 @@ impl TableModels {
         let lost = Arc::new(AtomicBool::new(false));
         let _watch = AbortOnDrop(tokio::spawn(watch_lease(lease, lost.clone())));
         let mut subscription = log.subscribe(self.applied());
-        loop {
+        let mut planned = self.positions();
+        let mut committing: Option<Committing> = None;
+        let flow = loop {
             if lost.load(Ordering::Acquire) {
-                return Continue(());
+                break Continue(());
             }
-            if log.is_shut_down() && self.applied() >= log.head() {
-                return Break(());
+            if log.is_shut_down() && committing.is_none() && self.applied() >= log.head() {
+                break Break(());
+            }
+            // With nothing more to read now, the batch in hand is committed before waiting for
+            // events: its outcome (a moved checkpoint) must not wait for the next event.
+            if subscription.position() >= log.head() {
+                if let Some(in_hand) = committing.take() {
+                    let done = in_hand.done().await;
+                    if !self.went_through(done).await {
+                        subscription = log.subscribe(self.applied());
+                        planned = self.positions();
+                    }
+                    continue;
+                }
             }
             let batch = match subscription.next_batch(BATCH).await {
                 Ok(batch) => batch,
-                Err(eventlog::EventLogError::Closed) => return Break(()),
+                Err(eventlog::EventLogError::Closed) => {
+                    if let Some(committing) = committing.take() {
+                        let _ = committing.done().await;
+                    }
+                    if self.applied() >= log.head() {
+                        break Break(());
+                    }
+                    // The last batch was not committed: its events go on the next writer.
+                    break Continue(());
+                }
                 Err(e) => {
                     error!(error = %e, "table models: reading the log failed; retrying");
+                    self.settle(&mut committing).await;
                     tokio::time::sleep(FOLLOW_EVERY).await;
                     subscription = log.subscribe(self.applied());
+                    planned = self.positions();
                     continue;
                 }
             };
             if lost.load(Ordering::Acquire) {
-                return Continue(());
+                break Continue(());
             }
-            match self.apply_batch(&batch).await {
-                Ok(Committed::Yes) => {}
-                Ok(Committed::Moved) => {
-                    // Another writer (a replay's swap, or a node that took the lease) moved a
-                    // checkpoint: go on from the stored one.
-                    if let Err(e) = self.reload().await {
-                        error!(error = %e, "table models: reading checkpoints failed");
+            let pending = committing.as_ref().map_or(&[][..], |c| &c.writes[..]);
+            let prepared = self.prepare(&batch, &planned, pending).await;
+            let previous = match committing.take() {
+                Some(committing) => committing.done().await,
+                None => Ok(Committed::Yes),
+            };
+            let prepared = match prepared {
+                Ok(prepared) if self.went_through(previous).await => prepared,
+                prepared => {
+                    if let Err(e) = prepared {
+                        error!(error = %e, "table models: applying events failed; retrying");
+                        tokio::time::sleep(FOLLOW_EVERY).await;
+                        let _ = self.reload().await;
                     }
                     subscription = log.subscribe(self.applied());
+                    planned = self.positions();
+                    continue;
                 }
-                Err(e) => {
-                    error!(error = %e, "table models: applying events failed; retrying");
-                    tokio::time::sleep(FOLLOW_EVERY).await;
-                    let _ = self.reload().await;
-                    subscription = log.subscribe(self.applied());
+            };
+            for (index, to) in &prepared.moved_to {
+                if let Some(position) = planned.get_mut(*index) {
+                    *position = *to;
                 }
             }
+            let writes = prepared.writes();
+            let task = tokio::spawn(self.clone().commit(prepared));
+            committing = Some(Committing { task, writes });
             if batch.len() < BATCH {
                 tokio::time::sleep(GATHER).await;
             }
+        };
+        self.settle(&mut committing).await;
+        flow
+    }
+
+    /// Whether a commit went through; when it did not (it failed, or another writer — a
+    /// replay's swap, a node that took the lease — had moved a checkpoint), the stored
+    /// checkpoints are made the models' own, to go on from.
+    async fn went_through(&self, commit: Result<Committed, ProjectionError>) -> bool {
+        match commit {
+            Ok(Committed::Yes) => return true,
+            Ok(Committed::Moved) => {}
+            Err(e) => {
+                error!(error = %e, "table models: committing events failed; retrying");
+                tokio::time::sleep(FOLLOW_EVERY).await;
+            }
+        }
+        if let Err(e) = self.reload().await {
+            error!(error = %e, "table models: reading checkpoints failed");
+        }
+        false
+    }
+
+    /// Waits for the batch being committed, if any, and makes the stored checkpoints the
+    /// models' own.
+    async fn settle(&self, committing: &mut Option<Committing>) {
+        if let Some(committing) = committing.take() {
+            let _ = committing.done().await;
+        }
+        if let Err(e) = self.reload().await {
+            error!(error = %e, "table models: reading checkpoints failed");
         }
     }
 
-    /// Applies one batch to every table model and commits rows and checkpoints together.
-    async fn apply_batch(
+    /// Applies one batch to every table model from `from` (each model's position, in order),
+    /// reading the rows of `pending` (a batch being committed) from there; returns the writes
+    /// to commit.
+    async fn prepare(
         &self,
         batch: &[Arc<RecordedEvent>],
-    ) -> Result<Committed, ProjectionError> {
+        from: &[i64],
+        pending: &[(usize, Arc<Writes>)],
+    ) -> Result<Prepared, ProjectionError> {
         let mut changes = Vec::new();
-        for model in self.models.iter() {
-            let from = model.checkpoint.load(Ordering::Acquire);
+        let mut moved_to = Vec::new();
+        for (index, model) in self.models.iter().enumerate() {
+            let from = from.get(index).copied().unwrap_or(0);
             let fresh: Vec<&Arc<RecordedEvent>> =
                 batch.iter().filter(|e| e.position > from).collect();
             let Some(last) = fresh.last() else { continue };
-            let reads: BTreeSet<String> = fresh
+            let pending = pending
                 .iter()
-                .filter_map(|e| model.projection.reads(e))
-                .collect();
-            let base = self.store.fetch(model.table, &reads).await?;
-            let mut overlay = BTreeMap::new();
-            let mut docs = Docs {
-                base: &base,
-                overlay: &mut overlay,
-            };
+                .find(|(i, _)| *i == index)
+                .map(|(_, writes)| writes.as_ref());
+            let mut keys = Vec::new();
             for event in &fresh {
-                model.projection.apply(event, &mut docs)?;
+                model.projection.reads(event, &mut keys);
             }
-            let writes = overlay
-                .into_iter()
-                .map(|(key, doc)| {
-                    let row = doc.map(|doc| Row {
-                        tenant: doc.tenant_id.map(|t| t.to_string()),
-                        cells: model.projection.columns(&doc),
-                        doc: doc.value.to_string(),
-                    });
-                    (key, row)
-                })
-                .collect();
+            let mut fetched: BTreeSet<String> = keys.into_iter().collect();
+            let mut stored = self.read_rows(model.table, &fetched, pending).await?;
+            let writes = loop {
+                match model.projection.apply_batch(&fresh, &stored, &fetched)? {
+                    Applied::Writes(writes) => break writes,
+                    Applied::Wants(more) => {
+                        stored.extend(self.read_rows(model.table, &more, pending).await?);
+                        fetched.extend(more);
+                    }
+                }
+            };
+            moved_to.push((index, last.position));
             changes.push(TableChanges {
                 model: model.checkpoint_name.clone(),
                 spec: model.projection.spec(),
                 table: model.table,
-                writes,
+                writes: Arc::new(writes),
                 from,
                 to: last.position,
             });
         }
-        if changes.is_empty() {
+        Ok(Prepared { changes, moved_to })
+    }
+
+    /// The rows at `keys`: from `pending` where it writes them, else from the table.
+    async fn read_rows(
+        &self,
+        table: &str,
+        keys: &BTreeSet<String>,
+        pending: Option<&Writes>,
+    ) -> Result<Vec<StoredRow>, ProjectionError> {
+        let Some(pending) = pending else {
+            return self.store.fetch(table, keys).await;
+        };
+        let mut rows = Vec::new();
+        let mut unknown = BTreeSet::new();
+        for key in keys {
+            match pending.get(key) {
+                Some(Some(row)) => rows.push(StoredRow {
+                    key: key.clone(),
+                    tenant: row.tenant.clone(),
+                    doc: row.doc.clone(),
+                }),
+                Some(None) => {}
+                None => {
+                    unknown.insert(key.clone());
+                }
+            }
+        }
+        rows.extend(self.store.fetch(table, &unknown).await?);
+        Ok(rows)
+    }
+
+    /// Commits a prepared batch, rows and checkpoints together, and publishes the new
+    /// checkpoints.
+    async fn commit(self, prepared: Prepared) -> Result<Committed, ProjectionError> {
+        if prepared.changes.is_empty() {
             return Ok(Committed::Yes);
         }
-        let moved_to: Vec<(usize, i64)> = changes
-            .iter()
-            .map(|c| {
-                let index = self
-                    .models
-                    .iter()
-                    .position(|m| m.checkpoint_name == c.model)
-                    .unwrap_or(usize::MAX);
-                (index, c.to)
-            })
-            .collect();
-        if !self.store.commit(changes).await? {
+        if !self.store.commit(prepared.changes).await? {
             return Ok(Committed::Moved);
         }
-        for (index, to) in moved_to {
+        for (index, to) in prepared.moved_to {
             if let Some(model) = self.models.get(index) {
                 model.checkpoint.store(to, Ordering::Release);
             }
         }
         self.publish();
         Ok(Committed::Yes)
+    }
+}
+
+/// The rows one model's batch writes (`None`: deleted).
+type Writes = BTreeMap<String, Option<Row>>;
+
+/// A batch applied and ready to commit.
+struct Prepared {
+    changes: Vec<TableChanges>,
+    /// Each model's index and the position its checkpoint moves to.
+    moved_to: Vec<(usize, i64)>,
+}
+
+impl Prepared {
+    /// Each model's index and its writes.
+    fn writes(&self) -> Vec<(usize, Arc<Writes>)> {
+        self.moved_to
+            .iter()
+            .zip(&self.changes)
+            .map(|((index, _), change)| (*index, change.writes.clone()))
+            .collect()
+    }
+}
+
+/// A batch being committed, and its writes for the next batch to read.
+struct Committing {
+    task: tokio::task::JoinHandle<Result<Committed, ProjectionError>>,
+    writes: Vec<(usize, Arc<Writes>)>,
+}
+
+impl Committing {
+    async fn done(self) -> Result<Committed, ProjectionError> {
+        self.task
+            .await
+            .map_err(|e| ProjectionError::Invalid(format!("the commit task failed: {e}")))?
     }
 }
 
