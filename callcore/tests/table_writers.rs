@@ -58,16 +58,7 @@ impl Node {
 
 /// Appends `calls` generated calls to the stopped node's database; returns the log's head.
 async fn append_history(db: &TestDatabase, calls: u64) -> anyhow::Result<i64> {
-    append_calls(database_url(db), calls).await
-}
-
-fn database_url(db: &TestDatabase) -> String {
-    db.database_url().unwrap_or_else(|| {
-        db.data_dir
-            .join("callcore.db")
-            .to_string_lossy()
-            .into_owned()
-    })
+    append_calls(db.url.clone(), calls).await
 }
 
 /// Appends `calls` generated calls (queued and answered by agents, recorded, missed,
@@ -219,7 +210,7 @@ async fn two_nodes_write_the_tables_one_at_a_time_and_the_other_takes_over() -> 
         .chain((0..3).map(|w| role_writer(&second, &on_second, format!("second{w}"), stop.clone())))
         .collect();
     // Calls go on meanwhile (queued, answered, abandoned): the reports count them once.
-    let calls = tokio::spawn(append_calls(database_url(&db), 3_000));
+    let calls = tokio::spawn(append_calls(db.url.clone(), 3_000));
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     first.child.kill()?; // SIGKILL of the node writing the tables, mid-run
     first.child.wait()?;

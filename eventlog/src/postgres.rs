@@ -17,10 +17,13 @@ use crate::backend::{Backend, BatchOutcome, DbPool};
 use crate::plan::{plan_batch, rows};
 use crate::{error::EventLogError, model::Metadata, model::RecordedEvent};
 
-/// Key of the advisory lock that orders appends across nodes.
-const APPEND_LOCK_KEY: i64 = 0x6361_6c6c_636f_7265; // "callcore"
+/// Opens a batch's transaction and takes the advisory lock that orders appends across nodes.
+/// Its key is 0x6361_6c6c_636f_7265 ("callcore" in ASCII), the same on every
+/// node and version.
+const BEGIN_LOCKED: &str =
+    "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(7161124095276315237)";
 
-/// Channel on which each commit announces the new head to every node.
+/// Channel on which each commit announces the new head to every node, as `<position> <node>`.
 const HEAD_CHANNEL: &str = "callcore_log_head";
 
 /// PostgreSQL storage of the log.
@@ -28,6 +31,18 @@ const HEAD_CHANNEL: &str = "callcore_log_head";
 pub struct PostgresBackend {
     pool: PgPool,
     heads: watch::Receiver<i64>,
+    /// How this node signs its announcements, so that it does not hear its own commits (its
+    /// subscribers get those from the writer's live broadcast, not from a read).
+    node: String,
+}
+
+/// The head another node announced, or `None` for this node's own announcement.
+fn announced_head(payload: &str, node: &str) -> Option<i64> {
+    match payload.split_once(' ') {
+        Some((_, from)) if from == node => None,
+        Some((head, _)) => head.parse().ok(),
+        None => payload.parse().ok(),
+    }
 }
 
 impl PostgresBackend {
@@ -38,11 +53,13 @@ impl PostgresBackend {
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(HEAD_CHANNEL).await?;
         let (heads_tx, heads) = watch::channel(0);
+        let node = Uuid::new_v4().simple().to_string();
+        let me = node.clone();
         tokio::spawn(async move {
             loop {
                 match listener.recv().await {
                     Ok(notification) => {
-                        if let Ok(head) = notification.payload().parse::<i64>() {
+                        if let Some(head) = announced_head(notification.payload(), &me) {
                             heads_tx.send_if_modified(|h| {
                                 let newer = head > *h;
                                 if newer {
@@ -63,7 +80,7 @@ impl PostgresBackend {
                 }
             }
         });
-        Ok(Self { pool, heads })
+        Ok(Self { pool, heads, node })
     }
 }
 
@@ -100,30 +117,36 @@ impl Backend for PostgresBackend {
         &self,
         batch: std::sync::Arc<[crate::model::AppendRequest]>,
     ) -> Result<Vec<BatchOutcome>, EventLogError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(APPEND_LOCK_KEY)
-            .execute(&mut *tx)
-            .await?;
-        // A bare MAX is answered from the primary key; wrapped (COALESCE) it would scan the table.
-        let head: i64 = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(position) FROM events")
-            .fetch_one(&mut *tx)
-            .await?
-            .unwrap_or(0);
         let mut ids: Vec<Uuid> = batch.iter().map(|r| r.stream_id).collect();
         ids.sort_unstable();
         ids.dedup();
-        // One index seek per stream (a bare MAX), not a scan of each stream's events.
-        let versions: HashMap<Uuid, i64> = sqlx::query_as::<_, (Uuid, i64)>(
-            "SELECT s.id, v.version FROM UNNEST($1::UUID[]) AS s(id) \
+        // Four round trips: BEGIN with the lock, the heads, the rows with their announcement,
+        // COMMIT. In READ COMMITTED each statement reads a fresh snapshot, so the heads read
+        // after the lock include every batch committed before it was granted. Bare MAXes, each
+        // answered by an index seek, give the log's head (the row without an id) and each
+        // stream's version without scanning the table or a stream's events.
+        let mut tx = self.pool.begin_with(BEGIN_LOCKED).await?;
+        let maxima = sqlx::query_as::<_, (Option<Uuid>, Option<i64>)>(
+            "SELECT NULL::UUID, MAX(position) FROM events \
+             UNION ALL \
+             SELECT s.id, v.version FROM UNNEST($1::UUID[]) AS s(id) \
              CROSS JOIN LATERAL (SELECT MAX(version) AS version FROM events WHERE stream_id = s.id) v \
              WHERE v.version IS NOT NULL",
         )
         .bind(&ids)
         .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
+        .await?;
+        let mut head = 0;
+        let mut versions: HashMap<Uuid, i64> = HashMap::with_capacity(ids.len());
+        for found in maxima {
+            match found {
+                (None, position) => head = position.unwrap_or(0),
+                (Some(stream), Some(version)) => {
+                    versions.insert(stream, version);
+                }
+                (Some(_), None) => {}
+            }
+        }
         let now = Utc::now().trunc_subsecs(6);
         let outcomes = plan_batch(&batch, head, &versions, now);
         let rows: Vec<&RecordedEvent> = rows(&outcomes).collect();
@@ -152,11 +175,14 @@ impl Backend for PostgresBackend {
                 correlations.push(e.metadata.correlation_id);
                 causations.push(e.metadata.causation_id);
             }
+            // The announcement is delivered to every listening node when the transaction commits.
             sqlx::query(&format!(
-                "INSERT INTO events ({COLUMNS}) SELECT p, e, st, s, v, et, pl, t, a, c, ca, $12 \
+                "WITH inserted AS (INSERT INTO events ({COLUMNS}) \
+                 SELECT p, e, st, s, v, et, pl, t, a, c, ca, $12 \
                  FROM UNNEST($1::BIGINT[], $2::UUID[], $3::TEXT[], $4::UUID[], $5::BIGINT[], \
                  $6::TEXT[], $7::TEXT[], $8::UUID[], $9::UUID[], $10::UUID[], $11::UUID[]) \
-                 AS x(p, e, st, s, v, et, pl, t, a, c, ca)"
+                 AS x(p, e, st, s, v, et, pl, t, a, c, ca)) \
+                 SELECT pg_notify($13, $14)"
             ))
             .bind(&positions)
             .bind(&event_ids)
@@ -170,16 +196,10 @@ impl Backend for PostgresBackend {
             .bind(&correlations)
             .bind(&causations)
             .bind(now)
+            .bind(HEAD_CHANNEL)
+            .bind(positions.last().map(|head| format!("{head} {}", self.node)))
             .execute(&mut *tx)
             .await?;
-        }
-        if let Some(last) = rows.last() {
-            // Delivered to every listening node when the transaction commits.
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(HEAD_CHANNEL)
-                .bind(last.position.to_string())
-                .execute(&mut *tx)
-                .await?;
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -221,5 +241,28 @@ impl Backend for PostgresBackend {
 
     fn announced_heads(&self) -> Option<watch::Receiver<i64>> {
         Some(self.heads.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_hears_the_heads_of_others_but_not_its_own() {
+        assert_eq!(announced_head("42 b0b", "a11ce"), Some(42));
+        assert_eq!(announced_head("42 a11ce", "a11ce"), None);
+        // As nodes announced before they signed their announcements.
+        assert_eq!(announced_head("42", "a11ce"), Some(42));
+        assert_eq!(announced_head("garbage", "a11ce"), None);
+    }
+
+    #[test]
+    fn a_batch_begins_by_taking_the_append_lock_every_node_takes() {
+        let key: i64 = 0x6361_6c6c_636f_7265;
+        assert_eq!(
+            BEGIN_LOCKED,
+            format!("BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({key})")
+        );
     }
 }

@@ -31,7 +31,7 @@ pub fn postgres_admin_url() -> String {
 
 /// A fresh, empty database for one test; dropped (best effort) with the value.
 pub struct TestDatabase {
-    /// URL to hand to callcore.
+    /// Where the log is: the SQLite file under the data directory, or the PostgreSQL URL.
     pub url: String,
     /// The data directory (SQLite file, or unused for PostgreSQL).
     pub data_dir: PathBuf,

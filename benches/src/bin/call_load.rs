@@ -76,12 +76,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let db = TestDatabase::new(backend).await?;
     if options.history > 0 {
-        let url = db.database_url().unwrap_or_else(|| {
-            db.data_dir
-                .join("callcore.db")
-                .to_string_lossy()
-                .into_owned()
-        });
+        let url = db.url.clone();
         let started = Instant::now();
         let history = History {
             calls: options.history,
@@ -290,7 +285,14 @@ async fn main() -> anyhow::Result<()> {
     }
     let db = server.stop().await;
     if options.keep_data {
-        println!("data kept in {}", db.keep().display());
+        let kept = db.keep();
+        // SIPp's file of setup times (when each call started, how long its setup took).
+        for entry in std::fs::read_dir(dir.path())?.flatten() {
+            if entry.file_name().to_string_lossy().ends_with("_rtt.csv") {
+                std::fs::copy(entry.path(), kept.join("setup_times.csv"))?;
+            }
+        }
+        println!("data kept in {}", kept.display());
     }
     Ok(())
 }

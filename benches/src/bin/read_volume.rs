@@ -154,12 +154,7 @@ fn account_id(enterprise: u64, account: u64) -> Uuid {
 
 /// Appends the history; returns the log's head.
 async fn generate(options: &Options, db: &TestDatabase) -> anyhow::Result<i64> {
-    let url = db.database_url().unwrap_or_else(|| {
-        db.data_dir
-            .join("callcore.db")
-            .to_string_lossy()
-            .into_owned()
-    });
+    let url = db.url.clone();
     let started = Instant::now();
     let enterprises = options.enterprises;
     let history = History {

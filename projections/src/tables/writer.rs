@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eventlog::{EventLog, RecordedEvent};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tracing::{error, info};
 
 use super::lease::Lease;
@@ -20,8 +20,10 @@ use crate::error::ProjectionError;
 
 /// Events applied per transaction at most.
 const BATCH: usize = 10_000;
-/// How long events gather after a batch that did not fill up.
-const GATHER: Duration = Duration::from_millis(3);
+/// How long events gather after a batch that did not fill up, unless someone waits for them
+/// ([`TableModels::wait_for`]): under load a commit costs the database a transaction per batch,
+/// and readers of the tables do not need them sooner than a screen refreshes.
+const GATHER: Duration = Duration::from_millis(15);
 /// How often a node without the lease reads the stored checkpoints, and tries to take it.
 const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 /// How often the lease holder checks that its lease still holds.
@@ -45,6 +47,8 @@ pub struct TableModels {
     applied: watch::Receiver<i64>,
     applied_tx: Arc<watch::Sender<i64>>,
     writing: Arc<AtomicBool>,
+    /// Told when someone waits for a position not applied yet: the writer stops gathering.
+    awaited: Arc<Notify>,
 }
 
 impl std::fmt::Debug for TableModels {
@@ -100,6 +104,7 @@ impl TableModels {
             applied,
             applied_tx: Arc::new(applied_tx),
             writing: Arc::default(),
+            awaited: Arc::default(),
         };
         tables.reload().await?;
         Ok(tables)
@@ -132,6 +137,9 @@ impl TableModels {
     /// whether it was reached).
     pub async fn wait_for(&self, position: i64, timeout: Duration) -> bool {
         let mut applied = self.applied.clone();
+        if *applied.borrow() < position {
+            self.awaited.notify_one();
+        }
         tokio::time::timeout(timeout, applied.wait_for(|p| *p >= position))
             .await
             .is_ok_and(|r| r.is_ok())
@@ -322,7 +330,10 @@ impl TableModels {
             let task = tokio::spawn(self.clone().commit(prepared));
             committing = Some(Committing { task, writes });
             if batch.len() < BATCH {
-                tokio::time::sleep(GATHER).await;
+                tokio::select! {
+                    () = tokio::time::sleep(GATHER) => {}
+                    () = self.awaited.notified() => {}
+                }
             }
         };
         self.settle(&mut committing).await;
