@@ -29,7 +29,8 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// A fresh, empty database for one test; dropped (best effort) with the value.
+/// A fresh, empty database for one test. Its data directory goes with the value (unless kept);
+/// a PostgreSQL database is left on the server.
 pub struct TestDatabase {
     /// Where the log is: the SQLite file under the data directory, or the PostgreSQL URL.
     pub url: String,

@@ -218,17 +218,21 @@ async fn main() -> anyhow::Result<()> {
     let cpu = cpu_time().saturating_sub(cpu_before);
     let _ = phone.join();
 
+    // SIPp's file of setup times: when each call started, how long its setup took.
+    let setup_times: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path())?
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with("_rtt.csv"))
+        .map(|entry| entry.path())
+        .collect();
     let mut setup_ms: Vec<f64> = Vec::new();
-    for entry in std::fs::read_dir(dir.path())?.flatten() {
-        if entry.file_name().to_string_lossy().ends_with("_rtt.csv") {
-            for line in std::fs::read_to_string(entry.path())?.lines().skip(1) {
-                if let Some(value) = line
-                    .split(';')
-                    .nth(1)
-                    .and_then(|v| v.trim().parse::<f64>().ok())
-                {
-                    setup_ms.push(value);
-                }
+    for file in &setup_times {
+        for line in std::fs::read_to_string(file)?.lines().skip(1) {
+            if let Some(value) = line
+                .split(';')
+                .nth(1)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+            {
+                setup_ms.push(value);
             }
         }
     }
@@ -286,11 +290,8 @@ async fn main() -> anyhow::Result<()> {
     let db = server.stop().await;
     if options.keep_data {
         let kept = db.keep();
-        // SIPp's file of setup times (when each call started, how long its setup took).
-        for entry in std::fs::read_dir(dir.path())?.flatten() {
-            if entry.file_name().to_string_lossy().ends_with("_rtt.csv") {
-                std::fs::copy(entry.path(), kept.join("setup_times.csv"))?;
-            }
+        for file in &setup_times {
+            std::fs::copy(file, kept.join("setup_times.csv"))?;
         }
         println!("data kept in {}", kept.display());
     }
