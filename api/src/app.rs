@@ -1,5 +1,5 @@
-//! What the API works with: the node (log, read models, commands), authentication and the
-//! call runtime's handle.
+//! What the API works with: the node (log, read models, commands), authentication, the
+//! call runtime's handle and the file jobs.
 
 use std::sync::Arc;
 
@@ -19,6 +19,8 @@ pub struct App {
     pub calls: CallRuntime,
     /// How many uploads are received and converted at once.
     pub uploads: crate::uploads::UploadGate,
+    /// The node's file jobs: exports, imports and recording packages.
+    pub files: filejobs::FileJobs,
 }
 
 impl std::fmt::Debug for App {
@@ -28,13 +30,19 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
-    /// The API of `node` and its `calls`, logging in by `policy`.
-    pub fn new(node: Node, calls: CallRuntime, policy: LoginPolicy) -> Self {
+    /// The API of `node`, its `calls` and its `files`, logging in by `policy`.
+    pub fn new(
+        node: Node,
+        calls: CallRuntime,
+        files: filejobs::FileJobs,
+        policy: LoginPolicy,
+    ) -> Self {
         Self {
             node,
             auth: Arc::new(Auth::new(policy)),
             calls,
             uploads: crate::uploads::UploadGate::default(),
+            files,
         }
     }
 }

@@ -150,6 +150,7 @@ refusals_as_commands!(
     domain::queue::QueueError,
     domain::agent::AgentError,
     domain::voice::VoiceError,
+    domain::data_file::DataFileError,
     eventlog::StoreError,
     eventlog::EventLogError,
 );

@@ -31,7 +31,7 @@ pub const FORM_OVERHEAD: usize = 64 * 1024;
 pub const MAX_VOICE_SECONDS: u64 = 600;
 
 /// The caller of a plain-HTTP request, or the error refusing it.
-fn authenticated(app: &App, headers: &HeaderMap) -> Result<Caller, ApiError> {
+pub(crate) fn authenticated(app: &App, headers: &HeaderMap) -> Result<Caller, ApiError> {
     match auth_state(app, bearer(headers)) {
         AuthState::Caller(caller) => Ok(caller),
         AuthState::Invalid(error) => Err(error),

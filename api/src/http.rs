@@ -1,5 +1,5 @@
-//! The HTTP server: `/graphql`, `/graphiql`, `/graphql/ws`, the audio files of [`files`],
-//! `/healthz` and `/metrics`.
+//! The HTTP server: `/graphql`, `/graphiql`, `/graphql/ws`, the audio files of [`files`], the
+//! data files of [`data_files`], `/healthz` and `/metrics`.
 
 use std::future::Future;
 
@@ -20,9 +20,9 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::files;
 use crate::graphql::{build_schema, AuthState, RequestSource};
 use crate::state::{auth_state, bearer, Server};
+use crate::{data_files, files};
 
 /// How long a websocket may go without a valid `connection_init` before it is closed.
 const CONNECTION_INIT_WITHIN: Duration = Duration::from_secs(10);
@@ -40,6 +40,12 @@ pub fn router(app: App) -> Router {
         .layer(DefaultBodyLimit::max(
             files::MAX_UPLOAD_BYTES + files::FORM_OVERHEAD,
         ));
+    let sheet_limit = usize::try_from(app.files.settings().limits.max_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(files::FORM_OVERHEAD);
+    let sheets = Router::new()
+        .route("/files", post(data_files::upload))
+        .layer(DefaultBodyLimit::max(sheet_limit));
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphiql", get(graphiql))
@@ -47,10 +53,12 @@ pub fn router(app: App) -> Router {
         .route("/recordings/{call}", get(files::recording))
         .route("/voices/{id}", get(files::voice))
         .route("/voicemails/{call}", get(files::voicemail))
+        .route("/files/{id}", get(data_files::download))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .merge(uploads)
+        .merge(sheets)
         .with_state(Server { app, schema })
 }
 

@@ -52,6 +52,44 @@ pub struct FileConfig {
     pub prompt_cache_mib: Option<u64>,
     /// MiB of spoken texts kept under `data/tts/`.
     pub tts_cache_mib: Option<u64>,
+    /// File jobs (exports, imports, packages) run at once on the node.
+    pub file_job_workers: Option<usize>,
+    /// Seconds a node's claim on a file job holds unless renewed; a job whose node died is
+    /// taken over after this.
+    pub file_job_lease_seconds: Option<u64>,
+    /// Largest sheet upload, in MiB.
+    pub file_upload_max_mib: Option<u64>,
+    /// Most data rows an uploaded sheet may have.
+    pub file_import_max_rows: Option<u64>,
+    /// Most MiB an uploaded xlsx may unpack to (a zip bomb is refused).
+    pub file_unpacked_max_mib: Option<u64>,
+}
+
+/// How file jobs run and what uploads may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileJobConfig {
+    /// Jobs run at once.
+    pub workers: usize,
+    /// Seconds a claim holds unless renewed.
+    pub lease_seconds: u64,
+    /// Largest upload in MiB.
+    pub upload_max_mib: u64,
+    /// Most data rows.
+    pub import_max_rows: u64,
+    /// Most MiB an xlsx may unpack to.
+    pub unpacked_max_mib: u64,
+}
+
+impl Default for FileJobConfig {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            lease_seconds: 30,
+            upload_max_mib: 100,
+            import_max_rows: 1_000_000,
+            unpacked_max_mib: 2_048,
+        }
+    }
 }
 
 /// The settings in force.
@@ -90,6 +128,8 @@ pub struct Config {
     pub sip_tcp: calls::TcpLimits,
     /// How much the prompt caches keep (memory, and spoken texts on disk).
     pub prompt_budget: calls::prompts::PromptBudget,
+    /// File jobs and uploads.
+    pub file_jobs: FileJobConfig,
 }
 
 /// What flags and environment gave (clap merges the two).
@@ -209,6 +249,31 @@ impl Config {
                     tts_bytes: file
                         .tts_cache_mib
                         .map_or(default.tts_bytes, |m| m.max(1) << 20),
+                }
+            },
+            file_jobs: {
+                let default = FileJobConfig::default();
+                FileJobConfig {
+                    workers: file
+                        .file_job_workers
+                        .unwrap_or(default.workers)
+                        .clamp(1, 64),
+                    lease_seconds: file
+                        .file_job_lease_seconds
+                        .unwrap_or(default.lease_seconds)
+                        .clamp(2, 3_600),
+                    upload_max_mib: file
+                        .file_upload_max_mib
+                        .unwrap_or(default.upload_max_mib)
+                        .clamp(1, 4_096),
+                    import_max_rows: file
+                        .file_import_max_rows
+                        .unwrap_or(default.import_max_rows)
+                        .clamp(1, 10_000_000),
+                    unpacked_max_mib: file
+                        .file_unpacked_max_mib
+                        .unwrap_or(default.unpacked_max_mib)
+                        .clamp(1, 65_536),
                 }
             },
         })

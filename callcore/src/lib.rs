@@ -114,6 +114,19 @@ pub fn call_settings(config: &Config) -> CallSettings {
     }
 }
 
+/// How `config` has file jobs run and uploads checked.
+pub fn file_job_settings(config: &Config) -> filejobs::FileJobSettings {
+    filejobs::FileJobSettings {
+        workers: config.file_jobs.workers,
+        lease: Duration::from_secs(config.file_jobs.lease_seconds),
+        limits: filejobs::inspect::UploadLimits {
+            max_bytes: config.file_jobs.upload_max_mib << 20,
+            max_rows: config.file_jobs.import_max_rows,
+            max_unpacked_bytes: config.file_jobs.unpacked_max_mib << 20,
+        },
+    }
+}
+
 /// The login rules of `config`.
 pub fn login_policy(config: &Config) -> api::auth::LoginPolicy {
     api::auth::LoginPolicy {
@@ -157,7 +170,13 @@ pub async fn start(config: &Config, admin_password: Option<String>) -> Result<Ru
         addr: config.http,
         source,
     })?;
-    let app = api::app::App::new(node.clone(), calls.clone(), login_policy(config));
+    let files = filejobs::FileJobs::start(node.clone(), file_job_settings(config));
+    let app = api::app::App::new(
+        node.clone(),
+        calls.clone(),
+        files.clone(),
+        login_policy(config),
+    );
     let (stop_http, stopped) = oneshot::channel::<()>();
     let http = tokio::spawn(api::http::serve(listener, app.clone(), async {
         let _ = stopped.await;
@@ -193,6 +212,7 @@ impl Running {
             }
         }
         self.calls.stop();
+        self.api.files.stop();
         self.node.shutdown().await;
     }
 }

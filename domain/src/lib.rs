@@ -8,6 +8,7 @@ pub mod account;
 pub mod agent;
 pub mod announcement;
 pub mod call;
+pub mod data_file;
 pub mod enterprise;
 pub mod extension;
 pub mod ids;

@@ -244,6 +244,19 @@ impl From<domain::voice::VoiceError> for CommandError {
     }
 }
 
+impl From<domain::data_file::DataFileError> for CommandError {
+    fn from(e: domain::data_file::DataFileError) -> Self {
+        use domain::data_file::DataFileError as E;
+        match e {
+            E::Invalid(f) => f.into(),
+            E::NotFound => CommandError::NotFound(e.to_string()),
+            E::AlreadyExists | E::NotClaimable | E::NotHolder => {
+                CommandError::Conflict(e.to_string())
+            }
+        }
+    }
+}
+
 impl From<StoreError> for CommandError {
     fn from(e: StoreError) -> Self {
         match e {

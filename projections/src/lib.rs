@@ -31,6 +31,7 @@ pub use models::{
     },
     call_records::{snake, CallRecordDoc, CallStatus, CALL_RECORDS_TABLE},
     credentials::{CredentialDoc, CREDENTIALS},
+    data_files::{DataFileDoc, FileState, DATA_FILES},
     enterprises::{EnterpriseDoc, ENTERPRISES},
     extensions::{ExtensionDoc, EXTENSIONS},
     ivr_flows::{IvrFlowDoc, IVR_FLOWS},

@@ -12,6 +12,7 @@ use sqlx::Connection;
 pub mod generated_calls;
 pub mod media;
 pub mod ports;
+pub mod sheets;
 pub mod sip_peer;
 
 /// The two event-log backends every suite runs against.
@@ -147,6 +148,7 @@ impl TestServer {
             ivr_http_allow: vec!["127.0.0.1".into()],
             sip_tcp: calls::TcpLimits::default(),
             prompt_budget: calls::prompts::PromptBudget::default(),
+            file_jobs: callcore::config::FileJobConfig::default(),
         };
         adjust(&mut config);
         let running = callcore::start(&config, Some(ADMIN_PASSWORD.into())).await?;
@@ -257,6 +259,55 @@ impl TestServer {
         let json = serde_json::from_str(&body)
             .map_err(|e| anyhow!("upload answered {status} with {body:?}: {e}"))?;
         Ok((status, json))
+    }
+
+    /// Uploads `bytes` named `file_name` to file management (`POST /files`); returns the HTTP
+    /// status and the JSON answer.
+    pub async fn upload_file(
+        &self,
+        token: &str,
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_owned()),
+        );
+        let response = self
+            .client
+            .post(self.url("/files"))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let body = response.text().await?;
+        let json = serde_json::from_str(&body)
+            .map_err(|e| anyhow!("upload answered {status} with {body:?}: {e}"))?;
+        Ok((status, json))
+    }
+
+    /// Waits (at most `seconds`) until data file `id` is ready or failed; returns it.
+    pub async fn finished_file(
+        &self,
+        token: &str,
+        id: &str,
+        seconds: u64,
+    ) -> anyhow::Result<Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+        loop {
+            let data = self
+                .ok(Some(token), "query($id: ID!) { dataFile(id: $id) { id name kind source state reason rows sizeBytes columns imported skipped rejected url creator progress { done total } } }", json!({ "id": id }))
+                .await?;
+            let file = data["dataFile"].clone();
+            if file["state"] == "READY" || file["state"] == "FAILED" {
+                return Ok(file);
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("file {id} did not finish within {seconds} s: {file}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// `GET path` with the bearer token: the status and the body.

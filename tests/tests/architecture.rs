@@ -23,13 +23,29 @@ const CRATE_MAP: &[(&str, &[&str])] = &[
         "calls",
         &["domain", "eventlog", "projections", "node", "telephony"],
     ),
+    ("filejobs", &["domain", "eventlog", "projections", "node"]),
     (
         "api",
-        &["domain", "eventlog", "projections", "node", "calls"],
+        &[
+            "domain",
+            "eventlog",
+            "projections",
+            "node",
+            "calls",
+            "filejobs",
+        ],
     ),
     (
         "callcore",
-        &["domain", "eventlog", "projections", "node", "calls", "api"],
+        &[
+            "domain",
+            "eventlog",
+            "projections",
+            "node",
+            "calls",
+            "filejobs",
+            "api",
+        ],
     ),
 ];
 
@@ -60,6 +76,11 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
         "calls",
         &["axum", "async-graphql", "tower-http"],
         "the call runtime serves no HTTP",
+    ),
+    (
+        "filejobs",
+        &["axum", "async-graphql", "rsip", "tower-http"],
+        "file jobs serve no HTTP",
     ),
     ("api", &["rsip", "clap"], "the API is GraphQL and HTTP only"),
 ];

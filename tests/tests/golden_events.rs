@@ -12,6 +12,7 @@ use domain::account::{AccountEvent, AccountProfile, SessionEnd};
 use domain::agent::{AgentEvent, Endpoint, WorkState};
 use domain::announcement::{AnnouncementContent, AnnouncementEvent};
 use domain::call::{CallEvent, Cause, Direction, Party, QueueOutcome, Side, SupervisorAction};
+use domain::data_file::{DataFileEvent, FileJobKind, ImportCounts};
 use domain::enterprise::EnterpriseEvent;
 use domain::extension::{
     Binding, ExtensionEvent, ExtensionSettings, PopTiming, ScreenPop, UnbindReason,
@@ -123,6 +124,18 @@ fn voice_variant(e: &VoiceEvent) -> usize {
         VoiceEvent::VoiceApproved { .. } => 1,
         VoiceEvent::VoiceRejected { .. } => 2,
         VoiceEvent::VoiceDeleted { .. } => 3,
+    }
+}
+
+fn data_file_variant(e: &DataFileEvent) -> usize {
+    match e {
+        DataFileEvent::DataFileUploaded { .. } => 0,
+        DataFileEvent::FileJobRequested { .. } => 1,
+        DataFileEvent::FileJobClaimed { .. } => 2,
+        DataFileEvent::FileJobLeaseRenewed { .. } => 3,
+        DataFileEvent::FileJobFinished { .. } => 4,
+        DataFileEvent::FileJobFailed { .. } => 5,
+        DataFileEvent::DataFileDeleted { .. } => 6,
     }
 }
 
@@ -935,6 +948,58 @@ fn stored_json_of_every_event_variant_matches_the_golden_file() {
             ],
             announcement_variant,
             3,
+        ),
+    );
+    all.insert(
+        "data_file",
+        samples(
+            vec![
+                DataFileEvent::DataFileUploaded {
+                    enterprise_id: id(1),
+                    name: "客户名单".into(),
+                    file: "files/1/20.xlsx".into(),
+                    size_bytes: 10_240,
+                    rows: 100,
+                    columns: vec!["号码".into(), "姓名".into()],
+                    creator: "admin".into(),
+                    at: at(),
+                },
+                DataFileEvent::FileJobRequested {
+                    enterprise_id: id(1),
+                    name: "导入结果".into(),
+                    kind: FileJobKind::Import,
+                    source: "import.check".into(),
+                    params: serde_json::json!({ "job": "import", "target": "check" }),
+                    restartable: false,
+                    creator: "admin".into(),
+                    at: at(),
+                },
+                DataFileEvent::FileJobClaimed {
+                    node: id(21),
+                    attempt: 1,
+                    lease_until: at(),
+                    at: at(),
+                },
+                DataFileEvent::FileJobLeaseRenewed { lease_until: at() },
+                DataFileEvent::FileJobFinished {
+                    file: "files/1/22-rejected.xlsx".into(),
+                    size_bytes: 4_096,
+                    rows: 1,
+                    counts: Some(ImportCounts {
+                        imported: 90,
+                        skipped: 9,
+                        rejected: 1,
+                    }),
+                    at: at(),
+                },
+                DataFileEvent::FileJobFailed {
+                    reason: "the uploaded file was deleted".into(),
+                    at: at(),
+                },
+                DataFileEvent::DataFileDeleted { at: at() },
+            ],
+            data_file_variant,
+            7,
         ),
     );
     for (stream_type, shapes) in all.iter_mut() {

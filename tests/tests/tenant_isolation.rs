@@ -21,6 +21,7 @@ struct Foreign {
     flow: String,
     voice: String,
     queue: String,
+    file: String,
 }
 
 async fn enterprise(
@@ -142,7 +143,20 @@ async fn seed_b(
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let (status, uploaded) = server
+        .upload_file(
+            b_admin,
+            "B only.csv",
+            "手机号\n13800138000\n".as_bytes().to_vec(),
+        )
+        .await?;
+    ensure!(status == 201, "upload: {status} {uploaded}");
+    let file = uploaded["file"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     Ok(Foreign {
+        file,
         flow,
         voice,
         queue,
@@ -169,6 +183,8 @@ fn walk(b: &Foreign) -> Vec<(&'static str, String, &'static str)> {
     let x = &b.extension;
     let (rt, nb, tk) = (&b.route, &b.number, &b.trunk);
     let (f, v, q) = (&b.flow, &b.voice, &b.queue);
+    let file = &b.file;
+    let month = "{ from: \"2026-01-01T00:00:00Z\", to: \"2026-01-31T00:00:00Z\" }";
     let definition = "{ entry: \"a\", variables: [], nodes: [{ key: \"a\", name: \"a\", number: \"\", type: HANGUP, hangup: { prompts: [] } }] }";
     vec![
         ("ivrFlows", format!("{{ ivrFlows(filter: {{ enterpriseId: \"{e}\" }}) {{ totalCount }} }}"), "NOT_FOUND"),
@@ -213,6 +229,18 @@ fn walk(b: &Foreign) -> Vec<(&'static str, String, &'static str)> {
             format!("{{ voicemails(filter: {{ enterpriseId: \"{e}\", time: {{ from: \"2026-01-01T00:00:00Z\", to: \"2026-01-31T00:00:00Z\" }} }}) {{ totalCount }} }}"),
             "NOT_FOUND",
         ),
+        ("dataFiles", format!("{{ dataFiles(filter: {{ enterpriseId: \"{e}\" }}) {{ totalCount }} }}"), "NOT_FOUND"),
+        ("dataFiles", "{ dataFiles { edges { node { id name enterpriseId } } } }".into(), ""),
+        ("dataFile", format!("{{ dataFile(id: \"{file}\") {{ id }} }}"), "NOT_FOUND"),
+        ("importTargets", "{ importTargets { name } }".into(), ""),
+        ("importPreview", format!("{{ importPreview(fileId: \"{file}\") {{ columns }} }}"), "NOT_FOUND"),
+        ("startImport", format!("mutation {{ startImport(fileId: \"{file}\", target: \"check\", mapping: [{{ field: \"number\", column: 0 }}]) {{ id }} }}"), "NOT_FOUND"),
+        ("deleteDataFile", format!("mutation {{ deleteDataFile(id: \"{file}\") }}"), "NOT_FOUND"),
+        ("exportCallRecords", format!("mutation {{ exportCallRecords(filter: {{ kind: INBOUND, enterpriseId: \"{e}\", callTime: {month} }}) {{ id }} }}"), "NOT_FOUND"),
+        ("packageRecordings", format!("mutation {{ packageRecordings(filter: {{ kind: INBOUND, enterpriseId: \"{e}\", callTime: {month} }}) {{ id }} }}"), "NOT_FOUND"),
+        ("exportAuditLog", format!("mutation {{ exportAuditLog(time: {month}, enterpriseId: \"{e}\") {{ id }} }}"), "NOT_FOUND"),
+        ("exportVoicemails", format!("mutation {{ exportVoicemails(time: {month}, enterpriseId: \"{e}\") {{ id }} }}"), "NOT_FOUND"),
+        ("exportReport", format!("mutation {{ exportReport(report: QUEUES, time: {month}, enterpriseId: \"{e}\") {{ id }} }}"), "NOT_FOUND"),
         ("trunks", "{ trunks { totalCount } }".into(), "FORBIDDEN"),
         (
             "callRecords",
@@ -318,7 +346,7 @@ fn walk(b: &Foreign) -> Vec<(&'static str, String, &'static str)> {
 }
 
 /// Fields whose isolation is shown by other means (subscriptions below; logout ends the run).
-const COVERED_ELSEWHERE: &[&str] = &["logout", "auditLog", "myAgentEvents"];
+const COVERED_ELSEWHERE: &[&str] = &["logout", "auditLog", "myAgentEvents", "dataFileJob"];
 
 async fn a_tenant_never_reaches_another(backend: Backend) -> anyhow::Result<()> {
     let server = TestServer::start(backend).await?;
@@ -343,6 +371,7 @@ async fn a_tenant_never_reaches_another(backend: Backend) -> anyhow::Result<()> 
                 &b.flow,
                 &b.voice,
                 &b.queue,
+                &b.file,
             ] {
                 ensure!(!text.contains(id.as_str()), "{field} revealed {id}: {text}");
             }
@@ -365,6 +394,7 @@ async fn a_tenant_never_reaches_another(backend: Backend) -> anyhow::Result<()> 
     for path in [
         format!("/voices/{}", b.voice),
         format!("/voicemails/{}", b.flow),
+        format!("/files/{}", b.file),
     ] {
         let (status, _) = server.download(&a_admin, &path).await?;
         ensure!(status == 404, "{path}: {status}");
@@ -418,6 +448,27 @@ async fn a_tenant_never_reaches_another(backend: Backend) -> anyhow::Result<()> 
     let refused = tests::ws::next_json(&mut socket).await?;
     ensure!(
         refused["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND",
+        "{refused}"
+    );
+    tests::ws::subscribe(
+        &mut socket,
+        "file",
+        &format!(
+            "subscription {{ dataFileJob(id: \"{}\") {{ state }} }}",
+            b.file
+        ),
+    )
+    .await?;
+    let refused = loop {
+        let message = tests::ws::next_json(&mut socket).await?;
+        if message["id"] == "file" {
+            break message;
+        }
+    };
+    let payload = &refused["payload"];
+    ensure!(
+        payload[0]["extensions"]["code"] == "NOT_FOUND"
+            || payload["errors"][0]["extensions"]["code"] == "NOT_FOUND",
         "{refused}"
     );
     tests::ws::subscribe(

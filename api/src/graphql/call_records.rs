@@ -134,6 +134,45 @@ fn call_record_object(d: projections::CallRecordDoc) -> CallRecordObject {
     }
 }
 
+/// The query a screen's filter names, checked as the screen checks it: both ends of the
+/// call time, at most a month apart, within the caller's tenant.
+pub(crate) fn checked_query(
+    caller: &crate::auth::Caller,
+    filter: &CallRecordFilter,
+) -> ApiResult<CallRecordQuery> {
+    let (Some(from), Some(to)) = (filter.call_time.from, filter.call_time.to) else {
+        return Err(ApiError::validation(
+            "callTime",
+            "both ends of the call time are required",
+        ));
+    };
+    if to < from || to - from > chrono::Duration::days(31) {
+        return Err(ApiError::validation(
+            "callTime",
+            "must span at most one month",
+        ));
+    }
+    let tenant = list_tenant(caller, filter.enterprise_id.as_ref())?;
+    use domain::call::Direction as D;
+    Ok(CallRecordQuery {
+        tenant,
+        kind: match filter.kind {
+            CallRecordKind::Inbound => RecordKind::Direction(D::Inbound),
+            CallRecordKind::Outbound => RecordKind::Direction(D::Outbound),
+            CallRecordKind::Internal => RecordKind::Direction(D::Internal),
+            CallRecordKind::Missed => RecordKind::Missed,
+        },
+        from,
+        to,
+        number: filter.number.clone(),
+        extension: filter.extension.clone(),
+        route_id: super::context::parse_opt_id("routeId", filter.route_id.as_ref())?,
+        queue_id: super::context::parse_opt_id("queueId", filter.queue_id.as_ref())?,
+        status: parse_result(filter.result.as_ref())?,
+        recorded: filter.recorded,
+    })
+}
+
 /// Queries of call records.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CallRecordsQuery;
@@ -150,37 +189,7 @@ impl CallRecordsQuery {
     ) -> ApiResult<Connection<String, CallRecordObject, Total>> {
         let caller = caller(ctx)?;
         caller.require(Permission::CallRecordsRead)?;
-        let (Some(from), Some(to)) = (filter.call_time.from, filter.call_time.to) else {
-            return Err(ApiError::validation(
-                "callTime",
-                "both ends of the call time are required",
-            ));
-        };
-        if to < from || to - from > chrono::Duration::days(31) {
-            return Err(ApiError::validation(
-                "callTime",
-                "must span at most one month",
-            ));
-        }
-        let tenant = list_tenant(caller, filter.enterprise_id.as_ref())?;
-        use domain::call::Direction as D;
-        let query = CallRecordQuery {
-            tenant,
-            kind: match filter.kind {
-                CallRecordKind::Inbound => RecordKind::Direction(D::Inbound),
-                CallRecordKind::Outbound => RecordKind::Direction(D::Outbound),
-                CallRecordKind::Internal => RecordKind::Direction(D::Internal),
-                CallRecordKind::Missed => RecordKind::Missed,
-            },
-            from,
-            to,
-            number: filter.number.clone(),
-            extension: filter.extension.clone(),
-            route_id: super::context::parse_opt_id("routeId", filter.route_id.as_ref())?,
-            queue_id: super::context::parse_opt_id("queueId", filter.queue_id.as_ref())?,
-            status: parse_result(filter.result.as_ref())?,
-            recorded: filter.recorded,
-        };
+        let query = checked_query(caller, &filter)?;
         let first = page_size(first)?;
         let after = after
             .map(|cursor| {

@@ -6,6 +6,7 @@ mod call_records;
 pub(crate) mod context;
 mod enterprises;
 mod extensions;
+pub(crate) mod files;
 mod guard;
 mod ivr;
 mod ivr_convert;
@@ -27,7 +28,6 @@ use crate::app::App;
 
 pub use context::{AuthState, RequestSource};
 pub(crate) use mutation::meta;
-pub use subscription::SubscriptionRoot;
 
 /// The query root: every module's queries.
 #[derive(async_graphql::MergedObject, Default, Debug)]
@@ -39,6 +39,7 @@ pub struct QueryRoot(
     voices::VoiceQuery,
     queues::QueueQuery,
     reports::ReportsQuery,
+    files::FilesQuery,
 );
 
 /// The mutation root: every module's mutations.
@@ -52,7 +53,12 @@ pub struct MutationRoot(
     voices::VoiceMutation,
     queues::QueueMutation,
     call_control::CallControlMutation,
+    files::FilesMutation,
 );
+
+/// The subscription root: every module's subscriptions.
+#[derive(async_graphql::MergedSubscription, Default, Debug)]
+pub struct SubscriptionRoot(subscription::LiveFeeds, files::FilesSubscription);
 
 /// The schema type.
 pub type CallcoreSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -62,7 +68,7 @@ pub fn build_schema(app: App) -> CallcoreSchema {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        SubscriptionRoot,
+        SubscriptionRoot::default(),
     )
     .data(app)
     .data(board::BoardFeedCell::default())

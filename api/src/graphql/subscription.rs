@@ -12,12 +12,12 @@ use super::guard::while_authorized;
 use super::queue_types::{agent_object, AgentObject};
 use super::types::AuditEntryObject;
 
-/// The subscription root.
+/// The live feeds: the audit log, queue boards and an agent's own seat.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct SubscriptionRoot;
+pub struct LiveFeeds;
 
 #[Subscription]
-impl SubscriptionRoot {
+impl LiveFeeds {
     /// New audit-log entries as they happen (operator: all enterprises unless one is named).
     async fn audit_log(
         &self,

@@ -60,13 +60,17 @@ pub fn command(db: &TestDatabase, args: &[&str]) -> anyhow::Result<Command> {
 /// Starts a node on ports the system picks, read back from the line it prints once it
 /// listens (so no other test can take them in between).
 pub async fn start(db: &TestDatabase) -> anyhow::Result<Node> {
-    let mut child = command(
-        db,
-        &["serve", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0"],
-    )?
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit())
-    .spawn()?;
+    start_with(db, &[]).await
+}
+
+/// [`start`] with more arguments for `callcore serve` (such as `--config`).
+pub async fn start_with(db: &TestDatabase, more: &[&str]) -> anyhow::Result<Node> {
+    let mut args = vec!["serve", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0"];
+    args.extend_from_slice(more);
+    let mut child = command(db, &args)?
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
     let out = child.stdout.take().context("the node's stdout")?;
     let (lines, stdout) = channel();
     std::thread::spawn(move || {
@@ -83,7 +87,7 @@ pub async fn start(db: &TestDatabase) -> anyhow::Result<Node> {
         client: reqwest::Client::new(),
         sip_port: 0,
     };
-    for _ in 0..200 {
+    for _ in 0..1_200 {
         while let Ok(line) = node.stdout.try_recv() {
             // "callcore listening on http://ADDR (GraphiQL at /graphiql) and sip:ADDR (UDP and TCP), …"
             let address = |after: &str| {
@@ -103,7 +107,7 @@ pub async fn start(db: &TestDatabase) -> anyhow::Result<Node> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    bail!("callcore did not start")
+    bail!("callcore did not start within 60 s")
 }
 
 impl Node {

@@ -8,6 +8,7 @@ pub mod audit_query;
 pub mod call_record_query;
 pub mod call_records;
 pub mod credentials;
+pub mod data_files;
 pub mod enterprises;
 pub mod extensions;
 pub mod ivr_flows;
@@ -57,6 +58,7 @@ pub fn all_projections() -> Vec<Box<dyn Projection>> {
         Box::new(ivr_flows::IvrFlows),
         Box::new(voices::Voices),
         Box::new(voicemails::Voicemails),
+        Box::new(data_files::DataFiles),
         Box::new(queues::Queues),
         Box::new(agents::Agents),
         Box::new(queue_board::QueueBoard),
@@ -94,6 +96,7 @@ mod tests {
             agents::AGENTS.name(),
             announcements::ANNOUNCEMENTS.name(),
             credentials::CREDENTIALS.name(),
+            data_files::DATA_FILES.name(),
             enterprises::ENTERPRISES.name(),
             extensions::EXTENSIONS.name(),
             ivr_flows::IVR_FLOWS.name(),
