@@ -154,6 +154,22 @@ impl DocStore {
             DbPool::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 for change in changes {
+                    // Several nodes save the same models: the checkpoint moves only forward,
+                    // and a save older than the stored one is dropped (the node that saved
+                    // further had applied every event this one had, so its rows are newer).
+                    let moved: Option<i64> = sqlx::query_scalar(
+                        "INSERT INTO read_model_checkpoints (model, position) VALUES ($1, $2) \
+                         ON CONFLICT (model) DO UPDATE SET position = excluded.position \
+                         WHERE read_model_checkpoints.position <= excluded.position \
+                         RETURNING position",
+                    )
+                    .bind(&change.model)
+                    .bind(change.checkpoint)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if moved.is_none() {
+                        continue;
+                    }
                     for (key, doc) in &change.writes {
                         match doc {
                             Some(doc) => {
@@ -179,14 +195,6 @@ impl DocStore {
                             }
                         }
                     }
-                    sqlx::query(
-                        "INSERT INTO read_model_checkpoints (model, position) VALUES ($1, $2) \
-                         ON CONFLICT (model) DO UPDATE SET position = excluded.position",
-                    )
-                    .bind(&change.model)
-                    .bind(change.checkpoint)
-                    .execute(&mut *tx)
-                    .await?;
                 }
                 tx.commit().await?;
             }

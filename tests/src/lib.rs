@@ -297,7 +297,7 @@ impl TestServer {
         let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
         loop {
             let data = self
-                .ok(Some(token), "query($id: ID!) { dataFile(id: $id) { id name kind source state reason rows sizeBytes columns imported skipped rejected url creator progress { done total } } }", json!({ "id": id }))
+                .ok(Some(token), "query($id: ID!) { dataFile(id: $id) { id name kind source state reason rows sizeBytes columns imported skipped rejected url creator createdAt finishedAt attempts progress { done total } } }", json!({ "id": id }))
                 .await?;
             let file = data["dataFile"].clone();
             if file["state"] == "READY" || file["state"] == "FAILED" {

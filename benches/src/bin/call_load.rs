@@ -45,6 +45,13 @@ struct Options {
     /// starts; the load begins once every read model has applied them.
     #[arg(long, default_value_t = 0)]
     history: u64,
+    /// Enterprises the history is spread over.
+    #[arg(long, default_value_t = 200)]
+    history_enterprises: u64,
+    /// Exports the inbound call records of the history's first enterprise (the last 31 days)
+    /// while the calls run, and reports how long it took.
+    #[arg(long)]
+    export_during: bool,
 }
 
 /// Writes `seconds` of a 440 Hz tone as raw 8 kHz A-law (what SIPp's `rtp_stream` plays).
@@ -80,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         let history = History {
             calls: options.history,
-            enterprises: 200,
+            enterprises: options.history_enterprises,
             days: 30,
         };
         let head = append_history(&url, history, |_, _| None).await?;
@@ -160,6 +167,32 @@ async fn main() -> anyhow::Result<()> {
             );
     }
     std::fs::write(dir.path().join("load.xml"), scenario)?;
+    let export = if options.export_during {
+        let operator = server.operator().await?;
+        let tenant = tests::generated_calls::GeneratedCall::nth(
+            0,
+            options.history_enterprises,
+            30,
+            chrono::Utc::now(),
+            options.history.max(1),
+        )
+        .enterprise_id;
+        let window = json!({ "from": chrono::Utc::now() - chrono::Duration::days(31), "to": chrono::Utc::now() });
+        let started = server
+            .ok(
+                Some(&operator),
+                "mutation($f: CallRecordFilter!) { exportCallRecords(filter: $f) { id } }",
+                json!({ "f": { "kind": "INBOUND", "enterpriseId": tenant, "callTime": window } }),
+            )
+            .await?;
+        let id = started["exportCallRecords"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        Some((operator, id, Instant::now()))
+    } else {
+        None
+    };
     let cpu_before = cpu_time();
     let started = Instant::now();
     // With media: the CPU while every call is up and nothing starts or ends.
@@ -285,6 +318,24 @@ async fn main() -> anyhow::Result<()> {
             share / calls_up.max(1) as f64,
             relayed.to_callee,
             relayed.to_caller,
+        );
+    }
+    if let Some((operator, id, since)) = export {
+        let file = server.finished_file(&operator, &id, 600).await?;
+        let at = |field: &str| {
+            file[field]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        };
+        let took = match (at("createdAt"), at("finishedAt")) {
+            (Some(created), Some(finished)) => (finished - created).num_milliseconds() as f64 / 1e3,
+            _ => since.elapsed().as_secs_f64(),
+        };
+        println!(
+            "export during the load: {} {} rows in {took:.1} s (the load took {:.1} s)",
+            file["state"],
+            file["rows"],
+            elapsed.as_secs_f64()
         );
     }
     let db = server.stop().await;
