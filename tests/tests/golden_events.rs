@@ -1077,6 +1077,7 @@ fn read_as_current(stream_type: &str, shape: &serde_json::Value) -> Result<(), S
         "route" => check::<RouteEvent>(&text),
         "role" => check::<RoleEvent>(&text),
         "announcement" => check::<AnnouncementEvent>(&text),
+        "data_file" => check::<DataFileEvent>(&text),
         other => Err(format!("no events of stream type {other}")),
     }
 }
