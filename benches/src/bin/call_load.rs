@@ -177,7 +177,8 @@ async fn main() -> anyhow::Result<()> {
             options.history.max(1),
         )
         .enterprise_id;
-        let window = json!({ "from": chrono::Utc::now() - chrono::Duration::days(31), "to": chrono::Utc::now() });
+        let now = chrono::Utc::now();
+        let window = json!({ "from": now - chrono::Duration::days(31), "to": now });
         let started = server
             .ok(
                 Some(&operator),

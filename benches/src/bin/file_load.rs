@@ -238,7 +238,8 @@ fn tenant() -> String {
 async fn export(options: &Options, db: &TestDatabase, calls: u64) -> anyhow::Result<()> {
     let node = node_on_history(options, db, calls, 30).await?;
     let token = node.operator().await?;
-    let window = json!({ "from": Utc::now() - chrono::Duration::days(31), "to": Utc::now() });
+    let now = Utc::now();
+    let window = json!({ "from": now - chrono::Duration::days(31), "to": now });
     let filter = json!({ "kind": "INBOUND", "enterpriseId": tenant(), "callTime": window });
     let expected = (0..calls)
         .filter(|n| {
